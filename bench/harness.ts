@@ -1,0 +1,303 @@
+// The measuring procedures every workload is built from: pre-fill a backlog,
+// drive worker child processes, and time drains, claims and pickups.
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import type { Client, System } from './systems/types.ts';
+import { BENCH_DIR, REPO_DIR, chunks, now, payloads, peakRssMiB, pgExec, sleep } from './lib.ts';
+
+/** A step that sees no progress for this long has failed. */
+const STALL_MS = 60_000;
+
+export type Mode = 'smoke' | 'default' | 'full';
+
+export interface Context {
+  mode: Mode;
+  concurrency: number;
+  /** Selected systems that are available on this machine. */
+  systems: System[];
+  log: (msg: string) => void;
+  /** Drains already measured in this run, shared by throughput, memory, raw and scale-out. */
+  drains: Map<string, Promise<DrainResult>>;
+}
+
+// ---------- worker children ----------
+
+type Msg = { type: string; [k: string]: any };
+
+export class WorkerProcess {
+  readonly child: ChildProcess;
+  count = 0;
+  private listeners = new Set<(m: Msg) => void>();
+  private exited: Promise<number | null>;
+
+  constructor(sys: System, opts: { concurrency: number; target?: number }) {
+    this.child = fork(path.join(BENCH_DIR, 'worker.ts'), [JSON.stringify({ system: sys.name, ...opts })], {
+      cwd: REPO_DIR,
+      execArgv: ['--import', import.meta.resolve('tsx')],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.on('message', (m: Msg) => {
+      if (m.type === 'progress') this.count = m.count;
+      for (const l of this.listeners) l(m);
+    });
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+    this.exited.then((code) => {
+      for (const l of this.listeners) l({ type: 'exit', code });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** The next message of `type` (matching `where`), failing if the child exits or goes quiet. */
+  next(type: string, where: (m: Msg) => boolean = () => true, timeoutMs = STALL_MS): Promise<Msg> {
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error, m?: Msg) => {
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+        err ? reject(err) : resolve(m!);
+      };
+      const timer = setTimeout(() => done(new Error(`worker ${this.pid}: no "${type}" within ${timeoutMs} ms`)), timeoutMs);
+      const listener = (m: Msg) => {
+        if (m.type === type && where(m)) done(undefined, m);
+        else if (m.type === 'exit') done(new Error(`worker ${this.pid} exited (code ${m.code}) while waiting for "${type}"`));
+      };
+      this.listeners.add(listener);
+    });
+  }
+
+  send(type: string): void {
+    this.child.send({ type });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const stopped = this.next('stopped');
+    this.send('stop');
+    await stopped;
+    const code = await Promise.race([this.exited, sleep(10_000).then(() => 'timeout' as const)]);
+    if (code === 'timeout') this.child.kill('SIGKILL');
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/** Start `n` worker children and wait until each has connected. */
+export async function startWorkers(sys: System, n: number, opts: { concurrency: number; target?: number }) {
+  const workers = Array.from({ length: n }, () => new WorkerProcess(sys, opts));
+  try {
+    await Promise.all(workers.map((w) => w.next('ready')));
+  } catch (e) {
+    workers.forEach((w) => w.kill());
+    throw e;
+  }
+  return workers;
+}
+
+/** Wait until `cond` holds, failing if `progress` stays the same for STALL_MS. */
+async function until(cond: () => boolean | Promise<boolean>, progress: () => number, pollMs: number, what: string) {
+  let last = progress();
+  let lastChange = now();
+  while (!(await cond())) {
+    const p = progress();
+    if (p !== last) [last, lastChange] = [p, now()];
+    else if (now() - lastChange > STALL_MS) throw new Error(`stalled: ${what} (progress ${p})`);
+    await sleep(pollMs);
+  }
+}
+
+// ---------- procedures ----------
+
+/** Pre-enqueue `n` jobs with the system's bulk call; PostgreSQL tables are then ANALYZEd. */
+export async function fill(sys: System, client: Client, n: number): Promise<number> {
+  const t0 = now();
+  for (let from = 0; from < n; from += sys.fillChunk) {
+    await client.enqueueMany(payloads(Math.min(sys.fillChunk, n - from), from));
+  }
+  // A backlog that has been waiting a while has planner statistics; a freshly
+  // bulk-loaded one only gets them when autovacuum comes round.
+  if (sys.store === 'postgres') await pgExec('analyze');
+  return (now() - t0) / 1000;
+}
+
+export interface DrainResult {
+  system: string;
+  store: string;
+  jobs: number;
+  workers: number;
+  concurrency: number;
+  seconds: number;
+  jobsPerSec: number;
+  /** Highest VmHWM among the worker processes, MiB. */
+  peakRssMiB?: number;
+  /** Handler runs counted by the workers (more than `jobs` means some ran twice). */
+  handled: number;
+  fillSeconds: number;
+}
+
+/**
+ * Pre-enqueue `jobs`, start `workers` processes and time from "go" until the
+ * store reports no outstanding job (every completion committed).
+ */
+export function drain(ctx: Context, sys: System, jobs: number, workers = 1): Promise<DrainResult> {
+  const key = `${sys.name}|${jobs}|${workers}|${ctx.concurrency}`;
+  let result = ctx.drains.get(key);
+  if (!result) {
+    result = measureDrain(ctx, sys, jobs, workers);
+    ctx.drains.set(key, result);
+  }
+  return result;
+}
+
+async function measureDrain(ctx: Context, sys: System, jobs: number, nWorkers: number): Promise<DrainResult> {
+  await sys.reset();
+  const producer = await sys.connect('producer');
+  let workers: WorkerProcess[] = [];
+  try {
+    const fillSeconds = await fill(sys, producer, jobs);
+    workers = await startWorkers(sys, nWorkers, { concurrency: ctx.concurrency });
+    const handled = () => workers.reduce((s, w) => s + w.count, 0);
+    const t0 = now();
+    workers.forEach((w) => w.send('go'));
+    await until(() => handled() >= jobs, handled, 5, `${sys.name} handlers`);
+    await until(async () => (await producer.outstanding(jobs)) <= 0, handled, 5, `${sys.name} completions`);
+    const seconds = (now() - t0) / 1000;
+    const rss = workers.map((w) => peakRssMiB(w.pid) ?? NaN);
+    await Promise.all(workers.map((w) => w.stop()));
+    const r: DrainResult = {
+      system: sys.name,
+      store: sys.store,
+      jobs,
+      workers: nWorkers,
+      concurrency: ctx.concurrency,
+      seconds,
+      jobsPerSec: jobs / seconds,
+      peakRssMiB: Math.max(...rss),
+      handled: workers.reduce((s, w) => s + w.count, 0),
+      fillSeconds,
+    };
+    ctx.log(`${sys.name}: ${jobs} jobs, ${nWorkers} worker(s): ${Math.round(r.jobsPerSec)} jobs/s, peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
+    return r;
+  } finally {
+    workers.forEach((w) => w.kill());
+    await producer.close();
+  }
+}
+
+export interface ClaimRateResult {
+  system: string;
+  store: string;
+  waiting: number;
+  claims: number;
+  claimsPerSec: number;
+  fillSeconds: number;
+}
+
+/** With `waiting` jobs queued, time how fast one worker starts its first `claims` jobs. */
+export async function claimRate(ctx: Context, sys: System, waiting: number, claims: number): Promise<ClaimRateResult> {
+  await sys.reset();
+  const producer = await sys.connect('producer');
+  let worker: WorkerProcess | undefined;
+  try {
+    const fillSeconds = await fill(sys, producer, waiting);
+    [worker] = await startWorkers(sys, 1, { concurrency: ctx.concurrency, target: claims });
+    const reached = worker.next('target');
+    worker.send('go');
+    const { firstMs, atMs } = await reached;
+    await worker.stop();
+    const r = { system: sys.name, store: sys.store, waiting, claims, claimsPerSec: ((claims - 1) * 1000) / (atMs - firstMs), fillSeconds };
+    ctx.log(`${sys.name}: ${waiting} waiting: ${Math.round(r.claimsPerSec)} claims/s (fill ${fillSeconds.toFixed(1)} s)`);
+    return r;
+  } finally {
+    worker?.kill();
+    await producer.close();
+  }
+}
+
+export interface LatencyResult {
+  system: string;
+  store: string;
+  samples: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+/** One idle worker; enqueue one job at a time and time enqueue-call-to-handler-start. */
+export async function pickupLatency(ctx: Context, sys: System, samples: number): Promise<number[]> {
+  await sys.reset();
+  const producer = await sys.connect('producer');
+  let worker: WorkerProcess | undefined;
+  try {
+    [worker] = await startWorkers(sys, 1, { concurrency: ctx.concurrency });
+    const working = worker.next('working');
+    worker.send('go');
+    await working;
+    await sleep(500); // let the worker settle into its idle state
+    const warmup = Math.min(20, Math.ceil(samples / 10));
+    const out: number[] = [];
+    for (let i = -warmup; i < samples; i++) {
+      const picked = worker.next('pickup', (m) => m.i === i, 30_000);
+      await producer.enqueue({ i, t: process.hrtime.bigint().toString() });
+      const { ms } = await picked;
+      if (i >= 0) out.push(ms);
+      await sleep(2); // idle again before the next job
+    }
+    await worker.stop();
+    return out;
+  } finally {
+    worker?.kill();
+    await producer.close();
+  }
+}
+
+export interface EnqueueResult {
+  system: string;
+  store: string;
+  sequentialPerSec: number;
+  concurrentPerSec: number;
+  bulkPerSec: number;
+  counts: { sequential: number; concurrent: number; bulk: number; bulkBatch: number; inFlight: number };
+}
+
+/** Sequential awaited enqueues, `inFlight` concurrent single enqueues, and bulk batches. */
+export async function enqueueRates(
+  ctx: Context,
+  sys: System,
+  counts: EnqueueResult['counts'],
+): Promise<EnqueueResult> {
+  await sys.reset();
+  const c = await sys.connect('producer');
+  try {
+    for (let i = 0; i < 100; i++) await c.enqueue({ i: -i }); // warm up connections and JIT
+    await c.enqueueMany(payloads(counts.bulkBatch));
+    let t0 = now();
+    for (let i = 0; i < counts.sequential; i++) await c.enqueue({ i });
+    const sequentialPerSec = counts.sequential / ((now() - t0) / 1000);
+
+    let next = 0;
+    t0 = now();
+    await Promise.all(
+      Array.from({ length: counts.inFlight }, async () => {
+        while (next < counts.concurrent) await c.enqueue({ i: next++ });
+      }),
+    );
+    const concurrentPerSec = counts.concurrent / ((now() - t0) / 1000);
+
+    const batches = chunks(payloads(counts.bulk), counts.bulkBatch);
+    t0 = now();
+    for (const b of batches) await c.enqueueMany(b);
+    const bulkPerSec = counts.bulk / ((now() - t0) / 1000);
+
+    const r = { system: sys.name, store: sys.store, sequentialPerSec, concurrentPerSec, bulkPerSec, counts };
+    ctx.log(`${sys.name}: sequential ${Math.round(sequentialPerSec)}/s, ${counts.inFlight} in flight ${Math.round(concurrentPerSec)}/s, bulk ${Math.round(bulkPerSec)}/s`);
+    return r;
+  } finally {
+    await c.close();
+  }
+}

@@ -1,0 +1,54 @@
+// A worker child process: one system's worker, nothing else, so its RSS and
+// CPU are its own. Driven over IPC by harness.ts:
+//   child -> ready | progress {count} | pickup {i, ms} | target {firstMs, atMs} | stopped {count}
+//   parent -> go | stop
+import { system } from './systems/index.ts';
+import type { Payload, RunningWorker } from './systems/types.ts';
+
+interface Options {
+  system: string;
+  concurrency: number;
+  /** Report the time when this many jobs have been started. */
+  target?: number;
+}
+
+const opts: Options = JSON.parse(process.argv[2]);
+const send = (msg: object) => process.send!(msg);
+
+const client = await system(opts.system).connect('worker');
+let worker: RunningWorker | undefined;
+let count = 0;
+let reported = 0;
+let firstMs = 0;
+
+function handler(payload: Payload) {
+  count++;
+  if (count === 1) firstMs = performance.now();
+  if (typeof payload.t === 'string') {
+    // Pickup latency: payload.t is the producer's hrtime before it enqueued;
+    // hrtime is CLOCK_MONOTONIC, shared by all processes on the machine.
+    send({ type: 'pickup', i: payload.i, ms: Number(process.hrtime.bigint() - BigInt(payload.t)) / 1e6 });
+  }
+  if (count === opts.target) send({ type: 'target', firstMs, atMs: performance.now() });
+}
+
+const progress = setInterval(() => {
+  if (count !== reported) send({ type: 'progress', count: (reported = count) });
+}, 10);
+
+process.on('message', async (msg: { type: string }) => {
+  if (msg.type === 'go') {
+    worker = await client.work({ concurrency: opts.concurrency, handler });
+    send({ type: 'working' });
+  } else if (msg.type === 'stop') {
+    clearInterval(progress);
+    await worker?.stop();
+    await client.close();
+    send({ type: 'stopped', count });
+    process.disconnect();
+  }
+});
+// If the parent dies, do not linger.
+process.on('disconnect', () => setTimeout(() => process.exit(0), 5000).unref());
+
+send({ type: 'ready' });

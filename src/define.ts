@@ -1,0 +1,138 @@
+/**
+ * Job definitions: what a job type is called, how it runs, and its policies.
+ * `defineJob` checks the options once, at definition time, with clear errors.
+ */
+import { z } from 'zod';
+import { ValidationError } from './errors.ts';
+import type { Job, Json } from './job.ts';
+import { DEFAULT_RETRY, type Classifier, type RetryPolicy } from './policies/retry.ts';
+
+/** Anything with zod's `safeParse` (zod 3 or 4, or a compatible validator). */
+export interface PayloadSchema<P> {
+  safeParse(data: unknown): { success: true; data: P } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+}
+
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+export interface OnceInfo {
+  /** Stable for this job and key across attempts: pass it to the downstream service as its idempotency key. */
+  idempotencyKey: string;
+}
+
+export interface JobContext {
+  jobId: string;
+  type: string;
+  queue: string;
+  attempt: number;
+  maxAttempts: number;
+  parentId: string | null;
+  /** Aborted on timeout, on a lost lease, on cancel and at the end of a shutdown's grace period. */
+  signal: AbortSignal;
+  /** Renews the lease now (the worker also renews it on its own while the handler runs). */
+  heartbeat(): Promise<void>;
+  /** Runs `fn` at most once to success per job and key, across all attempts; later calls get the stored result. */
+  once<T extends Json | void>(key: string, fn: (info: OnceInfo) => Promise<T> | T): Promise<T>;
+  logger: Logger;
+  job: Job;
+}
+
+export type Handler<P> = (payload: P, ctx: JobContext) => unknown;
+
+export interface JobOptions<P = any> {
+  handler: Handler<P>;
+  schema?: PayloadSchema<P>;
+  retry?: Partial<RetryPolicy>;
+  classify?: Classifier;
+  timeoutMs?: number | null;
+  leaseMs?: number;
+  queue?: string;
+  priority?: number;
+  /** Attempts that end with the worker gone, beyond which the job is poison (dead letter queue). */
+  maxCrashes?: number;
+  /** How long an idempotency key is kept after its job finished. */
+  keyTtlMs?: number;
+}
+
+export interface JobDefinition<P = any> {
+  type: string;
+  handler: Handler<P>;
+  schema?: PayloadSchema<P>;
+  retry: RetryPolicy;
+  classify?: Classifier;
+  timeoutMs: number | null;
+  leaseMs: number;
+  queue: string;
+  priority: number;
+  maxCrashes: number;
+  keyTtlMs: number;
+}
+
+export const DEFAULTS = {
+  queue: 'default',
+  priority: 0,
+  leaseMs: 30_000,
+  maxCrashes: 3,
+  keyTtlMs: 24 * 3600_000,
+} as const;
+
+const positiveInt = z.number().int().positive();
+const fn = z.custom<(...args: any[]) => unknown>((v) => typeof v === 'function', 'must be a function');
+const optionsSchema = z.object({
+  handler: fn,
+  schema: z.object({ safeParse: fn }).loose().optional(),
+  retry: z
+    .object({
+      maxAttempts: positiveInt.optional(),
+      backoff: z.enum(['exponential', 'linear', 'fixed']).optional(),
+      baseMs: z.number().int().nonnegative().optional(),
+      maxMs: z.number().int().nonnegative().optional(),
+      jitter: z.enum(['full', 'equal', 'none']).optional(),
+    })
+    .strict()
+    .optional(),
+  classify: fn.optional(),
+  timeoutMs: positiveInt.nullable().optional(),
+  leaseMs: z.number().int().min(100).optional(),
+  queue: z.string().min(1).max(128).optional(),
+  priority: z.number().int().optional(),
+  maxCrashes: z.number().int().nonnegative().optional(),
+  keyTtlMs: z.number().int().nonnegative().optional(),
+});
+
+export const TYPE_PATTERN = /^[A-Za-z0-9_.:\-/]{1,128}$/;
+
+export function defineJob<P = any>(type: string, options: JobOptions<P>): JobDefinition<P> {
+  if (!TYPE_PATTERN.test(type)) {
+    throw new ValidationError('type', `"${type}" must be 1-128 letters, digits or _ . : - /`);
+  }
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ValidationError(`defineJob("${type}").${issue.path.join('.') || 'options'}`, issue.message);
+  }
+  return {
+    type,
+    handler: options.handler,
+    schema: options.schema,
+    retry: { ...DEFAULT_RETRY, ...options.retry },
+    classify: options.classify,
+    timeoutMs: options.timeoutMs ?? null,
+    leaseMs: options.leaseMs ?? DEFAULTS.leaseMs,
+    queue: options.queue ?? DEFAULTS.queue,
+    priority: options.priority ?? DEFAULTS.priority,
+    maxCrashes: options.maxCrashes ?? DEFAULTS.maxCrashes,
+    keyTtlMs: options.keyTtlMs ?? DEFAULTS.keyTtlMs,
+  };
+}
+
+/** Accepts definitions from `defineJob`, or plain option objects keyed by type (a jobs file's default export). */
+export function toDefinitions(input: JobDefinition[] | Record<string, JobOptions | JobDefinition>): JobDefinition[] {
+  if (Array.isArray(input)) return input.map((d) => defineJob(d.type, d));
+  return Object.entries(input).map(([type, d]) => defineJob(type, d));
+}

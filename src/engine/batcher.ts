@@ -1,0 +1,59 @@
+/**
+ * Group commit: calls made while a flush is in flight (or in the same turn
+ * of the event loop) travel together in the next flush, one statement for
+ * many callers. Each caller gets its own result or the batch's error.
+ */
+export class Batcher<I, O> {
+  private pending: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    private readonly flushFn: (items: I[]) => Promise<O[]>,
+    private readonly opts: { maxBatch: number; maxInFlight: number },
+  ) {}
+
+  add(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.pending.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves once nothing is pending or in flight. */
+  async drain(): Promise<void> {
+    if (this.pending.length === 0 && this.inFlight === 0) return;
+    await new Promise<void>((r) => this.idle.push(r));
+  }
+
+  private schedule() {
+    if (this.scheduled || this.inFlight >= this.opts.maxInFlight) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush() {
+    if (this.pending.length === 0 || this.inFlight >= this.opts.maxInFlight) return this.settleIdle();
+    const batch = this.pending.splice(0, this.opts.maxBatch);
+    this.inFlight++;
+    try {
+      const results = await this.flushFn(batch.map((b) => b.item));
+      batch.forEach((b, i) => b.resolve(results[i]));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    } finally {
+      this.inFlight--;
+    }
+    if (this.pending.length) this.schedule();
+    else this.settleIdle();
+  }
+
+  private settleIdle() {
+    if (this.pending.length || this.inFlight) return;
+    for (const r of this.idle.splice(0)) r();
+  }
+}

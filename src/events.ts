@@ -1,0 +1,47 @@
+/**
+ * The one place the engine announces what happened to a job. Logs, metrics,
+ * traces and audit subscribe here; the engine never imports them.
+ */
+import { EventEmitter } from 'node:events';
+import type { DeadReason, ErrorInfo, Job } from './job.ts';
+
+export interface ReboundEvents {
+  'job:enqueued': { job: Job; deduplicated: boolean };
+  'job:started': { job: Job; workerId: string };
+  'job:completed': { jobId: string; type: string; job: Job; durationMs: number; workerId: string };
+  'job:retry': { job: Job; error: ErrorInfo; delayMs: number; durationMs: number; workerId: string };
+  'job:dead': { job: Job; reason: DeadReason; error: ErrorInfo; durationMs?: number; workerId?: string };
+  'job:lease_lost': { job: Job; workerId: string };
+  'job:lease_expired': { jobId: string; dead: boolean };
+  'job:released': { jobId: string; workerId: string };
+  'job:cancelled': { job: Job; actor: string };
+  'job:redriven': { jobIds: string[]; actor: string };
+  'worker:error': { workerId: string; error: unknown; during: string };
+}
+
+export type EventName = keyof ReboundEvents;
+
+export class ReboundEmitter {
+  private readonly emitter = new EventEmitter({ captureRejections: false });
+
+  constructor() {
+    this.emitter.setMaxListeners(100);
+  }
+
+  on<K extends EventName>(name: K, fn: (e: ReboundEvents[K]) => void): () => void {
+    this.emitter.on(name, fn);
+    return () => this.emitter.off(name, fn);
+  }
+
+  /** A subscriber's exception must not break the engine: it is reported, not thrown. */
+  emit<K extends EventName>(name: K, e: ReboundEvents[K]): void {
+    if (this.emitter.listenerCount(name) === 0) return;
+    for (const fn of this.emitter.listeners(name)) {
+      try {
+        (fn as (e: ReboundEvents[K]) => void)(e);
+      } catch (error) {
+        if (name !== 'worker:error') this.emit('worker:error', { workerId: '-', error, during: `listener of ${name}` });
+      }
+    }
+  }
+}

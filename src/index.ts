@@ -1,0 +1,10 @@
+export { createRebound, Rebound, type ReboundOptions, type EnqueueResult, type EnqueueItem, type JobDetails } from './rebound.ts';
+export { defineJob, type JobDefinition, type JobOptions, type JobContext, type Handler, type Logger } from './define.ts';
+export type { EnqueueOptions } from './engine/enqueue-input.ts';
+export { Worker, type WorkOptions } from './runtime/worker.ts';
+export { openStore, resolveStoreUrl, DEFAULT_STORE_URL } from './store/open.ts';
+export type { Store } from './store/store.ts';
+export { backoffDelay, DEFAULT_RETRY, type RetryPolicy, type Classifier } from './policies/retry.ts';
+export * from './errors.ts';
+export type { Job, JobState, JobEvent, Attempt, ErrorInfo, Json, JobFilter } from './job.ts';
+export type { ReboundEvents } from './events.ts';

@@ -1,0 +1,67 @@
+/**
+ * Brings back the jobs of dead workers: a job whose lease expired returns to
+ * the queue within one rescue interval, and the expiry is counted. A job whose
+ * workers keep dying is poison and goes to the dead letter queue.
+ */
+import type { JobDefinition } from '../define.ts';
+import { DEFAULTS } from '../define.ts';
+import { leaseExpiredError } from '../engine/error-info.ts';
+import type { ReboundEmitter } from '../events.ts';
+import type { Job } from '../job.ts';
+import type { RescueDecision, Store } from '../store/store.ts';
+
+export function decideExpired(job: Job, def: JobDefinition | undefined): RescueDecision {
+  const error = leaseExpiredError(job.type, job.leaseOwner);
+  const maxCrashes = def?.maxCrashes ?? DEFAULTS.maxCrashes;
+  if (job.crashCount > maxCrashes) return { kind: 'dead', reason: 'poison', error: { ...error, kind: 'poison' } };
+  if (job.attempt >= job.maxAttempts) return { kind: 'dead', reason: 'exhausted', error };
+  return { kind: 'requeue', error };
+}
+
+export class LeaseRescuer {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly defs: Map<string, JobDefinition>,
+    private readonly events: ReboundEmitter,
+    private readonly now: () => number,
+    private readonly intervalMs: number,
+  ) {}
+
+  /** One pass; tests call it directly. */
+  async runOnce(): Promise<{ requeued: string[]; dead: string[] }> {
+    const result = await this.store.rescueExpiredLeases({
+      now: this.now(),
+      limit: 1000,
+      decide: (job) => decideExpired(job, this.defs.get(job.type)),
+    });
+    for (const id of result.requeued) this.events.emit('job:lease_expired', { jobId: id, dead: false });
+    for (const id of result.dead) this.events.emit('job:lease_expired', { jobId: id, dead: true });
+    return result;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    // A jittered first run, so workers started together do not rescue in lockstep.
+    const tick = (delay: number) => {
+      this.timer = setTimeout(() => {
+        this.running = this.runOnce()
+          .catch((error) => this.events.emit('worker:error', { workerId: '-', error, during: 'lease rescue' }))
+          .finally(() => {
+            this.running = null;
+            if (this.timer) tick(this.intervalMs);
+          });
+      }, delay);
+      this.timer.unref();
+    };
+    tick(Math.floor(Math.random() * this.intervalMs));
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * A worker claims due jobs in batches, runs their handlers with a fenced lease,
+ * renews the leases while they run, and reports outcomes in batches. Every
+ * write it makes about a job carries the lease token of its claim, so an
+ * executor that lost its lease cannot change the job.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { JobDefinition, Logger } from '../define.ts';
+import { LeaseLostError, ShutdownError, TimeoutError } from '../errors.ts';
+import { Batcher } from '../engine/batcher.ts';
+import { errorInfo } from '../engine/error-info.ts';
+import type { ReboundEmitter } from '../events.ts';
+import type { Job, Json } from '../job.ts';
+import { backoffDelay, classifyError } from '../policies/retry.ts';
+import type { Completion, FailOutcome, Store } from '../store/store.ts';
+import { makeContext } from './context.ts';
+import { LeaseRescuer } from './lease-rescuer.ts';
+
+export interface WorkOptions {
+  concurrency?: number;
+  /** Queues to claim from; default: every queue the job definitions name. */
+  queues?: string[];
+  /** Claim at most this many jobs per round trip. */
+  batchSize?: number;
+  /** Poll this often when no wake-up arrives (LISTEN/NOTIFY or in-process). */
+  pollIntervalMs?: number;
+  rescueIntervalMs?: number;
+  /** On stop, how long in-flight jobs may take before they are aborted and released. */
+  shutdownGraceMs?: number;
+  /** Stop by itself once no job is available, scheduled within a second, or running. */
+  drain?: boolean;
+  workerId?: string;
+}
+
+export interface WorkerDeps {
+  store: Store;
+  defs: Map<string, JobDefinition>;
+  events: ReboundEmitter;
+  logger: Logger;
+  now: () => number;
+}
+
+interface InFlight {
+  job: Job;
+  def: JobDefinition;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export class Worker {
+  readonly id: string;
+  /** Resolves when the worker has stopped (after `stop()`, or by itself in drain mode). */
+  readonly done: Promise<void>;
+  private readonly opts: Required<Omit<WorkOptions, 'workerId' | 'queues'>> & { queues: string[] };
+  private readonly inFlight = new Map<string, InFlight>();
+  private readonly completer: Batcher<Completion, boolean>;
+  private readonly rescuer: LeaseRescuer;
+  private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+  private wakeUp: (() => void) | null = null;
+  private woken = false;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
+  private loop: Promise<void> | null = null;
+  private resolveDone!: () => void;
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    private readonly deps: WorkerDeps,
+    options: WorkOptions = {},
+  ) {
+    this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    const defs = [...deps.defs.values()];
+    this.opts = {
+      concurrency: options.concurrency ?? 10,
+      queues: options.queues ?? [...new Set(defs.map((d) => d.queue))],
+      batchSize: options.batchSize ?? 100,
+      pollIntervalMs: options.pollIntervalMs ?? (deps.store.kind === 'sqlite' ? 100 : 1000),
+      rescueIntervalMs: options.rescueIntervalMs ?? 2000,
+      shutdownGraceMs: options.shutdownGraceMs ?? 10_000,
+      drain: options.drain ?? false,
+    };
+    this.done = new Promise((r) => (this.resolveDone = r));
+    this.completer = new Batcher(
+      async (items) => {
+        const accepted = new Set(await deps.store.completeJobs(items, deps.now()));
+        return items.map((i) => accepted.has(i.id));
+      },
+      { maxBatch: 1000, maxInFlight: 2 },
+    );
+    this.rescuer = new LeaseRescuer(deps.store, deps.defs, deps.events, deps.now, this.opts.rescueIntervalMs);
+  }
+
+  get activeJobs(): number {
+    return this.inFlight.size;
+  }
+
+  async start(): Promise<this> {
+    if (this.state !== 'idle') return this;
+    this.state = 'running';
+    this.unlisten = await this.deps.store.onWake((queue) => {
+      if (queue === '*' || this.opts.queues.includes(queue)) this.wake();
+    });
+    this.rescuer.start();
+    const leaseMs = Math.min(...[...this.deps.defs.values()].map((d) => d.leaseMs), 30_000);
+    this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), Math.max(50, Math.floor(leaseMs / 3)));
+    this.heartbeatTimer.unref();
+    this.loop = this.claimLoop();
+    return this;
+  }
+
+  private wake() {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.woken) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => done(), ms);
+      const done = () => {
+        clearTimeout(t);
+        this.wakeUp = null;
+        resolve();
+      };
+      this.wakeUp = done;
+    });
+  }
+
+  private async claimLoop(): Promise<void> {
+    const types = [...this.deps.defs.keys()];
+    while (this.state === 'running') {
+      const free = this.opts.concurrency - this.inFlight.size;
+      if (free <= 0) {
+        await this.sleep(this.opts.pollIntervalMs);
+        this.woken = false;
+        continue;
+      }
+      this.woken = false;
+      let jobs: Job[] = [];
+      try {
+        jobs = await this.deps.store.claimJobs({
+          workerId: this.id,
+          queues: this.opts.queues,
+          types,
+          limit: Math.min(free, this.opts.batchSize),
+          leaseMs: Math.max(...[...this.deps.defs.values()].map((d) => d.leaseMs)),
+          now: this.deps.now(),
+        });
+      } catch (error) {
+        this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'claim' });
+        await this.sleep(this.opts.pollIntervalMs);
+        continue;
+      }
+      for (const job of jobs) this.run(job);
+      if (jobs.length > 0) continue;
+      if (this.opts.drain && (await this.isDrained(types))) break;
+      await this.sleep(await this.idleDelay(types));
+    }
+    if (this.opts.drain && this.state === 'running') void this.stop();
+  }
+
+  /** How long to sleep when nothing was claimable: until the next scheduled job, at most one poll interval. */
+  private async idleDelay(types: string[]): Promise<number> {
+    try {
+      const next = await this.deps.store.nextRunAt(this.opts.queues, types);
+      if (next == null) return this.opts.pollIntervalMs;
+      return Math.max(0, Math.min(this.opts.pollIntervalMs, next - this.deps.now()));
+    } catch {
+      return this.opts.pollIntervalMs;
+    }
+  }
+
+  private async isDrained(types: string[]): Promise<boolean> {
+    if (this.inFlight.size > 0) return false;
+    const next = await this.deps.store.nextRunAt(this.opts.queues, types);
+    if (next != null && next <= this.deps.now() + 1000) return false;
+    for (const type of types) if ((await this.deps.store.countJobs({ state: 'running', type })) > 0) return false;
+    return true;
+  }
+
+  private run(job: Job) {
+    const def = this.deps.defs.get(job.type)!;
+    const controller = new AbortController();
+    const entry = { job, def, controller } as InFlight;
+    this.inFlight.set(job.id, entry);
+    entry.done = this.execute(entry).finally(() => {
+      this.inFlight.delete(job.id);
+      this.wake();
+    });
+  }
+
+  private async execute({ job, def, controller }: InFlight): Promise<void> {
+    const started = this.deps.now();
+    const log = this.deps.logger.child({ job_id: job.id, parent_job_id: job.parentId, type: job.type, attempt: job.attempt });
+    this.deps.events.emit('job:started', { job, workerId: this.id });
+    const ctx = makeContext({ job, controller, store: this.deps.store, now: this.deps.now, logger: log, heartbeat: () => this.heartbeat(job, def) });
+    let timer: NodeJS.Timeout | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      const onAbort = () => reject(controller.signal.reason);
+      if (controller.signal.aborted) onAbort();
+      else controller.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => {});
+    if (def.timeoutMs) timer = setTimeout(() => controller.abort(new TimeoutError(def.timeoutMs!)), def.timeoutMs);
+    try {
+      const value = await Promise.race([Promise.resolve().then(() => def.handler(job.payload, ctx)), aborted]);
+      clearTimeout(timer);
+      if (controller.signal.aborted) throw controller.signal.reason;
+      const result = toJsonResult(value);
+      const accepted = await this.completer.add({ id: job.id, token: job.leaseToken, result });
+      if (!accepted) return this.leaseLost(job);
+      const durationMs = this.deps.now() - started;
+      this.deps.events.emit('job:completed', { jobId: job.id, type: job.type, job, durationMs, workerId: this.id });
+    } catch (err) {
+      clearTimeout(timer);
+      const reason = controller.signal.aborted ? controller.signal.reason : err;
+      if (reason instanceof LeaseLostError) return this.leaseLost(job);
+      if (reason instanceof ShutdownError) return; // released by stop(), without charging the attempt
+      await this.fail(job, def, reason, this.deps.now() - started, log);
+    }
+  }
+
+  private async fail(job: Job, def: JobDefinition, err: unknown, durationMs: number, log: Logger) {
+    const cls = classifyError(err, def.classify);
+    const error = errorInfo(err, cls.kind, job.type);
+    const now = this.deps.now();
+    let outcome: FailOutcome;
+    if (cls.kind === 'permanent') outcome = { kind: 'dead', reason: 'permanent', error };
+    else if (job.attempt >= job.maxAttempts) outcome = { kind: 'dead', reason: 'exhausted', error };
+    else {
+      const delayMs = cls.retryAfterMs ?? backoffDelay(def.retry, job.attempt);
+      outcome = { kind: 'retry', delayMs, runAt: now + delayMs, error };
+    }
+    let ok: boolean;
+    try {
+      ok = await this.deps.store.failJob({ id: job.id, token: job.leaseToken, outcome, now });
+    } catch (e) {
+      // The store is unreachable: the lease will expire and the job will come back.
+      this.deps.events.emit('worker:error', { workerId: this.id, error: e, during: 'fail' });
+      return;
+    }
+    if (!ok) return this.leaseLost(job);
+    if (outcome.kind === 'retry') {
+      log.warn({ status: 'retry', err: error.message, delay_ms: outcome.delayMs }, 'attempt failed; retry scheduled');
+      this.deps.events.emit('job:retry', { job, error, delayMs: outcome.delayMs, durationMs, workerId: this.id });
+    } else {
+      log.error({ status: 'dead', reason: outcome.reason, err: error.message }, 'job moved to the dead letter queue');
+      this.deps.events.emit('job:dead', { job, reason: outcome.reason, error, durationMs, workerId: this.id });
+    }
+  }
+
+  private async leaseLost(job: Job) {
+    this.deps.logger.warn({ job_id: job.id, type: job.type, attempt: job.attempt, status: 'lease_lost' }, 'lease lost; outcome discarded');
+    this.deps.events.emit('job:lease_lost', { job, workerId: this.id });
+    await this.deps.store
+      .recordLeaseLost({ id: job.id, token: job.leaseToken, attempt: job.attempt, worker: this.id }, this.deps.now())
+      .catch(() => {});
+  }
+
+  private async heartbeat(job: Job, def: JobDefinition): Promise<void> {
+    const held = await this.deps.store.heartbeatJobs([{ id: job.id, token: job.leaseToken }], def.leaseMs, this.deps.now());
+    if (held.length === 0) {
+      this.inFlight.get(job.id)?.controller.abort(new LeaseLostError(job.id));
+      throw new LeaseLostError(job.id);
+    }
+  }
+
+  /** Renews every lease this worker holds, one statement per lease length. */
+  private async heartbeatAll(): Promise<void> {
+    const byLease = new Map<number, InFlight[]>();
+    for (const f of this.inFlight.values()) {
+      if (f.controller.signal.aborted) continue;
+      byLease.set(f.def.leaseMs, [...(byLease.get(f.def.leaseMs) ?? []), f]);
+    }
+    for (const [leaseMs, group] of byLease) {
+      try {
+        const held = new Set(
+          await this.deps.store.heartbeatJobs(group.map((f) => ({ id: f.job.id, token: f.job.leaseToken })), leaseMs, this.deps.now()),
+        );
+        for (const f of group) if (!held.has(f.job.id)) f.controller.abort(new LeaseLostError(f.job.id));
+      } catch (error) {
+        this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'heartbeat' });
+      }
+    }
+  }
+
+  /**
+   * Stops claiming, lets in-flight jobs finish within the grace period, then
+   * aborts the rest and releases their leases without charging an attempt.
+   */
+  stop(opts: { graceMs?: number } = {}): Promise<void> {
+    if (this.stopping) return this.stopping;
+    if (this.state === 'idle') {
+      this.state = 'stopped';
+      this.resolveDone();
+      return (this.stopping = Promise.resolve());
+    }
+    this.state = 'stopping';
+    this.wake();
+    this.stopping = (async () => {
+      await this.loop;
+      const grace = opts.graceMs ?? this.opts.shutdownGraceMs;
+      const settled = Promise.all([...this.inFlight.values()].map((f) => f.done));
+      let graceTimer: NodeJS.Timeout | undefined;
+      const expired = await Promise.race([
+        settled.then(() => false),
+        new Promise<boolean>((r) => (graceTimer = setTimeout(() => r(true), grace))),
+      ]);
+      clearTimeout(graceTimer);
+      if (expired) {
+        const left = [...this.inFlight.values()];
+        for (const f of left) f.controller.abort(new ShutdownError());
+        await Promise.all(left.map((f) => f.done));
+        const released = await this.deps.store
+          .releaseJobs(left.map((f) => ({ id: f.job.id, token: f.job.leaseToken })), this.deps.now())
+          .catch(() => [] as string[]);
+        for (const id of released) this.deps.events.emit('job:released', { jobId: id, workerId: this.id });
+      }
+      await this.completer.drain();
+      if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+      await this.rescuer.stop();
+      await this.unlisten?.();
+      this.state = 'stopped';
+      this.resolveDone();
+    })();
+    return this.stopping;
+  }
+}
+
+function toJsonResult(value: unknown): Json {
+  if (value === undefined) return null;
+  try {
+    return JSON.parse(JSON.stringify(value)) as Json;
+  } catch (err) {
+    throw Object.assign(new Error(`the handler's result is not JSON-serializable: ${(err as Error).message}`), { permanent: true });
+  }
+}

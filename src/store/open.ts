@@ -1,0 +1,42 @@
+/**
+ * Chooses a store from a URL: `sqlite:PATH` or `postgres://…`.
+ * The URL comes from `--store`, else REBOUND_STORE, else the embedded default.
+ */
+import { ConfigError } from '../errors.ts';
+import { PostgresStore } from './postgres/postgres-store.ts';
+import { SqliteStore } from './sqlite/sqlite-store.ts';
+import type { Store } from './store.ts';
+
+export const DEFAULT_STORE_URL = 'sqlite:.rebound/rebound.db';
+
+export function resolveStoreUrl(explicit?: string): string {
+  return explicit || process.env.REBOUND_STORE || DEFAULT_STORE_URL;
+}
+
+/**
+ * `sqlite:relative/or/absolute.db` (or `sqlite::memory:`), or
+ * `postgres://user@host:port/db?schema=rebound&pool=10`.
+ */
+export function openStore(url: string): Store {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (!path) throw new ConfigError('store URL "sqlite:" needs a path, for example sqlite:.rebound/rebound.db');
+    return new SqliteStore(path);
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    const parsed = new URL(url);
+    const schema = parsed.searchParams.get('schema') ?? 'rebound';
+    const pool = parsed.searchParams.get('pool');
+    parsed.searchParams.delete('schema');
+    parsed.searchParams.delete('pool');
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+      throw new ConfigError(`store URL: schema "${schema}" must be a plain identifier (letters, digits, underscore)`);
+    }
+    const poolSize = pool == null ? undefined : Number(pool);
+    if (poolSize !== undefined && !(Number.isInteger(poolSize) && poolSize > 0)) {
+      throw new ConfigError(`store URL: pool "${pool}" must be a positive integer`);
+    }
+    return new PostgresStore({ connectionString: parsed.toString(), schema, poolSize });
+  }
+  throw new ConfigError(`store URL "${url}" is not supported; use sqlite:PATH or postgres://user@host/db`);
+}

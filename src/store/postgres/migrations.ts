@@ -1,0 +1,81 @@
+/**
+ * PostgreSQL schema, as numbered migrations run inside the configured schema
+ * (search_path is set to it). Append new versions; never edit an applied one.
+ * Times are epoch milliseconds (bigint), so every store compares the same numbers.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'jobs, events and once-results',
+    sql: `
+      CREATE TABLE jobs (
+        id bigserial PRIMARY KEY,
+        type text NOT NULL,
+        queue text NOT NULL,
+        payload jsonb NOT NULL,
+        payload_hash text NOT NULL,
+        priority integer NOT NULL DEFAULT 0,
+        run_at bigint NOT NULL,
+        state text NOT NULL,
+        attempt integer NOT NULL DEFAULT 0,
+        max_attempts integer NOT NULL,
+        crash_count integer NOT NULL DEFAULT 0,
+        lease_owner text,
+        lease_token integer NOT NULL DEFAULT 0,
+        lease_expires_at bigint,
+        idempotency_key text,
+        key_ttl_ms bigint NOT NULL,
+        key_expires_at bigint,
+        result jsonb,
+        last_error jsonb,
+        dead_reason text,
+        error_fingerprint text,
+        parent_id bigint,
+        created_at bigint NOT NULL,
+        started_at bigint,
+        finished_at bigint
+      );
+      CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+      CREATE INDEX jobs_claim ON jobs (queue, priority, run_at, id) WHERE state IN ('available', 'scheduled');
+      CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE state = 'running';
+      CREATE INDEX jobs_state_type ON jobs (state, type);
+      CREATE INDEX jobs_dead_fingerprint ON jobs (error_fingerprint) WHERE state = 'dead';
+      CREATE INDEX jobs_parent ON jobs (parent_id) WHERE parent_id IS NOT NULL;
+
+      CREATE TABLE job_events (
+        id bigserial PRIMARY KEY,
+        job_id bigint NOT NULL,
+        at bigint NOT NULL,
+        kind text NOT NULL,
+        attempt integer NOT NULL,
+        worker text,
+        data jsonb
+      );
+      CREATE INDEX job_events_job ON job_events (job_id, id);
+
+      CREATE TABLE job_once (
+        job_id bigint NOT NULL,
+        key text NOT NULL,
+        value jsonb NOT NULL,
+        at bigint NOT NULL,
+        PRIMARY KEY (job_id, key)
+      );
+
+      -- Wake idle workers when work arrives: one notification per queue per statement.
+      CREATE FUNCTION notify_jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('rebound_' || TG_TABLE_SCHEMA, q.queue)
+          FROM (SELECT DISTINCT queue FROM new_rows WHERE state = 'available') q;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER jobs_inserted AFTER INSERT ON jobs
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION notify_jobs_inserted();
+    `,
+  },
+];

@@ -1,0 +1,495 @@
+/**
+ * The shared store: many processes on many machines use one PostgreSQL
+ * database. Claims use FOR UPDATE SKIP LOCKED; batches travel as arrays
+ * (unnest), so a batch is one statement; idle workers are woken by
+ * LISTEN/NOTIFY and poll as a fallback. Every value is a bound parameter.
+ */
+import pg from 'pg';
+import type { Job, JobEvent, JobFilter, Json, NewJob } from '../../job.ts';
+import type {
+  ClaimParams,
+  Completion,
+  FailParams,
+  InsertedJob,
+  LeaseRef,
+  RescueParams,
+  RescueResult,
+  Selection,
+  StateCounts,
+  Store,
+  WakeListener,
+} from '../store.ts';
+import { migrations } from './migrations.ts';
+import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
+
+/** Anything with node-postgres's `query`: a Pool, a Client or a PoolClient. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = any>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/** bigint columns hold epoch ms and ids, all below 2^53: read them as numbers. */
+const types = {
+  getTypeParser(oid: number, format?: any) {
+    if (oid === 20) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+/** Quotes an identifier (schema names come from configuration). */
+export const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+
+export interface PostgresStoreOptions {
+  connectionString: string;
+  schema: string;
+  poolSize?: number;
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly schema: string;
+  readonly pool: pg.Pool;
+  private readonly connectionString: string;
+  private readonly channel: string;
+
+  constructor(opts: PostgresStoreOptions) {
+    this.schema = opts.schema;
+    this.channel = `rebound_${opts.schema}`;
+    this.connectionString = opts.connectionString;
+    this.pool = new pg.Pool({
+      connectionString: opts.connectionString,
+      max: opts.poolSize ?? 10,
+      types,
+      options: `-c search_path=${ident(opts.schema)}`,
+    });
+    // An idle client that loses its connection (a restart, pg_terminate_backend) must not crash the process.
+    this.pool.on('error', () => {});
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async migrate(): Promise<void> {
+    const s = ident(this.schema);
+    await this.tx(async (c) => {
+      // One migrator at a time, across every process and machine.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rebound:migrate:${this.schema}`]);
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+      await c.query(`SET LOCAL search_path TO ${s}`);
+      await c.query(
+        'CREATE TABLE IF NOT EXISTS rebound_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)',
+      );
+      const { rows } = await c.query<{ version: number }>('SELECT version FROM rebound_migrations');
+      const applied = new Set(rows.map((r) => r.version));
+      for (const m of migrations) {
+        if (applied.has(m.version)) continue;
+        await c.query(m.sql);
+        await c.query('INSERT INTO rebound_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => {});
+  }
+
+  async insertJobs(jobs: NewJob[], now: number, tx?: unknown): Promise<InsertedJob[]> {
+    if (jobs.length === 0) return [];
+    const run = async (db: Queryable) => {
+      const keys = jobs.flatMap((j) => (j.idempotencyKey ? [j.idempotencyKey] : []));
+      if (keys.length) {
+        await db.query(
+          `UPDATE ${ident(this.schema)}.jobs SET idempotency_key = NULL
+           WHERE idempotency_key = ANY($1::text[]) AND key_expires_at IS NOT NULL AND key_expires_at <= $2`,
+          [keys, now],
+        );
+      }
+      const { rows } = await db.query<JobRow>(
+        `INSERT INTO ${ident(this.schema)}.jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts,
+                           idempotency_key, key_ttl_ms, parent_id, created_at)
+         SELECT type, queue, payload, payload_hash, priority, run_at,
+                CASE WHEN run_at > $11 THEN 'scheduled' ELSE 'available' END,
+                max_attempts, idempotency_key, key_ttl_ms, parent_id, $11
+         FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::int[], $6::bigint[], $7::int[],
+                     $8::text[], $9::bigint[], $10::bigint[])
+              WITH ORDINALITY AS t(type, queue, payload, payload_hash, priority, run_at, max_attempts,
+                                   idempotency_key, key_ttl_ms, parent_id, ord)
+         ORDER BY ord
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING *`,
+        [
+          jobs.map((j) => j.type),
+          jobs.map((j) => j.queue),
+          jobs.map((j) => JSON.stringify(j.payload)),
+          jobs.map((j) => j.payloadHash),
+          jobs.map((j) => j.priority),
+          jobs.map((j) => j.runAt),
+          jobs.map((j) => j.maxAttempts),
+          jobs.map((j) => j.idempotencyKey),
+          jobs.map((j) => j.keyTtlMs),
+          jobs.map((j) => (j.parentId == null ? null : Number(j.parentId))),
+          now,
+        ],
+      );
+      // Rows come back in insertion order (ids ascend); a keyed job missing from them hit an existing key.
+      const inserted = rows.sort((a, b) => a.id - b.id);
+      let next = 0;
+      const out: (InsertedJob | string)[] = jobs.map((j) => {
+        const row = inserted[next];
+        if (row && (j.idempotencyKey == null || row.idempotency_key === j.idempotencyKey)) {
+          next++;
+          return { job: toJob(row), inserted: true, payloadHash: row.payload_hash };
+        }
+        return j.idempotencyKey!;
+      });
+      const missing = out.filter((o): o is string => typeof o === 'string');
+      if (missing.length === 0) return out as InsertedJob[];
+      const existing = await db.query<JobRow>(
+        `SELECT * FROM ${ident(this.schema)}.jobs WHERE idempotency_key = ANY($1::text[])`,
+        [missing],
+      );
+      const byKey = new Map(existing.rows.map((r) => [r.idempotency_key, r]));
+      return out.map((o) => {
+        if (typeof o !== 'string') return o;
+        const row = byKey.get(o);
+        // The key's job vanished between the two statements (a concurrent purge): the caller retries.
+        if (!row) throw new Error(`idempotency key "${o}" changed hands during enqueue; retry`);
+        return { job: toJob(row), inserted: false, payloadHash: row.payload_hash };
+      });
+    };
+    if (tx) return run(tx as Queryable);
+    return this.tx(run);
+  }
+
+  async claimJobs(p: ClaimParams): Promise<Job[]> {
+    if (p.types.length === 0 || p.queues.length === 0) return [];
+    const { rows } = await this.pool.query<JobRow>(
+      `WITH next AS (
+         SELECT id FROM jobs
+         WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[]) AND run_at <= $3
+         ORDER BY priority, run_at, id
+         LIMIT $4
+         FOR UPDATE SKIP LOCKED)
+       UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_token = j.lease_token + 1,
+              lease_owner = $5, lease_expires_at = $3::bigint + $6::bigint, started_at = $3
+       FROM next WHERE j.id = next.id
+       RETURNING j.*`,
+      [p.queues, p.types, p.now, p.limit, p.workerId, p.leaseMs],
+    );
+    return rows.map(toJob).sort((a, b) => a.priority - b.priority || a.runAt - b.runAt || Number(a.id) - Number(b.id));
+  }
+
+  async completeJobs(items: Completion[], now: number): Promise<string[]> {
+    if (items.length === 0) return [];
+    const { rows } = await this.pool.query<{ id: number }>(
+      `UPDATE jobs j SET state = 'completed', result = v.result, finished_at = $4, lease_expires_at = NULL,
+              key_expires_at = CASE WHEN j.idempotency_key IS NULL THEN NULL ELSE $4::bigint + j.key_ttl_ms END
+       FROM unnest($1::bigint[], $2::int[], $3::jsonb[]) AS v(id, token, result)
+       WHERE j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
+       RETURNING j.id`,
+      [items.map((i) => Number(i.id)), items.map((i) => i.token), items.map((i) => json(i.result)), now],
+    );
+    return rows.map((r) => String(r.id));
+  }
+
+  async failJob(p: FailParams): Promise<boolean> {
+    const o = p.outcome;
+    const update =
+      o.kind === 'retry'
+        ? {
+            sql: `UPDATE jobs SET state = CASE WHEN $3::bigint > $5::bigint THEN 'scheduled' ELSE 'available' END,
+                         run_at = $3, lease_expires_at = NULL, last_error = $4
+                  WHERE id = $1 AND lease_token = $2 AND state = 'running'
+                  RETURNING id, attempt, lease_owner, started_at`,
+            params: [Number(p.id), p.token, o.runAt, json(o.error), p.now],
+            kind: 'retry_scheduled',
+            data: { delayMs: o.delayMs, runAt: o.runAt, error: o.error },
+          }
+        : {
+            sql: `UPDATE jobs SET state = 'dead', dead_reason = $3, error_fingerprint = $4, last_error = $5,
+                         finished_at = $6, lease_expires_at = NULL,
+                         key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE $6::bigint + key_ttl_ms END
+                  WHERE id = $1 AND lease_token = $2 AND state = 'running'
+                  RETURNING id, attempt, lease_owner, started_at`,
+            params: [Number(p.id), p.token, o.reason, o.error.fingerprint, json(o.error), p.now],
+            kind: 'dead',
+            data: { reason: o.reason, error: o.error },
+          };
+    const n = update.params.length;
+    const { rows } = await this.pool.query(
+      `WITH upd AS (${update.sql})
+       INSERT INTO job_events (job_id, at, kind, attempt, worker, data)
+       SELECT id, $${n + 1}, $${n + 2}, attempt, lease_owner, $${n + 3}::jsonb || jsonb_build_object('startedAt', started_at)
+       FROM upd RETURNING job_id`,
+      [...update.params, p.now, update.kind, json(update.data)],
+    );
+    return rows.length === 1;
+  }
+
+  async heartbeatJobs(items: LeaseRef[], leaseMs: number, now: number): Promise<string[]> {
+    if (items.length === 0) return [];
+    const { rows } = await this.pool.query<{ id: number }>(
+      `UPDATE jobs j SET lease_expires_at = $3
+       FROM unnest($1::bigint[], $2::int[]) AS v(id, token)
+       WHERE j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
+       RETURNING j.id`,
+      [items.map((i) => Number(i.id)), items.map((i) => i.token), now + leaseMs],
+    );
+    return rows.map((r) => String(r.id));
+  }
+
+  async releaseJobs(items: LeaseRef[], now: number): Promise<string[]> {
+    if (items.length === 0) return [];
+    const { rows } = await this.pool.query<{ job_id: number }>(
+      `WITH upd AS (
+         UPDATE jobs j SET state = 'available', attempt = j.attempt - 1, lease_expires_at = NULL
+         FROM unnest($1::bigint[], $2::int[]) AS v(id, token)
+         WHERE j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
+         RETURNING j.id, j.attempt, j.lease_owner, j.started_at, j.queue)
+       INSERT INTO job_events (job_id, at, kind, attempt, worker, data)
+       SELECT id, $3, 'released', attempt + 1, lease_owner, jsonb_build_object('startedAt', started_at) FROM upd
+       RETURNING job_id`,
+      [items.map((i) => Number(i.id)), items.map((i) => i.token), now],
+    );
+    if (rows.length) await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '*']);
+    return rows.map((r) => String(r.job_id));
+  }
+
+  async recordLeaseLost(item: LeaseRef & { attempt: number; worker: string }, now: number): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO job_events (job_id, at, kind, attempt, worker, data) VALUES ($1, $2, 'lease_lost', $3, $4, $5)`,
+      [Number(item.id), now, item.attempt, item.worker, json({ token: item.token })],
+    );
+  }
+
+  async rescueExpiredLeases(p: RescueParams): Promise<RescueResult> {
+    return this.tx(async (c) => {
+      const { rows } = await c.query<JobRow>(
+        `SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < $1
+         ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [p.now, p.limit],
+      );
+      const result: RescueResult = { requeued: [], dead: [] };
+      for (const row of rows) {
+        const job = toJob({ ...row, crash_count: row.crash_count + 1 });
+        const d = p.decide(job);
+        if (d.kind === 'requeue') {
+          await c.query(
+            `UPDATE jobs SET state = 'available', crash_count = crash_count + 1, lease_expires_at = NULL, last_error = $2
+             WHERE id = $1`,
+            [row.id, json(d.error)],
+          );
+          result.requeued.push(job.id);
+        } else {
+          await c.query(
+            `UPDATE jobs SET state = 'dead', crash_count = crash_count + 1, lease_expires_at = NULL, last_error = $2,
+                    dead_reason = $3, error_fingerprint = $4, finished_at = $5,
+                    key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE $5::bigint + key_ttl_ms END
+             WHERE id = $1`,
+            [row.id, json(d.error), d.reason, d.error.fingerprint, p.now],
+          );
+          result.dead.push(job.id);
+        }
+        await c.query(
+          `INSERT INTO job_events (job_id, at, kind, attempt, worker, data) VALUES ($1, $2, 'lease_expired', $3, $4, $5)`,
+          [
+            row.id,
+            p.now,
+            row.attempt,
+            row.lease_owner,
+            json({
+              startedAt: row.started_at,
+              crashCount: job.crashCount,
+              error: d.error,
+              ...(d.kind === 'dead' ? { deadReason: d.reason } : {}),
+            }),
+          ],
+        );
+      }
+      if (result.requeued.length) await c.query('SELECT pg_notify($1, $2)', [this.channel, '*']);
+      return result;
+    });
+  }
+
+  async getJob(id: string): Promise<Job | null> {
+    if (!/^\d+$/.test(id)) return null;
+    const { rows } = await this.pool.query<JobRow>('SELECT * FROM jobs WHERE id = $1', [Number(id)]);
+    return rows[0] ? toJob(rows[0]) : null;
+  }
+
+  async listJobs(f: JobFilter): Promise<Job[]> {
+    const { where, params } = filterSql(f);
+    const { rows } = await this.pool.query<JobRow>(
+      `SELECT * FROM jobs ${where} ORDER BY id DESC LIMIT $${params.length + 1}`,
+      [...params, f.limit ?? 100],
+    );
+    return rows.map(toJob);
+  }
+
+  async countJobs(f: { state?: Job['state']; type?: string; queue?: string }): Promise<number> {
+    const { where, params } = filterSql(f);
+    const { rows } = await this.pool.query<{ n: number }>(`SELECT count(*) AS n FROM jobs ${where}`, params);
+    return rows[0].n;
+  }
+
+  async countByState(): Promise<StateCounts> {
+    const { rows } = await this.pool.query<{ state: string; n: number }>('SELECT state, count(*) AS n FROM jobs GROUP BY state');
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+
+  async getEvents(jobId: string): Promise<JobEvent[]> {
+    const { rows } = await this.pool.query<EventRow>(
+      'SELECT id, at, kind, attempt, worker, data FROM job_events WHERE job_id = $1 ORDER BY id',
+      [Number(jobId)],
+    );
+    return rows.map(toEvent);
+  }
+
+  async nextRunAt(queues: string[], types: string[]): Promise<number | null> {
+    if (!queues.length || !types.length) return null;
+    const { rows } = await this.pool.query<{ at: number | null }>(
+      `SELECT min(run_at) AS at FROM jobs
+       WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[])`,
+      [queues, types],
+    );
+    return rows[0].at;
+  }
+
+  async getOnce(jobId: string, key: string): Promise<{ value: Json } | null> {
+    const { rows } = await this.pool.query<{ value: Json }>('SELECT value FROM job_once WHERE job_id = $1 AND key = $2', [
+      Number(jobId),
+      key,
+    ]);
+    return rows[0] ? { value: rows[0].value } : null;
+  }
+
+  async putOnce(jobId: string, key: string, value: Json, now: number): Promise<void> {
+    await this.pool.query('INSERT INTO job_once (job_id, key, value, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
+      Number(jobId),
+      key,
+      JSON.stringify(value),
+      now,
+    ]);
+  }
+
+  async cancelJob(id: string, actor: string, now: number): Promise<Job | null> {
+    if (!/^\d+$/.test(id)) return null;
+    return this.tx(async (c) => {
+      const { rows } = await c.query<JobRow>(
+        `UPDATE jobs SET state = 'cancelled', lease_token = lease_token + 1, lease_expires_at = NULL, finished_at = $2,
+                key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE $2::bigint + key_ttl_ms END
+         WHERE id = $1 AND state IN ('scheduled', 'available', 'running') RETURNING *`,
+        [Number(id), now],
+      );
+      if (!rows[0]) return null;
+      await c.query(`INSERT INTO job_events (job_id, at, kind, attempt, data) VALUES ($1, $2, 'cancelled', $3, $4)`, [
+        rows[0].id,
+        now,
+        rows[0].attempt,
+        json({ actor }),
+      ]);
+      return toJob(rows[0]);
+    });
+  }
+
+  async redriveDead(sel: Selection, actor: string, now: number): Promise<string[]> {
+    const { where, params } = selectionSql(sel, 3);
+    const { rows } = await this.pool.query<{ job_id: number }>(
+      `WITH upd AS (
+         UPDATE jobs SET state = 'available', attempt = 0, crash_count = 0, run_at = $1, dead_reason = NULL,
+                finished_at = NULL, key_expires_at = NULL, lease_expires_at = NULL
+         WHERE state = 'dead' ${where} RETURNING id)
+       INSERT INTO job_events (job_id, at, kind, attempt, data)
+       SELECT id, $1, 'redriven', 0, $2::jsonb FROM upd RETURNING job_id`,
+      [now, json({ actor }), ...params],
+    );
+    if (rows.length) await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '*']);
+    return rows.map((r) => String(r.job_id));
+  }
+
+  async purgeDead(sel: Selection): Promise<number> {
+    const { where, params } = selectionSql(sel, 1);
+    return this.tx(async (c) => {
+      const { rows } = await c.query<{ id: number }>(`DELETE FROM jobs WHERE state = 'dead' ${where} RETURNING id`, params);
+      const ids = rows.map((r) => r.id);
+      await c.query('DELETE FROM job_events WHERE job_id = ANY($1::bigint[])', [ids]);
+      await c.query('DELETE FROM job_once WHERE job_id = ANY($1::bigint[])', [ids]);
+      return ids.length;
+    });
+  }
+
+  async onWake(listener: WakeListener): Promise<() => Promise<void>> {
+    let client: pg.Client | null = null;
+    let stopped = false;
+    let retryMs = 100;
+    const connect = async () => {
+      if (stopped) return;
+      const c = new pg.Client({ connectionString: this.connectionString });
+      c.on('notification', (n) => listener(n.payload ?? '*'));
+      const reconnect = () => {
+        if (client !== c || stopped) return;
+        client = null;
+        c.end().catch(() => {});
+        // The listener is gone until we are back: wake the worker so it polls meanwhile.
+        listener('*');
+        setTimeout(connect, retryMs).unref();
+        retryMs = Math.min(retryMs * 2, 5000);
+      };
+      c.on('error', reconnect);
+      c.on('end', reconnect);
+      client = c;
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${ident(this.channel)}`);
+        retryMs = 100;
+        listener('*');
+      } catch {
+        reconnect();
+      }
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      const c = client;
+      client = null;
+      await c?.end().catch(() => {});
+    };
+  }
+}
+
+function filterSql(f: JobFilter, start = 1) {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, v: unknown) => {
+    params.push(v);
+    clauses.push(sql.replace('?', `$${start + params.length - 1}`));
+  };
+  if (f.ids) add('id = ANY(?::bigint[])', f.ids.filter((i) => /^\d+$/.test(i)).map(Number));
+  if (f.state) add('state = ?', f.state);
+  if (f.type) add('type = ?', f.type);
+  if (f.queue) add('queue = ?', f.queue);
+  if (f.fingerprint) add('error_fingerprint = ?', f.fingerprint);
+  if (f.beforeId) add('id < ?', Number(f.beforeId));
+  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+}
+
+/** Extra AND clauses for a dead-letter selection. An empty selection matches nothing unless `all`. */
+function selectionSql(sel: Selection, start: number) {
+  if (sel.all) return { where: '', params: [] as unknown[] };
+  const { where, params } = filterSql({ ids: sel.ids, type: sel.type, fingerprint: sel.fingerprint }, start);
+  if (!where) return { where: 'AND false', params };
+  return { where: `AND ${where.slice('WHERE '.length)}`, params };
+}

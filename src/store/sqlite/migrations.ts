@@ -1,0 +1,70 @@
+/**
+ * SQLite schema, as numbered migrations. Append new versions; never edit an applied one.
+ * Times are epoch milliseconds; JSON is stored as text.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'jobs, events and once-results',
+    sql: `
+      CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        payload_hash TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        run_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        crash_count INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_token INTEGER NOT NULL DEFAULT 0,
+        lease_expires_at INTEGER,
+        idempotency_key TEXT,
+        key_ttl_ms INTEGER NOT NULL,
+        key_expires_at INTEGER,
+        result TEXT,
+        last_error TEXT,
+        dead_reason TEXT,
+        error_fingerprint TEXT,
+        parent_id INTEGER,
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER
+      );
+      CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+      CREATE INDEX jobs_claim ON jobs (queue, priority, run_at, id) WHERE state IN ('available', 'scheduled');
+      CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE state = 'running';
+      CREATE INDEX jobs_state_type ON jobs (state, type);
+      CREATE INDEX jobs_dead_fingerprint ON jobs (error_fingerprint) WHERE state = 'dead';
+      CREATE INDEX jobs_parent ON jobs (parent_id) WHERE parent_id IS NOT NULL;
+
+      CREATE TABLE job_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        worker TEXT,
+        data TEXT
+      );
+      CREATE INDEX job_events_job ON job_events (job_id, id);
+
+      CREATE TABLE job_once (
+        job_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (job_id, key)
+      );
+    `,
+  },
+];

@@ -1,0 +1,384 @@
+/**
+ * The embedded store: one SQLite file in WAL mode, shareable by several
+ * processes on one machine. Writes take the write lock at BEGIN (IMMEDIATE),
+ * so a claim never races another process's claim.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Job, JobEvent, JobFilter, Json, NewJob } from '../../job.ts';
+import type {
+  ClaimParams,
+  Completion,
+  FailParams,
+  InsertedJob,
+  LeaseRef,
+  RescueParams,
+  RescueResult,
+  Selection,
+  StateCounts,
+  Store,
+  WakeListener,
+} from '../store.ts';
+import { migrations } from './migrations.ts';
+import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
+
+/** Workers in this process hear about enqueues at once; other processes poll. */
+const localListeners = new Map<string, Set<WakeListener>>();
+
+const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly path: string;
+  private db: Database.Database;
+
+  constructor(path: string) {
+    this.path = path === ':memory:' ? path : resolve(path);
+    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+    this.db = new Database(this.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 10000');
+  }
+
+  /** Runs `fn` in a write transaction that holds the write lock from its start. */
+  private write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  async migrate(): Promise<void> {
+    this.write(() => {
+      this.db.exec(
+        'CREATE TABLE IF NOT EXISTS rebound_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+      );
+      const applied = new Set(
+        (this.db.prepare('SELECT version FROM rebound_migrations').all() as { version: number }[]).map((r) => r.version),
+      );
+      for (const m of migrations) {
+        if (applied.has(m.version)) continue;
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO rebound_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async insertJobs(jobs: NewJob[], now: number): Promise<InsertedJob[]> {
+    const freeKey = this.db.prepare(
+      'UPDATE jobs SET idempotency_key = NULL WHERE idempotency_key = ? AND key_expires_at IS NOT NULL AND key_expires_at <= ?',
+    );
+    const insert = this.db.prepare(`
+      INSERT INTO jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts,
+                        idempotency_key, key_ttl_ms, parent_id, created_at)
+      VALUES (@type, @queue, @payload, @payloadHash, @priority, @runAt, @state, @maxAttempts,
+              @idempotencyKey, @keyTtlMs, @parentId, @now)
+      ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+      RETURNING *`);
+    const byKey = this.db.prepare('SELECT * FROM jobs WHERE idempotency_key = ?');
+    const inserted = this.write(() =>
+      jobs.map((j): InsertedJob => {
+        if (j.idempotencyKey) freeKey.run(j.idempotencyKey, now);
+        const row = insert.get({
+          ...j,
+          payload: JSON.stringify(j.payload),
+          state: j.runAt > now ? 'scheduled' : 'available',
+          parentId: j.parentId == null ? null : Number(j.parentId),
+          now,
+        }) as JobRow | undefined;
+        if (row) return { job: toJob(row), inserted: true, payloadHash: row.payload_hash };
+        const existing = byKey.get(j.idempotencyKey) as JobRow;
+        return { job: toJob(existing), inserted: false, payloadHash: existing.payload_hash };
+      }),
+    );
+    this.wake(jobs.map((j) => j.queue));
+    return inserted;
+  }
+
+  private wake(queues: string[]) {
+    const listeners = localListeners.get(this.path);
+    if (!listeners) return;
+    for (const q of new Set(queues)) for (const l of listeners) l(q);
+  }
+
+  async claimJobs(p: ClaimParams): Promise<Job[]> {
+    if (p.types.length === 0 || p.queues.length === 0) return [];
+    const q = placeholders(p.queues.length);
+    const t = placeholders(p.types.length);
+    const rows = this.write(
+      () =>
+        this.db
+          .prepare(
+            `UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
+                    lease_owner = ?, lease_expires_at = ?, started_at = ?
+             WHERE id IN (
+               SELECT id FROM jobs
+               WHERE state IN ('available', 'scheduled') AND queue IN (${q}) AND type IN (${t}) AND run_at <= ?
+               ORDER BY priority, run_at, id LIMIT ?)
+             RETURNING *`,
+          )
+          .all(p.workerId, p.now + p.leaseMs, p.now, ...p.queues, ...p.types, p.now, p.limit) as JobRow[],
+    );
+    return rows.map(toJob).sort(claimOrder);
+  }
+
+  async completeJobs(items: Completion[], now: number): Promise<string[]> {
+    const stmt = this.db.prepare(`
+      UPDATE jobs SET state = 'completed', result = ?, finished_at = ?, lease_expires_at = NULL,
+             key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE ? + key_ttl_ms END
+      WHERE id = ? AND lease_token = ? AND state = 'running'`);
+    return this.write(() =>
+      items.filter((c) => stmt.run(json(c.result), now, now, Number(c.id), c.token).changes === 1).map((c) => c.id),
+    );
+  }
+
+  async failJob(p: FailParams): Promise<boolean> {
+    const o = p.outcome;
+    return this.write(() => {
+      const row = (
+        o.kind === 'retry'
+          ? this.db
+              .prepare(
+                `UPDATE jobs SET state = ?, run_at = ?, lease_expires_at = NULL, last_error = ?
+                 WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING *`,
+              )
+              .get(o.runAt > p.now ? 'scheduled' : 'available', o.runAt, json(o.error), Number(p.id), p.token)
+          : this.db
+              .prepare(
+                `UPDATE jobs SET state = 'dead', dead_reason = ?, error_fingerprint = ?, last_error = ?, finished_at = ?,
+                        lease_expires_at = NULL,
+                        key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE ? + key_ttl_ms END
+                 WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING *`,
+              )
+              .get(o.reason, o.error.fingerprint, json(o.error), p.now, p.now, Number(p.id), p.token)
+      ) as JobRow | undefined;
+      if (!row) return false;
+      const data =
+        o.kind === 'retry'
+          ? { startedAt: row.started_at, delayMs: o.delayMs, runAt: o.runAt, error: o.error }
+          : { startedAt: row.started_at, reason: o.reason, error: o.error };
+      this.insertEvent(row.id, p.now, o.kind === 'retry' ? 'retry_scheduled' : 'dead', row.attempt, row.lease_owner, data);
+      return true;
+    });
+  }
+
+  private insertEvent(jobId: number, at: number, kind: string, attempt: number, worker: string | null, data: unknown) {
+    this.db
+      .prepare('INSERT INTO job_events (job_id, at, kind, attempt, worker, data) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(jobId, at, kind, attempt, worker, json(data));
+  }
+
+  async heartbeatJobs(items: LeaseRef[], leaseMs: number, now: number): Promise<string[]> {
+    const stmt = this.db.prepare(
+      "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_token = ? AND state = 'running'",
+    );
+    return this.write(() => items.filter((i) => stmt.run(now + leaseMs, Number(i.id), i.token).changes === 1).map((i) => i.id));
+  }
+
+  async releaseJobs(items: LeaseRef[], now: number): Promise<string[]> {
+    const stmt = this.db.prepare(
+      `UPDATE jobs SET state = 'available', attempt = attempt - 1, lease_expires_at = NULL
+       WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING *`,
+    );
+    return this.write(() =>
+      items.flatMap((i) => {
+        const row = stmt.get(Number(i.id), i.token) as JobRow | undefined;
+        if (!row) return [];
+        this.insertEvent(row.id, now, 'released', row.attempt + 1, row.lease_owner, { startedAt: row.started_at });
+        return [i.id];
+      }),
+    );
+  }
+
+  async recordLeaseLost(item: LeaseRef & { attempt: number; worker: string }, now: number): Promise<void> {
+    this.write(() => this.insertEvent(Number(item.id), now, 'lease_lost', item.attempt, item.worker, { token: item.token }));
+  }
+
+  async rescueExpiredLeases(p: RescueParams): Promise<RescueResult> {
+    return this.write(() => {
+      const expired = this.db
+        .prepare("SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?")
+        .all(p.now, p.limit) as JobRow[];
+      const result: RescueResult = { requeued: [], dead: [] };
+      for (const row of expired) {
+        const job = toJob({ ...row, crash_count: row.crash_count + 1 });
+        const d = p.decide(job);
+        if (d.kind === 'requeue') {
+          this.db
+            .prepare(
+              `UPDATE jobs SET state = 'available', crash_count = crash_count + 1, lease_expires_at = NULL, last_error = ?
+               WHERE id = ?`,
+            )
+            .run(json(d.error), row.id);
+          result.requeued.push(job.id);
+        } else {
+          this.db
+            .prepare(
+              `UPDATE jobs SET state = 'dead', crash_count = crash_count + 1, lease_expires_at = NULL, last_error = ?,
+                      dead_reason = ?, error_fingerprint = ?, finished_at = ?,
+                      key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE ? + key_ttl_ms END
+               WHERE id = ?`,
+            )
+            .run(json(d.error), d.reason, d.error.fingerprint, p.now, p.now, row.id);
+          result.dead.push(job.id);
+        }
+        this.insertEvent(row.id, p.now, 'lease_expired', row.attempt, row.lease_owner, {
+          startedAt: row.started_at,
+          crashCount: job.crashCount,
+          error: d.error as unknown as Json,
+          ...(d.kind === 'dead' ? { deadReason: d.reason } : {}),
+        });
+      }
+      return result;
+    });
+  }
+
+  async getJob(id: string): Promise<Job | null> {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(Number(id)) as JobRow | undefined;
+    return row ? toJob(row) : null;
+  }
+
+  async listJobs(f: JobFilter): Promise<Job[]> {
+    const { where, params } = filterSql(f);
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs ${where} ORDER BY id DESC LIMIT ?`)
+      .all(...params, f.limit ?? 100) as JobRow[];
+    return rows.map(toJob);
+  }
+
+  async countJobs(f: { state?: Job['state']; type?: string; queue?: string }): Promise<number> {
+    const { where, params } = filterSql(f);
+    return (this.db.prepare(`SELECT count(*) AS n FROM jobs ${where}`).get(...params) as { n: number }).n;
+  }
+
+  async countByState(): Promise<StateCounts> {
+    const rows = this.db.prepare('SELECT state, count(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+
+  async getEvents(jobId: string): Promise<JobEvent[]> {
+    const rows = this.db
+      .prepare('SELECT id, at, kind, attempt, worker, data FROM job_events WHERE job_id = ? ORDER BY id')
+      .all(Number(jobId)) as EventRow[];
+    return rows.map(toEvent);
+  }
+
+  async nextRunAt(queues: string[], types: string[]): Promise<number | null> {
+    if (!queues.length || !types.length) return null;
+    const row = this.db
+      .prepare(
+        `SELECT min(run_at) AS at FROM jobs WHERE state IN ('available', 'scheduled')
+         AND queue IN (${placeholders(queues.length)}) AND type IN (${placeholders(types.length)})`,
+      )
+      .get(...queues, ...types) as { at: number | null };
+    return row.at;
+  }
+
+  async getOnce(jobId: string, key: string): Promise<{ value: Json } | null> {
+    const row = this.db.prepare('SELECT value FROM job_once WHERE job_id = ? AND key = ?').get(Number(jobId), key) as
+      | { value: string }
+      | undefined;
+    return row ? { value: JSON.parse(row.value) } : null;
+  }
+
+  async putOnce(jobId: string, key: string, value: Json, now: number): Promise<void> {
+    this.write(() =>
+      this.db
+        .prepare('INSERT INTO job_once (job_id, key, value, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+        .run(Number(jobId), key, JSON.stringify(value), now),
+    );
+  }
+
+  async cancelJob(id: string, actor: string, now: number): Promise<Job | null> {
+    return this.write(() => {
+      const row = this.db
+        .prepare(
+          `UPDATE jobs SET state = 'cancelled', lease_token = lease_token + 1, lease_expires_at = NULL, finished_at = ?,
+                  key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE ? + key_ttl_ms END
+           WHERE id = ? AND state IN ('scheduled', 'available', 'running') RETURNING *`,
+        )
+        .get(now, now, Number(id)) as JobRow | undefined;
+      if (!row) return null;
+      this.insertEvent(row.id, now, 'cancelled', row.attempt, null, { actor });
+      return toJob(row);
+    });
+  }
+
+  async redriveDead(sel: Selection, actor: string, now: number): Promise<string[]> {
+    const { where, params } = selectionSql(sel);
+    return this.write(() => {
+      const rows = this.db
+        .prepare(
+          `UPDATE jobs SET state = 'available', attempt = 0, crash_count = 0, run_at = ?, dead_reason = NULL,
+                  finished_at = NULL, key_expires_at = NULL, lease_expires_at = NULL
+           WHERE state = 'dead' ${where} RETURNING id, queue`,
+        )
+        .all(now, ...params) as { id: number; queue: string }[];
+      for (const r of rows) this.insertEvent(r.id, now, 'redriven', 0, null, { actor });
+      this.wake(rows.map((r) => r.queue));
+      return rows.map((r) => String(r.id));
+    });
+  }
+
+  async purgeDead(sel: Selection): Promise<number> {
+    const { where, params } = selectionSql(sel);
+    return this.write(() => {
+      const ids = (this.db.prepare(`SELECT id FROM jobs WHERE state = 'dead' ${where}`).all(...params) as { id: number }[]).map(
+        (r) => r.id,
+      );
+      for (const table of ['job_events', 'job_once']) {
+        const del = this.db.prepare(`DELETE FROM ${table} WHERE job_id = ?`);
+        for (const id of ids) del.run(id);
+      }
+      const del = this.db.prepare('DELETE FROM jobs WHERE id = ?');
+      for (const id of ids) del.run(id);
+      return ids.length;
+    });
+  }
+
+  async onWake(listener: WakeListener): Promise<() => Promise<void>> {
+    let set = localListeners.get(this.path);
+    if (!set) localListeners.set(this.path, (set = new Set()));
+    set.add(listener);
+    return async () => {
+      set.delete(listener);
+    };
+  }
+
+  /** The raw connection, for tests and the chaos harness. */
+  get database(): Database.Database {
+    return this.db;
+  }
+}
+
+const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
+function claimOrder(a: Job, b: Job) {
+  return a.priority - b.priority || a.runAt - b.runAt || Number(a.id) - Number(b.id);
+}
+
+function filterSql(f: JobFilter) {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  if (f.ids) {
+    clauses.push(`id IN (${placeholders(f.ids.length) || 'NULL'})`);
+    params.push(...f.ids.map(Number));
+  }
+  if (f.state) clauses.push('state = ?'), params.push(f.state);
+  if (f.type) clauses.push('type = ?'), params.push(f.type);
+  if (f.queue) clauses.push('queue = ?'), params.push(f.queue);
+  if (f.fingerprint) clauses.push('error_fingerprint = ?'), params.push(f.fingerprint);
+  if (f.beforeId) clauses.push('id < ?'), params.push(Number(f.beforeId));
+  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+}
+
+/** Extra AND clauses for a dead-letter selection. An empty selection matches nothing unless `all`. */
+function selectionSql(sel: Selection) {
+  if (sel.all) return { where: '', params: [] as unknown[] };
+  const { where, params } = filterSql({ ids: sel.ids, type: sel.type, fingerprint: sel.fingerprint });
+  if (!where) return { where: 'AND 0', params };
+  return { where: `AND ${where.slice('WHERE '.length)}`, params };
+}

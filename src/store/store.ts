@@ -1,0 +1,120 @@
+/**
+ * The store seam. Every store (SQLite, PostgreSQL) implements these domain
+ * operations and passes the conformance suite in test/conformance/.
+ * The engine never sees SQL. Every operation takes `now` (epoch ms) from the
+ * caller's clock, so tests drive time instead of sleeping.
+ */
+import type { ErrorInfo, Job, JobEvent, JobFilter, JobState, Json, NewJob, DeadReason } from '../job.ts';
+
+export interface InsertedJob {
+  job: Job;
+  /** false: the idempotency key already named this job; nothing was inserted. */
+  inserted: boolean;
+  /** The stored payload hash of the existing job when `inserted` is false. */
+  payloadHash: string;
+}
+
+export interface ClaimParams {
+  workerId: string;
+  queues: string[];
+  types: string[];
+  limit: number;
+  leaseMs: number;
+  now: number;
+}
+
+/** A lease held by an executor: the job id and the token of its claim. */
+export interface LeaseRef {
+  id: string;
+  token: number;
+}
+
+export interface Completion extends LeaseRef {
+  result: Json | null;
+}
+
+export type FailOutcome =
+  | { kind: 'retry'; runAt: number; delayMs: number; error: ErrorInfo }
+  | { kind: 'dead'; reason: DeadReason; error: ErrorInfo };
+
+export interface FailParams extends LeaseRef {
+  outcome: FailOutcome;
+  now: number;
+}
+
+/** What becomes of a job whose lease expired: the engine decides, the store applies. */
+export type RescueDecision = { kind: 'requeue'; error: ErrorInfo } | { kind: 'dead'; reason: DeadReason; error: ErrorInfo };
+
+export interface RescueParams {
+  now: number;
+  limit: number;
+  /** Called with the job as it is after its crash count was raised by one. */
+  decide: (job: Job) => RescueDecision;
+}
+
+export interface RescueResult {
+  /** Jobs put back in the queue. */
+  requeued: string[];
+  /** Jobs sent to the dead letter queue (poison, or out of attempts). */
+  dead: string[];
+}
+
+export interface Selection {
+  ids?: string[];
+  type?: string;
+  fingerprint?: string;
+  all?: boolean;
+}
+
+export type StateCounts = Partial<Record<JobState, number>>;
+
+/** Runs `fn` once per notification that work is available on a queue. */
+export type WakeListener = (queue: string) => void;
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Applies pending migrations. Safe to call many times and from many processes at once. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /**
+   * Inserts jobs in one round trip. A job whose idempotency key already names
+   * a live job is not inserted; the existing job is returned instead.
+   * `tx` is a caller's PostgreSQL client, so the insert commits with the caller's transaction.
+   */
+  insertJobs(jobs: NewJob[], now: number, tx?: unknown): Promise<InsertedJob[]>;
+
+  /** Claims up to `limit` due jobs, in priority, run-at, id order, each with a fresh lease token. */
+  claimJobs(p: ClaimParams): Promise<Job[]>;
+  /** Completes jobs still leased with the given tokens. Returns the ids accepted. */
+  completeJobs(items: Completion[], now: number): Promise<string[]>;
+  /** Records a failed attempt (retry later or dead). false: the lease was lost. */
+  failJob(p: FailParams): Promise<boolean>;
+  /** Extends leases still held. Returns the ids still held. */
+  heartbeatJobs(items: LeaseRef[], leaseMs: number, now: number): Promise<string[]>;
+  /** Puts leased jobs back without charging an attempt (graceful shutdown). */
+  releaseJobs(items: LeaseRef[], now: number): Promise<string[]>;
+  /** Records that a stale executor tried to finish an attempt it no longer owned. */
+  recordLeaseLost(item: LeaseRef & { attempt: number; worker: string }, now: number): Promise<void>;
+  /** Returns jobs whose lease expired to the queue (or to the dead letter queue). */
+  rescueExpiredLeases(p: RescueParams): Promise<RescueResult>;
+
+  getJob(id: string): Promise<Job | null>;
+  listJobs(filter: JobFilter): Promise<Job[]>;
+  countJobs(filter: { state?: JobState; type?: string; queue?: string }): Promise<number>;
+  countByState(): Promise<StateCounts>;
+  /** Stored events, in the order they happened (the happy path is derived from the job row). */
+  getEvents(jobId: string): Promise<JobEvent[]>;
+  /** The earliest run-at among waiting jobs of these queues, or null. */
+  nextRunAt(queues: string[], types: string[]): Promise<number | null>;
+
+  getOnce(jobId: string, key: string): Promise<{ value: Json } | null>;
+  putOnce(jobId: string, key: string, value: Json, now: number): Promise<void>;
+
+  cancelJob(id: string, actor: string, now: number): Promise<Job | null>;
+  redriveDead(sel: Selection, actor: string, now: number): Promise<string[]>;
+  purgeDead(sel: Selection): Promise<number>;
+
+  /** Listens for new work. Returns a function that stops listening. */
+  onWake(listener: WakeListener): Promise<() => Promise<void>>;
+}

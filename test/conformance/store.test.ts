@@ -1,0 +1,255 @@
+/**
+ * The store conformance suite: the same guarantees, checked unchanged against
+ * every store. A new store is done when this file passes for it.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NewJob } from '../../src/job.ts';
+import { openStore } from '../../src/store/open.ts';
+import type { Store } from '../../src/store/store.ts';
+import { leaseExpiredError } from '../../src/engine/error-info.ts';
+import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
+
+const T0 = 1_700_000_000_000;
+
+function newJob(over: Partial<NewJob> = {}): NewJob {
+  return {
+    type: 'email',
+    queue: 'default',
+    payload: { to: 'a@example.com' },
+    payloadHash: 'h1',
+    priority: 0,
+    runAt: T0,
+    maxAttempts: 3,
+    idempotencyKey: null,
+    keyTtlMs: 60_000,
+    parentId: null,
+    ...over,
+  };
+}
+
+const error = { kind: 'transient', name: 'Error', message: 'boom', fingerprint: 'fp1' };
+
+describe.each(storeKinds)('store conformance: %s', (kind) => {
+  let url: string;
+  let store: Store;
+  const open = async () => {
+    url = freshStoreUrl(kind);
+    store = openStore(url);
+    await store.migrate();
+    return store;
+  };
+  afterEach(async () => {
+    await store?.close();
+    await dropStore(url);
+  });
+
+  const claim = (s: Store, over: Partial<Parameters<Store['claimJobs']>[0]> = {}) =>
+    s.claimJobs({ workerId: 'w1', queues: ['default'], types: ['email'], limit: 10, leaseMs: 1000, now: T0, ...over });
+
+  it('migrations are idempotent and safe to run concurrently', async () => {
+    const s = await open();
+    const other = openStore(url);
+    await Promise.all([s.migrate(), other.migrate(), s.migrate()]);
+    await other.close();
+    expect(await s.countJobs({})).toBe(0);
+  });
+
+  it('claims due jobs in priority, run-at, id order with a fresh token', async () => {
+    const s = await open();
+    const [a, b, c, d] = await s.insertJobs(
+      [newJob({ priority: 5 }), newJob({ priority: 1, runAt: T0 - 10 }), newJob({ priority: 1 }), newJob({ runAt: T0 + 5000 })],
+      T0,
+    );
+    expect(d.job.state).toBe('scheduled');
+    expect(a.job.state).toBe('available');
+    const claimed = await claim(s);
+    expect(claimed.map((j) => j.id)).toEqual([b.job.id, c.job.id, a.job.id]);
+    expect(claimed.every((j) => j.state === 'running' && j.attempt === 1 && j.leaseToken === 1 && j.leaseOwner === 'w1')).toBe(true);
+    expect(claimed[0].leaseExpiresAt).toBe(T0 + 1000);
+    expect(await claim(s)).toEqual([]);
+    const later = await claim(s, { now: T0 + 5000 });
+    expect(later.map((j) => j.id)).toEqual([d.job.id]);
+  });
+
+  it('claims only the queues and types asked for', async () => {
+    const s = await open();
+    await s.insertJobs([newJob({ queue: 'other' }), newJob({ type: 'sms' }), newJob()], T0);
+    const claimed = await claim(s);
+    expect(claimed).toHaveLength(1);
+    expect(claimed[0].type).toBe('email');
+    expect(claimed[0].queue).toBe('default');
+  });
+
+  it('concurrent claims never hand out the same job twice', async () => {
+    const s = await open();
+    await s.insertJobs(Array.from({ length: 200 }, () => newJob()), T0);
+    const others = [openStore(url), openStore(url)];
+    const rounds = await Promise.all(
+      [s, ...others].flatMap((st, i) => Array.from({ length: 5 }, () => claim(st, { workerId: `w${i}`, limit: 15 }))),
+    );
+    await Promise.all(others.map((o) => o.close()));
+    const ids = rounds.flat().map((j) => j.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBe(200);
+  });
+
+  it('only the current lease token can complete, fail or heartbeat a job', async () => {
+    const s = await open();
+    await s.insertJobs([newJob()], T0);
+    const [first] = await claim(s);
+    const rescued = await s.rescueExpiredLeases({ now: T0 + 2000, limit: 10, decide: (j) => ({ kind: 'requeue', error: leaseExpiredError(j.type, j.leaseOwner) }) });
+    expect(rescued.requeued).toEqual([first.id]);
+    const [second] = await claim(s, { workerId: 'w2', now: T0 + 2000 });
+    expect(second.id).toBe(first.id);
+    expect(second.leaseToken).toBe(first.leaseToken + 1);
+    expect(second.attempt).toBe(2);
+
+    const stale = { id: first.id, token: first.leaseToken };
+    expect(await s.completeJobs([{ ...stale, result: 'stale' }], T0 + 2100)).toEqual([]);
+    expect(await s.failJob({ ...stale, now: T0 + 2100, outcome: { kind: 'dead', reason: 'permanent', error } })).toBe(false);
+    expect(await s.heartbeatJobs([stale], 1000, T0 + 2100)).toEqual([]);
+    expect(await s.releaseJobs([stale], T0 + 2100)).toEqual([]);
+
+    expect(await s.completeJobs([{ id: second.id, token: second.leaseToken, result: { ok: 1 } }], T0 + 2200)).toEqual([second.id]);
+    const done = await s.getJob(first.id);
+    expect(done).toMatchObject({ state: 'completed', result: { ok: 1 }, finishedAt: T0 + 2200, crashCount: 1 });
+  });
+
+  it('heartbeats extend the lease so a live job is not rescued', async () => {
+    const s = await open();
+    await s.insertJobs([newJob()], T0);
+    const [j] = await claim(s);
+    expect(await s.heartbeatJobs([{ id: j.id, token: j.leaseToken }], 1000, T0 + 900)).toEqual([j.id]);
+    const decide = () => ({ kind: 'requeue' as const, error });
+    expect((await s.rescueExpiredLeases({ now: T0 + 1500, limit: 10, decide })).requeued).toEqual([]);
+    expect((await s.rescueExpiredLeases({ now: T0 + 2000, limit: 10, decide })).requeued).toEqual([j.id]);
+  });
+
+  it('records a retry with its delay and error, and a death with its reason and fingerprint', async () => {
+    const s = await open();
+    await s.insertJobs([newJob()], T0);
+    const [j] = await claim(s);
+    expect(await s.failJob({ id: j.id, token: j.leaseToken, now: T0 + 10, outcome: { kind: 'retry', runAt: T0 + 510, delayMs: 500, error } })).toBe(true);
+    expect(await s.getJob(j.id)).toMatchObject({ state: 'scheduled', runAt: T0 + 510, lastError: { message: 'boom' } });
+    const [j2] = await claim(s, { now: T0 + 600 });
+    await s.failJob({ id: j2.id, token: j2.leaseToken, now: T0 + 700, outcome: { kind: 'dead', reason: 'permanent', error } });
+    expect(await s.getJob(j.id)).toMatchObject({ state: 'dead', deadReason: 'permanent', finishedAt: T0 + 700 });
+    const events = await s.getEvents(j.id);
+    expect(events.map((e) => e.kind)).toEqual(['retry_scheduled', 'dead']);
+    expect(events[0]).toMatchObject({ attempt: 1, worker: 'w1', data: { delayMs: 500, startedAt: T0 } });
+    expect(events[1]).toMatchObject({ attempt: 2, data: { reason: 'permanent', startedAt: T0 + 600 } });
+    expect(events[0].seq).toBeLessThan(events[1].seq);
+    expect(await s.listJobs({ state: 'dead', fingerprint: 'fp1' })).toHaveLength(1);
+  });
+
+  it('releases a job without charging the attempt', async () => {
+    const s = await open();
+    await s.insertJobs([newJob()], T0);
+    const [j] = await claim(s);
+    expect(await s.releaseJobs([{ id: j.id, token: j.leaseToken }], T0 + 5)).toEqual([j.id]);
+    expect(await s.getJob(j.id)).toMatchObject({ state: 'available', attempt: 0 });
+    expect((await s.getEvents(j.id)).map((e) => e.kind)).toEqual(['released']);
+  });
+
+  it('rescue applies the decision: requeue or dead, and counts the crash', async () => {
+    const s = await open();
+    await s.insertJobs([newJob(), newJob()], T0);
+    const [a, b] = await claim(s);
+    const r = await s.rescueExpiredLeases({
+      now: T0 + 5000,
+      limit: 10,
+      decide: (j) => (j.id === a.id ? { kind: 'requeue', error } : { kind: 'dead', reason: 'poison', error: { ...error, fingerprint: 'fp-poison' } }),
+    });
+    expect(r).toEqual({ requeued: [a.id], dead: [b.id] });
+    expect(await s.getJob(a.id)).toMatchObject({ state: 'available', crashCount: 1 });
+    expect(await s.getJob(b.id)).toMatchObject({ state: 'dead', deadReason: 'poison', crashCount: 1 });
+    expect((await s.getEvents(b.id))[0]).toMatchObject({ kind: 'lease_expired', data: { deadReason: 'poison', crashCount: 1 } });
+  });
+
+  it('idempotency keys: one job per live key, freed after the key expires', async () => {
+    const s = await open();
+    const [a, b, c] = await s.insertJobs(
+      [newJob({ idempotencyKey: 'k1' }), newJob({ idempotencyKey: 'k1', payloadHash: 'h2' }), newJob({ idempotencyKey: 'k2' })],
+      T0,
+    );
+    expect(a.inserted).toBe(true);
+    expect(b).toMatchObject({ inserted: false, payloadHash: 'h1' });
+    expect(b.job.id).toBe(a.job.id);
+    expect(c.inserted).toBe(true);
+    const [j] = await claim(s, { limit: 1 });
+    await s.completeJobs([{ id: j.id, token: j.leaseToken, result: 42 }], T0 + 100);
+    const again = await s.insertJobs([newJob({ idempotencyKey: 'k1' })], T0 + 200);
+    expect(again[0]).toMatchObject({ inserted: false, job: { id: a.job.id, state: 'completed', result: 42 } });
+    // keyTtlMs is 60 s after completion.
+    const fresh = await s.insertJobs([newJob({ idempotencyKey: 'k1' })], T0 + 100 + 60_000);
+    expect(fresh[0].inserted).toBe(true);
+    expect(fresh[0].job.id).not.toBe(a.job.id);
+  });
+
+  it('concurrent inserts with one key from many connections create exactly one job', async () => {
+    const s = await open();
+    const stores = [s, openStore(url), openStore(url)];
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => stores[i % 3].insertJobs([newJob({ idempotencyKey: 'same' })], T0)),
+    );
+    await Promise.all(stores.slice(1).map((o) => o.close()));
+    expect(new Set(results.map((r) => r[0].job.id)).size).toBe(1);
+    expect(results.filter((r) => r[0].inserted)).toHaveLength(1);
+    expect(await s.countJobs({})).toBe(1);
+  });
+
+  it('once-results are stored once per job and key', async () => {
+    const s = await open();
+    const [{ job }] = await s.insertJobs([newJob()], T0);
+    expect(await s.getOnce(job.id, 'charge')).toBeNull();
+    await s.putOnce(job.id, 'charge', { receipt: 'r1' }, T0);
+    await s.putOnce(job.id, 'charge', { receipt: 'r2' }, T0);
+    expect(await s.getOnce(job.id, 'charge')).toEqual({ value: { receipt: 'r1' } });
+  });
+
+  it('cancel takes the lease away from a running job; finished jobs cannot be cancelled', async () => {
+    const s = await open();
+    await s.insertJobs([newJob(), newJob()], T0);
+    const [a] = await claim(s, { limit: 1 });
+    const cancelled = await s.cancelJob(a.id, 'op', T0 + 1);
+    expect(cancelled).toMatchObject({ state: 'cancelled' });
+    expect(await s.completeJobs([{ id: a.id, token: a.leaseToken, result: null }], T0 + 2)).toEqual([]);
+    expect(await s.cancelJob(a.id, 'op', T0 + 3)).toBeNull();
+    expect((await s.getEvents(a.id)).at(-1)).toMatchObject({ kind: 'cancelled', data: { actor: 'op' } });
+  });
+
+  it('redrive and purge act on the dead letter queue by selection only', async () => {
+    const s = await open();
+    await s.insertJobs([newJob(), newJob(), newJob({ type: 'sms' })], T0);
+    const jobs = await claim(s, { types: ['email', 'sms'] });
+    for (const j of jobs) {
+      await s.failJob({ id: j.id, token: j.leaseToken, now: T0 + 1, outcome: { kind: 'dead', reason: 'permanent', error: { ...error, fingerprint: j.type } } });
+    }
+    expect(await s.redriveDead({}, 'op', T0 + 2)).toEqual([]);
+    const redriven = await s.redriveDead({ type: 'sms' }, 'op', T0 + 2);
+    expect(redriven).toHaveLength(1);
+    expect(await s.getJob(redriven[0])).toMatchObject({ state: 'available', attempt: 0, deadReason: null });
+    expect(await s.purgeDead({ fingerprint: 'nope' })).toBe(0);
+    expect(await s.purgeDead({ fingerprint: 'email' })).toBe(2);
+    expect(await s.countJobs({})).toBe(1);
+    expect(await s.countByState()).toEqual({ available: 1 });
+  });
+
+  it('reports the next run-at of waiting work', async () => {
+    const s = await open();
+    expect(await s.nextRunAt(['default'], ['email'])).toBeNull();
+    await s.insertJobs([newJob({ runAt: T0 + 300 }), newJob({ runAt: T0 + 100 })], T0);
+    expect(await s.nextRunAt(['default'], ['email'])).toBe(T0 + 100);
+  });
+
+  it('wakes listeners when work arrives', async () => {
+    const s = await open();
+    const heard: string[] = [];
+    const stop = await s.onWake((q) => heard.push(q));
+    await s.insertJobs([newJob({ queue: 'mail', runAt: Date.now() })], Date.now());
+    const end = Date.now() + 5000;
+    while (!heard.includes('mail') && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    await stop();
+    expect(heard).toContain('mail');
+  });
+});
