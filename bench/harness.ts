@@ -24,6 +24,9 @@ export interface Context {
 
 type Msg = { type: string; [k: string]: any };
 
+/** Every worker child still running, so the runner can kill them all on exit. */
+export const liveWorkers = new Set<WorkerProcess>();
+
 export class WorkerProcess {
   readonly child: ChildProcess;
   count = 0;
@@ -40,7 +43,9 @@ export class WorkerProcess {
       if (m.type === 'progress') this.count = m.count;
       for (const l of this.listeners) l(m);
     });
+    liveWorkers.add(this);
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+    this.exited.then(() => liveWorkers.delete(this));
     this.exited.then((code) => {
       for (const l of this.listeners) l({ type: 'exit', code });
     });

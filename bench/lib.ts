@@ -109,11 +109,12 @@ export function fmt(v: unknown): string {
 
 /** A plain Markdown table, which also reads well in a terminal. */
 export function table(headers: string[], rows: unknown[][]): string {
-  const cells = rows.map((r) => r.map(fmt));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) =>
-    '| ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
-  const sep = '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|';
+  const cells = rows.map((r) => headers.map((_, i) => fmt(r[i])));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
+  // Columns of figures are right-aligned, columns of names left-aligned.
+  const right = headers.map((_, i) => rows.some((r) => typeof r[i] === 'number' || /^[\d.,]+(x|%)$/.test(String(r[i]))));
+  const line = (r: string[]) => '| ' + r.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ') + ' |';
+  const sep = '|' + widths.map((w, i) => '-'.repeat(w + 1) + (right[i] ? ':' : '-')).join('|') + '|';
   return [line(headers), sep, ...cells.map(line)].join('\n');
 }
 

@@ -7,9 +7,9 @@ import { REDIS_URL, REDIS_PREFIX } from '../lib.ts';
 const QUEUE = 'noop';
 
 async function redis() {
-  const { default: IORedis } = await import('ioredis');
+  const { Redis } = await import('ioredis');
   // BullMQ requires maxRetriesPerRequest: null on connections it blocks on.
-  return new IORedis(REDIS_URL, { maxRetriesPerRequest: null });
+  return new Redis(REDIS_URL, { maxRetriesPerRequest: null });
 }
 
 export const bullmq: System = {
@@ -66,7 +66,7 @@ export const bullmq: System = {
         return { stop: () => worker.close() };
       },
       async outstanding() {
-        return queue.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized', 'paused', 'waiting-children');
+        return queue.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
       },
       async close() {
         await queue.close();

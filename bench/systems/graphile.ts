@@ -63,7 +63,9 @@ export const graphile: System = {
         );
         return rows[0].n;
       },
-      close: () => utils.release(),
+      async close() {
+        await utils.release();
+      },
     };
   },
 };

@@ -1,0 +1,297 @@
+/**
+ * The engine through the library API, on both stores: enqueue, validation,
+ * idempotency, workers, retries, the dead letter queue, once, history.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  createRebound,
+  defineJob,
+  IdempotencyConflictError,
+  PermanentError,
+  RetryableError,
+  ValidationError,
+  type Rebound,
+} from '../src/index.ts';
+import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
+
+describe.each(storeKinds)('engine on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  const open = async (jobs: Parameters<typeof createRebound>[0]['jobs'] = []) => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url, jobs });
+    return rebound;
+  };
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  const order = defineJob('order', {
+    schema: z.object({ orderId: z.string(), amount: z.number().positive() }),
+    handler: async (p: { orderId: string }) => ({ charged: p.orderId }),
+  });
+
+  it('refuses a bad payload with a ValidationError naming the field, and stores nothing', async () => {
+    const r = await open([order]);
+    const err = await r.enqueue('order', { orderId: 'o1', amount: -3 }).catch((e) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err.field).toBe('payload.amount');
+    await expect(r.enqueue('order', { orderId: 'o1', amount: 3 }, { priority: 1.5 })).rejects.toMatchObject({ field: 'options.priority' });
+    await expect(r.enqueue('order', { orderId: 'o1', amount: 3 }, { bogus: 1 } as never)).rejects.toMatchObject({ field: 'options.bogus' });
+    await expect(r.enqueue('bad type!', {})).rejects.toMatchObject({ field: 'type' });
+    await expect(r.enqueueMany([{ type: 'order', payload: { orderId: 'ok', amount: 1 } }, { type: 'order', payload: { orderId: 2 } }])).rejects.toMatchObject({
+      field: 'items[1].payload.orderId',
+    });
+    expect(await r.countJobs()).toBe(0);
+  });
+
+  it('deduplicates by idempotency key, returns the stored result, and refuses a different payload', async () => {
+    const r = await open([order]);
+    const first = await r.enqueue('order', { orderId: 'o1', amount: 5 }, { idempotencyKey: 'order-42' });
+    expect(first).toMatchObject({ deduplicated: false, state: 'available' });
+    const again = await r.enqueue('order', { amount: 5, orderId: 'o1' }, { idempotencyKey: 'order-42' });
+    expect(again).toMatchObject({ id: first.id, deduplicated: true });
+    const conflict = await r.enqueue('order', { orderId: 'o2', amount: 5 }, { idempotencyKey: 'order-42' }).catch((e) => e);
+    expect(conflict).toBeInstanceOf(IdempotencyConflictError);
+    expect(conflict.message).toContain('"order-42"');
+
+    const worker = r.work({ concurrency: 2, pollIntervalMs: 20 });
+    await waitFor(async () => (await r.getJob(first.id))?.state === 'completed');
+    await worker.stop();
+    const after = await r.enqueue('order', { orderId: 'o1', amount: 5 }, { idempotencyKey: 'order-42' });
+    expect(after).toMatchObject({ id: first.id, deduplicated: true, state: 'completed', result: { charged: 'o1' } });
+    expect(await r.countJobs()).toBe(1);
+  });
+
+  it('concurrent enqueues with one idempotency key create exactly one job', async () => {
+    const r = await open([order]);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => r.enqueue('order', { orderId: 'same', amount: 1 }, { idempotencyKey: 'k-same' })),
+    );
+    expect(new Set(results.map((x) => x.id)).size).toBe(1);
+    expect(results.filter((x) => !x.deduplicated)).toHaveLength(1);
+    expect(await r.countJobs()).toBe(1);
+  });
+
+  it('a worker runs jobs and stores their results; bulk enqueue is one call', async () => {
+    const r = await open([order]);
+    const results = await r.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ type: 'order', payload: { orderId: `o${i}`, amount: 1 } })));
+    expect(results).toHaveLength(40);
+    const worker = r.work({ concurrency: 8, pollIntervalMs: 20 });
+    await waitFor(async () => (await r.countJobs({ state: 'completed' })) === 40);
+    await worker.stop();
+    expect((await r.getJob(results[7].id))?.result).toEqual({ charged: 'o7' });
+  });
+
+  it('retries transient errors with backoff, then succeeds; history shows every attempt in order', async () => {
+    let calls = 0;
+    const flaky = defineJob('flaky', {
+      retry: { maxAttempts: 5, baseMs: 10, maxMs: 20, jitter: 'none' },
+      handler: async () => {
+        calls++;
+        if (calls < 3) throw new Error(`gateway timeout #${calls}`);
+        return 'ok';
+      },
+    });
+    const r = await open([flaky]);
+    const { id } = await r.enqueue('flaky', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed');
+    await worker.stop();
+    const { job, history, attempts } = await r.inspect(id);
+    expect(job.attempt).toBe(3);
+    expect(history.map((h) => h.kind)).toEqual(['enqueued', 'claimed', 'retry_scheduled', 'claimed', 'retry_scheduled', 'claimed', 'completed']);
+    expect(history.map((h) => h.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(history[2].data).toMatchObject({ delayMs: 10 });
+    expect(history[4].data).toMatchObject({ delayMs: 20 });
+    expect(attempts.map((a) => a.outcome)).toEqual(['retried', 'retried', 'completed']);
+    expect(attempts[0].error?.message).toBe('gateway timeout #1');
+    // The same failure with a different number has the same fingerprint.
+    expect(attempts[0].error?.fingerprint).toBe(attempts[1].error?.fingerprint);
+  });
+
+  it('honours RetryableError.retryAfterMs', async () => {
+    let calls = 0;
+    const r = await open([
+      defineJob('later', {
+        handler: async () => {
+          if (++calls === 1) throw new RetryableError('rate limited', { retryAfterMs: 300 });
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('later', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed');
+    await worker.stop();
+    const { history } = await r.inspect(id);
+    expect(history.find((h) => h.kind === 'retry_scheduled')?.data).toMatchObject({ delayMs: 300 });
+  });
+
+  it('permanent errors go to the dead letter queue at once; exhausted attempts too; redrive brings them back', async () => {
+    let fixed = false;
+    const r = await open([
+      defineJob('perm', { handler: async () => { if (!fixed) throw new PermanentError('card declined'); } }),
+      defineJob('flat', { retry: { maxAttempts: 2, baseMs: 1, jitter: 'none' }, handler: async () => { if (!fixed) throw Object.assign(new Error('nope'), { code: 'E_NOPE' }); } }),
+      defineJob('hook', { classify: (e) => ((e as Error).message.includes('400') ? 'permanent' : undefined), handler: async () => { if (!fixed) throw new Error('HTTP 400'); } }),
+    ]);
+    const a = await r.enqueue('perm', {});
+    const b = await r.enqueue('flat', {});
+    const c = await r.enqueue('hook', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await r.countJobs({ state: 'dead' })) === 3);
+    expect(await r.getJob(a.id)).toMatchObject({ attempt: 1, deadReason: 'permanent', lastError: { kind: 'permanent', message: 'card declined' } });
+    expect(await r.getJob(b.id)).toMatchObject({ attempt: 2, deadReason: 'exhausted', lastError: { code: 'E_NOPE' } });
+    expect(await r.getJob(c.id)).toMatchObject({ attempt: 1, deadReason: 'permanent' });
+    const dead = await r.listDead({ type: 'perm' });
+    expect(dead.map((j) => j.id)).toEqual([a.id]);
+    await expect(r.redrive({})).rejects.toBeInstanceOf(ValidationError);
+    fixed = true;
+    const redriven = await r.redrive({ all: true }, { actor: 'alice' });
+    expect(redriven.sort()).toEqual([a.id, b.id, c.id].sort());
+    await waitFor(async () => (await r.countJobs({ state: 'completed' })) === 3);
+    await worker.stop();
+    const { history } = await r.inspect(b.id);
+    expect(history.map((h) => h.kind)).toEqual(['enqueued', 'claimed', 'retry_scheduled', 'claimed', 'dead', 'redriven', 'claimed', 'completed']);
+    expect(history.find((h) => h.kind === 'redriven')?.data).toEqual({ actor: 'alice' });
+  });
+
+  it('times out an attempt, aborts its signal, and retries it', async () => {
+    let sawAbort = false;
+    let calls = 0;
+    const r = await open([
+      defineJob('slow', {
+        timeoutMs: 100,
+        retry: { baseMs: 1, jitter: 'none' },
+        handler: async (_p, ctx) => {
+          if (++calls > 1) return 'fast now';
+          ctx.signal.addEventListener('abort', () => (sawAbort = true));
+          await new Promise(() => {}); // ignores its signal: the worker must not wait for it
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('slow', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed');
+    await worker.stop();
+    expect(sawAbort).toBe(true);
+    const { attempts } = await r.inspect(id);
+    expect(attempts[0].error).toMatchObject({ kind: 'timeout', name: 'TimeoutError' });
+  });
+
+  it('ctx.once runs its function once across attempts and returns the stored result', async () => {
+    let charges = 0;
+    let calls = 0;
+    const r = await open([
+      defineJob('pay', {
+        retry: { baseMs: 1, jitter: 'none' },
+        handler: async (_p, ctx) => {
+          const receipt = await ctx.once('charge', async ({ idempotencyKey }) => {
+            charges++;
+            return { receipt: `r-${charges}`, idempotencyKey };
+          });
+          if (++calls < 3) throw new Error('email service down');
+          return receipt;
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('pay', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed');
+    await worker.stop();
+    expect(charges).toBe(1);
+    expect((await r.getJob(id))?.result).toEqual({ receipt: 'r-1', idempotencyKey: `rebound:${id}:charge` });
+  });
+
+  it('a stale executor cannot complete a job it lost, and its signal is aborted', async () => {
+    let first = true;
+    let staleSignal: AbortSignal | undefined;
+    let releaseStale!: () => void;
+    const r = await open([
+      defineJob('lease', {
+        leaseMs: 300,
+        handler: async (_p, ctx) => {
+          if (first) {
+            first = false;
+            staleSignal = ctx.signal;
+            await new Promise<void>((res) => (releaseStale = res));
+            return 'stale result';
+          }
+          return 'fresh result';
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('lease', {});
+    const a = r.work({ pollIntervalMs: 10, rescueIntervalMs: 50 });
+    await waitFor(() => staleSignal);
+    // Freeze the first executor's heartbeats by taking its lease away: a second client rescues and reclaims.
+    const claimed = await r.getJob(id);
+    await r.store.rescueExpiredLeases({ now: claimed!.leaseExpiresAt! + 1, limit: 10, decide: () => ({ kind: 'requeue', error: { kind: 'lease_lost', name: 'x', message: 'x', fingerprint: 'x' } }) });
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed');
+    // The next heartbeat finds the lease gone and aborts the stale executor's signal.
+    await waitFor(() => staleSignal!.aborted);
+    releaseStale();
+    await a.stop();
+    const job = await r.getJob(id);
+    expect(job).toMatchObject({ state: 'completed', result: 'fresh result', attempt: 2 });
+    const { history } = await r.inspect(id);
+    expect(history.map((h) => h.kind)).toContain('lease_lost');
+  });
+
+  it('graceful shutdown releases unfinished jobs without charging an attempt', async () => {
+    let started = 0;
+    const r = await open([
+      defineJob('long', {
+        handler: async (_p, ctx) => {
+          started++;
+          await new Promise((res) => ctx.signal.addEventListener('abort', res));
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('long', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(() => started === 1);
+    await worker.stop({ graceMs: 50 });
+    const job = await r.getJob(id);
+    expect(job).toMatchObject({ state: 'available', attempt: 0 });
+    expect((await r.inspect(id)).history.map((h) => h.kind)).toEqual(['enqueued', 'claimed', 'released']);
+  });
+
+  it('delayed jobs wait until their run-at', async () => {
+    const r = await open([defineJob('tick', { handler: async () => Date.now() })]);
+    const enqueuedAt = Date.now();
+    const { id, state } = await r.enqueue('tick', {}, { delayMs: 300 });
+    expect(state).toBe('scheduled');
+    const worker = r.work({ pollIntervalMs: 50 });
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed');
+    await worker.stop();
+    expect(((await r.getJob(id))!.result as number) - enqueuedAt).toBeGreaterThanOrEqual(300);
+  });
+
+  it('cancel stops a waiting job; finished jobs refuse with a clear error', async () => {
+    const r = await open([order]);
+    const { id } = await r.enqueue('order', { orderId: 'x', amount: 1 }, { delayMs: 60_000 });
+    expect(await r.cancel(id, { actor: 'bob' })).toMatchObject({ state: 'cancelled' });
+    await expect(r.cancel(id)).rejects.toThrow(/is cancelled/);
+    await expect(r.cancel('999999')).rejects.toThrow(/does not exist/);
+  });
+
+  it('a lease that expires brings the job back, and a job that keeps killing workers is poison', async () => {
+    const r = await open([defineJob('crashy', { leaseMs: 200, maxCrashes: 2, handler: async () => {} })]);
+    const { id } = await r.enqueue('crashy', {}, { maxAttempts: 10 });
+    // Claim three times and never finish: as if the worker died each time.
+    for (let i = 1; i <= 3; i++) {
+      const [j] = await r.store.claimJobs({ workerId: `dead-${i}`, queues: ['default'], types: ['crashy'], limit: 1, leaseMs: 200, now: Date.now() });
+      expect(j.id).toBe(id);
+      await sleep(220);
+      const { LeaseRescuer } = await import('../src/runtime/lease-rescuer.ts');
+      const rescuer = new LeaseRescuer(r.store, r.definitions as never, r.events, Date.now, 1000);
+      await rescuer.runOnce();
+    }
+    const job = await r.getJob(id);
+    expect(job).toMatchObject({ state: 'dead', deadReason: 'poison', crashCount: 3 });
+    const { history } = await r.inspect(id);
+    expect(history.filter((h) => h.kind === 'lease_expired')).toHaveLength(3);
+  });
+});
