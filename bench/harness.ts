@@ -63,7 +63,9 @@ export class WorkerProcess {
         this.listeners.delete(listener);
         err ? reject(err) : resolve(m!);
       };
-      const timer = setTimeout(() => done(new Error(`worker ${this.pid}: no "${type}" within ${timeoutMs} ms`)), timeoutMs);
+      const timer = Number.isFinite(timeoutMs)
+        ? setTimeout(() => done(new Error(`worker ${this.pid}: no "${type}" within ${timeoutMs} ms`)), timeoutMs)
+        : undefined;
       const listener = (m: Msg) => {
         if (m.type === type && where(m)) done(undefined, m);
         else if (m.type === 'exit') done(new Error(`worker ${this.pid} exited (code ${m.code}) while waiting for "${type}"`));
@@ -103,14 +105,22 @@ export async function startWorkers(sys: System, n: number, opts: { concurrency: 
 }
 
 /** Wait until `cond` holds, failing if `progress` stays the same for STALL_MS. */
-async function until(cond: () => boolean | Promise<boolean>, progress: () => number, pollMs: number, what: string) {
+async function until(
+  cond: () => boolean | Promise<boolean>,
+  progress: () => number,
+  pollMs: number,
+  what: string,
+  early?: Promise<unknown>,
+) {
   let last = progress();
   let lastChange = now();
-  while (!(await cond())) {
+  let woken = false;
+  early?.then(() => (woken = true), () => {});
+  while (!woken && !(await cond())) {
     const p = progress();
     if (p !== last) [last, lastChange] = [p, now()];
     else if (now() - lastChange > STALL_MS) throw new Error(`stalled: ${what} (progress ${p})`);
-    await sleep(pollMs);
+    await Promise.race([sleep(pollMs), early]);
   }
 }
 
@@ -163,12 +173,14 @@ async function measureDrain(ctx: Context, sys: System, jobs: number, nWorkers: n
   let workers: WorkerProcess[] = [];
   try {
     const fillSeconds = await fill(sys, producer, jobs);
-    workers = await startWorkers(sys, nWorkers, { concurrency: ctx.concurrency });
+    // A lone worker reports the moment it has started the last job; several report every 10 ms.
+    workers = await startWorkers(sys, nWorkers, { concurrency: ctx.concurrency, target: nWorkers === 1 ? jobs : undefined });
     const handled = () => workers.reduce((s, w) => s + w.count, 0);
+    const all = nWorkers === 1 ? workers[0].next('target', () => true, Infinity) : undefined;
     const t0 = now();
     workers.forEach((w) => w.send('go'));
-    await until(() => handled() >= jobs, handled, 5, `${sys.name} handlers`);
-    await until(async () => (await producer.outstanding(jobs)) <= 0, handled, 5, `${sys.name} completions`);
+    await until(() => handled() >= jobs, handled, 2, `${sys.name} handlers`, all);
+    await until(async () => (await producer.outstanding(jobs)) <= 0, handled, 2, `${sys.name} completions`);
     const seconds = (now() - t0) / 1000;
     const rss = workers.map((w) => peakRssMiB(w.pid) ?? NaN);
     await Promise.all(workers.map((w) => w.stop()));

@@ -118,7 +118,7 @@ export function table(headers: string[], rows: unknown[][]): string {
   return [line(headers), sep, ...cells.map(line)].join('\n');
 }
 
-// ---------- the raw-SQL worker loop (shared by raw-pg and raw-sqlite) ----------
+// ---------- the raw-SQL worker (shared by raw-pg and raw-sqlite) ----------
 
 export interface BatchStore<Id> {
   claim(limit: number): Promise<{ id: Id; payload: Record<string, unknown> }[]>;
@@ -126,37 +126,84 @@ export interface BatchStore<Id> {
 }
 
 /**
- * `loops` claim-run-complete loops, each owning an equal share of
- * `concurrency`. A loop claims its share, runs the handlers, and sends the
- * completion without waiting for it before claiming again, so claims and
- * completions of different batches overlap.
+ * The least a job queue's worker has to do, done in batches: claim `batch`
+ * jobs into a local queue (refilling at half empty), run them on
+ * `concurrency` slots, and commit finished ids together, with at most
+ * `inFlight` claims and `inFlight` completions on the wire at once.
  */
-export function runBatchLoops<Id>(
+export function runLocalQueue<Id>(
   store: BatchStore<Id>,
-  opts: { concurrency: number; loops: number; idleMs: number; handler: (p: Record<string, unknown>) => unknown },
+  opts: { concurrency: number; batch: number; inFlight: number; idleMs: number; handler: (p: Record<string, unknown>) => unknown },
 ): { stop(): Promise<void> } {
   let stopping = false;
-  const pending = new Set<Promise<void>>();
-  const loops = Math.min(opts.loops, opts.concurrency);
-  const share = (k: number) => Math.floor(opts.concurrency / loops) + (k < opts.concurrency % loops ? 1 : 0);
-  const loop = async (size: number) => {
+  const queue: { id: Id; payload: Record<string, unknown> }[] = [];
+  const done: Id[] = [];
+  let claiming = 0;
+  let completing = 0;
+  let idle: Promise<void> | undefined;
+  const wakers = new Set<() => void>();
+  const flushes = new Set<Promise<void>>();
+  const wake = () => wakers.forEach((w) => w());
+
+  const refill = () => {
+    if (stopping || idle || claiming >= opts.inFlight || queue.length + claiming * opts.batch > opts.batch) return;
+    claiming++;
+    store.claim(opts.batch).then((jobs) => {
+      claiming--;
+      queue.push(...jobs);
+      if (!jobs.length && !queue.length) idle = sleep(opts.idleMs).then(() => void (idle = undefined));
+      wake();
+      refill();
+    });
+  };
+  const flush = () => {
+    if (!done.length || completing >= opts.inFlight) return;
+    completing++;
+    const p = store.complete(done.splice(0)).then(() => {
+      completing--;
+      flushes.delete(p);
+      flush();
+    });
+    flushes.add(p);
+  };
+  const slot = async () => {
     while (!stopping) {
-      const jobs = await store.claim(size);
-      if (!jobs.length) {
-        await sleep(opts.idleMs);
+      const job = queue.shift();
+      if (!job) {
+        refill();
+        await new Promise<void>((r) => {
+          const w = () => (wakers.delete(w), r());
+          wakers.add(w);
+          if (idle) idle.then(w);
+        });
         continue;
       }
-      await Promise.all(jobs.map((j) => opts.handler(j.payload)));
-      const p = store.complete(jobs.map((j) => j.id)).finally(() => pending.delete(p));
-      pending.add(p);
+      if (queue.length < opts.batch / 2) refill();
+      await opts.handler(job.payload);
+      done.push(job.id);
+      if (done.length === 1) setImmediate(flush);
     }
   };
-  const running = Array.from({ length: loops }, (_, k) => loop(share(k)));
+  const slots = Array.from({ length: opts.concurrency }, slot);
   return {
     async stop() {
       stopping = true;
-      await Promise.all(running);
-      await Promise.all(pending);
+      wake();
+      await Promise.all(slots);
+      while (claiming || done.length || flushes.size) {
+        flush();
+        await Promise.all([...flushes, sleep(5)]);
+      }
     },
   };
+}
+
+/** Run `fn` over `items` with at most `limit` running at once. */
+export async function mapLimited<T>(items: T[], limit: number, fn: (item: T) => unknown): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
 }

@@ -12,13 +12,14 @@ import {
   RetryableError,
   ValidationError,
   type Rebound,
+  type ReboundOptions,
 } from '../src/index.ts';
 import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
 
 describe.each(storeKinds)('engine on %s', (kind) => {
   let url: string;
   let rebound: Rebound;
-  const open = async (jobs: Parameters<typeof createRebound>[0]['jobs'] = []) => {
+  const open = async (jobs: ReboundOptions['jobs'] = []) => {
     url = freshStoreUrl(kind);
     rebound = await createRebound({ store: url, jobs });
     return rebound;

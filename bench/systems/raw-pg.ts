@@ -1,14 +1,17 @@
 // The PostgreSQL ceiling: the same claim-run-complete work as a job queue,
-// written as batched raw SQL on node-postgres, with several batches in flight.
+// written as batched raw SQL on node-postgres: claims of 500 into a local
+// queue, N jobs running at once, finished ids committed together, two
+// claims and two completions in flight at the most.
 // Claim: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING
 // Complete: UPDATE ... FROM unnest($1::bigint[])
 import pg from 'pg';
 import type { System, Client } from './types.ts';
-import { PG_URL, pgExec, runBatchLoops } from '../lib.ts';
+import { PG_URL, pgExec, runLocalQueue } from '../lib.ts';
 
 const SCHEMA = 'raw_bench';
 const T = `${SCHEMA}.jobs`;
-const LOOPS = 4;
+const BATCH = 500;
+const IN_FLIGHT = 2;
 
 const CLAIM = `
 update ${T} set state = 'running', attempts = attempts + 1, locked_until = now() + interval '5 minutes'
@@ -30,7 +33,7 @@ export const rawPg: System = {
   name: 'raw-pg',
   store: 'postgres',
   role: 'raw',
-  config: `schema ${SCHEMA}; ${LOOPS} claim/complete batches in flight sharing concurrency N; partial index on queued jobs; synchronous_commit as the server sets it`,
+  config: `schema ${SCHEMA}; claim batches of ${BATCH} into a local queue, N running at once, completions batched; <= ${IN_FLIGHT} claims and ${IN_FLIGHT} completions in flight; partial index on queued jobs`,
   fillChunk: 10000,
   async unavailable() {
     return undefined;
@@ -55,7 +58,7 @@ export const rawPg: System = {
     );
   },
   async connect(): Promise<Client> {
-    const pool = new pg.Pool({ connectionString: PG_URL, max: LOOPS * 2 + 2 });
+    const pool = new pg.Pool({ connectionString: PG_URL, max: IN_FLIGHT * 2 + 2 });
     return {
       async enqueue(payload) {
         await pool.query(`insert into ${T} (type, payload) values ('noop', $1)`, [payload]);
@@ -66,12 +69,12 @@ export const rawPg: System = {
         ]);
       },
       async work({ concurrency, handler }) {
-        return runBatchLoops<string>(
+        return runLocalQueue<string>(
           {
             claim: async (n) => (await pool.query(CLAIM, [n])).rows,
             complete: async (ids) => void (await pool.query(COMPLETE, [ids])),
           },
-          { concurrency, loops: LOOPS, idleMs: 10, handler },
+          { concurrency, batch: BATCH, inFlight: IN_FLIGHT, idleMs: 10, handler },
         );
       },
       async outstanding() {

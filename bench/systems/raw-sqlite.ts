@@ -1,10 +1,10 @@
 // The SQLite ceiling: plain better-sqlite3 doing the same claim-run-complete
-// work in batches (one batch of N in flight: SQLite runs one writer at a time
-// and better-sqlite3 is synchronous, so more loops only add transactions).
+// work: claims of 500 into a local queue, N jobs running at once, finished
+// ids committed together (better-sqlite3 is synchronous: one statement at a time).
 // WAL with synchronous=NORMAL, the usual setting for a queue on SQLite.
 import { rmSync } from 'node:fs';
 import type { System, Client } from './types.ts';
-import { runBatchLoops, tmpPath } from '../lib.ts';
+import { runLocalQueue, tmpPath } from '../lib.ts';
 
 const FILE = tmpPath('raw-sqlite.db');
 
@@ -12,7 +12,7 @@ export const rawSqlite: System = {
   name: 'raw-sqlite',
   store: 'sqlite',
   role: 'raw',
-  config: `file bench/.tmp/raw-sqlite.db; WAL, synchronous=NORMAL; one batch of N in flight; UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`,
+  config: `file bench/.tmp/raw-sqlite.db; WAL, synchronous=NORMAL; claim batches of 500 into a local queue, N running at once, completions batched; UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`,
   fillChunk: 10000,
   async unavailable() {
     try {
@@ -68,7 +68,7 @@ export const rawSqlite: System = {
         insertMany(list);
       },
       async work({ concurrency, handler }) {
-        return runBatchLoops<number>(
+        return runLocalQueue<number>(
           {
             async claim(n) {
               const t = Date.now();
@@ -79,7 +79,7 @@ export const rawSqlite: System = {
               complete.run(Date.now(), JSON.stringify(ids));
             },
           },
-          { concurrency, loops: 1, idleMs: 10, handler },
+          { concurrency, batch: 500, inFlight: 1, idleMs: 10, handler },
         );
       },
       async outstanding() {

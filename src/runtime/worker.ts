@@ -183,9 +183,11 @@ export class Worker {
     const def = this.deps.defs.get(job.type)!;
     const controller = new AbortController();
     const entry = { job, def, controller } as InFlight;
-    this.inFlight.set(job.id, entry);
+    // Keyed by claim, not job: after a lost lease this worker may hold the same job again under a new token.
+    const key = leaseKey(job);
+    this.inFlight.set(key, entry);
     entry.done = this.execute(entry).finally(() => {
-      this.inFlight.delete(job.id);
+      this.inFlight.delete(key);
       this.wake();
     });
   }
@@ -261,7 +263,7 @@ export class Worker {
   private async heartbeat(job: Job, def: JobDefinition): Promise<void> {
     const held = await this.deps.store.heartbeatJobs([{ id: job.id, token: job.leaseToken }], def.leaseMs, this.deps.now());
     if (held.length === 0) {
-      this.inFlight.get(job.id)?.controller.abort(new LeaseLostError(job.id));
+      this.inFlight.get(leaseKey(job))?.controller.abort(new LeaseLostError(job.id));
       throw new LeaseLostError(job.id);
     }
   }
@@ -275,10 +277,9 @@ export class Worker {
     }
     for (const [leaseMs, group] of byLease) {
       try {
-        const held = new Set(
-          await this.deps.store.heartbeatJobs(group.map((f) => ({ id: f.job.id, token: f.job.leaseToken })), leaseMs, this.deps.now()),
-        );
-        for (const f of group) if (!held.has(f.job.id)) f.controller.abort(new LeaseLostError(f.job.id));
+        const refs = group.map((f) => ({ id: f.job.id, token: f.job.leaseToken }));
+        const held = new Set((await this.deps.store.heartbeatJobs(refs, leaseMs, this.deps.now())).map((r) => `${r.id}:${r.token}`));
+        for (const f of group) if (!held.has(leaseKey(f.job))) f.controller.abort(new LeaseLostError(f.job.id));
       } catch (error) {
         this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'heartbeat' });
       }
@@ -327,6 +328,8 @@ export class Worker {
     return this.stopping;
   }
 }
+
+const leaseKey = (job: Job) => `${job.id}:${job.leaseToken}`;
 
 function toJsonResult(value: unknown): Json {
   if (value === undefined) return null;

@@ -90,8 +90,8 @@ export interface Store {
   completeJobs(items: Completion[], now: number): Promise<string[]>;
   /** Records a failed attempt (retry later or dead). false: the lease was lost. */
   failJob(p: FailParams): Promise<boolean>;
-  /** Extends leases still held. Returns the ids still held. */
-  heartbeatJobs(items: LeaseRef[], leaseMs: number, now: number): Promise<string[]>;
+  /** Extends leases still held. Returns the leases still held. */
+  heartbeatJobs(items: LeaseRef[], leaseMs: number, now: number): Promise<LeaseRef[]>;
   /** Puts leased jobs back without charging an attempt (graceful shutdown). */
   releaseJobs(items: LeaseRef[], now: number): Promise<string[]>;
   /** Records that a stale executor tried to finish an attempt it no longer owned. */

@@ -119,7 +119,7 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     const s = await open();
     await s.insertJobs([newJob()], T0);
     const [j] = await claim(s);
-    expect(await s.heartbeatJobs([{ id: j.id, token: j.leaseToken }], 1000, T0 + 900)).toEqual([j.id]);
+    expect(await s.heartbeatJobs([{ id: j.id, token: j.leaseToken }], 1000, T0 + 900)).toEqual([{ id: j.id, token: j.leaseToken }]);
     const decide = () => ({ kind: 'requeue' as const, error });
     expect((await s.rescueExpiredLeases({ now: T0 + 1500, limit: 10, decide })).requeued).toEqual([]);
     expect((await s.rescueExpiredLeases({ now: T0 + 2000, limit: 10, decide })).requeued).toEqual([j.id]);

@@ -239,16 +239,16 @@ export class PostgresStore implements Store {
     return rows.length === 1;
   }
 
-  async heartbeatJobs(items: LeaseRef[], leaseMs: number, now: number): Promise<string[]> {
+  async heartbeatJobs(items: LeaseRef[], leaseMs: number, now: number): Promise<LeaseRef[]> {
     if (items.length === 0) return [];
-    const { rows } = await this.pool.query<{ id: number }>(
+    const { rows } = await this.pool.query<{ id: number; lease_token: number }>(
       `UPDATE jobs j SET lease_expires_at = $3
        FROM unnest($1::bigint[], $2::int[]) AS v(id, token)
        WHERE j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
-       RETURNING j.id`,
+       RETURNING j.id, j.lease_token`,
       [items.map((i) => Number(i.id)), items.map((i) => i.token), now + leaseMs],
     );
-    return rows.map((r) => String(r.id));
+    return rows.map((r) => ({ id: String(r.id), token: r.lease_token }));
   }
 
   async releaseJobs(items: LeaseRef[], now: number): Promise<string[]> {

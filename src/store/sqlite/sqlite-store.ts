@@ -171,11 +171,11 @@ export class SqliteStore implements Store {
       .run(jobId, at, kind, attempt, worker, json(data));
   }
 
-  async heartbeatJobs(items: LeaseRef[], leaseMs: number, now: number): Promise<string[]> {
+  async heartbeatJobs(items: LeaseRef[], leaseMs: number, now: number): Promise<LeaseRef[]> {
     const stmt = this.db.prepare(
       "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_token = ? AND state = 'running'",
     );
-    return this.write(() => items.filter((i) => stmt.run(now + leaseMs, Number(i.id), i.token).changes === 1).map((i) => i.id));
+    return this.write(() => items.filter((i) => stmt.run(now + leaseMs, Number(i.id), i.token).changes === 1));
   }
 
   async releaseJobs(items: LeaseRef[], now: number): Promise<string[]> {
