@@ -16,6 +16,8 @@ export interface Context {
   /** Selected systems that are available on this machine. */
   systems: System[];
   log: (msg: string) => void;
+  /** Each drain is run this many times; the median run is reported. */
+  repeats: number;
   /** Drains already measured in this run, shared by throughput, memory, raw and scale-out. */
   drains: Map<string, Promise<DrainResult>>;
 }
@@ -151,6 +153,8 @@ export interface DrainResult {
   /** Handler runs counted by the workers (more than `jobs` means some ran twice). */
   handled: number;
   fillSeconds: number;
+  /** jobs/s of every repetition, in the order run. */
+  repetitions: number[];
 }
 
 /**
@@ -161,7 +165,12 @@ export function drain(ctx: Context, sys: System, jobs: number, workers = 1): Pro
   const key = `${sys.name}|${jobs}|${workers}|${ctx.concurrency}`;
   let result = ctx.drains.get(key);
   if (!result) {
-    result = measureDrain(ctx, sys, jobs, workers);
+    result = (async () => {
+      const runs: DrainResult[] = [];
+      for (let i = 0; i < ctx.repeats; i++) runs.push(await measureDrain(ctx, sys, jobs, workers));
+      const median = [...runs].sort((a, b) => a.jobsPerSec - b.jobsPerSec)[Math.floor(runs.length / 2)];
+      return { ...median, peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB ?? NaN)), repetitions: runs.map((r) => r.jobsPerSec) };
+    })();
     ctx.drains.set(key, result);
   }
   return result;
@@ -195,6 +204,7 @@ async function measureDrain(ctx: Context, sys: System, jobs: number, nWorkers: n
       peakRssMiB: Math.max(...rss),
       handled: workers.reduce((s, w) => s + w.count, 0),
       fillSeconds,
+      repetitions: [],
     };
     ctx.log(`${sys.name}: ${jobs} jobs, ${nWorkers} worker(s): ${Math.round(r.jobsPerSec)} jobs/s, peak RSS ${r.peakRssMiB?.toFixed(0)} MiB`);
     return r;

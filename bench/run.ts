@@ -29,6 +29,7 @@ const { values: flags, positionals } = parseArgs({
     full: { type: 'boolean', default: false },
     systems: { type: 'string' },
     concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
+    repeat: { type: 'string' },
     save: { type: 'boolean', default: false },
     'no-save': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -36,12 +37,13 @@ const { values: flags, positionals } = parseArgs({
 });
 
 if (flags.help) {
-  console.log(`usage: npm run bench -- [workload ...] [--smoke | --full] [--systems a,b] [--concurrency N] [--no-save | --save]
+  console.log(`usage: npm run bench -- [workload ...] [--smoke | --full] [--systems a,b] [--concurrency N] [--repeat N] [--no-save | --save]
 
 workloads (default: all, in this order):
 ${WORKLOADS.map((w) => `  ${w.name.padEnd(11)} ${w.description}`).join('\n')}
 systems: ${SYSTEMS.map((s) => s.name).join(', ')}
 --smoke  a few hundred jobs per system, all workloads, ~1 minute; results are not saved
+--repeat drains (throughput, scale-out, raw) are run N times and the median is reported (default 3; smoke 1)
 --full   200,000-job drains and a 1,000,000-job backlog (tens of minutes)
 env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/rebound_bench), REDIS_URL (default redis://127.0.0.1:6379)`);
   process.exit(0);
@@ -87,6 +89,7 @@ for (const s of selected) {
 const ctx: Context & { pending: typeof pending } = {
   mode,
   concurrency: Number(flags.concurrency),
+  repeats: Number(flags.repeat ?? (mode === 'smoke' ? 1 : 3)),
   systems: available,
   pending,
   log: (msg) => console.error(`  ${msg}`),
@@ -114,6 +117,7 @@ for (const w of workloads) {
       command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
       mode,
       concurrency: ctx.concurrency,
+      repeats: ctx.repeats,
       machine,
       systems: Object.fromEntries(selected.map((s) => [s.name, { store: s.store, role: s.role, config: s.config }])),
       pending: pending.map((p) => ({ system: p.system.name, reason: p.reason })),

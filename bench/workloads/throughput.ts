@@ -3,6 +3,9 @@
 import type { Workload, Output } from '../report.ts';
 import { bestPeer, each, ratio } from '../report.ts';
 import { drain, type DrainResult } from '../harness.ts';
+import { fmt } from '../lib.ts';
+
+const spread = (v: number[]) => (v.length > 1 ? `${fmt(Math.min(...v))} - ${fmt(Math.max(...v))}` : '');
 
 export const SIZES = { smoke: [300], default: [20_000], full: [20_000, 200_000] };
 
@@ -17,11 +20,11 @@ export const throughput: Workload = {
       out.data.results.push(...runs.flatMap((r) => (r.result ? [r.result] : [])));
       out.sections.push({
         title: `Throughput: ${jobs.toLocaleString('en-US')} jobs, 1 worker process, concurrency ${ctx.concurrency}`,
-        headers: ['system', 'store', 'seconds', 'jobs/s', 'x best peer', 'peak RSS MiB'],
+        headers: ['system', 'store', 'seconds', 'jobs/s', 'x best peer', 'runs min-max jobs/s', 'peak RSS MiB'],
         rows: [
           ...runs.map(({ system, result: r, error }) =>
             r
-              ? [system.name, system.store, r.seconds, r.jobsPerSec, ratio(r.jobsPerSec, best), r.peakRssMiB]
+              ? [system.name, system.store, r.seconds, r.jobsPerSec, ratio(r.jobsPerSec, best), spread(r.repetitions), r.peakRssMiB]
               : [system.name, system.store, `FAILED: ${error}`],
           ),
           ...ctx.pending.map((p) => [p.system.name, p.system.store, p.reason]),

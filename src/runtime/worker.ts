@@ -91,6 +91,10 @@ export class Worker {
     this.rescuer = new LeaseRescuer(deps.store, deps.defs, deps.events, deps.now, this.opts.rescueIntervalMs);
   }
 
+  private get shortestLeaseMs(): number {
+    return Math.min(...[...this.deps.defs.values()].map((d) => d.leaseMs));
+  }
+
   get activeJobs(): number {
     return this.inFlight.size;
   }
@@ -102,8 +106,7 @@ export class Worker {
       if (queue === '*' || this.opts.queues.includes(queue)) this.wake();
     });
     this.rescuer.start();
-    const leaseMs = Math.min(...[...this.deps.defs.values()].map((d) => d.leaseMs), 30_000);
-    this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), Math.max(50, Math.floor(leaseMs / 3)));
+    this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), Math.max(50, Math.floor(this.shortestLeaseMs / 3)));
     this.heartbeatTimer.unref();
     this.loop = this.claimLoop();
     return this;
@@ -144,7 +147,8 @@ export class Worker {
           queues: this.opts.queues,
           types,
           limit: Math.min(free, this.opts.batchSize),
-          leaseMs: Math.max(...[...this.deps.defs.values()].map((d) => d.leaseMs)),
+          // The shortest lease of our types: heartbeats (every shortest/3) then extend each job to its own lease.
+          leaseMs: this.shortestLeaseMs,
           now: this.deps.now(),
         });
       } catch (error) {

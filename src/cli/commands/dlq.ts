@@ -1,0 +1,69 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Selection } from '../../store/store.ts';
+import { globals, parseIntOption, UsageError, withClient } from '../context.ts';
+import { printJson, printTable, time } from '../output.ts';
+
+interface SelectionOptions {
+  id?: string[];
+  type?: string;
+  fingerprint?: string;
+  all?: boolean;
+}
+
+function selection(o: SelectionOptions, verb: string): Selection {
+  const given = [o.id?.length, o.type, o.fingerprint, o.all].filter(Boolean).length;
+  if (given !== 1) throw new UsageError(`dlq ${verb}: give exactly one of --id ID..., --type T, --fingerprint F or --all`);
+  return { ids: o.id, type: o.type, fingerprint: o.fingerprint, all: o.all };
+}
+
+const ids = (v: string, prev: string[] = []) => {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`--id must be a job id, got "${v}"`);
+  return [...prev, v];
+};
+
+function withSelection(cmd: Command) {
+  return cmd
+    .option('--id <id...>', 'job ids', ids)
+    .option('--type <type>', 'every dead job of this type')
+    .option('--fingerprint <fp>', 'every dead job with this error fingerprint')
+    .option('--all', 'every dead job');
+}
+
+export function register(program: Command) {
+  const dlq = program
+    .command('dlq')
+    .description('the dead letter queue: list, redrive, purge')
+    .option('--type <type>', 'only this job type')
+    .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit'), 50)
+    .action(async (o: { type?: string; limit: number }, cmd: Command) => {
+      const dead = await withClient(cmd, (r) => r.listDead({ type: o.type, limit: o.limit }));
+      if (globals(cmd).json) return printJson(dead);
+      printTable(
+        dead.map((j) => ({
+          id: j.id,
+          type: j.type,
+          reason: j.deadReason,
+          fingerprint: j.lastError?.fingerprint,
+          attempt: j.attempt,
+          died_at: time(j.finishedAt),
+          error: j.lastError ? `${j.lastError.name}: ${j.lastError.message}` : null,
+        })),
+      );
+    });
+
+  withSelection(dlq.command('redrive').description('send dead jobs back to the queue with a fresh attempt budget')).action(
+    async (o: SelectionOptions, cmd: Command) => {
+      const sel = selection(o, 'redrive');
+      const redriven = await withClient(cmd, (r) => r.redrive(sel, { actor: 'cli' }));
+      if (globals(cmd).json) printJson({ redriven: redriven.length, ids: redriven });
+      else process.stdout.write(`redriven: ${redriven.length}\n`);
+    },
+  );
+
+  withSelection(dlq.command('purge').description('delete dead jobs and their history')).action(async (o: SelectionOptions, cmd: Command) => {
+    const sel = selection(o, 'purge');
+    const purged = await withClient(cmd, (r) => r.purge(sel));
+    if (globals(cmd).json) printJson({ purged });
+    else process.stdout.write(`purged: ${purged}\n`);
+  });
+}

@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { JOB_STATES, type JobState } from '../../job.ts';
+import { InvalidArgumentError } from 'commander';
+import { globals, parseIntOption, withClient } from '../context.ts';
+import { jobRow, printJson, printTable, time } from '../output.ts';
+
+function parseState(value: string): JobState {
+  if (!(JOB_STATES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`--state must be one of ${JOB_STATES.join(', ')}`);
+  }
+  return value as JobState;
+}
+
+export function register(program: Command) {
+  program
+    .command('jobs')
+    .description('list jobs, newest first')
+    .option('--state <state>', `one of ${JOB_STATES.join(', ')}`, parseState)
+    .option('--type <type>', 'job type')
+    .option('--queue <queue>', 'queue')
+    .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit'), 50)
+    .action(async (o: { state?: JobState; type?: string; queue?: string; limit: number }, cmd: Command) => {
+      const jobs = await withClient(cmd, (r) => r.listJobs({ state: o.state, type: o.type, queue: o.queue, limit: o.limit }));
+      if (globals(cmd).json) printJson(jobs);
+      else printTable(jobs.map(jobRow));
+    });
+
+  program
+    .command('job')
+    .description('show one job with its history and attempts')
+    .argument('<id>', 'job id')
+    .action(async (id: string, _o, cmd: Command) => {
+      const details = await withClient(cmd, (r) => r.inspect(id));
+      if (globals(cmd).json) return printJson(details);
+      const { job, history, attempts } = details;
+      printTable([jobRow(job)]);
+      process.stdout.write(`\npayload: ${JSON.stringify(job.payload)}\nresult:  ${JSON.stringify(job.result)}\n`);
+      if (job.deadReason) process.stdout.write(`dead:    ${job.deadReason} (fingerprint ${job.lastError?.fingerprint})\n`);
+      process.stdout.write('\nhistory\n');
+      printTable(history.map((h) => ({ seq: h.seq, at: time(h.at), event: h.kind, attempt: h.attempt, worker: h.worker ?? null })));
+      process.stdout.write('\nattempts\n');
+      printTable(
+        attempts.map((a) => ({
+          attempt: a.attempt,
+          outcome: a.outcome,
+          worker: a.worker,
+          duration_ms: a.endedAt == null ? null : a.endedAt - a.startedAt,
+          error: a.error ? `${a.error.name}: ${a.error.message}` : null,
+        })),
+      );
+    });
+
+  program
+    .command('cancel')
+    .description('cancel a job that has not finished')
+    .argument('<id>', 'job id')
+    .action(async (id: string, _o, cmd: Command) => {
+      const job = await withClient(cmd, (r) => r.cancel(id, { actor: 'cli' }));
+      if (globals(cmd).json) printJson({ id: job.id, state: job.state });
+      else process.stdout.write(`job ${job.id} cancelled\n`);
+    });
+}

@@ -1,0 +1,94 @@
+/**
+ * Real worker processes on both stores: they share work without running a job
+ * twice at once, and a worker killed with SIGKILL loses nothing and repeats no effect.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRebound, type Rebound } from '../src/index.ts';
+import { exited, FIXTURE_JOBS, startCli } from './helpers/cli.ts';
+import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
+
+function ledgerFile() {
+  const file = join(mkdtempSync(join(tmpdir(), 'rebound-ledger-')), 'ledger.txt');
+  writeFileSync(file, '');
+  return file;
+}
+const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '));
+
+describe.each(storeKinds)('worker processes on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  const children: ReturnType<typeof startCli>[] = [];
+  const worker = (ledger: string, extra: string[] = []) => {
+    const child = startCli(['worker', '--jobs', FIXTURE_JOBS, '--store', url, ...extra], { LEDGER: ledger });
+    children.push(child);
+    return child;
+  };
+  afterEach(async () => {
+    for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  it('two worker processes never run one job at the same time, and every job runs once', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url });
+    const ledger = ledgerFile();
+    await rebound.enqueueMany(Array.from({ length: 80 }, () => ({ type: 'record', payload: { ms: 15 } })));
+    const a = worker(ledger, ['--concurrency', '4', '--drain']);
+    const b = worker(ledger, ['--concurrency', '4', '--drain']);
+    expect(await exited(a)).toBe(0);
+    expect(await exited(b)).toBe(0);
+    expect(await rebound.countJobs({ state: 'completed' })).toBe(80);
+    const starts = lines(ledger).filter((l) => l[0] === 'start');
+    expect(starts).toHaveLength(80);
+    expect(new Set(starts.map((l) => l[1])).size).toBe(80);
+    // Both processes took part.
+    expect(new Set(starts.map((l) => l[2])).size).toBe(2);
+  });
+
+  it('a worker killed with SIGKILL mid-job has its job finished by another worker, once, with no repeated effect', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url });
+    const ledger = ledgerFile();
+    const { id } = await rebound.enqueue('pay', { ms: 1500 });
+    const victim = worker(ledger, ['--concurrency', '1']);
+    await waitFor(() => lines(ledger).some((l) => l[0] === 'working'));
+    victim.kill('SIGKILL');
+    await exited(victim);
+    const victimPid = String(victim.pid);
+    expect((await rebound.getJob(id))?.state).toBe('running');
+
+    const rescuer = worker(ledger, ['--concurrency', '1', '--drain']);
+    expect(await exited(rescuer)).toBe(0);
+    const job = await rebound.getJob(id);
+    expect(job).toMatchObject({ state: 'completed', attempt: 2, crashCount: 1, result: { pid: rescuer.pid } });
+    const charges = lines(ledger).filter((l) => l[0] === 'charge');
+    expect(charges).toEqual([['charge', id, victimPid]]);
+    const working = lines(ledger).filter((l) => l[0] === 'working').map((l) => l[2]);
+    expect(working).toEqual([victimPid, String(rescuer.pid)]);
+    const { history } = await rebound.inspect(id);
+    expect(history.map((h) => h.kind)).toEqual(['enqueued', 'claimed', 'lease_expired', 'claimed', 'completed']);
+  });
+
+  it('a job that kills its worker every time ends in the dead letter queue as poison; other jobs complete', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url });
+    const ledger = ledgerFile();
+    const poison = await rebound.enqueue('crash', {}, { maxAttempts: 10 });
+    await rebound.enqueueMany(Array.from({ length: 5 }, () => ({ type: 'record', payload: {} })));
+    // Restart the worker whenever the poison message kills it, like a supervisor would.
+    const deadline = Date.now() + 40_000;
+    while ((await rebound.getJob(poison.id))?.state !== 'dead') {
+      if (Date.now() > deadline) throw new Error('poison job never reached the dead letter queue');
+      const w = worker(ledger, ['--concurrency', '1', '--drain']);
+      await exited(w);
+    }
+    const dead = await rebound.getJob(poison.id);
+    expect(dead).toMatchObject({ deadReason: 'poison', crashCount: 3 });
+    expect(lines(ledger).filter((l) => l[0] === 'crash')).toHaveLength(3);
+    await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 5, 30_000);
+  });
+});
