@@ -1,6 +1,6 @@
 // A worker child process: one system's worker, nothing else, so its RSS and
 // CPU are its own. Driven over IPC by harness.ts:
-//   child -> ready | progress {count} | pickup {i, ms} | target {firstMs, atMs} | stopped {count}
+//   child -> ready | working | progress {count} | pickup {i, ms} | mark {n, atMs} | stopped {count}
 //   parent -> go | stop
 import { system } from './systems/index.ts';
 import type { Payload, RunningWorker } from './systems/types.ts';
@@ -8,8 +8,8 @@ import type { Payload, RunningWorker } from './systems/types.ts';
 interface Options {
   system: string;
   concurrency: number;
-  /** Report the time when this many jobs have been started. */
-  target?: number;
+  /** Report the time when each of these numbers of jobs has been started. */
+  marks?: number[];
 }
 
 const opts: Options = JSON.parse(process.argv[2]);
@@ -19,17 +19,16 @@ const client = await system(opts.system).connect('worker');
 let worker: RunningWorker | undefined;
 let count = 0;
 let reported = 0;
-let firstMs = 0;
+const marks = new Set(opts.marks ?? []);
 
 function handler(payload: Payload) {
   count++;
-  if (count === 1) firstMs = performance.now();
   if (typeof payload.t === 'string') {
     // Pickup latency: payload.t is the producer's hrtime before it enqueued;
     // hrtime is CLOCK_MONOTONIC, shared by all processes on the machine.
     send({ type: 'pickup', i: payload.i, ms: Number(process.hrtime.bigint() - BigInt(payload.t)) / 1e6 });
   }
-  if (count === opts.target) send({ type: 'target', firstMs, atMs: performance.now() });
+  if (marks.has(count)) send({ type: 'mark', n: count, atMs: performance.now() });
 }
 
 const progress = setInterval(() => {

@@ -77,6 +77,21 @@ export class TimeoutError extends ReboundError {
   }
 }
 
+/**
+ * Thrown (by the engine's own layers, or a handler) to put the job back to
+ * sleep until `runAt` without charging an attempt: a durable timer, a wait for
+ * a signal or for children, a closed gate. The job holds no worker and no lease meanwhile.
+ */
+export class Snooze extends ReboundError {
+  readonly runAt: number;
+  readonly reason: string;
+  constructor(runAt: number, reason: string) {
+    super('snooze', `snoozed until ${new Date(runAt).toISOString()}: ${reason}`);
+    this.runAt = runAt;
+    this.reason = reason;
+  }
+}
+
 /** The executor lost its lease: another worker may own the job now. */
 export class LeaseLostError extends ReboundError {
   constructor(jobId: string) {

@@ -14,6 +14,7 @@ export interface ReboundEvents {
   'job:lease_lost': { job: Job; workerId: string };
   'job:lease_expired': { jobId: string; dead: boolean };
   'job:released': { jobId: string; workerId: string };
+  'job:snoozed': { job: Job; runAt: number; reason: string; workerId: string };
   'job:cancelled': { job: Job; actor: string };
   'job:redriven': { jobIds: string[]; actor: string };
   'worker:error': { workerId: string; error: unknown; during: string };

@@ -8,3 +8,4 @@ export { backoffDelay, DEFAULT_RETRY, type RetryPolicy, type Classifier } from '
 export * from './errors.ts';
 export type { Job, JobState, JobEvent, Attempt, ErrorInfo, Json, JobFilter } from './job.ts';
 export type { ReboundEvents } from './events.ts';
+export type { WorkerPlugin, ClaimGate } from './runtime/plugin.ts';

@@ -74,6 +74,7 @@ export interface JobEvent {
     | 'lease_expired'
     | 'lease_lost'
     | 'released'
+    | 'snoozed'
     | 'redriven'
     | 'cancelled'
     | (string & {});
@@ -88,7 +89,7 @@ export interface Attempt {
   worker: string | null;
   startedAt: number;
   endedAt: number | null;
-  outcome: 'running' | 'completed' | 'retried' | 'dead' | 'lease_expired' | 'released' | 'cancelled';
+  outcome: 'running' | 'completed' | 'retried' | 'dead' | 'lease_expired' | 'released' | 'snoozed' | 'cancelled';
   error?: ErrorInfo;
 }
 

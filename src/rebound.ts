@@ -13,6 +13,7 @@ import type { Attempt, Job, JobEvent, JobFilter, JobState, Json, NewJob } from '
 import { openStore, resolveStoreUrl } from './store/open.ts';
 import type { InsertedJob, Selection, StateCounts, Store } from './store/store.ts';
 import { Worker, type WorkOptions } from './runtime/worker.ts';
+import type { WorkerPlugin } from './runtime/plugin.ts';
 
 export interface ReboundOptions {
   /** A store URL (`sqlite:PATH`, `postgres://…`) or a store. Default: REBOUND_STORE, else sqlite:.rebound/rebound.db */
@@ -65,6 +66,7 @@ export class Rebound {
   readonly now: () => number;
   private readonly defs = new Map<string, JobDefinition>();
   private readonly workers = new Set<Worker>();
+  private readonly plugins: WorkerPlugin[] = [];
   private readonly inserter: Batcher<NewJob, InsertedJob>;
 
   constructor(
@@ -80,6 +82,12 @@ export class Rebound {
   /** Adds (or replaces) a job definition. */
   define(def: JobDefinition): this {
     this.defs.set(def.type, def);
+    return this;
+  }
+
+  /** Registers a worker plugin (see runtime/plugin.ts); workers started afterwards use it. */
+  use(plugin: WorkerPlugin): this {
+    this.plugins.push(plugin);
     return this;
   }
 
@@ -187,7 +195,10 @@ export class Rebound {
   /** Starts a worker on this client's job definitions. */
   work(options: WorkOptions = {}): Worker {
     if (this.defs.size === 0) throw new ConfigError('no job definitions: pass `jobs` to createRebound() or call define()');
-    const worker = new Worker({ store: this.store, defs: this.defs, events: this.events, logger: this.logger, now: this.now }, options);
+    const worker = new Worker(
+      { store: this.store, defs: this.defs, events: this.events, logger: this.logger, now: this.now, plugins: this.plugins },
+      options,
+    );
     this.workers.add(worker);
     void worker.done.then(() => this.workers.delete(worker));
     void worker.start().catch((error) => {

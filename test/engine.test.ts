@@ -10,6 +10,7 @@ import {
   IdempotencyConflictError,
   PermanentError,
   RetryableError,
+  Snooze,
   ValidationError,
   type Rebound,
   type ReboundOptions,
@@ -294,5 +295,54 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect(job).toMatchObject({ state: 'dead', deadReason: 'poison', crashCount: 3 });
     const { history } = await r.inspect(id);
     expect(history.filter((h) => h.kind === 'lease_expired')).toHaveLength(3);
+  });
+
+  it('a snoozed job sleeps without using up attempts', async () => {
+    let calls = 0;
+    const r = await open([
+      defineJob('nap', {
+        retry: { maxAttempts: 1 },
+        handler: async () => {
+          if (++calls < 3) throw new Snooze(Date.now() + 50, 'waiting for the timer');
+          return calls;
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('nap', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed');
+    await worker.stop();
+    const { job, attempts } = await r.inspect(id);
+    expect(job).toMatchObject({ attempt: 1, result: 3 });
+    expect(attempts.map((a) => a.outcome)).toEqual(['snoozed', 'snoozed', 'completed']);
+  });
+
+  it('plugins can hold back a type, extend ctx and wrap handlers', async () => {
+    let open_ = false;
+    const seen: string[] = [];
+    const r = await open([
+      defineJob('gated', { handler: async (_p, ctx) => (ctx as unknown as { extra: string }).extra }),
+      defineJob('free', { handler: async () => 'free' }),
+    ]);
+    r.use({
+      name: 'test',
+      gate: () => ({ blockedTypes: open_ ? [] : ['gated'] }),
+      extendContext: (ctx) => Object.assign(ctx, { extra: 'from plugin' }),
+      wrap: async (next, _ctx, job) => {
+        seen.push(job.type);
+        return next();
+      },
+    });
+    const gated = await r.enqueue('gated', {});
+    const free = await r.enqueue('free', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await r.getJob(free.id))?.state === 'completed');
+    await sleep(100);
+    expect((await r.getJob(gated.id))?.state).toBe('available');
+    open_ = true;
+    await waitFor(async () => (await r.getJob(gated.id))?.state === 'completed');
+    await worker.stop();
+    expect((await r.getJob(gated.id))?.result).toBe('from plugin');
+    expect(seen).toEqual(['free', 'gated']);
   });
 });

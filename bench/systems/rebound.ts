@@ -6,6 +6,10 @@ import type { System, Client, Handler, Payload } from './types.ts';
 import { PG_URL, REPO_DIR, pgExec, tmpPath, withSearchParam } from '../lib.ts';
 
 const ENTRY = path.join(REPO_DIR, 'src', 'index.ts');
+// Rebound's default logger, quiet and plain (no pino-pretty worker thread when
+// stdout is a terminal), so log formatting is not part of what is measured.
+process.env.REBOUND_LOG_LEVEL ??= 'warn';
+process.env.REBOUND_LOG_FORMAT ??= 'json';
 const PG_SCHEMA = 'rebound_bench';
 const SQLITE_FILE = tmpPath('rebound.db');
 
@@ -53,7 +57,7 @@ export const reboundPg: System = {
   name: 'rebound-pg',
   store: 'postgres',
   role: 'rebound',
-  config: `store ${withSearchParam(PG_URL, 'schema', PG_SCHEMA)}; work({concurrency: N}); defaults otherwise`,
+  config: `store ${withSearchParam(PG_URL, 'schema', PG_SCHEMA)}; work({concurrency: N}); defaults otherwise (pool 10, claim batch 100); log level warn`,
   fillChunk: 5000,
   unavailable,
   async reset() {
@@ -66,7 +70,7 @@ export const reboundSqlite: System = {
   name: 'rebound-sqlite',
   store: 'sqlite',
   role: 'rebound',
-  config: `store sqlite:bench/.tmp/rebound.db; work({concurrency: N}); defaults otherwise`,
+  config: `store sqlite:bench/.tmp/rebound.db (WAL, synchronous=NORMAL); work({concurrency: N}); defaults otherwise; log level warn`,
   fillChunk: 5000,
   unavailable,
   async reset() {

@@ -26,7 +26,8 @@ export const raw: Workload = {
       const rows = PAIRS.map(({ store, raw, rebound }) => {
         const [c, r] = [rate(raw), rate(rebound)];
         out.data.results.push({ store, jobs, rawPerSec: c, reboundPerSec: r, fraction: c && r ? r / c : undefined });
-        return [store, c ?? pendingReason(raw) ?? 'failed', r ?? pendingReason(rebound) ?? 'failed', c && r ? `${fmt((100 * r) / c)}%` : '', '>= 70%'];
+        const missing = (name: string) => pendingReason(name) ?? (systems.some((s) => s.name === name) ? 'failed' : 'not selected');
+        return [store, c ?? missing(raw), r ?? missing(rebound), c && r ? `${fmt((100 * r) / c)}%` : '', '>= 70%'];
       });
       out.sections.push({
         title: `Raw ceiling: ${jobs.toLocaleString('en-US')} jobs, 1 worker process, concurrency ${ctx.concurrency}`,

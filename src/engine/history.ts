@@ -12,6 +12,7 @@ const ATTEMPT_ENDINGS: Record<string, Attempt['outcome']> = {
   dead: 'dead',
   lease_expired: 'lease_expired',
   released: 'released',
+  snoozed: 'snoozed',
 };
 
 export function jobHistory(job: Job, stored: JobEvent[]): { history: JobEvent[]; attempts: Attempt[] } {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { JobDefinition, Logger } from '../define.ts';
-import { LeaseLostError, ShutdownError, TimeoutError } from '../errors.ts';
+import { LeaseLostError, ShutdownError, Snooze, TimeoutError } from '../errors.ts';
 import { Batcher } from '../engine/batcher.ts';
 import { errorInfo } from '../engine/error-info.ts';
 import type { ReboundEmitter } from '../events.ts';
@@ -16,6 +16,7 @@ import { backoffDelay, classifyError } from '../policies/retry.ts';
 import type { Completion, FailOutcome, Store } from '../store/store.ts';
 import { makeContext } from './context.ts';
 import { LeaseRescuer } from './lease-rescuer.ts';
+import type { WorkerPlugin } from './plugin.ts';
 
 export interface WorkOptions {
   concurrency?: number;
@@ -39,6 +40,7 @@ export interface WorkerDeps {
   events: ReboundEmitter;
   logger: Logger;
   now: () => number;
+  plugins: WorkerPlugin[];
 }
 
 interface InFlight {
@@ -131,8 +133,9 @@ export class Worker {
   }
 
   private async claimLoop(): Promise<void> {
-    const types = [...this.deps.defs.keys()];
+    const allTypes = [...this.deps.defs.keys()];
     while (this.state === 'running') {
+      const types = await this.claimableTypes(allTypes);
       const free = this.opts.concurrency - this.inFlight.size;
       if (free <= 0) {
         await this.sleep(this.opts.pollIntervalMs);
@@ -158,10 +161,24 @@ export class Worker {
       }
       for (const job of jobs) this.run(job);
       if (jobs.length > 0) continue;
-      if (this.opts.drain && (await this.isDrained(types))) break;
-      await this.sleep(await this.idleDelay(types));
+      if (this.opts.drain && (await this.isDrained(allTypes))) break;
+      await this.sleep(types.length < allTypes.length ? this.opts.pollIntervalMs : await this.idleDelay(types));
     }
     if (this.opts.drain && this.state === 'running') void this.stop();
+  }
+
+  /** The types no plugin gate blocks right now. */
+  private async claimableTypes(types: string[]): Promise<string[]> {
+    if (!this.deps.plugins.some((p) => p.gate)) return types;
+    const blocked = new Set<string>();
+    for (const p of this.deps.plugins) {
+      try {
+        for (const t of (await p.gate?.(this.deps.now()))?.blockedTypes ?? []) blocked.add(t);
+      } catch (error) {
+        this.deps.events.emit('worker:error', { workerId: this.id, error, during: `gate ${p.name}` });
+      }
+    }
+    return blocked.size ? types.filter((t) => !blocked.has(t)) : types;
   }
 
   /** How long to sleep when nothing was claimable: until the next scheduled job, at most one poll interval. */
@@ -201,6 +218,11 @@ export class Worker {
     const log = this.deps.logger.child({ job_id: job.id, parent_job_id: job.parentId, type: job.type, attempt: job.attempt });
     this.deps.events.emit('job:started', { job, workerId: this.id });
     const ctx = makeContext({ job, controller, store: this.deps.store, now: this.deps.now, logger: log, heartbeat: () => this.heartbeat(job, def) });
+    for (const p of this.deps.plugins) p.extendContext?.(ctx, job, def);
+    const run = this.deps.plugins.reduceRight<() => Promise<unknown>>(
+      (next, p) => (p.wrap ? () => p.wrap!(next, ctx, job, def) : next),
+      async () => def.handler(job.payload, ctx),
+    );
     let timer: NodeJS.Timeout | undefined;
     const aborted = new Promise<never>((_, reject) => {
       const onAbort = () => reject(controller.signal.reason);
@@ -210,7 +232,7 @@ export class Worker {
     aborted.catch(() => {});
     if (def.timeoutMs) timer = setTimeout(() => controller.abort(new TimeoutError(def.timeoutMs!)), def.timeoutMs);
     try {
-      const value = await Promise.race([Promise.resolve().then(() => def.handler(job.payload, ctx)), aborted]);
+      const value = await Promise.race([Promise.resolve().then(run), aborted]);
       clearTimeout(timer);
       if (controller.signal.aborted) throw controller.signal.reason;
       const result = toJsonResult(value);
@@ -223,6 +245,7 @@ export class Worker {
       const reason = controller.signal.aborted ? controller.signal.reason : err;
       if (reason instanceof LeaseLostError) return this.leaseLost(job);
       if (reason instanceof ShutdownError) return; // released by stop(), without charging the attempt
+      if (reason instanceof Snooze) return this.snooze(job, reason);
       await this.fail(job, def, reason, this.deps.now() - started, log);
     }
   }
@@ -254,6 +277,17 @@ export class Worker {
       log.error({ status: 'dead', reason: outcome.reason, err: error.message }, 'job moved to the dead letter queue');
       this.deps.events.emit('job:dead', { job, reason: outcome.reason, error, durationMs, workerId: this.id });
     }
+  }
+
+  private async snooze(job: Job, s: Snooze) {
+    const ok = await this.deps.store
+      .snoozeJob({ id: job.id, token: job.leaseToken, runAt: s.runAt, reason: s.reason, now: this.deps.now() })
+      .catch((error) => {
+        this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'snooze' });
+        return true; // the lease will expire and the job will come back
+      });
+    if (!ok) return this.leaseLost(job);
+    this.deps.events.emit('job:snoozed', { job, runAt: s.runAt, reason: s.reason, workerId: this.id });
   }
 
   private async leaseLost(job: Job) {
@@ -323,6 +357,7 @@ export class Worker {
         for (const id of released) this.deps.events.emit('job:released', { jobId: id, workerId: this.id });
       }
       await this.completer.drain();
+      for (const p of this.deps.plugins) await p.stop?.();
       if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
       await this.rescuer.stop();
       await this.unlisten?.();

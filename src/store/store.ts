@@ -92,6 +92,8 @@ export interface Store {
   failJob(p: FailParams): Promise<boolean>;
   /** Extends leases still held. Returns the leases still held. */
   heartbeatJobs(items: LeaseRef[], leaseMs: number, now: number): Promise<LeaseRef[]>;
+  /** Puts a leased job back to sleep until `runAt` without charging the attempt. false: the lease was lost. */
+  snoozeJob(p: LeaseRef & { runAt: number; reason: string; now: number }): Promise<boolean>;
   /** Puts leased jobs back without charging an attempt (graceful shutdown). */
   releaseJobs(items: LeaseRef[], now: number): Promise<string[]>;
   /** Records that a stale executor tried to finish an attempt it no longer owned. */

@@ -19,7 +19,7 @@ import type {
   Store,
   WakeListener,
 } from '../store.ts';
-import { migrations } from './migrations.ts';
+import { migrations } from './migrations/index.ts';
 import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
 /** Anything with node-postgres's `query`: a Pool, a Client or a PoolClient. */
@@ -249,6 +249,22 @@ export class PostgresStore implements Store {
       [items.map((i) => Number(i.id)), items.map((i) => i.token), now + leaseMs],
     );
     return rows.map((r) => ({ id: String(r.id), token: r.lease_token }));
+  }
+
+  async snoozeJob(p: LeaseRef & { runAt: number; reason: string; now: number }): Promise<boolean> {
+    const { rows } = await this.pool.query(
+      `WITH upd AS (
+         UPDATE jobs SET state = CASE WHEN $3::bigint > $4::bigint THEN 'scheduled' ELSE 'available' END,
+                run_at = $3, attempt = attempt - 1, lease_expires_at = NULL
+         WHERE id = $1 AND lease_token = $2 AND state = 'running'
+         RETURNING id, attempt, lease_owner, started_at)
+       INSERT INTO job_events (job_id, at, kind, attempt, worker, data)
+       SELECT id, $4, 'snoozed', attempt + 1, lease_owner,
+              jsonb_build_object('startedAt', started_at, 'runAt', $3::bigint, 'reason', $5::text)
+       FROM upd RETURNING job_id`,
+      [Number(p.id), p.token, p.runAt, p.now, p.reason],
+    );
+    return rows.length === 1;
   }
 
   async releaseJobs(items: LeaseRef[], now: number): Promise<string[]> {

@@ -20,7 +20,7 @@ import type {
   Store,
   WakeListener,
 } from '../store.ts';
-import { migrations } from './migrations.ts';
+import { migrations } from './migrations/index.ts';
 import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
 /** Workers in this process hear about enqueues at once; other processes poll. */
@@ -176,6 +176,20 @@ export class SqliteStore implements Store {
       "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_token = ? AND state = 'running'",
     );
     return this.write(() => items.filter((i) => stmt.run(now + leaseMs, Number(i.id), i.token).changes === 1));
+  }
+
+  async snoozeJob(p: LeaseRef & { runAt: number; reason: string; now: number }): Promise<boolean> {
+    return this.write(() => {
+      const row = this.db
+        .prepare(
+          `UPDATE jobs SET state = ?, run_at = ?, attempt = attempt - 1, lease_expires_at = NULL
+           WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING *`,
+        )
+        .get(p.runAt > p.now ? 'scheduled' : 'available', p.runAt, Number(p.id), p.token) as JobRow | undefined;
+      if (!row) return false;
+      this.insertEvent(row.id, p.now, 'snoozed', row.attempt + 1, row.lease_owner, { startedAt: row.started_at, runAt: p.runAt, reason: p.reason });
+      return true;
+    });
   }
 
   async releaseJobs(items: LeaseRef[], now: number): Promise<string[]> {

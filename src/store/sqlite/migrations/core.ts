@@ -2,13 +2,10 @@
  * SQLite schema, as numbered migrations. Append new versions; never edit an applied one.
  * Times are epoch milliseconds; JSON is stored as text.
  */
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import type { Migration } from './index.ts';
 
-export const migrations: Migration[] = [
+/** Versions 1-9: the core engine. */
+export const coreMigrations: Migration[] = [
   {
     version: 1,
     name: 'jobs, events and once-results',

@@ -3,13 +3,10 @@
  * (search_path is set to it). Append new versions; never edit an applied one.
  * Times are epoch milliseconds (bigint), so every store compares the same numbers.
  */
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import type { Migration } from './index.ts';
 
-export const migrations: Migration[] = [
+/** Versions 1-9: the core engine. */
+export const coreMigrations: Migration[] = [
   {
     version: 1,
     name: 'jobs, events and once-results',

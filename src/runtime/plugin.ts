@@ -1,0 +1,24 @@
+/**
+ * How capabilities hook into workers without the worker importing them.
+ * A plugin is registered with `rebound.use(plugin)`; every worker started
+ * afterwards consults it. Keep each hook cheap: it runs on the hot path.
+ */
+import type { JobContext, JobDefinition } from '../define.ts';
+import type { Job } from '../job.ts';
+
+export interface ClaimGate {
+  /** Types that must not be claimed now (an open breaker, an empty rate-limit bucket). */
+  blockedTypes?: string[];
+}
+
+export interface WorkerPlugin {
+  name: string;
+  /** Asked before every claim. */
+  gate?(now: number): Promise<ClaimGate> | ClaimGate;
+  /** Adds fields to the handler's ctx (for example a breaker or a fencing token). */
+  extendContext?(ctx: JobContext, job: Job, def: JobDefinition): void;
+  /** Wraps the handler run: tracing, workflow replay, breaker accounting. Must call `next()` at most once. */
+  wrap?(next: () => Promise<unknown>, ctx: JobContext, job: Job, def: JobDefinition): Promise<unknown>;
+  /** Called once when a worker stops. */
+  stop?(): Promise<void> | void;
+}

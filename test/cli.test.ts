@@ -1,0 +1,106 @@
+/**
+ * The CLI as a user meets it: exit codes (0 ok, 1 failure, 2 bad usage),
+ * one-line errors, --json output, and bad input that changes nothing.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRebound } from '../src/index.ts';
+import { FIXTURE_JOBS, runCli } from './helpers/cli.ts';
+import { dropStore, freshStoreUrl, storeKinds } from './helpers/stores.ts';
+
+describe.each(storeKinds)('rebound CLI on %s', (kind) => {
+  let url: string;
+  afterEach(async () => dropStore(url));
+  const cli = (...args: string[]) => runCli(['--store', url, ...args]);
+  const count = async () => {
+    const r = await createRebound({ store: url });
+    try {
+      return await r.countJobs();
+    } finally {
+      await r.close();
+    }
+  };
+
+  it('enqueues, deduplicates by key, runs with --drain, and shows a job with its history', async () => {
+    url = freshStoreUrl(kind);
+    const first = await cli('enqueue', 'order', '{"orderId":"o1","amount":5}', '--key', 'k1', '--json', '--jobs', FIXTURE_JOBS);
+    expect(first.code).toBe(0);
+    const out = JSON.parse(first.stdout);
+    expect(out).toEqual({ id: expect.any(String), state: 'available', deduplicated: false });
+    const again = JSON.parse((await cli('enqueue', 'order', '{"amount":5,"orderId":"o1"}', '--key', 'k1', '--json')).stdout);
+    expect(again).toEqual({ id: out.id, state: 'available', deduplicated: true });
+    const conflict = await cli('enqueue', 'order', '{"orderId":"o2","amount":5}', '--key', 'k1');
+    expect(conflict.code).toBe(1);
+    expect(conflict.stderr).toMatch(/^error: idempotency_conflict: idempotency key "k1"/);
+
+    const worker = await cli('worker', '--jobs', FIXTURE_JOBS, '--drain', '--concurrency', '2');
+    expect(worker.code).toBe(0);
+    const shown = JSON.parse((await cli('job', out.id, '--json')).stdout);
+    expect(shown.job).toMatchObject({ state: 'completed', result: { charged: 'o1' } });
+    expect(shown.history.map((h: { kind: string }) => h.kind)).toEqual(['enqueued', 'claimed', 'completed']);
+    const listed = JSON.parse((await cli('jobs', '--state', 'completed', '--json')).stdout);
+    expect(listed.map((j: { id: string }) => j.id)).toEqual([out.id]);
+    const table = await cli('jobs');
+    expect(table.stdout).toMatch(/^ID\s+TYPE\s+QUEUE\s+STATE/);
+  });
+
+  it('bad arguments exit 2 with a one-line error and change nothing', async () => {
+    url = freshStoreUrl(kind);
+    await cli('migrate');
+    const cases: [string[], RegExp][] = [
+      [['enqueue', 'order', '{not json'], /payload: not valid JSON/],
+      [['enqueue', 'order', '{"orderId":"o1","amount":-1}', '--jobs', FIXTURE_JOBS], /payload\.amount/],
+      [['enqueue', 'order', '{}', '--delay', 'soon'], /--delay must be an integer/],
+      [['enqueue', 'order', '{}', '--max-attempts', '0'], /options\.maxAttempts/],
+      [['enqueue', 'bad type!', '{}'], /type: must be/],
+      [['jobs', '--state', 'exploded'], /--state must be one of/],
+      [['dlq', 'redrive'], /give exactly one of/],
+      [['dlq', 'purge', '--id', 'abc'], /--id must be a job id/],
+      [['worker'], /--jobs FILE is required/],
+      [['worker', '--jobs', '/nope/missing.ts'], /does not exist/],
+      [['frobnicate'], /unknown command/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    }
+    expect(await count()).toBe(0);
+  });
+
+  it('lists, redrives and purges the dead letter queue by filter', async () => {
+    url = freshStoreUrl(kind);
+    await cli('enqueue', 'order', '{"orderId":"big","amount":5000}');
+    await cli('enqueue', 'order', '{"orderId":"big2","amount":7000}');
+    expect((await cli('worker', '--jobs', FIXTURE_JOBS, '--drain')).code).toBe(0);
+    const dead = JSON.parse((await cli('dlq', '--json')).stdout);
+    expect(dead).toHaveLength(2);
+    expect(dead[0]).toMatchObject({ deadReason: 'permanent', lastError: { message: 'amount over limit' } });
+    expect(dead[0].lastError.fingerprint).toBe(dead[1].lastError.fingerprint);
+    const redriven = JSON.parse((await cli('dlq', 'redrive', '--id', dead[0].id, '--json')).stdout);
+    expect(redriven).toEqual({ redriven: 1, ids: [dead[0].id] });
+    const purged = JSON.parse((await cli('dlq', 'purge', '--fingerprint', dead[1].lastError.fingerprint, '--json')).stdout);
+    expect(purged).toEqual({ purged: 1 });
+    expect(await count()).toBe(1);
+    const cancel = await cli('cancel', dead[0].id);
+    expect(cancel.code).toBe(0);
+    expect((await cli('cancel', dead[0].id)).code).toBe(1);
+  });
+});
+
+describe('store selection', () => {
+  it('uses REBOUND_STORE when --store is not given', async () => {
+    const url = freshStoreUrl('sqlite');
+    const r = await runCli(['enqueue', 'hello', '{}', '--json'], { REBOUND_STORE: url });
+    expect(r.code).toBe(0);
+    const client = await createRebound({ store: url });
+    expect(await client.countJobs()).toBe(1);
+    await client.close();
+  });
+
+  it('refuses an unknown store URL with a clear error', async () => {
+    const r = await runCli(['migrate', '--store', 'mysql://nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/store URL "mysql:\/\/nope" is not supported/);
+  });
+});
