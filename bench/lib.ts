@@ -100,7 +100,7 @@ export function fmt(v: unknown): string {
   if (v === undefined || v === null) return '';
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) return '-';
-    if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
+    if (Number.isInteger(v) || Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
     if (Math.abs(v) >= 10) return v.toFixed(1);
     return v.toFixed(2);
   }
