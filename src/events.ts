@@ -17,6 +17,9 @@ export interface ReboundEvents {
   'job:snoozed': { job: Job; runAt: number; reason: string; workerId: string };
   'job:cancelled': { job: Job; actor: string };
   'job:redriven': { jobIds: string[]; actor: string };
+  'job:purged': { count: number; actor: string };
+  /** Any state-changing operator action (redrive, cancel, purge, breaker forced, schedule changed, token created...). The audit trail records these. */
+  'operator:action': { actor: string; action: string; target: string; details?: Record<string, unknown> };
   'worker:error': { workerId: string; error: unknown; during: string };
 }
 

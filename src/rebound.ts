@@ -170,13 +170,18 @@ export class Rebound {
     const actor = opts.actor ?? 'library';
     const ids = await this.store.redriveDead(sel, actor, this.now());
     if (ids.length) this.events.emit('job:redriven', { jobIds: ids, actor });
+    this.events.emit('operator:action', { actor, action: 'dlq.redrive', target: describeSelection(sel), details: { count: ids.length } });
     return ids;
   }
 
   /** Deletes dead jobs and their history. */
-  async purge(sel: Selection): Promise<number> {
+  async purge(sel: Selection, opts: { actor?: string } = {}): Promise<number> {
     checkSelection(sel);
-    return this.store.purgeDead(sel);
+    const actor = opts.actor ?? 'library';
+    const count = await this.store.purgeDead(sel);
+    this.events.emit('job:purged', { count, actor });
+    this.events.emit('operator:action', { actor, action: 'dlq.purge', target: describeSelection(sel), details: { count } });
+    return count;
   }
 
   /** Cancels a job that has not finished; a running job's executor loses its lease. */
@@ -185,6 +190,7 @@ export class Rebound {
     const job = await this.store.cancelJob(String(id), actor, this.now());
     if (job) {
       this.events.emit('job:cancelled', { job, actor });
+      this.events.emit('operator:action', { actor, action: 'job.cancel', target: `job:${job.id}` });
       return job;
     }
     const existing = await this.store.getJob(String(id));
@@ -214,6 +220,13 @@ export class Rebound {
     await this.inserter.drain();
     await this.store.close();
   }
+}
+
+function describeSelection(sel: Selection): string {
+  if (sel.all) return 'dlq:all';
+  return [sel.ids?.length ? `ids:${sel.ids.join(',')}` : '', sel.type ? `type:${sel.type}` : '', sel.fingerprint ? `fingerprint:${sel.fingerprint}` : '']
+    .filter(Boolean)
+    .join(' ');
 }
 
 function checkSelection(sel: Selection) {

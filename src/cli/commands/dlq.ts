@@ -62,7 +62,7 @@ export function register(program: Command) {
 
   withSelection(dlq.command('purge').description('delete dead jobs and their history')).action(async (o: SelectionOptions, cmd: Command) => {
     const sel = selection(o, 'purge');
-    const purged = await withClient(cmd, (r) => r.purge(sel));
+    const purged = await withClient(cmd, (r) => r.purge(sel, { actor: 'cli' }));
     if (globals(cmd).json) printJson({ purged });
     else process.stdout.write(`purged: ${purged}\n`);
   });
