@@ -22,7 +22,11 @@ describe.each(storeKinds)('worker processes on %s', (kind) => {
   let rebound: Rebound;
   const children: ReturnType<typeof startCli>[] = [];
   const worker = (ledger: string, extra: string[] = []) => {
-    const child = startCli(['worker', '--jobs', FIXTURE_JOBS, '--store', url, ...extra], { LEDGER: ledger });
+    const child = startCli(['worker', '--jobs', FIXTURE_JOBS, '--store', url, ...extra], {
+      LEDGER: ledger,
+      REBOUND_LOG_LEVEL: 'info',
+      REBOUND_LOG_FORMAT: 'json',
+    });
     children.push(child);
     return child;
   };
@@ -36,12 +40,15 @@ describe.each(storeKinds)('worker processes on %s', (kind) => {
     url = freshStoreUrl(kind);
     rebound = await createRebound({ store: url });
     const ledger = ledgerFile();
+    const a = worker(ledger, ['--concurrency', '4']);
+    const b = worker(ledger, ['--concurrency', '4']);
+    await waitFor(() => a.output().includes('worker started') && b.output().includes('worker started'));
     await rebound.enqueueMany(Array.from({ length: 80 }, () => ({ type: 'record', payload: { ms: 15 } })));
-    const a = worker(ledger, ['--concurrency', '4', '--drain']);
-    const b = worker(ledger, ['--concurrency', '4', '--drain']);
+    await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 80);
+    a.kill('SIGTERM');
+    b.kill('SIGTERM');
     expect(await exited(a)).toBe(0);
     expect(await exited(b)).toBe(0);
-    expect(await rebound.countJobs({ state: 'completed' })).toBe(80);
     const starts = lines(ledger).filter((l) => l[0] === 'start');
     expect(starts).toHaveLength(80);
     expect(new Set(starts.map((l) => l[1])).size).toBe(80);

@@ -48,6 +48,8 @@ interface InFlight {
   def: JobDefinition;
   controller: AbortController;
   done: Promise<void>;
+  /** Frees the job's concurrency slot; called once the handler is over, before its outcome is committed. */
+  freeSlot: () => void;
 }
 
 export class Worker {
@@ -55,7 +57,12 @@ export class Worker {
   /** Resolves when the worker has stopped (after `stop()`, or by itself in drain mode). */
   readonly done: Promise<void>;
   private readonly opts: Required<Omit<WorkOptions, 'workerId' | 'queues'>> & { queues: string[] };
+  /** Leases held: from claim until the outcome is committed. */
   private readonly inFlight = new Map<string, InFlight>();
+  /** Handlers running now; at most `concurrency`. */
+  private busySlots = 0;
+  /** Claimed jobs waiting for a slot: one claim round trip fetches the next round while this one runs. */
+  private readonly buffer: Job[] = [];
   private readonly completer: Batcher<Completion, boolean>;
   private readonly rescuer: LeaseRescuer;
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
@@ -136,8 +143,13 @@ export class Worker {
     const allTypes = [...this.deps.defs.keys()];
     while (this.state === 'running') {
       const types = await this.claimableTypes(allTypes);
-      const free = this.opts.concurrency - this.inFlight.size;
-      if (free <= 0) {
+      // Outcomes still being committed hold leases but no slot; cap them so a slow store applies backpressure.
+      const committing = this.inFlight.size - this.busySlots;
+      const c = this.opts.concurrency;
+      // Prefetch at most one more round of jobs, so a busy worker does not hoard work another worker could run.
+      const prefetch = Math.min(c, this.opts.batchSize);
+      const room = c + prefetch - this.busySlots - this.buffer.length - Math.max(0, committing - 4 * c);
+      if (room <= 0 || this.buffer.length >= prefetch) {
         await this.sleep(this.opts.pollIntervalMs);
         this.woken = false;
         continue;
@@ -149,7 +161,7 @@ export class Worker {
           workerId: this.id,
           queues: this.opts.queues,
           types,
-          limit: Math.min(free, this.opts.batchSize),
+          limit: Math.min(room, this.opts.batchSize),
           // The shortest lease of our types: heartbeats (every shortest/3) then extend each job to its own lease.
           leaseMs: this.shortestLeaseMs,
           now: this.deps.now(),
@@ -159,7 +171,8 @@ export class Worker {
         await this.sleep(this.opts.pollIntervalMs);
         continue;
       }
-      for (const job of jobs) this.run(job);
+      this.buffer.push(...jobs);
+      this.fill();
       if (jobs.length > 0) continue;
       if (this.opts.drain && (await this.isDrained(allTypes))) break;
       await this.sleep(types.length < allTypes.length ? this.opts.pollIntervalMs : await this.idleDelay(types));
@@ -193,29 +206,44 @@ export class Worker {
   }
 
   private async isDrained(types: string[]): Promise<boolean> {
-    if (this.inFlight.size > 0) return false;
+    if (this.inFlight.size > 0 || this.buffer.length > 0) return false;
     const next = await this.deps.store.nextRunAt(this.opts.queues, types);
     if (next != null && next <= this.deps.now() + 1000) return false;
     for (const type of types) if ((await this.deps.store.countJobs({ state: 'running', type })) > 0) return false;
     return true;
   }
 
+  /** Starts buffered jobs while slots are free. */
+  private fill() {
+    while (this.state === 'running' && this.busySlots < this.opts.concurrency && this.buffer.length) this.run(this.buffer.shift()!);
+  }
+
   private run(job: Job) {
     const def = this.deps.defs.get(job.type)!;
     const controller = new AbortController();
-    const entry = { job, def, controller } as InFlight;
+    let slotHeld = true;
+    this.busySlots++;
+    const freeSlot = () => {
+      if (!slotHeld) return;
+      slotHeld = false;
+      this.busySlots--;
+      this.fill();
+      this.wake();
+    };
+    const entry = { job, def, controller, freeSlot } as InFlight;
     // Keyed by claim, not job: after a lost lease this worker may hold the same job again under a new token.
     const key = leaseKey(job);
     this.inFlight.set(key, entry);
     entry.done = this.execute(entry).finally(() => {
       this.inFlight.delete(key);
+      freeSlot();
       this.wake();
     });
   }
 
-  private async execute({ job, def, controller }: InFlight): Promise<void> {
+  private async execute({ job, def, controller, freeSlot }: InFlight): Promise<void> {
     const started = this.deps.now();
-    const log = this.deps.logger.child({ job_id: job.id, parent_job_id: job.parentId, type: job.type, attempt: job.attempt });
+    const log = this.deps.logger.child({ job_id: job.id, parent_job_id: job.parentId, type: job.type, attempt: job.attempt, trace_id: traceIdOf(job) });
     this.deps.events.emit('job:started', { job, workerId: this.id });
     const ctx = makeContext({ job, controller, store: this.deps.store, now: this.deps.now, logger: log, heartbeat: () => this.heartbeat(job, def) });
     for (const p of this.deps.plugins) p.extendContext?.(ctx, job, def);
@@ -236,6 +264,7 @@ export class Worker {
       clearTimeout(timer);
       if (controller.signal.aborted) throw controller.signal.reason;
       const result = toJsonResult(value);
+      freeSlot();
       const accepted = await this.completer.add({ id: job.id, token: job.leaseToken, result });
       if (!accepted) return this.leaseLost(job);
       const durationMs = this.deps.now() - started;
@@ -291,7 +320,10 @@ export class Worker {
   }
 
   private async leaseLost(job: Job) {
-    this.deps.logger.warn({ job_id: job.id, type: job.type, attempt: job.attempt, status: 'lease_lost' }, 'lease lost; outcome discarded');
+    this.deps.logger.warn(
+      { job_id: job.id, parent_job_id: job.parentId, type: job.type, attempt: job.attempt, status: 'lease_lost', trace_id: traceIdOf(job) },
+      'lease lost; outcome discarded',
+    );
     this.deps.events.emit('job:lease_lost', { job, workerId: this.id });
     await this.deps.store
       .recordLeaseLost({ id: job.id, token: job.leaseToken, attempt: job.attempt, worker: this.id }, this.deps.now())
@@ -308,16 +340,16 @@ export class Worker {
 
   /** Renews every lease this worker holds, one statement per lease length. */
   private async heartbeatAll(): Promise<void> {
-    const byLease = new Map<number, InFlight[]>();
-    for (const f of this.inFlight.values()) {
-      if (f.controller.signal.aborted) continue;
-      byLease.set(f.def.leaseMs, [...(byLease.get(f.def.leaseMs) ?? []), f]);
-    }
+    const byLease = new Map<number, { job: Job; controller?: AbortController }[]>();
+    const add = (leaseMs: number, item: { job: Job; controller?: AbortController }) =>
+      byLease.set(leaseMs, [...(byLease.get(leaseMs) ?? []), item]);
+    for (const f of this.inFlight.values()) if (!f.controller.signal.aborted) add(f.def.leaseMs, f);
+    for (const job of this.buffer) add(this.deps.defs.get(job.type)!.leaseMs, { job });
     for (const [leaseMs, group] of byLease) {
       try {
         const refs = group.map((f) => ({ id: f.job.id, token: f.job.leaseToken }));
         const held = new Set((await this.deps.store.heartbeatJobs(refs, leaseMs, this.deps.now())).map((r) => `${r.id}:${r.token}`));
-        for (const f of group) if (!held.has(leaseKey(f.job))) f.controller.abort(new LeaseLostError(f.job.id));
+        for (const f of group) if (!held.has(leaseKey(f.job))) f.controller?.abort(new LeaseLostError(f.job.id));
       } catch (error) {
         this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'heartbeat' });
       }
@@ -339,6 +371,14 @@ export class Worker {
     this.wake();
     this.stopping = (async () => {
       await this.loop;
+      // Claimed but never started: give them back at once, uncharged.
+      const unstarted = this.buffer.splice(0);
+      if (unstarted.length) {
+        const released = await this.deps.store
+          .releaseJobs(unstarted.map((j) => ({ id: j.id, token: j.leaseToken })), this.deps.now())
+          .catch(() => [] as string[]);
+        for (const id of released) this.deps.events.emit('job:released', { jobId: id, workerId: this.id });
+      }
       const grace = opts.graceMs ?? this.opts.shutdownGraceMs;
       const settled = Promise.all([...this.inFlight.values()].map((f) => f.done));
       let graceTimer: NodeJS.Timeout | undefined;
@@ -377,4 +417,9 @@ function toJsonResult(value: unknown): Json {
   } catch (err) {
     throw Object.assign(new Error(`the handler's result is not JSON-serializable: ${(err as Error).message}`), { permanent: true });
   }
+}
+
+/** The trace id in a job's W3C traceparent (`00-<trace id>-<span id>-<flags>`), for log lines. */
+function traceIdOf(job: Job): string | null {
+  return job.traceContext ? (job.traceContext.split('-')[1] ?? null) : null;
 }

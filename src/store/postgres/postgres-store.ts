@@ -61,7 +61,10 @@ export class PostgresStore implements Store {
       connectionString: opts.connectionString,
       max: opts.poolSize ?? 10,
       types,
-      options: `-c search_path=${ident(opts.schema)}`,
+      // A queue table churns faster than autovacuum analyzes it; without fresh statistics the planner
+      // prefers a bitmap scan plus a sort of the whole backlog over the claim index's ordered scan.
+      // Turning bitmap scans off on Rebound's own connections keeps the claim O(batch), not O(backlog).
+      options: `-c search_path=${ident(opts.schema)} -c enable_bitmapscan=off`,
     });
     // An idle client that loses its connection (a restart, pg_terminate_backend) must not crash the process.
     this.pool.on('error', () => {});

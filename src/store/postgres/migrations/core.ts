@@ -39,9 +39,9 @@ export const coreMigrations: Migration[] = [
         finished_at bigint
       );
       CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
-      CREATE INDEX jobs_claim ON jobs (queue, priority, run_at, id) WHERE state IN ('available', 'scheduled');
+      -- Ordered like the claim, so a claim reads only the rows it takes, however long the backlog.
+      CREATE INDEX jobs_claim ON jobs (priority, run_at, id) WHERE state IN ('available', 'scheduled');
       CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE state = 'running';
-      CREATE INDEX jobs_state_type ON jobs (state, type);
       CREATE INDEX jobs_dead_fingerprint ON jobs (error_fingerprint) WHERE state = 'dead';
       CREATE INDEX jobs_parent ON jobs (parent_id) WHERE parent_id IS NOT NULL;
 
