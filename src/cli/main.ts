@@ -10,8 +10,10 @@ import { register as enqueue } from './commands/enqueue.ts';
 import { register as jobs } from './commands/jobs.ts';
 import { register as dlq } from './commands/dlq.ts';
 import { register as worker } from './commands/worker.ts';
+import { register as start } from './commands/start.ts';
+import { register as token } from './commands/token.ts';
 
-export const commands = [migrate, enqueue, jobs, dlq, worker];
+export const commands = [migrate, enqueue, jobs, dlq, worker, start, token];
 
 export function buildProgram(): Command {
   const program = new Command('rebound')

@@ -4,6 +4,7 @@
  * The engine never sees SQL. Every operation takes `now` (epoch ms) from the
  * caller's clock, so tests drive time instead of sleeping.
  */
+import type { TokenStore } from './tokens.ts';
 import type { ErrorInfo, Job, JobEvent, JobFilter, JobState, Json, NewJob, DeadReason } from '../job.ts';
 
 export interface InsertedJob {
@@ -73,6 +74,8 @@ export type WakeListener = (queue: string) => void;
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** API tokens of the operator surface (store/tokens.ts). */
+  readonly tokens: TokenStore;
   /** Applies pending migrations. Safe to call many times and from many processes at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;

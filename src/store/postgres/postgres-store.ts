@@ -20,6 +20,7 @@ import type {
   WakeListener,
 } from '../store.ts';
 import { migrations } from './migrations/index.ts';
+import { PostgresTokenStore } from './tokens.ts';
 import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
 /** Anything with node-postgres's `query`: a Pool, a Client or a PoolClient. */
@@ -50,6 +51,7 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly schema: string;
   readonly pool: pg.Pool;
+  readonly tokens: PostgresTokenStore;
   private readonly connectionString: string;
   private readonly channel: string;
 
@@ -68,6 +70,7 @@ export class PostgresStore implements Store {
     });
     // An idle client that loses its connection (a restart, pg_terminate_backend) must not crash the process.
     this.pool.on('error', () => {});
+    this.tokens = new PostgresTokenStore(this.pool);
   }
 
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {

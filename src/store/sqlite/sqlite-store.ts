@@ -21,6 +21,7 @@ import type {
   WakeListener,
 } from '../store.ts';
 import { migrations } from './migrations/index.ts';
+import { SqliteTokenStore } from './tokens.ts';
 import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
 /** Workers in this process hear about enqueues at once; other processes poll. */
@@ -31,6 +32,7 @@ const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly path: string;
+  readonly tokens: SqliteTokenStore;
   private db: Database.Database;
 
   constructor(path: string) {
@@ -40,6 +42,7 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 10000');
+    this.tokens = new SqliteTokenStore(this.db);
   }
 
   /** Runs `fn` in a write transaction that holds the write lock from its start. */

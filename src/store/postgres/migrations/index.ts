@@ -6,6 +6,7 @@
  * Append new versions; never edit one that has been applied.
  */
 import { coreMigrations } from './core.ts';
+import { operatorMigrations } from './operator.ts';
 
 export interface Migration {
   version: number;
@@ -13,4 +14,4 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: Migration[] = [...coreMigrations].sort((a, b) => a.version - b.version);
+export const migrations: Migration[] = [...coreMigrations, ...operatorMigrations].sort((a, b) => a.version - b.version);

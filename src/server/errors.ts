@@ -1,0 +1,73 @@
+/**
+ * Every error leaves the server as `{ error: { code, message, field? } }`.
+ * Library errors map by their `code`; bad bodies are 400/413/415, never 500.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ReboundError } from '../errors.ts';
+
+export class ApiError extends ReboundError {
+  readonly status: number;
+  readonly field?: string;
+  readonly retryAfterSec?: number;
+  constructor(status: number, code: string, message: string, opts: { field?: string; retryAfterSec?: number } = {}) {
+    super(code, message);
+    this.status = status;
+    this.field = opts.field;
+    this.retryAfterSec = opts.retryAfterSec;
+  }
+}
+
+export function notImplemented(what: string): ApiError {
+  return new ApiError(501, 'not_implemented', `${what} is not available in this build yet`);
+}
+
+export function badRequest(field: string, message: string): ApiError {
+  return new ApiError(400, 'validation', `${field}: ${message}`, { field });
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  validation: 400,
+  config: 400,
+  not_found: 404,
+  idempotency_conflict: 409,
+  invalid_state: 409,
+  queue_full: 429,
+};
+
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+export function errorBody(code: string, message: string, field?: string): ErrorBody {
+  return { error: { code, message, ...(field ? { field } : {}) } };
+}
+
+export function handleError(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
+  const e = err as FastifyError & { field?: string; retryAfterMs?: number; retryAfterSec?: number; status?: number };
+  if (err instanceof ApiError) {
+    if (err.retryAfterSec) reply.header('Retry-After', String(err.retryAfterSec));
+    return reply.status(err.status).send(errorBody(err.code, err.message, err.field));
+  }
+  // Library errors (and errors from another copy of the library) carry a string code.
+  if (typeof e.code === 'string' && STATUS_BY_CODE[e.code]) {
+    const status = STATUS_BY_CODE[e.code];
+    if (status === 429) reply.header('Retry-After', String(Math.max(1, Math.ceil((e.retryAfterMs ?? 1000) / 1000))));
+    return reply.status(status).send(errorBody(e.code, e.message, e.field));
+  }
+  if (e.validation) {
+    const v = e.validation[0];
+    const field = String(v?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.') || (v?.params as { missingProperty?: string })?.missingProperty || e.validationContext || 'body';
+    return reply.status(400).send(errorBody('validation', e.message, field));
+  }
+  const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    const code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : status === 404 ? 'not_found' : 'bad_request';
+    return reply.status(status).send(errorBody(code, e.message));
+  }
+  req.log.error({ err }, 'request failed');
+  return reply.status(500).send(errorBody('internal', 'the server failed to handle this request; see its log'));
+}
+
+export function handleNotFound(req: FastifyRequest, reply: FastifyReply) {
+  return reply.status(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
+}

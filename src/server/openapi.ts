@@ -1,0 +1,167 @@
+/**
+ * The OpenAPI 3.1 document served at /api/openapi.json, written by hand next
+ * to the routes it describes. test/server/api.test.ts checks that every route
+ * the server registers appears here and the other way round.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { JOB_STATES } from '../job.ts';
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
+const err = (description: string) => json(ref('Error'), description);
+const common = { 401: err('no token, or an unknown or revoked token'), 403: err('the role may not do this'), 429: err('too many bad tokens from this address (Retry-After)') };
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } };
+const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
+const q = (name: string, schema: object, description?: string) => ({ name, in: 'query', required: false, schema, ...(description ? { description } : {}) });
+const body = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
+const op = (summary: string, role: string, extra: object) => ({ summary, description: `Role: ${role} or above.`, security: [{ bearer: [] }], ...extra });
+
+const enqueueBody = {
+  type: 'object',
+  required: ['type'],
+  additionalProperties: false,
+  properties: {
+    type: { type: 'string' },
+    payload: {},
+    idempotencyKey: { type: 'string', maxLength: 255 },
+    runAt: { oneOf: [{ type: 'string', format: 'date-time' }, { type: 'integer' }] },
+    delayMs: { type: 'integer', minimum: 0 },
+    priority: { type: 'integer' },
+    orderingKey: { type: 'string', description: 'accepted when the ordering capability is present; otherwise 400' },
+    maxAttempts: { type: 'integer', minimum: 1 },
+    queue: { type: 'string' },
+  },
+};
+const selection = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'exactly which dead jobs: ids, or a type and/or fingerprint, or all: true',
+  properties: { ids: { type: 'array', items: { type: 'string' }, maxItems: 1000 }, type: { type: 'string' }, fingerprint: { type: 'string' }, all: { type: 'boolean' } },
+};
+
+export const openapiDocument = {
+  openapi: '3.1.0',
+  info: { title: 'Rebound operator API', version: '0.1.0', description: 'Jobs, the dead letter queue, breakers, schedules, workers and audit. See docs/operator.md.' },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API token from `rebound token create`' } },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } } } },
+      },
+      Job: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          type: { type: 'string' },
+          queue: { type: 'string' },
+          state: { enum: [...JOB_STATES] },
+          payload: { description: 'masked for roles without "unmasked" when a mask is configured' },
+          masked: { type: 'boolean' },
+          attempt: { type: 'integer' },
+          maxAttempts: { type: 'integer' },
+          runAt: { type: 'integer' },
+          result: {},
+          lastError: { type: ['object', 'null'] },
+          deadReason: { type: ['string', 'null'] },
+        },
+      },
+      Enqueued: { type: 'object', properties: { id: { type: 'string' }, state: { type: 'string' }, deduplicated: { type: 'boolean' }, job: ref('Job') } },
+    },
+  },
+  paths: {
+    '/healthz': { get: { summary: 'the process is alive', security: [], responses: { 200: json({ type: 'object' }) } } },
+    '/readyz': { get: { summary: 'the store answers and migrations are applied', security: [], responses: { 200: json({ type: 'object' }), 503: err('not ready') } } },
+    '/metrics': { get: op('Prometheus text exposition', 'viewer', { responses: { 200: { description: 'text/plain metrics' }, 501: err('metrics are not available'), ...common } }) },
+    '/api/openapi.json': { get: { summary: 'this document', security: [], responses: { 200: json({ type: 'object' }) } } },
+    '/api/whoami': { get: op("the caller's token name, role, permissions and the server's capabilities", 'viewer', { responses: { 200: json({ type: 'object' }), ...common } }) },
+    '/api/jobs': {
+      post: op('enqueue a job', 'operator', {
+        requestBody: body(enqueueBody),
+        responses: {
+          201: json(ref('Enqueued'), 'created'),
+          200: json(ref('Enqueued'), 'deduplicated: the idempotency key already names this job'),
+          400: err('a bad field (error.field names it)'),
+          409: err('idempotency conflict: the key was used with a different payload'),
+          413: err('body too large'),
+          ...common,
+          429: err('the queue is full (Retry-After), or too many bad tokens'),
+        },
+      }),
+      get: op('list and search jobs, newest first', 'viewer', {
+        parameters: [
+          q('state', { enum: [...JOB_STATES] }),
+          q('type', { type: 'string' }),
+          q('queue', { type: 'string' }),
+          q('text', { type: 'string' }, 'a job id, or text found in the type, idempotency key or last error'),
+          q('limit', { type: 'integer', minimum: 1, maximum: 500 }),
+          q('cursor', { type: 'string' }, 'nextCursor of the previous page'),
+        ],
+        responses: { 200: json({ type: 'object', properties: { jobs: { type: 'array', items: ref('Job') }, nextCursor: { type: ['string', 'null'] } } }), 400: err('bad filter'), ...common },
+      }),
+    },
+    '/api/jobs/bulk': {
+      post: op('enqueue up to 1000 jobs at once; all are validated before any is stored', 'operator', {
+        requestBody: body({ type: 'object', required: ['jobs'], properties: { jobs: { type: 'array', items: enqueueBody, maxItems: 1000 } } }),
+        responses: { 201: json({ type: 'object', properties: { jobs: { type: 'array', items: ref('Enqueued') } } }), 200: json({ type: 'object' }, 'every job was deduplicated'), 400: err('a bad field, e.g. jobs[3].payload.amount'), 409: err('idempotency conflict'), 413: err('body too large'), ...common },
+      }),
+    },
+    '/api/jobs/{id}': {
+      get: op('a job with its history (timeline), attempts, trace id and workflow state', 'viewer', {
+        parameters: [idParam],
+        responses: { 200: json({ type: 'object', properties: { job: ref('Job'), history: { type: 'array' }, attempts: { type: 'array' }, traceId: { type: ['string', 'null'] }, workflow: {} } }), 404: err('no such job'), ...common },
+      }),
+    },
+    '/api/jobs/{id}/cancel': { post: op('cancel a job that has not finished', 'operator', { parameters: [idParam], responses: { 200: json({ type: 'object' }), 404: err('no such job'), 409: err('the job already finished'), ...common } }) },
+    '/api/jobs/{id}/retry': { post: op('send one dead job back to the queue with a fresh attempt budget', 'operator', { parameters: [idParam], responses: { 200: json({ type: 'object' }), 404: err('no such job'), 409: err('the job is not dead'), ...common } }) },
+    '/api/jobs/{id}/signal/{name}': {
+      post: op("deliver a signal to a workflow job", 'operator', {
+        parameters: [idParam, nameParam],
+        requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', properties: { payload: {} } } } } },
+        responses: { 200: json({ type: 'object' }), 404: err('no such job'), 501: err('workflows are not available'), ...common },
+      }),
+    },
+    '/api/dlq': {
+      get: op('dead jobs grouped by error fingerprint, with counts and a sample error', 'viewer', {
+        parameters: [q('type', { type: 'string' }), q('fingerprint', { type: 'string' }, 'also list the jobs of this group'), q('limit', { type: 'integer' })],
+        responses: { 200: json({ type: 'object', properties: { total: { type: 'integer' }, groups: { type: 'array' }, jobs: { type: 'array', items: ref('Job') } } }), ...common },
+      }),
+    },
+    '/api/dlq/redrive': { post: op('redrive dead jobs by ids or filter', 'operator', { requestBody: body(selection), responses: { 200: json({ type: 'object', properties: { redriven: { type: 'integer' }, ids: { type: 'array' } } }), 400: err('empty or bad selection'), ...common } }) },
+    '/api/dlq/purge': { post: op('delete dead jobs and their history, by ids or filter', 'admin', { requestBody: body(selection), responses: { 200: json({ type: 'object', properties: { purged: { type: 'integer' } } }), 400: err('empty or bad selection'), ...common } }) },
+    '/api/stats': { get: op('counts by state and the charts over time (throughput, success rate, latency percentiles, DLQ size, errors by type)', 'viewer', { parameters: [q('minutes', { type: 'integer', minimum: 1, maximum: 30 })], responses: { 200: json({ type: 'object' }), ...common } }) },
+    '/api/queues': { get: op('per queue: depth, scheduled, running, lag and drain time', 'viewer', { responses: { 200: json({ type: 'object' }), ...common } }) },
+    '/api/breakers': { get: op('circuit breakers and their states', 'viewer', { responses: { 200: json({ type: 'object' }), 501: err('breakers are not available'), ...common } }) },
+    '/api/breakers/{name}/{action}': {
+      post: op('force a breaker open or closed, or reset it (action: open | close | reset)', 'operator', {
+        parameters: [nameParam, { name: 'action', in: 'path', required: true, schema: { enum: ['open', 'close', 'reset'] } }],
+        responses: { 200: json({ type: 'object' }), 404: err('no such breaker or action'), 501: err('breakers are not available'), ...common },
+      }),
+    },
+    '/api/schedules': { get: op('schedules with their next fire times', 'viewer', { responses: { 200: json({ type: 'object' }), 501: err('schedules are not available'), ...common } }) },
+    '/api/schedules/{name}/{action}': {
+      post: op('pause or resume a schedule (action: pause | resume)', 'operator', {
+        parameters: [nameParam, { name: 'action', in: 'path', required: true, schema: { enum: ['pause', 'resume'] } }],
+        responses: { 200: json({ type: 'object' }), 404: err('no such schedule or action'), 501: err('schedules are not available'), ...common },
+      }),
+    },
+    '/api/workers': { get: op('worker processes, restarts and jobs in flight', 'viewer', { responses: { 200: json({ type: 'object' }), ...common } }) },
+    '/api/audit/verify': { get: op("verify the audit trail's hash chain", 'viewer', { responses: { 200: json({ type: 'object' }), 501: err('the audit trail is not available'), ...common } }) },
+    '/api/audit': { get: op('recent operator actions', 'viewer', { parameters: [q('limit', { type: 'integer' })], responses: { 200: json({ type: 'object' }), 501: err('the audit trail is not available'), ...common } }) },
+    '/api/tokens': {
+      get: op('API tokens (never the tokens themselves)', 'admin', { responses: { 200: json({ type: 'object' }), ...common } }),
+      post: op('create a token; the response holds the token, shown this once', 'admin', {
+        requestBody: body({ type: 'object', required: ['name', 'role'], properties: { name: { type: 'string' }, role: { enum: ['viewer', 'operator', 'admin'] } } }),
+        responses: { 201: json({ type: 'object' }), 400: err('bad name or role, or the name is taken'), ...common },
+      }),
+    },
+    '/api/tokens/{name}': { delete: op('revoke a token', 'admin', { parameters: [nameParam], responses: { 200: json({ type: 'object' }), 404: err('no live token of that name'), ...common } }) },
+  },
+};
+
+export function openapiRoutes(): FastifyPluginAsync {
+  return async (app) => {
+    app.get('/api/openapi.json', async () => openapiDocument);
+  };
+}

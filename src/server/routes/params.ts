@@ -1,0 +1,33 @@
+/** Reading path, query and body values, with errors that name the field. */
+import { JOB_STATES, type JobState } from '../../job.ts';
+import { badRequest } from '../errors.ts';
+
+export function jobId(v: unknown, field = 'id'): string {
+  if (typeof v !== 'string' || !/^\d{1,18}$/.test(v)) throw badRequest(field, 'must be a job id (digits)');
+  return v;
+}
+
+export function state(v: unknown): JobState | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (typeof v !== 'string' || !(JOB_STATES as readonly string[]).includes(v)) throw badRequest('state', `must be one of ${JOB_STATES.join(', ')}`);
+  return v as JobState;
+}
+
+export function limit(v: unknown, max: number, dflt: number): number {
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || n < 1 || n > max) throw badRequest('limit', `must be an integer from 1 to ${max}`);
+  return n;
+}
+
+export function optionalString(v: unknown, field: string, max = 256): string | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (typeof v !== 'string' || v.length > max) throw badRequest(field, `must be a string of at most ${max} characters`);
+  return v;
+}
+
+export function body(v: unknown): Record<string, unknown> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw badRequest('body', 'must be a JSON object');
+  return v as Record<string, unknown>;
+}

@@ -1,0 +1,109 @@
+/**
+ * The operator surface's HTTP server: the JSON API under /api, the dashboard
+ * at /, health at /healthz and /readyz, Prometheus text at /metrics.
+ * Every /api route names the permission it needs; one hook authenticates
+ * the caller and checks it (auth.ts), so a route cannot forget.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Rebound } from '../rebound.ts';
+import type { Worker } from '../runtime/worker.ts';
+import { Authenticator, can, type Permission, type Principal } from './auth.ts';
+import { ApiError, handleError, handleNotFound } from './errors.ts';
+import { LiveSeries } from './live-series.ts';
+import type { OperatorProviders } from './providers.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
+import { dlqRoutes } from './routes/dlq.ts';
+import { healthRoutes } from './routes/health.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { opsRoutes } from './routes/ops.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { openapiRoutes } from './openapi.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+  interface FastifyContextConfig {
+    /** The permission a caller's role needs for this route; routes without one are public. */
+    permission?: Permission;
+  }
+}
+
+export interface ServerOptions {
+  rebound: Rebound;
+  /** The address the server will listen on: decides whether tokenless (open) mode is allowed. */
+  host: string;
+  providers?: OperatorProviders;
+  /** In-process workers, for GET /api/workers when no supervisor provider is given. */
+  workers?: () => Worker[];
+  /** Largest accepted request body in bytes (default 2 MiB: a 1 MiB payload plus its envelope). */
+  bodyLimit?: number;
+  /** Bad tokens allowed per address per minute before 429. */
+  maxBadTokens?: number;
+  series?: LiveSeries;
+}
+
+export interface ServerContext {
+  rebound: Rebound;
+  auth: Authenticator;
+  providers: OperatorProviders;
+  series: LiveSeries;
+  workers: () => Worker[];
+  startedAt: number;
+}
+
+export interface OperatorServer {
+  app: FastifyInstance;
+  ctx: ServerContext;
+  /** Every registered route, as `METHOD /path` (OpenAPI path syntax). */
+  routes: string[];
+}
+
+export async function buildServer(opts: ServerOptions): Promise<OperatorServer> {
+  const app = Fastify({ logger: false, bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024, trustProxy: false });
+  const ctx: ServerContext = {
+    rebound: opts.rebound,
+    auth: new Authenticator(opts.rebound.store.tokens, { host: opts.host, now: opts.rebound.now, maxFailures: opts.maxBadTokens }),
+    providers: opts.providers ?? {},
+    series: opts.series ?? new LiveSeries(opts.rebound).start(),
+    workers: opts.workers ?? (() => []),
+    startedAt: opts.rebound.now(),
+  };
+  app.decorateRequest('principal', null as unknown as Principal);
+  const routes: string[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push(`${m} ${r.url.replace(/:(\w+)/g, '{$1}')}`);
+  });
+  // The API speaks JSON only: any other body is 415, not a string for handlers to misread.
+  app.removeContentTypeParser('text/plain');
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(handleNotFound);
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Referrer-Policy', 'no-referrer');
+    reply.header('X-Frame-Options', 'DENY');
+    const permission = req.routeOptions.config?.permission;
+    if (!permission) return;
+    reply.header('Cache-Control', 'no-store');
+    req.principal = await ctx.auth.authenticate(req.headers.authorization, req.ip);
+    if (!can(req.principal.role, permission)) {
+      throw new ApiError(403, 'forbidden', `the ${req.principal.role} role may not do this (needs "${permission}")`);
+    }
+  });
+
+  await app.register(healthRoutes(ctx));
+  await app.register(openapiRoutes());
+  await app.register(jobRoutes(ctx));
+  await app.register(dlqRoutes(ctx));
+  await app.register(opsRoutes(ctx));
+  await app.register(tokenRoutes(ctx));
+  await app.register(dashboardRoutes());
+  app.addHook('onClose', async () => {
+    if (!opts.series) ctx.series.stop();
+  });
+  return { app, ctx, routes };
+}
+
+/** The actor recorded for an action: the token's name. */
+export const actorOf = (p: Principal) => p.name;

@@ -1,0 +1,395 @@
+/**
+ * The HTTP API over real HTTP: every route, every role, every error shape.
+ * Breakers, schedules, audit, metrics and signals are reached through test
+ * providers here (their capabilities plug in the same way in `rebound start`).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ReboundEvents } from '../../src/events.ts';
+import { openapiDocument } from '../../src/server/openapi.ts';
+import type { OperatorProviders } from '../../src/server/providers.ts';
+import { waitFor } from '../helpers/stores.ts';
+import { startHarness, type Harness } from './harness.ts';
+
+let h: Harness;
+afterEach(async () => {
+  await h?.close();
+});
+
+const actions = (hh: Harness) => {
+  const seen: ReboundEvents['operator:action'][] = [];
+  hh.rebound.events.on('operator:action', (e) => seen.push(e));
+  return seen;
+};
+
+const fakeProviders = (): OperatorProviders & { calls: string[] } => {
+  const calls: string[] = [];
+  return {
+    calls,
+    breakers: {
+      list: async () => [{ name: 'payments', state: 'closed' }],
+      force: async (name, action, actor) => {
+        calls.push(`breaker ${name} ${action} ${actor}`);
+        return { name, state: action === 'open' ? 'open' : 'closed' };
+      },
+    },
+    schedules: {
+      list: async () => [{ name: 'nightly', nextFireAt: 1 }],
+      change: async (name, action, actor) => {
+        calls.push(`schedule ${name} ${action} ${actor}`);
+        return { name, paused: action === 'pause' };
+      },
+    },
+    audit: { verify: async () => ({ ok: true, entries: 3 }), recent: async (n) => [{ action: 'dlq.redrive', n }] },
+    metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'rebound_jobs_completed_total 3\n' }),
+    signal: async (id, name, payload, actor) => {
+      calls.push(`signal ${id} ${name} ${JSON.stringify(payload)} ${actor}`);
+      return { accepted: true };
+    },
+    mask: (_type, payload) => (payload && typeof payload === 'object' && !Array.isArray(payload) && 'card' in payload ? { ...payload, card: '***' } : payload),
+  };
+};
+
+describe('operator API', () => {
+  it('documents exactly the routes it serves', async () => {
+    h = await startHarness();
+    const documented = Object.entries(openapiDocument.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    const served = h.server.routes.filter((r) => r.includes(' /api') || r.includes(' /metrics') || r.includes('z'));
+    expect(new Set(served)).toEqual(new Set(documented));
+    const doc = await h.call('GET', '/api/openapi.json', { token: null });
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toBe('3.1.0');
+  });
+
+  it('answers health and readiness without a token', async () => {
+    h = await startHarness();
+    expect(await h.call('GET', '/healthz', { token: null })).toMatchObject({ status: 200, body: { status: 'ok' } });
+    expect(await h.call('GET', '/readyz', { token: null })).toMatchObject({ status: 200, body: { status: 'ready' } });
+  });
+
+  it('refuses missing, unknown and revoked tokens with 401, and rate-limits repeated bad tokens per address', async () => {
+    h = await startHarness({ maxBadTokens: 3 });
+    expect(await h.call('GET', '/api/jobs', { token: null })).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
+    expect((await h.call('GET', '/api/jobs', { token: null, headers: { authorization: 'Basic abc' } })).status).toBe(401);
+    await h.rebound.store.tokens.revokeToken('viewer-token', Date.now());
+    expect((await h.call('GET', '/api/jobs', { token: h.tokens.viewer })).status).toBe(401);
+    for (let i = 0; i < 2; i++) expect((await h.call('GET', '/api/jobs', { token: 'rbt_wrong' })).status).toBe(401);
+    const limited = await h.call('GET', '/api/jobs', { token: 'rbt_wrong' });
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('too_many_bad_tokens');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Even a good token waits out the window from that address: guessing cannot be interleaved with real calls.
+    expect((await h.call('GET', '/api/jobs', { token: h.tokens.operator })).status).toBe(429);
+  });
+
+  it('gives each role exactly its permissions, and refuses the rest with 403', async () => {
+    const providers = fakeProviders();
+    h = await startHarness({ providers });
+    const dead = await h.rebound.enqueue('ok', {});
+    const matrix: [string, string, unknown, ('viewer' | 'operator' | 'admin')[]][] = [
+      ['GET', '/api/jobs', undefined, ['viewer', 'operator', 'admin']],
+      ['GET', `/api/jobs/${dead.id}`, undefined, ['viewer', 'operator', 'admin']],
+      ['GET', '/api/dlq', undefined, ['viewer', 'operator', 'admin']],
+      ['GET', '/api/stats', undefined, ['viewer', 'operator', 'admin']],
+      ['GET', '/api/queues', undefined, ['viewer', 'operator', 'admin']],
+      ['GET', '/api/workers', undefined, ['viewer', 'operator', 'admin']],
+      ['GET', '/api/breakers', undefined, ['viewer', 'operator', 'admin']],
+      ['GET', '/api/schedules', undefined, ['viewer', 'operator', 'admin']],
+      ['GET', '/api/audit/verify', undefined, ['viewer', 'operator', 'admin']],
+      ['GET', '/api/audit', undefined, ['viewer', 'operator', 'admin']],
+      ['GET', '/metrics', undefined, ['viewer', 'operator', 'admin']],
+      ['GET', '/api/whoami', undefined, ['viewer', 'operator', 'admin']],
+      ['POST', '/api/jobs', { type: 'ok', payload: {} }, ['operator', 'admin']],
+      ['POST', '/api/jobs/bulk', { jobs: [{ type: 'ok', payload: {} }] }, ['operator', 'admin']],
+      ['POST', `/api/jobs/${dead.id}/signal/go`, {}, ['operator', 'admin']],
+      ['POST', '/api/dlq/redrive', { type: 'ok' }, ['operator', 'admin']],
+      ['POST', '/api/breakers/payments/open', undefined, ['operator', 'admin']],
+      ['POST', '/api/schedules/nightly/pause', undefined, ['operator', 'admin']],
+      ['POST', '/api/dlq/purge', { type: 'ok' }, ['admin']],
+      ['GET', '/api/tokens', undefined, ['admin']],
+    ];
+    for (const [method, path, body, allowed] of matrix) {
+      for (const role of ['viewer', 'operator', 'admin'] as const) {
+        const r = await h.call(method, path, { token: h.tokens[role], body });
+        const expected = allowed.includes(role) ? 'allowed' : 'forbidden';
+        const got = r.status === 403 ? 'forbidden' : r.status < 300 ? 'allowed' : `status ${r.status}`;
+        expect(`${role} ${method} ${path}: ${got}`).toBe(`${role} ${method} ${path}: ${expected}`);
+        if (r.status === 403) expect(r.body.error.code).toBe('forbidden');
+      }
+    }
+    // cancel and retry need a job in the right state for each allowed call
+    for (const role of ['viewer', 'operator', 'admin'] as const) {
+      const j = await h.rebound.enqueue('ok', {}, { delayMs: 60_000 });
+      expect((await h.call('POST', `/api/jobs/${j.id}/cancel`, { token: h.tokens[role] })).status).toBe(role === 'viewer' ? 403 : 200);
+      expect((await h.call('POST', `/api/jobs/${j.id}/retry`, { token: h.tokens[role] })).status).toBe(role === 'viewer' ? 403 : 409);
+    }
+  });
+
+  it('enqueues: 201 with the job, 200 deduplicated, 400 naming the field, 409 on an idempotency conflict', async () => {
+    h = await startHarness();
+    const seen = actions(h);
+    const created = await h.call('POST', '/api/jobs', { token: h.tokens.operator, body: { type: 'charge', payload: { card: '4242' }, idempotencyKey: 'o-1', priority: 2 } });
+    expect(created).toMatchObject({ status: 201, body: { deduplicated: false, state: 'available', job: { type: 'charge', queue: 'payments', priority: 2 } } });
+    const again = await h.call('POST', '/api/jobs', { token: h.tokens.operator, body: { type: 'charge', payload: { card: '4242' }, idempotencyKey: 'o-1' } });
+    expect(again).toMatchObject({ status: 200, body: { id: created.body.id, deduplicated: true } });
+    const conflict = await h.call('POST', '/api/jobs', { body: { type: 'charge', payload: { card: '1111' }, idempotencyKey: 'o-1' } });
+    expect(conflict).toMatchObject({ status: 409, body: { error: { code: 'idempotency_conflict' } } });
+    expect((await h.call('POST', '/api/jobs', { body: { type: 'charge', payload: { card: 7 } } })).body).toMatchObject({ error: { code: 'validation', field: 'payload.card' } });
+    expect((await h.call('POST', '/api/jobs', { body: { type: 'ok', payload: {}, priority: 1.5 } })).body.error.field).toBe('priority');
+    expect((await h.call('POST', '/api/jobs', { body: { type: 'ok', payload: {}, runAt: 'soon' } })).body.error.field).toBe('runAt');
+    expect((await h.call('POST', '/api/jobs', { body: { type: 'ok', bogus: 1 } })).body.error.field).toBe('bogus');
+    expect((await h.call('POST', '/api/jobs', { body: { type: 'bad type!' } })).body.error.field).toBe('type');
+    expect((await h.call('POST', '/api/jobs', { body: [1, 2] })).status).toBe(400);
+    const delayed = await h.call('POST', '/api/jobs', { body: { type: 'ok', payload: {}, delayMs: 60_000 } });
+    expect(delayed.body.state).toBe('scheduled');
+    expect(await h.rebound.countJobs()).toBe(2);
+    expect(seen.map((e) => [e.actor, e.action])).toEqual([
+      ['operator-token', 'job.enqueue'],
+      ['admin-token', 'job.enqueue'],
+    ]);
+  });
+
+  it('refuses malformed, oversized and non-JSON bodies with 400, 413 and 415, never 500', async () => {
+    h = await startHarness();
+    const malformed = await h.call('POST', '/api/jobs', { raw: '{"type": "ok",' });
+    expect(malformed).toMatchObject({ status: 400, body: { error: { code: 'bad_request' } } });
+    const big = await h.call('POST', '/api/jobs', { raw: JSON.stringify({ type: 'ok', payload: { blob: 'x'.repeat(3 * 1024 * 1024) } }) });
+    expect(big).toMatchObject({ status: 413, body: { error: { code: 'payload_too_large' } } });
+    const payloadTooBig = await h.call('POST', '/api/jobs', { body: { type: 'ok', payload: { blob: 'x'.repeat(1024 * 1024 + 10) } } });
+    expect(payloadTooBig).toMatchObject({ status: 400, body: { error: { field: 'payload' } } });
+    const text = await h.call('POST', '/api/jobs', { raw: 'type=ok', headers: { 'content-type': 'text/plain' } });
+    expect(text.status).toBe(415);
+    expect(text.body.error.code).toBe('unsupported_media_type');
+    expect(await h.rebound.countJobs()).toBe(0);
+  });
+
+  it('answers 429 with Retry-After when the queue is full', async () => {
+    h = await startHarness();
+    h.rebound.enqueue = async () => {
+      throw Object.assign(new Error('queue "default" is full (10 jobs)'), { code: 'queue_full', retryAfterMs: 2500 });
+    };
+    const r = await h.call('POST', '/api/jobs', { body: { type: 'ok', payload: {} } });
+    expect(r).toMatchObject({ status: 429, body: { error: { code: 'queue_full' } } });
+    expect(r.headers.get('retry-after')).toBe('3');
+  });
+
+  it('enqueues in bulk, validating every job before storing any', async () => {
+    h = await startHarness();
+    const bad = await h.call('POST', '/api/jobs/bulk', { body: { jobs: [{ type: 'charge', payload: { card: '1' } }, { type: 'charge', payload: {} }] } });
+    expect(bad).toMatchObject({ status: 400, body: { error: { field: 'jobs[1].payload.card' } } });
+    expect((await h.call('POST', '/api/jobs/bulk', { body: { jobs: [{ type: 'ok', nope: 1 }] } })).body.error.field).toBe('jobs[0].nope');
+    expect((await h.call('POST', '/api/jobs/bulk', { body: { jobs: [] } })).body.error.field).toBe('jobs');
+    expect(await h.rebound.countJobs()).toBe(0);
+    const ok = await h.call('POST', '/api/jobs/bulk', { body: { jobs: [{ type: 'ok', payload: { n: 1 } }, { type: 'charge', payload: { card: '2' }, idempotencyKey: 'k' }] } });
+    expect(ok.status).toBe(201);
+    expect(ok.body.jobs.map((j: { job: { type: string } }) => j.job.type)).toEqual(['ok', 'charge']);
+    const dup = await h.call('POST', '/api/jobs/bulk', { body: { jobs: [{ type: 'charge', payload: { card: '2' }, idempotencyKey: 'k' }] } });
+    expect(dup).toMatchObject({ status: 200, body: { jobs: [{ deduplicated: true }] } });
+  });
+
+  it('lists jobs with filters, text search and cursor pagination', async () => {
+    h = await startHarness();
+    for (let i = 0; i < 5; i++) await h.rebound.enqueue('ok', { n: i });
+    await h.rebound.enqueue('charge', { card: '1' }, { idempotencyKey: 'order-77' });
+    await h.rebound.enqueue('ok', {}, { delayMs: 60_000 });
+    const page1 = await h.call('GET', '/api/jobs?type=ok&limit=3', { token: h.tokens.viewer });
+    expect(page1.body.jobs).toHaveLength(3);
+    const page2 = await h.call('GET', `/api/jobs?type=ok&limit=3&cursor=${page1.body.nextCursor}`, { token: h.tokens.viewer });
+    expect(page2.body.jobs).toHaveLength(3);
+    const ids = [...page1.body.jobs, ...page2.body.jobs].map((j: { id: string }) => Number(j.id));
+    expect(new Set(ids).size).toBe(6);
+    expect([...ids].sort((a, b) => b - a)).toEqual(ids);
+    expect((await h.call('GET', '/api/jobs?state=scheduled')).body.jobs).toHaveLength(1);
+    expect((await h.call('GET', '/api/jobs?queue=payments')).body.jobs.map((j: { type: string }) => j.type)).toEqual(['charge']);
+    expect((await h.call('GET', '/api/jobs?text=order-7')).body.jobs.map((j: { type: string }) => j.type)).toEqual(['charge']);
+    const byId = await h.call('GET', `/api/jobs?text=${page1.body.jobs[0].id}`);
+    expect(byId.body.jobs.map((j: { id: string }) => j.id)).toEqual([page1.body.jobs[0].id]);
+    expect((await h.call('GET', '/api/jobs?state=lost')).body.error).toMatchObject({ code: 'validation', field: 'state' });
+    expect((await h.call('GET', '/api/jobs?limit=0')).body.error.field).toBe('limit');
+    expect((await h.call('GET', '/api/jobs?cursor=abc')).body.error.field).toBe('cursor');
+  });
+
+  it('shows a job with its timeline and attempts; 404 for a missing job, 400 for a bad id', async () => {
+    h = await startHarness();
+    const worker = h.rebound.work({ pollIntervalMs: 20 });
+    const j = await h.rebound.enqueue('ok', { n: 21 });
+    await waitFor(async () => (await h.rebound.getJob(j.id))?.state === 'completed');
+    await worker.stop();
+    const r = await h.call('GET', `/api/jobs/${j.id}`, { token: h.tokens.viewer });
+    expect(r.status).toBe(200);
+    expect(r.body.job).toMatchObject({ id: j.id, state: 'completed', result: { doubled: 42 } });
+    expect(r.body.history.map((e: { kind: string }) => e.kind)).toEqual(['enqueued', 'claimed', 'completed']);
+    expect(r.body.attempts).toEqual([expect.objectContaining({ attempt: 1, outcome: 'completed', worker: worker.id })]);
+    expect(r.body).toHaveProperty('traceId', null);
+    expect(await h.call('GET', '/api/jobs/999999')).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+    expect(await h.call('GET', '/api/jobs/abc')).toMatchObject({ status: 400, body: { error: { field: 'id' } } });
+  });
+
+  it('cancels a waiting job (409 once finished) and retries a dead job (409 when it is not dead), as the token', async () => {
+    h = await startHarness();
+    const seen = actions(h);
+    const waiting = await h.rebound.enqueue('ok', {}, { delayMs: 60_000 });
+    expect(await h.call('POST', `/api/jobs/${waiting.id}/cancel`, { token: h.tokens.operator })).toMatchObject({ status: 200, body: { job: { state: 'cancelled' } } });
+    expect(await h.call('POST', `/api/jobs/${waiting.id}/cancel`, { token: h.tokens.operator })).toMatchObject({ status: 409, body: { error: { code: 'invalid_state' } } });
+    expect((await h.call('POST', '/api/jobs/424242/cancel')).status).toBe(404);
+    const worker = h.rebound.work({ pollIntervalMs: 20 });
+    const doomed = await h.rebound.enqueue('charge', { card: '9', fail: true });
+    await waitFor(async () => (await h.rebound.getJob(doomed.id))?.state === 'dead');
+    await worker.stop();
+    const retried = await h.call('POST', `/api/jobs/${doomed.id}/retry`, { token: h.tokens.operator });
+    expect(retried).toMatchObject({ status: 200, body: { job: { state: 'available', attempt: 0 } } });
+    expect((await h.call('POST', `/api/jobs/${doomed.id}/retry`)).status).toBe(409);
+    expect((await h.call('POST', '/api/jobs/424242/retry')).status).toBe(404);
+    expect(seen.map((e) => [e.actor, e.action, e.target])).toEqual([
+      ['operator-token', 'job.cancel', `job:${waiting.id}`],
+      ['operator-token', 'dlq.redrive', `ids:${doomed.id}`],
+    ]);
+  });
+
+  it('groups the dead letter queue by fingerprint; redrives by filter and purges by ids, refusing empty selections', async () => {
+    h = await startHarness();
+    const seen = actions(h);
+    const worker = h.rebound.work({ pollIntervalMs: 20 });
+    const dead = [];
+    for (let i = 0; i < 3; i++) dead.push((await h.rebound.enqueue('charge', { card: String(i), fail: true })).id);
+    await waitFor(async () => (await h.rebound.countJobs({ state: 'dead' })) === 3);
+    await worker.stop();
+    const dlq = await h.call('GET', '/api/dlq', { token: h.tokens.viewer });
+    expect(dlq.body.total).toBe(3);
+    expect(dlq.body.groups).toEqual([
+      expect.objectContaining({ count: 3, types: ['charge'], reasons: ['permanent'], sampleError: expect.objectContaining({ message: 'card declined' }) }),
+    ]);
+    const fp = dlq.body.groups[0].fingerprint;
+    expect((await h.call('GET', `/api/dlq?fingerprint=${fp}`)).body.jobs).toHaveLength(3);
+    expect(await h.call('POST', '/api/dlq/redrive', { body: {} })).toMatchObject({ status: 400, body: { error: { code: 'validation' } } });
+    expect((await h.call('POST', '/api/dlq/redrive', { body: { ids: ['x'] } })).body.error.field).toBe('ids[0]');
+    expect((await h.call('POST', '/api/dlq/redrive', { body: { all: true, type: 'charge' } })).status).toBe(400);
+    const purged = await h.call('POST', '/api/dlq/purge', { token: h.tokens.admin, body: { ids: [dead[0]] } });
+    expect(purged).toMatchObject({ status: 200, body: { purged: 1 } });
+    const redriven = await h.call('POST', '/api/dlq/redrive', { token: h.tokens.operator, body: { fingerprint: fp } });
+    expect(redriven.body).toMatchObject({ redriven: 2 });
+    expect(new Set(redriven.body.ids)).toEqual(new Set(dead.slice(1)));
+    expect((await h.call('GET', '/api/dlq')).body.total).toBe(0);
+    expect(seen.map((e) => [e.actor, e.action])).toEqual([
+      ['admin-token', 'dlq.purge'],
+      ['operator-token', 'dlq.redrive'],
+    ]);
+  });
+
+  it('reports stats over time, queues with depth, lag and drain time, and in-process workers', async () => {
+    h = await startHarness();
+    const worker = h.rebound.work({ pollIntervalMs: 20, queues: ['default'] });
+    for (let i = 0; i < 4; i++) await h.rebound.enqueue('ok', { n: i });
+    await waitFor(async () => (await h.rebound.countJobs({ state: 'completed' })) === 4);
+    h.server.ctx.workers = () => [worker];
+    await h.rebound.enqueue('charge', { card: '1' }, { runAt: Date.now() - 5000 });
+    const stats = await h.call('GET', '/api/stats?minutes=2', { token: h.tokens.viewer });
+    expect(stats.body.counts).toMatchObject({ completed: 4, available: 1 });
+    expect(stats.body.series).toHaveLength(24);
+    const total = stats.body.series.reduce((n: number, p: { completed: number }) => n + p.completed, 0);
+    expect(total).toBe(4);
+    const withRun = stats.body.series.find((p: { run: unknown }) => p.run);
+    expect(withRun.run.p50).toBeGreaterThanOrEqual(0);
+    expect(withRun.successRate).toBe(1);
+    const queues = await h.call('GET', '/api/queues', { token: h.tokens.viewer });
+    const payments = queues.body.queues.find((q: { queue: string }) => q.queue === 'payments');
+    expect(payments).toMatchObject({ depth: 1, running: 0, drainTimeMs: null });
+    expect(payments.lagMs).toBeGreaterThanOrEqual(5000);
+    expect(queues.body.queues.find((q: { queue: string }) => q.queue === 'default')).toMatchObject({ depth: 0, lagMs: 0, drainTimeMs: 0 });
+    const workers = await h.call('GET', '/api/workers', { token: h.tokens.viewer });
+    expect(workers.body.processes[0].workers).toEqual([{ id: worker.id, inFlight: 0 }]);
+    await worker.stop();
+  });
+
+  it('answers 501 not_implemented where a capability is absent', async () => {
+    h = await startHarness();
+    const j = await h.rebound.enqueue('ok', {});
+    for (const [method, path] of [
+      ['GET', '/api/breakers'],
+      ['POST', '/api/breakers/payments/open'],
+      ['GET', '/api/schedules'],
+      ['POST', '/api/schedules/nightly/pause'],
+      ['GET', '/api/audit/verify'],
+      ['GET', '/api/audit'],
+      ['GET', '/metrics'],
+      ['POST', `/api/jobs/${j.id}/signal/approve`],
+    ]) {
+      const r = await h.call(method, path);
+      expect(`${method} ${path} ${r.status} ${r.body.error?.code}`).toBe(`${method} ${path} 501 not_implemented`);
+    }
+    expect((await h.call('GET', '/api/whoami')).body.capabilities).toMatchObject({ breakers: false, schedules: false, audit: false });
+  });
+
+  it('passes breakers, schedules, signals, audit and metrics through their providers, as the token', async () => {
+    const providers = fakeProviders();
+    h = await startHarness({ providers });
+    const seen = actions(h);
+    expect((await h.call('GET', '/api/breakers')).body).toEqual({ breakers: [{ name: 'payments', state: 'closed' }] });
+    expect((await h.call('POST', '/api/breakers/payments/open', { token: h.tokens.operator })).body).toEqual({ breaker: { name: 'payments', state: 'open' } });
+    expect((await h.call('POST', '/api/breakers/payments/explode')).status).toBe(404);
+    expect((await h.call('GET', '/api/schedules')).body.schedules[0].name).toBe('nightly');
+    expect((await h.call('POST', '/api/schedules/nightly/resume', { token: h.tokens.operator })).body).toEqual({ schedule: { name: 'nightly', paused: false } });
+    expect((await h.call('POST', '/api/schedules/nightly/explode')).status).toBe(404);
+    const j = await h.rebound.enqueue('ok', {});
+    expect((await h.call('POST', `/api/jobs/${j.id}/signal/approve`, { token: h.tokens.operator, body: { payload: { by: 'ann' } } })).body).toEqual({ delivered: true, result: { accepted: true } });
+    expect((await h.call('POST', `/api/jobs/${j.id}/signal/bad name`)).status).toBe(400);
+    expect(providers.calls).toEqual(['breaker payments open operator-token', 'schedule nightly resume operator-token', `signal ${j.id} approve {"by":"ann"} operator-token`]);
+    expect(seen.map((e) => e.action)).toEqual(['job.signal']);
+    expect((await h.call('GET', '/api/audit/verify')).body).toEqual({ ok: true, entries: 3 });
+    expect((await h.call('GET', '/api/audit?limit=5')).body).toEqual({ entries: [{ action: 'dlq.redrive', n: 5 }] });
+    const metrics = await h.call('GET', '/metrics', { token: h.tokens.viewer });
+    expect(metrics.headers.get('content-type')).toContain('text/plain');
+    expect(metrics.body).toContain('rebound_jobs_completed_total 3');
+  });
+
+  it('masks sensitive payload fields for viewers and operators, not for admins', async () => {
+    h = await startHarness({ providers: fakeProviders() });
+    const j = await h.rebound.enqueue('charge', { card: '4242424242424242' });
+    const asViewer = await h.call('GET', `/api/jobs/${j.id}`, { token: h.tokens.viewer });
+    expect(asViewer.body.job).toMatchObject({ payload: { card: '***' }, masked: true });
+    expect((await h.call('GET', '/api/jobs', { token: h.tokens.viewer })).body.jobs[0].payload.card).toBe('***');
+    expect((await h.call('GET', `/api/jobs/${j.id}`, { token: h.tokens.operator })).body.job.payload.card).toBe('***');
+    const asAdmin = await h.call('GET', `/api/jobs/${j.id}`, { token: h.tokens.admin });
+    expect(asAdmin.body.job).toMatchObject({ payload: { card: '4242424242424242' }, masked: false });
+  });
+
+  it('lets admins create, list and revoke tokens; the new token works at once and is stored only as a hash', async () => {
+    h = await startHarness();
+    const seen = actions(h);
+    const created = await h.call('POST', '/api/tokens', { body: { name: 'grafana', role: 'viewer' } });
+    expect(created.status).toBe(201);
+    expect(created.body.token).toMatch(/^rbt_/);
+    expect((await h.call('GET', '/api/whoami', { token: created.body.token })).body).toMatchObject({ name: 'grafana', role: 'viewer', open: false });
+    const listed = await h.call('GET', '/api/tokens');
+    expect(JSON.stringify(listed.body)).not.toContain(created.body.token);
+    expect(listed.body.tokens.map((t: { name: string }) => t.name)).toContain('grafana');
+    expect((await h.call('POST', '/api/tokens', { body: { name: 'grafana', role: 'viewer' } })).body.error.field).toBe('name');
+    expect((await h.call('POST', '/api/tokens', { body: { name: 'x', role: 'root' } })).body.error.field).toBe('role');
+    expect((await h.call('DELETE', '/api/tokens/grafana')).body).toEqual({ revoked: 'grafana' });
+    expect((await h.call('DELETE', '/api/tokens/grafana')).status).toBe(404);
+    expect((await h.call('GET', '/api/whoami', { token: created.body.token })).status).toBe(401);
+    expect(seen.map((e) => [e.actor, e.action, e.target])).toEqual([
+      ['admin-token', 'token.create', 'token:grafana'],
+      ['admin-token', 'token.revoke', 'token:grafana'],
+    ]);
+  });
+
+  it('with no tokens on loopback, callers act as a local admin until the first token exists', async () => {
+    h = await startHarness({ withTokens: false });
+    expect((await h.call('GET', '/api/whoami', { token: null })).body).toMatchObject({ name: 'local', role: 'admin', open: true });
+    const created = await h.call('POST', '/api/tokens', { token: null, body: { name: 'first', role: 'admin' } });
+    expect(created.status).toBe(201);
+    expect((await h.call('GET', '/api/whoami', { token: null })).status).toBe(401);
+    expect((await h.call('GET', '/api/whoami', { token: created.body.token })).body).toMatchObject({ name: 'first', open: false });
+  });
+
+  it('answers unknown routes with a JSON 404, and serves the dashboard with a strict content security policy', async () => {
+    h = await startHarness();
+    expect(await h.call('GET', '/api/nope')).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+    expect((await h.call('DELETE', '/api/jobs')).status).toBe(404);
+    const page = await h.call('GET', '/', { token: null });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect((await h.call('GET', '/dashboard/nope.js', { token: null })).status).toBe(404);
+  });
+});
