@@ -57,6 +57,8 @@ export interface JobOptions<P = any> {
   maxCrashes?: number;
   /** How long an idempotency key is kept after its job finished. */
   keyTtlMs?: number;
+  /** Sensitive payload paths (`'card.number'`, `'items.*.email'`): masked in logs, spans, error snapshots and reads (observability/redaction.ts). */
+  redact?: string[];
 }
 
 export interface JobDefinition<P = any> {
@@ -71,6 +73,7 @@ export interface JobDefinition<P = any> {
   priority: number;
   maxCrashes: number;
   keyTtlMs: number;
+  redact?: string[];
 }
 
 export const DEFAULTS = {
@@ -103,6 +106,7 @@ const optionsSchema = z.object({
   priority: z.number().int().optional(),
   maxCrashes: z.number().int().nonnegative().optional(),
   keyTtlMs: z.number().int().nonnegative().optional(),
+  redact: z.array(z.string().regex(/^[^.]+(\.[^.]+)*$/, 'must be a dot-separated path such as "card.number"')).optional(),
 });
 
 export const TYPE_PATTERN = /^[A-Za-z0-9_.:\-/]{1,128}$/;
@@ -128,6 +132,7 @@ export function defineJob<P = any>(type: string, options: JobOptions<P>): JobDef
     priority: options.priority ?? DEFAULTS.priority,
     maxCrashes: options.maxCrashes ?? DEFAULTS.maxCrashes,
     keyTtlMs: options.keyTtlMs ?? DEFAULTS.keyTtlMs,
+    ...(options.redact?.length ? { redact: [...options.redact] } : {}),
   };
 }
 

@@ -105,3 +105,134 @@ export class ShutdownError extends ReboundError {
     super('shutdown', 'the worker is shutting down');
   }
 }
+
+/** A circuit breaker refused the call: the service behind it is failing. Wait `retryAfterMs`; a job is put back to sleep without charging an attempt. */
+export class BreakerOpenError extends ReboundError {
+  readonly breaker: string;
+  readonly retryAfterMs: number;
+  constructor(breaker: string, state: string, retryAfterMs: number) {
+    super('breaker_open', `circuit breaker "${breaker}" is ${state}; try again in ${Math.ceil(retryAfterMs)} ms`);
+    this.breaker = breaker;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The queue is at its maximum depth: enqueue later (after `retryAfterMs`), or ask enqueue to wait for room. */
+export class QueueFullError extends ReboundError {
+  readonly queue: string;
+  readonly depth: number;
+  readonly maxDepth: number;
+  readonly retryAfterMs: number;
+  constructor(queue: string, depth: number, maxDepth: number, retryAfterMs: number) {
+    super(
+      'queue_full',
+      `queue "${queue}" is full (${depth} waiting jobs, max ${maxDepth}); retry after ${Math.ceil(retryAfterMs)} ms or pass waitForRoomMs`,
+    );
+    this.queue = queue;
+    this.depth = depth;
+    this.maxDepth = maxDepth;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A leader-only write carried a term (fencing token) that is no longer the current one: leadership passed to another. */
+export class StaleTermError extends ReboundError {
+  readonly lease: string;
+  readonly token: number;
+  constructor(lease: string, token: number) {
+    super('stale_term', `lease "${lease}" is no longer held with token ${token}; the write was refused (step down)`);
+    this.lease = lease;
+    this.token = token;
+  }
+}
+
+/** withLock could not take the lock within its wait time: another holder has it. */
+export class LockUnavailableError extends ReboundError {
+  readonly lock: string;
+  constructor(lock: string, holder: string | null) {
+    super('lock_unavailable', `lock "${lock}" is held${holder ? ` by ${holder}` : ''}; try again later or pass a longer waitMs`);
+    this.lock = lock;
+  }
+}
+
+/**
+ * A workflow's code no longer matches the history of an in-flight run: the
+ * position `position` was recorded as `recorded` but the code now asks for `requested`.
+ * Permanent: replaying further would act on the wrong results.
+ */
+export class DeterminismError extends ReboundError {
+  readonly permanent = true;
+  readonly step: string;
+  readonly recorded: string;
+  readonly position: number;
+  constructor(workflow: string, jobId: string, position: number, recorded: string, requested: string) {
+    super(
+      'determinism',
+      `workflow ${workflow} (job ${jobId}): step "${requested}" at position ${position} does not match the recorded history, ` +
+        `which has "${recorded}" there; the code changed under an in-flight run: keep the old step, or branch on ctx.version (docs/workflows.md)`,
+    );
+    this.step = requested;
+    this.recorded = recorded;
+    this.position = position;
+  }
+}
+
+/** `ctx.transition(to)` asked for a move the workflow's declared states do not allow. */
+export class IllegalTransitionError extends ReboundError {
+  readonly permanent = true;
+  readonly from: string | null;
+  readonly to: string;
+  constructor(workflow: string, from: string | null, to: string, allowed: string[]) {
+    super(
+      'illegal_transition',
+      `workflow ${workflow}: cannot move from "${from}" to "${to}"; allowed from "${from}": ${allowed.length ? allowed.map((s) => `"${s}"`).join(', ') : 'none (final state)'}`,
+    );
+    this.from = from;
+    this.to = to;
+  }
+}
+
+/** A workflow step failed for good (a permanent error, or its own attempts ran out). */
+export class StepFailedError extends ReboundError {
+  readonly permanent = true;
+  readonly step: string;
+  readonly attempts: number;
+  constructor(step: string, attempts: number, cause: unknown) {
+    const message = cause instanceof Error ? cause.message : typeof (cause as { message?: unknown })?.message === 'string' ? (cause as { message: string }).message : String(cause);
+    super('step_failed', `step "${step}" failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${message}`, { cause });
+    this.step = step;
+    this.attempts = attempts;
+  }
+}
+
+/** `ctx.waitFor(name, { timeoutMs })`: no signal came in time. Catch it to take another path. */
+export class SignalTimeoutError extends ReboundError {
+  readonly permanent = true;
+  readonly signalName: string;
+  constructor(name: string, timeoutMs: number) {
+    super('signal_timeout', `no signal "${name}" arrived within ${timeoutMs} ms`);
+    this.signalName = name;
+  }
+}
+
+/**
+ * A workflow failed for good and one of its compensations failed for good too.
+ * The job goes to the dead letter queue with reason `compensation_failed`;
+ * the message says what was undone and what was not.
+ */
+export class CompensationFailedError extends ReboundError {
+  readonly permanent = true;
+  readonly deadReason = 'compensation_failed';
+  readonly undone: string[];
+  readonly notUndone: string[];
+  constructor(step: string, cause: unknown, undone: string[], notUndone: string[], original: string) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(
+      'compensation_failed',
+      `compensation of step "${step}" failed: ${why}; undone: [${undone.join(', ')}]; not undone: [${notUndone.join(', ')}]; the workflow had failed with: ${original}`,
+      { cause },
+    );
+    this.undone = undone;
+    this.notUndone = notUndone;
+  }
+}

@@ -9,3 +9,31 @@ export * from './errors.ts';
 export type { Job, JobState, JobEvent, Attempt, ErrorInfo, Json, JobFilter } from './job.ts';
 export type { ReboundEvents } from './events.ts';
 export type { WorkerPlugin, ClaimGate } from './runtime/plugin.ts';
+export { defineWorkflow, type WorkflowOptions } from './workflows/define-workflow.ts';
+export type { WorkflowContext } from './workflows/context.ts';
+export type { StepOptions } from './workflows/step.ts';
+export type { StepInfo } from './workflows/run-env.ts';
+export type { ChildRef, ChildOutcome, SpawnOptions } from './workflows/children.ts';
+export type { WaitOptions } from './workflows/signals.ts';
+export type { StateSpec } from './workflows/states.ts';
+export type { WorkflowDetails, SignalResult } from './workflows/client.ts';
+export type { WorkflowRun, StepRecord, WorkflowSignal, RunStatus } from './store/workflows.ts';
+export {
+  Coordination,
+  Coordinator,
+  Elector,
+  defineSchedule,
+  parseCron,
+  DEFAULT_RETENTION,
+  ScheduleNotFoundError,
+  type CoordinatorOptions,
+  type ElectorOptions,
+  type Leadership,
+  type ScheduleDefinition,
+  type ScheduleOptions,
+  type MisfirePolicy,
+  type HeldLock,
+  type LockOptions,
+  type RetentionPolicy,
+} from './coordination/index.ts';
+export type { Fence, Lease, ScheduleRecord, PrunedCount, CoordinationStore } from './store/coordination.ts';

@@ -1,8 +1,9 @@
 /** The shapes of jobs and their history, shared by the engine and every store. */
 
-export const JOB_STATES = ['scheduled', 'available', 'running', 'completed', 'dead', 'cancelled'] as const;
+export const JOB_STATES = ['scheduled', 'available', 'running', 'completed', 'dead', 'cancelled', 'compensated'] as const;
 export type JobState = (typeof JOB_STATES)[number];
-export const FINAL_STATES: readonly JobState[] = ['completed', 'dead', 'cancelled'];
+/** 'compensated': a workflow that failed for good and whose compensations all ran (see docs/workflows.md). */
+export const FINAL_STATES: readonly JobState[] = ['completed', 'dead', 'cancelled', 'compensated'];
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -18,6 +19,8 @@ export interface ErrorInfo {
   message: string;
   stack?: string;
   fingerprint: string;
+  /** A snapshot of the payload with its sensitive paths masked, to reproduce the failure. */
+  payload?: Json;
 }
 
 export interface Job {
@@ -41,9 +44,14 @@ export interface Job {
   lastError: ErrorInfo | null;
   deadReason: DeadReason | null;
   parentId: string | null;
+  /** Jobs sharing an ordering key run one at a time, in `orderingSeq` order. */
+  orderingKey?: string | null;
+  orderingSeq?: number | null;
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** The W3C `traceparent` of the span that enqueued the job, or null (observability/tracing.ts). */
+  traceContext?: string | null;
 }
 
 /** A job the store has not seen yet. */
@@ -59,6 +67,8 @@ export interface NewJob {
   /** How long the idempotency key is kept after the job finishes. */
   keyTtlMs: number;
   parentId: string | null;
+  /** The W3C `traceparent` of the enqueuing span, set by the tracing plugin. */
+  traceContext?: string | null;
 }
 
 /** One transition in a job's life, in order. */
@@ -102,4 +112,26 @@ export interface JobFilter {
   limit?: number;
   /** Return jobs with ids below this one (descending pages). */
   beforeId?: string;
+}
+
+/**
+ * What a handler returns to end its job in a final state other than
+ * 'completed': a workflow whose compensations all ran ends 'compensated'.
+ */
+export interface EndState {
+  readonly reboundEndState: 'compensated';
+  readonly result: Json;
+}
+
+/** Duck-typed, so a job file loaded as a separate module copy is understood the same way. */
+export function endStateOf(value: unknown): { state: 'compensated'; result: Json } | null {
+  const v = value as Partial<EndState> | null;
+  if (typeof v !== 'object' || v === null || v.reboundEndState !== 'compensated') return null;
+  return { state: v.reboundEndState, result: (v.result ?? null) as Json };
+}
+
+/** A permanent error may name its dead letter reason (a workflow's `compensation_failed`). */
+export function deadReasonOf(err: unknown): DeadReason | null {
+  const r = (err as { deadReason?: unknown } | null)?.deadReason;
+  return typeof r === 'string' && r.length > 0 ? r : null;
 }

@@ -14,8 +14,15 @@ import { openStore, resolveStoreUrl } from './store/open.ts';
 import type { InsertedJob, Selection, StateCounts, Store } from './store/store.ts';
 import { Worker, type WorkOptions } from './runtime/worker.ts';
 import type { WorkerPlugin } from './runtime/plugin.ts';
+import { maskJob, Visibility, type Stats, type VisibilityOptions } from './observability/index.ts';
+import { Breakers } from './runtime/breakers.ts';
+import { workflowPlugin } from './workflows/host.ts';
+import { sendSignal, workflowDetails, type SignalResult, type WorkflowDetails } from './workflows/client.ts';
+import { Coordination } from './coordination/index.ts';
+import type { LeadershipStart, LeadershipStop } from './coordination/leader.ts';
+import type { HeldLock, LockOptions } from './coordination/locks.ts';
 
-export interface ReboundOptions {
+export interface ReboundOptions extends VisibilityOptions {
   /** A store URL (`sqlite:PATH`, `postgres://…`) or a store. Default: REBOUND_STORE, else sqlite:.rebound/rebound.db */
   store?: string | Store;
   jobs?: JobDefinition[] | Record<string, JobOptions | JobDefinition>;
@@ -39,6 +46,8 @@ export interface JobDetails {
   job: Job;
   history: JobEvent[];
   attempts: Attempt[];
+  /** For a workflow job: its version, status, named state and step history. */
+  workflow?: WorkflowDetails;
 }
 
 export interface EnqueueItem {
@@ -62,12 +71,16 @@ export async function createRebound(options: ReboundOptions = {}): Promise<Rebou
 
 export class Rebound {
   readonly events = new ReboundEmitter();
+  /** Circuit breakers shared by every process: list, force, reset, guard (runtime/breakers.ts). */
+  readonly breakers: Breakers;
   readonly logger: Logger;
   readonly now: () => number;
   private readonly defs = new Map<string, JobDefinition>();
   private readonly workers = new Set<Worker>();
   private readonly plugins: WorkerPlugin[] = [];
   private readonly inserter: Batcher<NewJob, InsertedJob>;
+  /** Metrics, traces, job logs, stats rollups and the audit trail (observability/). */
+  readonly visibility: Visibility;
 
   constructor(
     readonly store: Store,
@@ -77,6 +90,12 @@ export class Rebound {
     this.logger = options.logger ?? defaultLogger();
     if (options.jobs) for (const d of toDefinitions(options.jobs)) this.define(d);
     this.inserter = new Batcher((jobs) => this.store.insertJobs(jobs, this.now()), { maxBatch: 500, maxInFlight: 4 });
+    // First, so its consumer span wraps every other plugin's work on the attempt.
+    this.visibility = new Visibility({ store, events: this.events, logger: this.logger, now: this.now, definitions: () => this.defs }, options);
+    this.use(this.visibility.plugin);
+    this.breakers = new Breakers({ store, events: this.events, now: this.now, logger: this.logger, defs: () => this.defs });
+    this.use(this.breakers.plugin());
+    this.use(workflowPlugin({ store, now: this.now, enqueue: (type, payload, opts) => this.enqueue(type, payload, opts) }));
   }
 
   /** Adds (or replaces) a job definition. */
@@ -102,8 +121,10 @@ export class Rebound {
   async enqueue(type: string, payload: unknown, opts: EnqueueOptions = {}): Promise<EnqueueResult> {
     const job = buildNewJob(type, payload, opts, this.defs.get(type), this.now());
     // Inside a caller's transaction the insert must use the caller's client, so it cannot be batched.
-    const inserted = opts?.tx ? (await this.store.insertJobs([job], this.now(), opts.tx))[0] : await this.inserter.add(job);
-    return this.settle(job, inserted);
+    const [inserted] = await this.insertWithPlugins([job], async () =>
+      opts?.tx ? this.store.insertJobs([job], this.now(), opts.tx) : [await this.inserter.add(job)],
+    );
+    return this.settle(job, inserted, opts?.actor);
   }
 
   /** Enqueues many jobs in one round trip. All are validated before any is stored. */
@@ -118,16 +139,25 @@ export class Rebound {
         throw err;
       }
     });
-    const inserted = await this.store.insertJobs(jobs, now, opts.tx);
-    return inserted.map((r, i) => this.settle(jobs[i], r));
+    const inserted = await this.insertWithPlugins(jobs, () => this.store.insertJobs(jobs, now, opts.tx));
+    return inserted.map((r, i) => this.settle(jobs[i], r, items[i]?.opts?.actor));
   }
 
-  private settle(job: NewJob, inserted: InsertedJob): EnqueueResult {
+  /** Runs the insert inside every plugin's `wrapEnqueue` (tracing stores the producer span's context on each job). */
+  private insertWithPlugins(jobs: NewJob[], insert: () => Promise<InsertedJob[]>): Promise<InsertedJob[]> {
+    const run = this.plugins.reduceRight<() => Promise<InsertedJob[]>>(
+      (next, p) => (p.wrapEnqueue ? () => p.wrapEnqueue!(jobs, next) : next),
+      insert,
+    );
+    return run();
+  }
+
+  private settle(job: NewJob, inserted: InsertedJob, actor?: string): EnqueueResult {
     if (!inserted.inserted && inserted.payloadHash !== job.payloadHash) {
       throw new IdempotencyConflictError(job.idempotencyKey!, inserted.job.id);
     }
     const deduplicated = !inserted.inserted;
-    this.events.emit('job:enqueued', { job: inserted.job, deduplicated });
+    this.events.emit('job:enqueued', { job: inserted.job, deduplicated, ...(actor ? { actor } : {}) });
     return {
       id: inserted.job.id,
       state: inserted.job.state,
@@ -142,10 +172,38 @@ export class Rebound {
   }
 
   /** A job with its whole history and its attempts. */
-  async inspect(id: string): Promise<JobDetails> {
-    const job = await this.store.getJob(String(id));
-    if (!job) throw new JobNotFoundError(String(id));
-    return { job, ...jobHistory(job, await this.store.getEvents(job.id)) };
+  async inspect(id: string, opts: { unmasked?: boolean } = {}): Promise<JobDetails> {
+    const stored = await this.store.getJob(String(id));
+    if (!stored) throw new JobNotFoundError(String(id));
+    // Sensitive payload paths (defineJob's `redact`) are masked unless the caller may see them.
+    const job = opts.unmasked ? stored : maskJob(this.defs.get(stored.type), stored);
+    const workflow = await workflowDetails(this.store, job.id);
+    return { job, ...jobHistory(job, await this.store.getEvents(job.id)), ...(workflow && { workflow }) };
+  }
+
+  /** A workflow run: its version, status, named state (`state`), what it waits for, and its step history. */
+  async workflow(id: string): Promise<WorkflowDetails> {
+    const details = await workflowDetails(this.store, String(id));
+    if (details) return details;
+    if (!(await this.store.getJob(String(id)))) throw new JobNotFoundError(String(id));
+    throw new InvalidStateError(`job ${id} is not a workflow run, or has not started yet`);
+  }
+
+  /** Sends a signal to a workflow; a workflow waiting for it (`ctx.waitFor(name)`) wakes at once. */
+  async signal(jobId: string, name: string, payload: unknown = null, opts: { actor?: string } = {}): Promise<SignalResult> {
+    const result = await sendSignal(this.store, this.now(), String(jobId), name, payload);
+    this.events.emit('operator:action', { actor: opts.actor ?? 'library', action: 'workflow.signal', target: `job:${jobId}`, details: { name } });
+    return result;
+  }
+
+  /** Prometheus text exposition of this client's metrics (observability/metrics.ts). */
+  metrics(): Promise<string> {
+    return this.visibility.metricsText();
+  }
+
+  /** Throughput, success rate, latency percentiles and errors over a window ('5m', '1h', '24h'), from rollups. */
+  stats(opts: { window?: string; type?: string } = {}): Promise<Stats> {
+    return this.visibility.computeStats(opts);
   }
 
   listJobs(filter: JobFilter = {}): Promise<Job[]> {
@@ -214,10 +272,29 @@ export class Rebound {
     return worker;
   }
 
+  private coordinationFacade?: Coordination;
+
+  /** Schedules, the coordinator (election, firing, pruning), leadership and locks (coordination/). */
+  get coordination(): Coordination {
+    return (this.coordinationFacade ??= new Coordination(this));
+  }
+
+  /** Runs `start` when this process becomes the leader and `stop` when it stops being one; starts the coordinator. */
+  onLeadership(start: LeadershipStart, stop?: LeadershipStop): () => void {
+    return this.coordination.onLeadership(start, stop);
+  }
+
+  /** Runs `fn` holding a distributed lock; `lock.token` increases with every acquisition (a fencing token). */
+  withLock<T>(name: string, fn: (lock: HeldLock) => Promise<T> | T, opts: LockOptions = {}): Promise<T> {
+    return this.coordination.withLock(name, fn, opts);
+  }
+
   /** Stops every worker gracefully, then closes the store. */
   async close(): Promise<void> {
+    await this.coordinationFacade?.stop();
     await Promise.all([...this.workers].map((w) => w.stop()));
     await this.inserter.drain();
+    await this.visibility.close();
     await this.store.close();
   }
 }

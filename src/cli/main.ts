@@ -12,8 +12,10 @@ import { register as dlq } from './commands/dlq.ts';
 import { register as worker } from './commands/worker.ts';
 import { register as start } from './commands/start.ts';
 import { register as token } from './commands/token.ts';
+import { register as audit } from './commands/audit.ts';
+import { register as stats } from './commands/stats.ts';
 
-export const commands = [migrate, enqueue, jobs, dlq, worker, start, token];
+export const commands = [migrate, enqueue, jobs, dlq, worker, start, token, audit, stats];
 
 export function buildProgram(): Command {
   const program = new Command('rebound')

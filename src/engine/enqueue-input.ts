@@ -16,6 +16,12 @@ export interface EnqueueOptions {
   maxAttempts?: number;
   queue?: string;
   parentId?: string;
+  /** Jobs with the same ordering key run one at a time, in the order they were enqueued. */
+  orderingKey?: string;
+  /** If this job dies: 'wait' (default: later jobs of its key wait until it is redriven or cancelled) or 'skip'. */
+  orderingOnDead?: 'wait' | 'skip';
+  /** Who submits the job, for the audit trail (default 'library'). */
+  actor?: string;
   /** A node-postgres client inside the caller's transaction: the job commits or rolls back with it. */
   tx?: unknown;
 }
@@ -31,6 +37,9 @@ const optionsSchema = z
     maxAttempts: z.number().int().min(1).max(10_000).optional(),
     queue: z.string().min(1).max(128).optional(),
     parentId: z.string().regex(/^\d+$/, 'must be a job id').optional(),
+    orderingKey: z.string().min(1).max(255).optional(),
+    orderingOnDead: z.enum(['wait', 'skip']).optional(),
+    actor: z.string().min(1).max(200).optional(),
     tx: z.any().optional(),
   })
   .strict();
@@ -68,6 +77,7 @@ export function buildNewJob(
     idempotencyKey: o.idempotencyKey ?? null,
     keyTtlMs: def?.keyTtlMs ?? DEFAULTS.keyTtlMs,
     parentId: o.parentId ?? null,
+    ...(o.orderingKey !== undefined && { orderingKey: o.orderingKey, orderingOnDead: o.orderingOnDead ?? 'wait' }),
   };
 }
 

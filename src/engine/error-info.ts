@@ -4,12 +4,14 @@
  * line numbers do not change it), so dead jobs can be grouped.
  */
 import { createHash } from 'node:crypto';
-import type { ErrorInfo } from '../job.ts';
+import type { ErrorInfo, Json } from '../job.ts';
 
 export function errorInfo(err: unknown, kind: string, jobType: string): ErrorInfo {
   const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err) ?? String(err));
   const rawCode = (e as { code?: unknown }).code;
   const code = typeof rawCode === 'string' ? rawCode : undefined;
+  // A redacted copy of the payload, attached by the visibility plugin so a failure can be reproduced.
+  const snapshot = (e as { payloadSnapshot?: Json }).payloadSnapshot;
   return {
     kind,
     name: e.name,
@@ -17,6 +19,7 @@ export function errorInfo(err: unknown, kind: string, jobType: string): ErrorInf
     message: e.message,
     stack: e.stack,
     fingerprint: fingerprint(jobType, e.name, e.message, e.stack),
+    ...(snapshot !== undefined ? { payload: snapshot } : {}),
   };
 }
 

@@ -4,7 +4,8 @@
  * afterwards consults it. Keep each hook cheap: it runs on the hot path.
  */
 import type { JobContext, JobDefinition } from '../define.ts';
-import type { Job } from '../job.ts';
+import type { Job, NewJob } from '../job.ts';
+import type { InsertedJob } from '../store/store.ts';
 
 export interface ClaimGate {
   /** Types that must not be claimed now (an open breaker, an empty rate-limit bucket). */
@@ -19,6 +20,11 @@ export interface WorkerPlugin {
   extendContext?(ctx: JobContext, job: Job, def: JobDefinition): void;
   /** Wraps the handler run: tracing, workflow replay, breaker accounting. Must call `next()` at most once. */
   wrap?(next: () => Promise<unknown>, ctx: JobContext, job: Job, def: JobDefinition): Promise<unknown>;
+  /**
+   * Wraps the insert of new jobs at enqueue (tracing: a producer span whose
+   * context is stored on each job). May change the jobs before calling `next()`; must call it once.
+   */
+  wrapEnqueue?(jobs: NewJob[], next: () => Promise<InsertedJob[]>): Promise<InsertedJob[]>;
   /** Called once when a worker stops. */
   stop?(): Promise<void> | void;
 }

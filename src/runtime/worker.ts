@@ -11,7 +11,7 @@ import { LeaseLostError, ShutdownError, Snooze, TimeoutError } from '../errors.t
 import { Batcher } from '../engine/batcher.ts';
 import { errorInfo } from '../engine/error-info.ts';
 import type { ReboundEmitter } from '../events.ts';
-import type { Job, Json } from '../job.ts';
+import { deadReasonOf, endStateOf, type Job, type Json } from '../job.ts';
 import { backoffDelay, classifyError } from '../policies/retry.ts';
 import type { Completion, FailOutcome, Store } from '../store/store.ts';
 import { makeContext } from './context.ts';
@@ -263,9 +263,10 @@ export class Worker {
       const value = await Promise.race([Promise.resolve().then(run), aborted]);
       clearTimeout(timer);
       if (controller.signal.aborted) throw controller.signal.reason;
-      const result = toJsonResult(value);
+      const ending = endStateOf(value);
+      const result = toJsonResult(ending ? ending.result : value);
       freeSlot();
-      const accepted = await this.completer.add({ id: job.id, token: job.leaseToken, result });
+      const accepted = await this.completer.add({ id: job.id, token: job.leaseToken, result, ...(ending && { state: ending.state }) });
       if (!accepted) return this.leaseLost(job);
       const durationMs = this.deps.now() - started;
       this.deps.events.emit('job:completed', { jobId: job.id, type: job.type, job, durationMs, workerId: this.id });
@@ -284,7 +285,7 @@ export class Worker {
     const error = errorInfo(err, cls.kind, job.type);
     const now = this.deps.now();
     let outcome: FailOutcome;
-    if (cls.kind === 'permanent') outcome = { kind: 'dead', reason: 'permanent', error };
+    if (cls.kind === 'permanent') outcome = { kind: 'dead', reason: deadReasonOf(err) ?? 'permanent', error };
     else if (job.attempt >= job.maxAttempts) outcome = { kind: 'dead', reason: 'exhausted', error };
     else {
       const delayMs = cls.retryAfterMs ?? backoffDelay(def.retry, job.attempt);

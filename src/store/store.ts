@@ -5,7 +5,11 @@
  * caller's clock, so tests drive time instead of sleeping.
  */
 import type { TokenStore } from './tokens.ts';
+import type { CoordinationStore } from './coordination.ts';
+import type { BreakerStore } from './breakers.ts';
+import type { VisibilityStore } from './visibility.ts';
 import type { ErrorInfo, Job, JobEvent, JobFilter, JobState, Json, NewJob, DeadReason } from '../job.ts';
+import type { WorkflowStore } from './workflows.ts';
 
 export interface InsertedJob {
   job: Job;
@@ -32,6 +36,8 @@ export interface LeaseRef {
 
 export interface Completion extends LeaseRef {
   result: Json | null;
+  /** The final state to record (default 'completed'; a compensated workflow ends 'compensated'). */
+  state?: 'completed' | 'compensated';
 }
 
 export type FailOutcome =
@@ -74,8 +80,16 @@ export type WakeListener = (queue: string) => void;
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** Leases (leader election, locks), schedules and retention counts (store/coordination.ts). */
+  readonly coordination: CoordinationStore;
+  /** Workflow runs, their step history and signals (src/store/workflows.ts). */
+  readonly workflows: WorkflowStore;
+  /** Circuit breakers shared by every process (store/breakers.ts). */
+  readonly breakers: BreakerStore;
   /** API tokens of the operator surface (store/tokens.ts). */
   readonly tokens: TokenStore;
+  /** Audit trail and stats rollups (store/visibility.ts). */
+  readonly visibility: VisibilityStore;
   /** Applies pending migrations. Safe to call many times and from many processes at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -19,8 +19,12 @@ import type {
   Store,
   WakeListener,
 } from '../store.ts';
+import { PostgresCoordinationStore } from './coordination.ts';
 import { migrations } from './migrations/index.ts';
+import { PostgresBreakerStore } from './breakers.ts';
+import { PostgresWorkflowStore } from './workflows.ts';
 import { PostgresTokenStore } from './tokens.ts';
+import { PostgresVisibilityStore } from './visibility.ts';
 import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
 /** Anything with node-postgres's `query`: a Pool, a Client or a PoolClient. */
@@ -49,9 +53,13 @@ export interface PostgresStoreOptions {
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
+  readonly coordination: PostgresCoordinationStore;
+  readonly breakers: PostgresBreakerStore;
+  readonly workflows: PostgresWorkflowStore;
   readonly schema: string;
   readonly pool: pg.Pool;
   readonly tokens: PostgresTokenStore;
+  readonly visibility: PostgresVisibilityStore;
   private readonly connectionString: string;
   private readonly channel: string;
 
@@ -70,11 +78,20 @@ export class PostgresStore implements Store {
     });
     // An idle client that loses its connection (a restart, pg_terminate_backend) must not crash the process.
     this.pool.on('error', () => {});
+    this.breakers = new PostgresBreakerStore(this.pool);
+    this.coordination = new PostgresCoordinationStore(this.pool, this.schema, this);
+    this.workflows = new PostgresWorkflowStore(this.pool, this.channel);
     this.tokens = new PostgresTokenStore(this.pool);
+    this.visibility = new PostgresVisibilityStore(this.pool, this.schema);
   }
 
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A checked-out client has no error listener: a connection killed between two statements
+    // (a restart, pg_terminate_backend) would be an uncaught 'error' and crash the process.
+    let broken: Error | undefined;
+    const onError = (err: Error) => (broken ??= err);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn(client);
@@ -84,7 +101,9 @@ export class PostgresStore implements Store {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      // A broken client is destroyed, not returned to the pool.
+      client.release(broken);
     }
   }
 
@@ -125,14 +144,14 @@ export class PostgresStore implements Store {
       }
       const { rows } = await db.query<JobRow>(
         `INSERT INTO ${ident(this.schema)}.jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts,
-                           idempotency_key, key_ttl_ms, parent_id, created_at)
+                           idempotency_key, key_ttl_ms, parent_id, created_at, trace_context)
          SELECT type, queue, payload, payload_hash, priority, run_at,
                 CASE WHEN run_at > $11 THEN 'scheduled' ELSE 'available' END,
-                max_attempts, idempotency_key, key_ttl_ms, parent_id, $11
+                max_attempts, idempotency_key, key_ttl_ms, parent_id, $11, trace_context
          FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::int[], $6::bigint[], $7::int[],
-                     $8::text[], $9::bigint[], $10::bigint[])
+                     $8::text[], $9::bigint[], $10::bigint[], $12::text[])
               WITH ORDINALITY AS t(type, queue, payload, payload_hash, priority, run_at, max_attempts,
-                                   idempotency_key, key_ttl_ms, parent_id, ord)
+                                   idempotency_key, key_ttl_ms, parent_id, trace_context, ord)
          ORDER BY ord
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *`,
@@ -148,6 +167,7 @@ export class PostgresStore implements Store {
           jobs.map((j) => j.keyTtlMs),
           jobs.map((j) => (j.parentId == null ? null : Number(j.parentId))),
           now,
+          jobs.map((j) => j.traceContext ?? null),
         ],
       );
       // Rows come back in insertion order (ids ascend); a keyed job missing from them hit an existing key.
@@ -201,12 +221,18 @@ export class PostgresStore implements Store {
   async completeJobs(items: Completion[], now: number): Promise<string[]> {
     if (items.length === 0) return [];
     const { rows } = await this.pool.query<{ id: number }>(
-      `UPDATE jobs j SET state = 'completed', result = v.result, finished_at = $4, lease_expires_at = NULL,
+      `UPDATE jobs j SET state = v.state, result = v.result, finished_at = $4, lease_expires_at = NULL,
               key_expires_at = CASE WHEN j.idempotency_key IS NULL THEN NULL ELSE $4::bigint + j.key_ttl_ms END
-       FROM unnest($1::bigint[], $2::int[], $3::jsonb[]) AS v(id, token, result)
+       FROM unnest($1::bigint[], $2::int[], $3::jsonb[], $5::text[]) AS v(id, token, result, state)
        WHERE j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
        RETURNING j.id`,
-      [items.map((i) => Number(i.id)), items.map((i) => i.token), items.map((i) => json(i.result)), now],
+      [
+        items.map((i) => Number(i.id)),
+        items.map((i) => i.token),
+        items.map((i) => json(i.result)),
+        now,
+        items.map((i) => i.state ?? 'completed'),
+      ],
     );
     return rows.map((r) => String(r.id));
   }

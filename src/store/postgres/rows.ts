@@ -24,6 +24,7 @@ export interface JobRow {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  trace_context?: string | null;
 }
 
 export function toJob(r: JobRow): Job {
@@ -49,6 +50,7 @@ export function toJob(r: JobRow): Job {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    traceContext: r.trace_context ?? null,
   };
 }
 

@@ -23,6 +23,7 @@ export interface JobRow {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  trace_context?: string | null;
 }
 
 const parse = (text: string | null) => (text == null ? null : JSON.parse(text));
@@ -50,6 +51,7 @@ export function toJob(r: JobRow): Job {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    traceContext: r.trace_context ?? null,
   };
 }
 

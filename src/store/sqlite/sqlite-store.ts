@@ -20,8 +20,12 @@ import type {
   Store,
   WakeListener,
 } from '../store.ts';
+import { SqliteCoordinationStore } from './coordination.ts';
 import { migrations } from './migrations/index.ts';
+import { SqliteBreakerStore } from './breakers.ts';
+import { SqliteWorkflowStore } from './workflows.ts';
 import { SqliteTokenStore } from './tokens.ts';
+import { SqliteVisibilityStore } from './visibility.ts';
 import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
 /** Workers in this process hear about enqueues at once; other processes poll. */
@@ -31,8 +35,12 @@ const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
+  readonly coordination: SqliteCoordinationStore;
+  readonly breakers: SqliteBreakerStore;
+  readonly workflows: SqliteWorkflowStore;
   readonly path: string;
   readonly tokens: SqliteTokenStore;
+  readonly visibility: SqliteVisibilityStore;
   private db: Database.Database;
 
   constructor(path: string) {
@@ -42,7 +50,11 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 10000');
+    this.breakers = new SqliteBreakerStore(this.db);
+    this.coordination = new SqliteCoordinationStore(this.db);
+    this.workflows = new SqliteWorkflowStore(this.db);
     this.tokens = new SqliteTokenStore(this.db);
+    this.visibility = new SqliteVisibilityStore(this.db);
   }
 
   /** Runs `fn` in a write transaction that holds the write lock from its start. */
@@ -76,9 +88,9 @@ export class SqliteStore implements Store {
     );
     const insert = this.db.prepare(`
       INSERT INTO jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts,
-                        idempotency_key, key_ttl_ms, parent_id, created_at)
+                        idempotency_key, key_ttl_ms, parent_id, created_at, trace_context)
       VALUES (@type, @queue, @payload, @payloadHash, @priority, @runAt, @state, @maxAttempts,
-              @idempotencyKey, @keyTtlMs, @parentId, @now)
+              @idempotencyKey, @keyTtlMs, @parentId, @now, @traceContext)
       ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
       RETURNING *`);
     const byKey = this.db.prepare('SELECT * FROM jobs WHERE idempotency_key = ?');
@@ -90,6 +102,7 @@ export class SqliteStore implements Store {
           payload: JSON.stringify(j.payload),
           state: j.runAt > now ? 'scheduled' : 'available',
           parentId: j.parentId == null ? null : Number(j.parentId),
+          traceContext: j.traceContext ?? null,
           now,
         }) as JobRow | undefined;
         if (row) return { job: toJob(row), inserted: true, payloadHash: row.payload_hash };
@@ -130,11 +143,13 @@ export class SqliteStore implements Store {
 
   async completeJobs(items: Completion[], now: number): Promise<string[]> {
     const stmt = this.db.prepare(`
-      UPDATE jobs SET state = 'completed', result = ?, finished_at = ?, lease_expires_at = NULL,
+      UPDATE jobs SET state = ?, result = ?, finished_at = ?, lease_expires_at = NULL,
              key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE ? + key_ttl_ms END
       WHERE id = ? AND lease_token = ? AND state = 'running'`);
     return this.write(() =>
-      items.filter((c) => stmt.run(json(c.result), now, now, Number(c.id), c.token).changes === 1).map((c) => c.id),
+      items
+        .filter((c) => stmt.run(c.state ?? 'completed', json(c.result), now, now, Number(c.id), c.token).changes === 1)
+        .map((c) => c.id),
     );
   }
 

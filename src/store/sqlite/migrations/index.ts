@@ -6,7 +6,11 @@
  * Append new versions; never edit one that has been applied.
  */
 import { coreMigrations } from './core.ts';
+import { coordinationMigrations } from './coordination.ts';
+import { selfHealingMigrations } from './self-healing.ts';
+import { visibilityMigrations } from './visibility.ts';
 import { operatorMigrations } from './operator.ts';
+import { workflowMigrations } from './workflows.ts';
 
 export interface Migration {
   version: number;
@@ -14,4 +18,4 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: Migration[] = [...coreMigrations, ...operatorMigrations].sort((a, b) => a.version - b.version);
+export const migrations: Migration[] = [...coreMigrations, ...coordinationMigrations, ...selfHealingMigrations, ...visibilityMigrations, ...operatorMigrations, ...workflowMigrations].sort((a, b) => a.version - b.version);

@@ -1,0 +1,329 @@
+/**
+ * The audit trail: an append-only log of governance events (job submissions
+ * with the policy in force, operator actions), hash-chained so that an
+ * altered, removed or reordered entry is detected.
+ *
+ * The model: writing an entry never touches the chain. Subscribers buffer
+ * entries and append them in batches (raw rows, no hash). A sealer, one at a
+ * time across processes, takes the unsealed entries in id order, gives each
+ * the next chain position (seq 1, 2, 3... without gaps), its predecessor's
+ * hash and its own hash = sha256(prev_hash, seq, id, at, actor, action,
+ * target, details), and records the batch as a segment (first and last seq,
+ * head hash, the previous segment's head). Enqueue therefore never waits on
+ * the chain; an entry is protected from its sealing on (within one seal
+ * interval, 1 s by default, and at close). `verify` walks the chain in seq
+ * order and names the first entry that does not check out; an exported
+ * checkpoint (head seq and hash) kept elsewhere also catches a rewrite of the
+ * whole chain or a cut tail.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import type { JobDefinition } from '../define.ts';
+import { canonicalJson, payloadHash } from '../engine/enqueue-input.ts';
+import type { ReboundEmitter } from '../events.ts';
+import type { Json } from '../job.ts';
+import type { Store } from '../store/store.ts';
+import type { AuditEntry, AuditRecord, ChainHead } from '../store/visibility.ts';
+import { on, type Unsubscribe } from './subscribe.ts';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export function entryHash(prevHash: string, e: Pick<AuditEntry, 'id' | 'at' | 'actor' | 'action' | 'target' | 'details'>, seq: number): string {
+  const body = canonicalJson([seq, e.id, e.at, e.actor, e.action, e.target, e.details ?? null] as Json);
+  return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
+}
+
+/** The chain links for `entries` (in id order) after `head`. */
+export function chainLinks(head: ChainHead | null, entries: AuditEntry[]) {
+  let seq = head?.seq ?? 0;
+  let prev = head?.hash ?? GENESIS_HASH;
+  return entries.map((e) => {
+    seq += 1;
+    const hash = entryHash(prev, e, seq);
+    const link = { seq, prevHash: prev, hash };
+    prev = hash;
+    return link;
+  });
+}
+
+export interface AuditOptions {
+  /** How often the sealer chains new entries (default 1000 ms). */
+  sealIntervalMs?: number;
+  /** How often buffered entries are written (default 200 ms). */
+  flushIntervalMs?: number;
+}
+
+export interface AuditDeps {
+  events: ReboundEmitter;
+  store: Store;
+  now: () => number;
+  definitions: () => ReadonlyMap<string, JobDefinition>;
+}
+
+export class AuditTrail {
+  private buffer: AuditRecord[] = [];
+  private readonly off: Unsubscribe[];
+  private flushTimer: NodeJS.Timeout | null = null;
+  private sealTimer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+  private sealing: Promise<unknown> = Promise.resolve();
+  private readonly policies = new WeakMap<JobDefinition, Json>();
+  private readonly flushIntervalMs: number;
+  private closed = false;
+
+  constructor(
+    private readonly deps: AuditDeps,
+    opts: AuditOptions = {},
+  ) {
+    this.flushIntervalMs = opts.flushIntervalMs ?? 200;
+    const sealIntervalMs = opts.sealIntervalMs ?? 1000;
+    this.off = [
+      on(deps.events, 'job:enqueued', (e) => {
+        const j = e.job;
+        this.record({
+          actor: e.actor ?? 'library',
+          action: e.deduplicated ? 'job.submit.deduplicated' : 'job.submit',
+          target: `job:${j.id}`,
+          details: {
+            type: j.type,
+            queue: j.queue,
+            idempotency_key: j.idempotencyKey,
+            payload_digest: payloadHash(j.type, j.payload),
+            parent_id: j.parentId,
+            policy: this.policyOf(j.type),
+          },
+        });
+      }),
+      on(deps.events, 'operator:action', (e) =>
+        this.record({ actor: e.actor, action: e.action, target: e.target, details: (e.details ?? null) as Json }),
+      ),
+    ];
+    this.sealTimer = setInterval(() => void this.seal().catch((error) => this.report(error, 'audit seal')), sealIntervalMs);
+    this.sealTimer.unref();
+  }
+
+  private policyOf(type: string): Json {
+    const def = this.deps.definitions().get(type);
+    if (!def) return null;
+    let p = this.policies.get(def);
+    if (p === undefined) {
+      const extra = def as unknown as { breaker?: unknown; retention?: unknown };
+      p = JSON.parse(
+        JSON.stringify({
+          retry: def.retry,
+          timeout_ms: def.timeoutMs,
+          lease_ms: def.leaseMs,
+          max_crashes: def.maxCrashes,
+          breaker: extra.breaker ?? null,
+          retention: { key_ttl_ms: def.keyTtlMs, ...(extra.retention && typeof extra.retention === 'object' ? extra.retention : {}) },
+          redact: def.redact ?? [],
+        }),
+      ) as Json;
+      this.policies.set(def, p);
+    }
+    return p;
+  }
+
+  /** Buffers one entry; it is written within one flush interval. */
+  record(r: Omit<AuditRecord, 'at'> & { at?: number }): void {
+    this.buffer.push({ at: r.at ?? this.deps.now(), actor: r.actor, action: r.action, target: r.target, details: r.details });
+    if (this.buffer.length >= 1000) void this.flush();
+    else if (!this.flushTimer && !this.closed) {
+      this.flushTimer = setTimeout(() => void this.flush(), this.flushIntervalMs);
+      this.flushTimer.unref();
+    }
+  }
+
+  /** Writes buffered entries. */
+  flush(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    const batch = this.buffer;
+    this.buffer = [];
+    if (batch.length === 0) return this.flushing;
+    this.flushing = this.flushing
+      .then(() => this.deps.store.visibility.appendAudit(batch))
+      .catch((error) => this.report(error, 'audit flush'));
+    return this.flushing;
+  }
+
+  /** Chains every unsealed entry (in segments of at most `batch`). Returns how many were sealed. */
+  seal(batch = 5000): Promise<number> {
+    const run = this.sealing.then(async () => {
+      let sealed = 0;
+      for (;;) {
+        const seg = await this.deps.store.visibility.sealAudit({ limit: batch, now: this.deps.now(), chain: chainLinks });
+        if (!seg) return sealed;
+        sealed += seg.count;
+      }
+    });
+    this.sealing = run.catch(() => 0);
+    return run;
+  }
+
+  private report(error: unknown, during: string) {
+    this.deps.events.emit('worker:error', { workerId: '-', error, during });
+  }
+
+  /** Writes what is buffered and seals it. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const off of this.off) off();
+    if (this.sealTimer) clearInterval(this.sealTimer);
+    await this.flush();
+    await this.seal().catch((error) => this.report(error, 'audit seal'));
+  }
+}
+
+export interface AuditProblem {
+  seq: number;
+  id: string | null;
+  reason: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** Sealed entries checked. */
+  count: number;
+  head: ChainHead | null;
+  unsealed: number;
+  problem?: AuditProblem;
+}
+
+export interface Checkpoint {
+  head_seq: number;
+  head_hash: string;
+  count: number;
+  exported_at: string;
+  /** HMAC-SHA256 of `head_seq:head_hash:count` with REBOUND_AUDIT_KEY, when that key is set. */
+  signature?: string;
+}
+
+/** Walks the sealed chain in order; the first entry that does not check out is named. */
+export async function verifyAudit(store: Store, opts: { checkpoint?: Checkpoint; pageSize?: number } = {}): Promise<VerifyResult> {
+  const v = store.visibility;
+  const pageSize = opts.pageSize ?? 5000;
+  let expectedSeq = 1;
+  let prev = GENESIS_HASH;
+  let head: ChainHead | null = null;
+  const hashAt = new Map<number, string>();
+  const segments = await v.listAuditSegments();
+  const wanted = new Set(segments.map((s) => s.lastSeq));
+  if (opts.checkpoint) wanted.add(opts.checkpoint.head_seq);
+  const fail = async (problem: AuditProblem): Promise<VerifyResult> => ({
+    ok: false,
+    count: expectedSeq - 1,
+    head,
+    unsealed: await v.countUnsealedAudit(),
+    problem,
+  });
+  for (;;) {
+    const page = await v.readAudit({ afterSeq: expectedSeq - 1, limit: pageSize });
+    if (page.length === 0) break;
+    for (const e of page) {
+      const seq = e.seq!;
+      if (seq !== expectedSeq) {
+        return fail({ seq: expectedSeq, id: null, reason: `entry seq ${expectedSeq} is missing (the chain jumps from ${expectedSeq - 1} to ${seq})` });
+      }
+      if (e.prevHash !== prev) {
+        return fail({ seq, id: e.id, reason: `entry seq ${seq} (id ${e.id}) does not follow entry seq ${seq - 1}: it was reordered, or one before it was removed or altered` });
+      }
+      if (entryHash(prev, e, seq) !== e.hash) {
+        return fail({ seq, id: e.id, reason: `entry seq ${seq} (id ${e.id}, ${e.action}) was altered: its content does not match its hash` });
+      }
+      prev = e.hash!;
+      head = { seq, hash: prev };
+      if (wanted.has(seq)) hashAt.set(seq, prev);
+      expectedSeq++;
+    }
+  }
+  const last = expectedSeq - 1;
+  let segSeq = 0;
+  for (const s of segments) {
+    if (s.firstSeq !== segSeq + 1) {
+      return fail({ seq: segSeq + 1, id: null, reason: `audit segment ${s.id} starts at seq ${s.firstSeq}, expected ${segSeq + 1}: a segment was removed` });
+    }
+    if (s.lastSeq > last) {
+      return fail({ seq: last + 1, id: null, reason: `entry seq ${last + 1} is missing: segment ${s.id} covers entries up to seq ${s.lastSeq}` });
+    }
+    if (hashAt.get(s.lastSeq) !== s.headHash) {
+      return fail({ seq: s.lastSeq, id: null, reason: `segment ${s.id} head (seq ${s.lastSeq}) does not match the chain: entries were rewritten` });
+    }
+    segSeq = s.lastSeq;
+  }
+  if (segSeq !== last) {
+    return fail({ seq: segSeq + 1, id: null, reason: `entries seq ${segSeq + 1}..${last} are not covered by any segment` });
+  }
+  const cp = opts.checkpoint;
+  if (cp) {
+    if (cp.head_seq > last) {
+      return fail({ seq: last + 1, id: null, reason: `the checkpoint names seq ${cp.head_seq} but the chain ends at seq ${last}: entries were removed` });
+    }
+    if (hashAt.get(cp.head_seq) !== cp.head_hash) {
+      return fail({ seq: cp.head_seq, id: null, reason: `entry seq ${cp.head_seq} does not match the checkpoint's head hash: the chain was rewritten` });
+    }
+  }
+  return { ok: true, count: last, head, unsealed: await v.countUnsealedAudit() };
+}
+
+export function signCheckpoint(c: Omit<Checkpoint, 'signature'>, key = process.env.REBOUND_AUDIT_KEY): Checkpoint {
+  if (!key) return c;
+  const signature = createHmac('sha256', key).update(`${c.head_seq}:${c.head_hash}:${c.count}`).digest('hex');
+  return { ...c, signature };
+}
+
+/** The head of the sealed chain and its length, to keep elsewhere and pass back to `verify`. */
+export async function exportCheckpoint(store: Store, now: number): Promise<Checkpoint> {
+  const result = await verifyAudit(store);
+  if (!result.ok) throw new AuditTamperedError(result.problem!);
+  return signCheckpoint({
+    head_seq: result.head?.seq ?? 0,
+    head_hash: result.head?.hash ?? GENESIS_HASH,
+    count: result.count,
+    exported_at: new Date(now).toISOString(),
+  });
+}
+
+export class AuditTamperedError extends Error {
+  constructor(readonly problem: AuditProblem) {
+    super(`audit trail does not verify: ${problem.reason}`);
+    this.name = 'AuditTamperedError';
+  }
+}
+
+/** Audit actions whose `details.count` says how many jobs left the store without finishing there. */
+export const REMOVAL_ACTIONS = { purged: ['dlq.purge'], pruned: ['retention.prune', 'jobs.prune', 'prune'] };
+
+export interface Reconciliation {
+  ok: boolean;
+  submitted: number;
+  accounted: {
+    completed: number;
+    dead: number;
+    cancelled: number;
+    purged: number;
+    pruned: number;
+    in_flight: number;
+  };
+  total: number;
+  /** submitted - total: positive when submitted jobs are unaccounted for, negative when jobs exist that were never audited. */
+  difference: number;
+}
+
+/** Checks that every audited submission is accounted for by a job state or an audited removal. */
+export async function reconcileAudit(store: Store, extra: { pruned?: number } = {}): Promise<Reconciliation> {
+  const totals = await store.visibility.auditTotals([...REMOVAL_ACTIONS.purged, ...REMOVAL_ACTIONS.pruned]);
+  const counts = await store.countByState();
+  const sum = (actions: string[]) => actions.reduce((n, a) => n + (totals.counted[a] ?? 0), 0);
+  const accounted = {
+    completed: counts.completed ?? 0,
+    dead: counts.dead ?? 0,
+    cancelled: counts.cancelled ?? 0,
+    purged: sum(REMOVAL_ACTIONS.purged),
+    pruned: sum(REMOVAL_ACTIONS.pruned) + (extra.pruned ?? 0),
+    // Every state that is not final (scheduled, available, running, and any a capability adds).
+    in_flight: Object.entries(counts).reduce((n, [state, c]) => (['completed', 'dead', 'cancelled'].includes(state) ? n : n + (c ?? 0)), 0),
+  };
+  const total = Object.values(accounted).reduce((a, b) => a + b, 0);
+  return { ok: total === totals.submitted, submitted: totals.submitted, accounted, total, difference: totals.submitted - total };
+}

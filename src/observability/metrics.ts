@@ -1,0 +1,162 @@
+/**
+ * Prometheus metrics, one prom-client Registry per Rebound instance. Counters
+ * and histograms are fed by the typed events (events.ts); queue depth, oldest
+ * waiting age and the dead letter count are read from the store on scrape.
+ * Labels are job types, queues, outcomes and states: never payload values.
+ *
+ * Which metric comes from which event:
+ *   rebound_jobs_enqueued_total{type,queue}          job:enqueued (new jobs)
+ *   rebound_jobs_deduplicated_total{type}            job:enqueued (deduplicated: true)
+ *   rebound_jobs_started_total{type}                 job:started
+ *   rebound_jobs_completed_total{type,outcome}       job:completed (completed), job:retry (retried), job:dead (dead),
+ *                                                    job:lease_lost (lease_lost), job:snoozed (snoozed), job:released (released)
+ *   rebound_job_run_duration_seconds{type,outcome}   job:completed, job:retry, job:dead (durationMs)
+ *   rebound_job_pickup_latency_seconds{type}         job:started (claim time minus run-at)
+ *   rebound_job_retries_total{type}                  job:retry
+ *   rebound_jobs_dead_total{type,reason}             job:dead (growth of the dead letter queue)
+ *   rebound_lease_expiries_total{outcome}            job:lease_expired (requeued | dead)
+ *   rebound_jobs_cancelled_total{type}               job:cancelled
+ *   rebound_jobs_redriven_total / _purged_total      job:redriven / job:purged
+ *   rebound_operator_actions_total{action}           operator:action
+ *   rebound_worker_errors_total{during}              worker:error
+ *   rebound_breaker_state{breaker}                   breaker:state (0 closed, 1 half-open, 2 open), if the breaker capability emits it
+ *   rebound_breaker_transitions_total{breaker,state} breaker:state
+ *   rebound_worker_processes                         worker:process_started / worker:process_exited, if a supervisor emits them
+ *   rebound_worker_restarts_total                    worker:process_restarted, if a supervisor emits it
+ *   rebound_queue_depth{state}                       store, on scrape
+ *   rebound_oldest_waiting_age_seconds               store, on scrape (oldest available job's run-at)
+ *   rebound_dead_letter_jobs                         store, on scrape
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ReboundEmitter } from '../events.ts';
+import { JOB_STATES } from '../job.ts';
+import type { Store } from '../store/store.ts';
+import { on, onLoose, str, type Unsubscribe } from './subscribe.ts';
+
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const BREAKER_STATES: Record<string, number> = { closed: 0, half_open: 1, 'half-open': 1, open: 2 };
+
+export interface MetricsDeps {
+  events: ReboundEmitter;
+  store: Store;
+  now: () => number;
+  /** A registry to register into (for example prom-client's global `register`); default: a new one. */
+  registry?: Registry;
+}
+
+export class ReboundMetrics {
+  readonly registry: Registry;
+  private readonly off: Unsubscribe[] = [];
+
+  constructor({ events, store, now, registry }: MetricsDeps) {
+    const r = (this.registry = registry ?? new Registry());
+    const registers = [r];
+    const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
+      new Counter<L>({ name, help, labelNames, registers });
+    const histogram = <L extends string>(name: string, help: string, labelNames: L[]) =>
+      new Histogram<L>({ name, help, labelNames, buckets: DURATION_BUCKETS, registers });
+
+    const enqueued = counter('rebound_jobs_enqueued_total', 'Jobs enqueued (new jobs, not deduplicated).', ['type', 'queue']);
+    const deduplicated = counter('rebound_jobs_deduplicated_total', 'Enqueues answered by an existing job with the same idempotency key.', ['type']);
+    const started = counter('rebound_jobs_started_total', 'Attempts started.', ['type']);
+    const completed = counter('rebound_jobs_completed_total', 'Attempts ended, by outcome.', ['type', 'outcome']);
+    const runDuration = histogram('rebound_job_run_duration_seconds', 'How long attempts ran.', ['type', 'outcome']);
+    const pickup = histogram('rebound_job_pickup_latency_seconds', 'From a job being due (run-at) to its claim.', ['type']);
+    const retries = counter('rebound_job_retries_total', 'Failed attempts scheduled for a retry.', ['type']);
+    const dead = counter('rebound_jobs_dead_total', 'Jobs moved to the dead letter queue by a failed attempt.', ['type', 'reason']);
+    const expiries = counter('rebound_lease_expiries_total', 'Leases that expired (the worker died or froze).', ['outcome']);
+    const cancelled = counter('rebound_jobs_cancelled_total', 'Jobs cancelled.', ['type']);
+    const redriven = counter('rebound_jobs_redriven_total', 'Dead jobs sent back to the queue.');
+    const purged = counter('rebound_jobs_purged_total', 'Dead jobs deleted.');
+    const operator = counter('rebound_operator_actions_total', 'State-changing operator actions.', ['action']);
+    const workerErrors = counter('rebound_worker_errors_total', 'Errors inside workers (claims, heartbeats, listeners).', ['during']);
+    const breakerState = new Gauge({ name: 'rebound_breaker_state', help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.', labelNames: ['breaker'], registers });
+    const breakerTransitions = counter('rebound_breaker_transitions_total', 'Circuit breaker transitions.', ['breaker', 'state']);
+    const processes = new Gauge({ name: 'rebound_worker_processes', help: 'Worker processes up (as reported by a supervisor).', registers });
+    const restarts = counter('rebound_worker_restarts_total', 'Worker processes restarted by a supervisor.');
+
+    new Gauge({
+      name: 'rebound_queue_depth',
+      help: 'Jobs by state, read from the store on scrape.',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const counts = await store.countByState();
+        for (const s of JOB_STATES) this.set({ state: s }, counts[s] ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'rebound_dead_letter_jobs',
+      help: 'Jobs in the dead letter queue, read from the store on scrape.',
+      registers,
+      async collect() {
+        this.set(await store.countJobs({ state: 'dead' }));
+      },
+    });
+    new Gauge({
+      name: 'rebound_oldest_waiting_age_seconds',
+      help: 'How long the oldest available job has been due, read from the store on scrape (0 when none waits).',
+      registers,
+      async collect() {
+        const at = await store.visibility.oldestAvailableRunAt();
+        this.set(at == null ? 0 : Math.max(0, (now() - at) / 1000));
+      },
+    });
+
+    const ended = (type: string, outcome: string, durationMs?: number) => {
+      completed.inc({ type, outcome });
+      if (durationMs != null) runDuration.observe({ type, outcome }, durationMs / 1000);
+    };
+    this.off.push(
+      on(events, 'job:enqueued', (e) => {
+        if (e.deduplicated) deduplicated.inc({ type: e.job.type });
+        else enqueued.inc({ type: e.job.type, queue: e.job.queue });
+      }),
+      on(events, 'job:started', (e) => {
+        started.inc({ type: e.job.type });
+        if (e.job.startedAt != null) pickup.observe({ type: e.job.type }, Math.max(0, e.job.startedAt - e.job.runAt) / 1000);
+      }),
+      on(events, 'job:completed', (e) => ended(e.type, 'completed', e.durationMs)),
+      on(events, 'job:retry', (e) => {
+        ended(e.job.type, 'retried', e.durationMs);
+        retries.inc({ type: e.job.type });
+      }),
+      on(events, 'job:dead', (e) => {
+        ended(e.job.type, 'dead', e.durationMs);
+        dead.inc({ type: e.job.type, reason: e.reason });
+      }),
+      on(events, 'job:lease_lost', (e) => ended(e.job.type, 'lease_lost')),
+      on(events, 'job:snoozed', (e) => ended(e.job.type, 'snoozed')),
+      on(events, 'job:lease_expired', (e) => expiries.inc({ outcome: e.dead ? 'dead' : 'requeued' })),
+      on(events, 'job:cancelled', (e) => cancelled.inc({ type: e.job.type })),
+      on(events, 'job:redriven', (e) => redriven.inc(e.jobIds.length)),
+      on(events, 'job:purged', (e) => purged.inc(e.count)),
+      on(events, 'operator:action', (e) => operator.inc({ action: e.action })),
+      on(events, 'worker:error', (e) => workerErrors.inc({ during: e.during.split(' ')[0] })),
+      onLoose(events, 'breaker:state', (e) => {
+        const breaker = str(e.breaker, str(e.type, str(e.name, 'unknown')));
+        const state = str(e.state, 'unknown');
+        breakerState.set({ breaker }, BREAKER_STATES[state] ?? -1);
+        breakerTransitions.inc({ breaker, state });
+      }),
+      onLoose(events, 'worker:process_started', () => processes.inc()),
+      onLoose(events, 'worker:process_exited', () => processes.dec()),
+      onLoose(events, 'worker:process_restarted', () => restarts.inc()),
+    );
+    // 'job:released' was added to the event map with the core; count it when present.
+    this.off.push(onLoose(events, 'job:released', () => completed.inc({ type: '', outcome: 'released' })));
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  close(): void {
+    for (const off of this.off.splice(0)) off();
+  }
+}

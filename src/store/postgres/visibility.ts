@@ -1,0 +1,169 @@
+/** The visibility store on PostgreSQL: audit entries, sealed segments, stats rollups. */
+import type pg from 'pg';
+import type {
+  AuditEntry,
+  AuditRecord,
+  AuditSegment,
+  AuditTotals,
+  SealParams,
+  StatsBucket,
+  StatsRows,
+  VisibilityStore,
+} from '../visibility.ts';
+import { toAuditEntry, toSegment } from '../sqlite/visibility.ts';
+
+export class PostgresVisibilityStore implements VisibilityStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+  ) {}
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async appendAudit(records: AuditRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO audit_log (at, actor, action, target, details)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])`,
+      [
+        records.map((r) => r.at),
+        records.map((r) => r.actor),
+        records.map((r) => r.action),
+        records.map((r) => r.target),
+        records.map((r) => (r.details == null ? null : JSON.stringify(r.details))),
+      ],
+    );
+  }
+
+  async sealAudit(p: SealParams): Promise<AuditSegment | null> {
+    return this.tx(async (c) => {
+      // One sealer at a time: the chain has a single head.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rebound:audit-seal:${this.schema}`]);
+      const { rows } = await c.query('SELECT * FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT $1', [p.limit]);
+      if (rows.length === 0) return null;
+      const head = await c.query('SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1');
+      const links = p.chain(head.rows[0] ? { seq: Number(head.rows[0].seq), hash: head.rows[0].hash } : null, rows.map(toAuditEntry));
+      await c.query(
+        `UPDATE audit_log a SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS v(id, seq, prev_hash, hash)
+         WHERE a.id = v.id`,
+        [rows.map((r) => r.id), links.map((l) => l.seq), links.map((l) => l.prevHash), links.map((l) => l.hash)],
+      );
+      const last = links[links.length - 1];
+      const seg = await c.query(
+        `INSERT INTO audit_segments (first_seq, last_seq, count, head_hash, prev_head_hash, sealed_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+        [links[0].seq, last.seq, links.length, last.hash, links[0].prevHash, p.now],
+      );
+      return toSegment(seg.rows[0]);
+    });
+  }
+
+  async readAudit(p: { afterSeq: number; limit: number }): Promise<AuditEntry[]> {
+    const { rows } = await this.pool.query('SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2', [p.afterSeq, p.limit]);
+    return rows.map(toAuditEntry);
+  }
+
+  async listAuditSegments(): Promise<AuditSegment[]> {
+    const { rows } = await this.pool.query('SELECT * FROM audit_segments ORDER BY id');
+    return rows.map(toSegment);
+  }
+
+  async countUnsealedAudit(): Promise<number> {
+    const { rows } = await this.pool.query('SELECT count(*) AS n FROM audit_log WHERE seq IS NULL');
+    return Number(rows[0].n);
+  }
+
+  async auditTotals(countActions: string[]): Promise<AuditTotals> {
+    const { rows } = await this.pool.query(
+      `SELECT action, count(*) AS n, coalesce(sum((details::jsonb ->> 'count')::bigint), 0) AS total
+       FROM audit_log WHERE action = ANY($1::text[]) GROUP BY action`,
+      [['job.submit', ...countActions]],
+    );
+    const by = new Map(rows.map((r) => [r.action as string, r]));
+    const counted: Record<string, number> = {};
+    for (const a of countActions) counted[a] = Number(by.get(a)?.total ?? 0);
+    return { submitted: Number(by.get('job.submit')?.n ?? 0), counted };
+  }
+
+  async addStats(buckets: StatsBucket[]): Promise<void> {
+    if (buckets.length === 0) return;
+    const outcomes = buckets.flatMap((b) => Object.entries(b.outcomes).map(([o, n]) => ({ m: b.minute, t: b.type, o, n })));
+    const latency = buckets.flatMap((b) => b.latency.map((l) => ({ m: b.minute, t: b.type, ...l })));
+    const errors = buckets.flatMap((b) => b.errors.map((e) => ({ m: b.minute, t: b.type, ...e })));
+    await this.tx(async (c) => {
+      if (outcomes.length)
+        await c.query(
+          `INSERT INTO stats_outcomes (minute, type, outcome, count)
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])
+           ON CONFLICT (minute, type, outcome) DO UPDATE SET count = stats_outcomes.count + excluded.count`,
+          [outcomes.map((x) => x.m), outcomes.map((x) => x.t), outcomes.map((x) => x.o), outcomes.map((x) => x.n)],
+        );
+      if (latency.length)
+        await c.query(
+          `INSERT INTO stats_latency (minute, type, kind, bucket, count)
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+           ON CONFLICT (minute, type, kind, bucket) DO UPDATE SET count = stats_latency.count + excluded.count`,
+          [latency.map((x) => x.m), latency.map((x) => x.t), latency.map((x) => x.kind), latency.map((x) => x.bucket), latency.map((x) => x.count)],
+        );
+      if (errors.length)
+        await c.query(
+          `INSERT INTO stats_errors (minute, type, fingerprint, kind, name, message, count)
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+           ON CONFLICT (minute, type, fingerprint) DO UPDATE SET count = stats_errors.count + excluded.count`,
+          [
+            errors.map((x) => x.m),
+            errors.map((x) => x.t),
+            errors.map((x) => x.fingerprint),
+            errors.map((x) => x.kind),
+            errors.map((x) => x.name),
+            errors.map((x) => x.message),
+            errors.map((x) => x.count),
+          ],
+        );
+    });
+  }
+
+  async readStats(p: { fromMinute: number; toMinute: number; type?: string }): Promise<StatsRows> {
+    const typeClause = p.type ? 'AND type = $3' : '';
+    const params = [p.fromMinute, p.toMinute, ...(p.type ? [p.type] : [])];
+    const num = <T extends Record<string, unknown>>(rows: T[], keys: string[]) =>
+      rows.map((r) => ({ ...r, ...Object.fromEntries(keys.map((k) => [k, Number(r[k])])) }));
+    const [o, l, e] = await Promise.all([
+      this.pool.query(`SELECT minute, type, outcome, count FROM stats_outcomes WHERE minute BETWEEN $1 AND $2 ${typeClause}`, params),
+      this.pool.query(
+        `SELECT type, kind, bucket, sum(count) AS count FROM stats_latency WHERE minute BETWEEN $1 AND $2 ${typeClause}
+         GROUP BY type, kind, bucket`,
+        params,
+      ),
+      this.pool.query(
+        `SELECT type, fingerprint, max(kind) AS kind, max(name) AS name, max(message) AS message, sum(count) AS count
+         FROM stats_errors WHERE minute BETWEEN $1 AND $2 ${typeClause} GROUP BY type, fingerprint`,
+        params,
+      ),
+    ]);
+    return {
+      outcomes: num(o.rows, ['minute', 'count']) as StatsRows['outcomes'],
+      latency: num(l.rows, ['bucket', 'count']) as StatsRows['latency'],
+      errors: num(e.rows, ['count']) as StatsRows['errors'],
+    };
+  }
+
+  async oldestAvailableRunAt(): Promise<number | null> {
+    const { rows } = await this.pool.query("SELECT min(run_at) AS at FROM jobs WHERE state = 'available'");
+    return rows[0].at == null ? null : Number(rows[0].at);
+  }
+}

@@ -1,0 +1,207 @@
+/** Workflow runs, step history and signals on PostgreSQL (tables from migrations/workflows.ts). */
+import type pg from 'pg';
+import type { ErrorInfo, Json } from '../../job.ts';
+import type { RunStatus, SendSignalParams, StepRecord, WorkflowRun, WorkflowSignal, WorkflowStore } from '../workflows.ts';
+
+interface RunRow {
+  job_id: number;
+  type: string;
+  version: number;
+  status: string;
+  state: string | null;
+  waiting: string | null;
+  error: ErrorInfo | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface StepRow {
+  seq: number;
+  name: string;
+  kind: string;
+  status: string;
+  result: Json | null;
+  error: ErrorInfo | null;
+  attempts: number;
+  wake_at: number | null;
+  started_at: number;
+  finished_at: number | null;
+  compensation: string;
+  compensation_attempts: number;
+  compensation_error: ErrorInfo | null;
+}
+
+interface SignalRow {
+  id: number;
+  name: string;
+  payload: Json;
+  created_at: number;
+  consumed_by: number | null;
+}
+
+const json = (v: unknown) => (v == null ? null : JSON.stringify(v));
+const isId = (id: string) => /^\d+$/.test(id);
+
+const toRun = (r: RunRow): WorkflowRun => ({
+  jobId: String(r.job_id),
+  type: r.type,
+  version: r.version,
+  status: r.status as RunStatus,
+  state: r.state,
+  waiting: r.waiting,
+  error: r.error,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+const toStep = (r: StepRow): StepRecord => ({
+  seq: r.seq,
+  name: r.name,
+  kind: r.kind as StepRecord['kind'],
+  status: r.status as StepRecord['status'],
+  result: r.result,
+  error: r.error,
+  attempts: r.attempts,
+  wakeAt: r.wake_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+  compensation: r.compensation as StepRecord['compensation'],
+  compensationAttempts: r.compensation_attempts,
+  compensationError: r.compensation_error,
+});
+
+const toSignal = (r: SignalRow): WorkflowSignal => ({
+  id: String(r.id),
+  name: r.name,
+  payload: r.payload,
+  createdAt: r.created_at,
+  consumedBy: r.consumed_by,
+});
+
+const WAKE = `
+  UPDATE jobs j SET state = 'available', run_at = LEAST(j.run_at, $3::bigint)
+  WHERE j.id = $1 AND j.state = 'scheduled'
+    AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.job_id = j.id AND r.waiting = $2)
+  RETURNING j.id`;
+
+export class PostgresWorkflowStore implements WorkflowStore {
+  /** `pool` runs with search_path set to the store's schema; `channel` is the store's wake-up channel. */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly channel: string,
+  ) {}
+
+  async startRun(p: { jobId: string; type: string; version: number; state: string | null; now: number }): Promise<WorkflowRun> {
+    const { rows } = await this.pool.query<RunRow>(
+      `WITH ins AS (
+         INSERT INTO workflow_runs (job_id, type, version, status, state, created_at, updated_at)
+         VALUES ($1, $2, $3, 'running', $4, $5, $5) ON CONFLICT (job_id) DO NOTHING RETURNING *)
+       SELECT * FROM ins UNION ALL SELECT * FROM workflow_runs WHERE job_id = $1`,
+      [Number(p.jobId), p.type, p.version, p.state, p.now],
+    );
+    return toRun(rows[0]);
+  }
+
+  async getRun(jobId: string): Promise<WorkflowRun | null> {
+    if (!isId(jobId)) return null;
+    const { rows } = await this.pool.query<RunRow>('SELECT * FROM workflow_runs WHERE job_id = $1', [Number(jobId)]);
+    return rows[0] ? toRun(rows[0]) : null;
+  }
+
+  async updateRun(
+    jobId: string,
+    patch: { status?: RunStatus; state?: string | null; waiting?: string | null; error?: ErrorInfo | null },
+    now: number,
+  ): Promise<void> {
+    const params: unknown[] = [Number(jobId), now];
+    const sets = ['updated_at = $2'];
+    const add = (col: string, v: unknown) => (params.push(v), sets.push(`${col} = $${params.length}`));
+    if (patch.status !== undefined) add('status', patch.status);
+    if (patch.state !== undefined) add('state', patch.state);
+    if (patch.waiting !== undefined) add('waiting', patch.waiting);
+    if (patch.error !== undefined) add('error', json(patch.error));
+    await this.pool.query(`UPDATE workflow_runs SET ${sets.join(', ')} WHERE job_id = $1`, params);
+  }
+
+  async listSteps(jobId: string): Promise<StepRecord[]> {
+    const { rows } = await this.pool.query<StepRow>('SELECT * FROM workflow_steps WHERE job_id = $1 ORDER BY seq', [Number(jobId)]);
+    return rows.map(toStep);
+  }
+
+  async saveStep(jobId: string, s: StepRecord): Promise<StepRecord> {
+    const done = `workflow_steps.status = 'completed'`;
+    const { rows } = await this.pool.query<StepRow>(
+      `INSERT INTO workflow_steps AS workflow_steps (job_id, seq, name, kind, status, result, error, attempts, wake_at,
+                                  started_at, finished_at, compensation, compensation_attempts, compensation_error)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+       ON CONFLICT (job_id, seq) DO UPDATE SET
+         status = CASE WHEN ${done} THEN workflow_steps.status ELSE excluded.status END,
+         result = CASE WHEN ${done} THEN workflow_steps.result ELSE excluded.result END,
+         error = CASE WHEN ${done} THEN workflow_steps.error ELSE excluded.error END,
+         attempts = CASE WHEN ${done} THEN workflow_steps.attempts ELSE excluded.attempts END,
+         finished_at = CASE WHEN ${done} THEN workflow_steps.finished_at ELSE excluded.finished_at END,
+         wake_at = excluded.wake_at,
+         compensation = excluded.compensation,
+         compensation_attempts = excluded.compensation_attempts,
+         compensation_error = excluded.compensation_error
+       RETURNING *`,
+      [
+        Number(jobId),
+        s.seq,
+        s.name,
+        s.kind,
+        s.status,
+        json(s.result),
+        json(s.error),
+        s.attempts,
+        s.wakeAt,
+        s.startedAt,
+        s.finishedAt,
+        s.compensation,
+        s.compensationAttempts,
+        json(s.compensationError),
+      ],
+    );
+    return toStep(rows[0]);
+  }
+
+  async wake(jobId: string, waiting: string, now: number): Promise<boolean> {
+    if (!isId(jobId)) return false;
+    const { rows } = await this.pool.query(WAKE, [Number(jobId), waiting, now]);
+    if (rows.length) await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '*']);
+    return rows.length === 1;
+  }
+
+  async sendSignal(p: SendSignalParams): Promise<{ signalId: string; woke: boolean }> {
+    const { rows } = await this.pool.query<{ id: number; woke: boolean }>(
+      `WITH sig AS (
+         INSERT INTO workflow_signals (job_id, name, payload, created_at) VALUES ($1, $4, $5, $3) RETURNING id),
+       woke AS (${WAKE})
+       SELECT (SELECT id FROM sig) AS id, EXISTS (SELECT 1 FROM woke) AS woke`,
+      [Number(p.jobId), `signal:${p.name}`, p.now, p.name, JSON.stringify(p.payload)],
+    );
+    if (rows[0].woke) await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '*']);
+    return { signalId: String(rows[0].id), woke: rows[0].woke };
+  }
+
+  async takeSignal(p: { jobId: string; name: string; seq: number; now: number }): Promise<WorkflowSignal | null> {
+    const mine = await this.pool.query<SignalRow>('SELECT * FROM workflow_signals WHERE job_id = $1 AND consumed_by = $2', [
+      Number(p.jobId),
+      p.seq,
+    ]);
+    if (mine.rows[0]) return toSignal(mine.rows[0]);
+    const { rows } = await this.pool.query<SignalRow>(
+      `UPDATE workflow_signals SET consumed_by = $3
+       WHERE id = (SELECT id FROM workflow_signals WHERE job_id = $1 AND name = $2 AND consumed_by IS NULL
+                   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [Number(p.jobId), p.name, p.seq],
+    );
+    return rows[0] ? toSignal(rows[0]) : null;
+  }
+
+  async listSignals(jobId: string): Promise<WorkflowSignal[]> {
+    const { rows } = await this.pool.query<SignalRow>('SELECT * FROM workflow_signals WHERE job_id = $1 ORDER BY id', [Number(jobId)]);
+    return rows.map(toSignal);
+  }
+}

@@ -1,0 +1,165 @@
+/** The visibility store on SQLite: audit entries, sealed segments, stats rollups. */
+import type Database from 'better-sqlite3';
+import type {
+  AuditEntry,
+  AuditRecord,
+  AuditSegment,
+  AuditTotals,
+  SealParams,
+  StatsBucket,
+  StatsRows,
+  VisibilityStore,
+} from '../visibility.ts';
+
+interface AuditRow {
+  id: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  details: string | null;
+  seq: number | null;
+  prev_hash: string | null;
+  hash: string | null;
+}
+
+interface SegmentRow {
+  id: number;
+  first_seq: number;
+  last_seq: number;
+  count: number;
+  head_hash: string;
+  prev_head_hash: string;
+  sealed_at: number;
+}
+
+export const toAuditEntry = (r: AuditRow): AuditEntry => ({
+  id: String(r.id),
+  at: Number(r.at),
+  actor: r.actor,
+  action: r.action,
+  target: r.target,
+  details: r.details == null ? null : JSON.parse(r.details),
+  seq: r.seq == null ? null : Number(r.seq),
+  prevHash: r.prev_hash,
+  hash: r.hash,
+});
+
+export const toSegment = (r: SegmentRow): AuditSegment => ({
+  id: String(r.id),
+  firstSeq: Number(r.first_seq),
+  lastSeq: Number(r.last_seq),
+  count: Number(r.count),
+  headHash: r.head_hash,
+  prevHeadHash: r.prev_head_hash,
+  sealedAt: Number(r.sealed_at),
+});
+
+export class SqliteVisibilityStore implements VisibilityStore {
+  constructor(private readonly db: Database.Database) {}
+
+  private write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  async appendAudit(records: AuditRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const insert = this.db.prepare('INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)');
+    this.write(() => {
+      for (const r of records) insert.run(r.at, r.actor, r.action, r.target, r.details == null ? null : JSON.stringify(r.details));
+    });
+  }
+
+  async sealAudit(p: SealParams): Promise<AuditSegment | null> {
+    return this.write(() => {
+      const rows = this.db.prepare('SELECT * FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT ?').all(p.limit) as AuditRow[];
+      if (rows.length === 0) return null;
+      const head = this.db.prepare('SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1').get() as
+        | { seq: number; hash: string }
+        | undefined;
+      const links = p.chain(head ?? null, rows.map(toAuditEntry));
+      const update = this.db.prepare('UPDATE audit_log SET seq = ?, prev_hash = ?, hash = ? WHERE id = ?');
+      rows.forEach((r, i) => update.run(links[i].seq, links[i].prevHash, links[i].hash, r.id));
+      const last = links[links.length - 1];
+      const row = this.db
+        .prepare(
+          `INSERT INTO audit_segments (first_seq, last_seq, count, head_hash, prev_head_hash, sealed_at)
+           VALUES (?, ?, ?, ?, ?, ?) RETURNING *`,
+        )
+        .get(links[0].seq, last.seq, links.length, last.hash, links[0].prevHash, p.now) as SegmentRow;
+      return toSegment(row);
+    });
+  }
+
+  async readAudit(p: { afterSeq: number; limit: number }): Promise<AuditEntry[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?')
+      .all(p.afterSeq, p.limit) as AuditRow[];
+    return rows.map(toAuditEntry);
+  }
+
+  async listAuditSegments(): Promise<AuditSegment[]> {
+    return (this.db.prepare('SELECT * FROM audit_segments ORDER BY id').all() as SegmentRow[]).map(toSegment);
+  }
+
+  async countUnsealedAudit(): Promise<number> {
+    return (this.db.prepare('SELECT count(*) AS n FROM audit_log WHERE seq IS NULL').get() as { n: number }).n;
+  }
+
+  async auditTotals(countActions: string[]): Promise<AuditTotals> {
+    const submitted = (this.db.prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'job.submit'").get() as { n: number }).n;
+    const counted: Record<string, number> = {};
+    const sum = this.db.prepare("SELECT coalesce(sum(json_extract(details, '$.count')), 0) AS n FROM audit_log WHERE action = ?");
+    for (const a of countActions) counted[a] = (sum.get(a) as { n: number }).n;
+    return { submitted, counted };
+  }
+
+  async addStats(buckets: StatsBucket[]): Promise<void> {
+    if (buckets.length === 0) return;
+    const outcome = this.db.prepare(
+      `INSERT INTO stats_outcomes (minute, type, outcome, count) VALUES (?, ?, ?, ?)
+       ON CONFLICT (minute, type, outcome) DO UPDATE SET count = count + excluded.count`,
+    );
+    const latency = this.db.prepare(
+      `INSERT INTO stats_latency (minute, type, kind, bucket, count) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (minute, type, kind, bucket) DO UPDATE SET count = count + excluded.count`,
+    );
+    const error = this.db.prepare(
+      `INSERT INTO stats_errors (minute, type, fingerprint, kind, name, message, count) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (minute, type, fingerprint) DO UPDATE SET count = count + excluded.count`,
+    );
+    this.write(() => {
+      for (const b of buckets) {
+        for (const [o, n] of Object.entries(b.outcomes)) outcome.run(b.minute, b.type, o, n);
+        for (const l of b.latency) latency.run(b.minute, b.type, l.kind, l.bucket, l.count);
+        for (const e of b.errors) error.run(b.minute, b.type, e.fingerprint, e.kind, e.name, e.message, e.count);
+      }
+    });
+  }
+
+  async readStats(p: { fromMinute: number; toMinute: number; type?: string }): Promise<StatsRows> {
+    const typeClause = p.type ? 'AND type = ?' : '';
+    const params = [p.fromMinute, p.toMinute, ...(p.type ? [p.type] : [])];
+    return {
+      outcomes: this.db
+        .prepare(`SELECT minute, type, outcome, count FROM stats_outcomes WHERE minute BETWEEN ? AND ? ${typeClause}`)
+        .all(...params) as StatsRows['outcomes'],
+      latency: this.db
+        .prepare(
+          `SELECT type, kind, bucket, sum(count) AS count FROM stats_latency WHERE minute BETWEEN ? AND ? ${typeClause}
+           GROUP BY type, kind, bucket`,
+        )
+        .all(...params) as StatsRows['latency'],
+      errors: this.db
+        .prepare(
+          `SELECT type, fingerprint, max(kind) AS kind, max(name) AS name, max(message) AS message, sum(count) AS count
+           FROM stats_errors WHERE minute BETWEEN ? AND ? ${typeClause} GROUP BY type, fingerprint`,
+        )
+        .all(...params) as StatsRows['errors'],
+    };
+  }
+
+  async oldestAvailableRunAt(): Promise<number | null> {
+    return (this.db.prepare("SELECT min(run_at) AS at FROM jobs WHERE state = 'available'").get() as { at: number | null }).at;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The workflow store: a workflow run (the version it started with, its
+ * status, its named state, what it waits for), the history of its steps in
+ * position order, and the signals sent to it. The job row stays the unit of
+ * claiming; these tables hold what a replay needs. `now` comes from the caller.
+ */
+import type { ErrorInfo, Json } from '../job.ts';
+
+export type RunStatus = 'running' | 'compensating' | 'completed' | 'compensated' | 'failed';
+
+export interface WorkflowRun {
+  jobId: string;
+  type: string;
+  /** The workflow version the run started with; it keeps it until it ends. */
+  version: number;
+  status: RunStatus;
+  /** The current named state (`ctx.transition`), or null when the workflow declares none. */
+  state: string | null;
+  /** What the run sleeps on: 'children', 'signal:NAME', 'timer', or null. Signals and finished children wake it. */
+  waiting: string | null;
+  /** Why the run failed for good (set when compensation starts). */
+  error: ErrorInfo | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type StepKind = 'step' | 'sleep' | 'signal' | 'spawn' | 'join' | 'transition';
+export type StepStatus = 'running' | 'retrying' | 'completed' | 'failed';
+export type CompensationStatus = 'none' | 'pending' | 'done' | 'failed';
+
+/** One position in a run's history. */
+export interface StepRecord {
+  seq: number;
+  name: string;
+  kind: StepKind;
+  status: StepStatus;
+  result: Json | null;
+  error: ErrorInfo | null;
+  attempts: number;
+  /** Timers and signal deadlines: when the position is due. */
+  wakeAt: number | null;
+  startedAt: number;
+  finishedAt: number | null;
+  compensation: CompensationStatus;
+  compensationAttempts: number;
+  compensationError: ErrorInfo | null;
+}
+
+export interface WorkflowSignal {
+  id: string;
+  name: string;
+  payload: Json;
+  createdAt: number;
+  /** The history position that received it, or null while undelivered. */
+  consumedBy: number | null;
+}
+
+export interface SendSignalParams {
+  jobId: string;
+  name: string;
+  payload: Json;
+  now: number;
+}
+
+export interface WorkflowStore {
+  /** Creates the run on its first execution; later executions get the stored run (and its version) back. */
+  startRun(p: { jobId: string; type: string; version: number; state: string | null; now: number }): Promise<WorkflowRun>;
+  getRun(jobId: string): Promise<WorkflowRun | null>;
+  updateRun(jobId: string, patch: { status?: RunStatus; state?: string | null; waiting?: string | null; error?: ErrorInfo | null }, now: number): Promise<void>;
+
+  listSteps(jobId: string): Promise<StepRecord[]>;
+  /**
+   * Writes a position of the history. A completed position is never
+   * overwritten: a stale executor's late write loses, and the stored record is returned.
+   */
+  saveStep(jobId: string, step: StepRecord): Promise<StepRecord>;
+
+  /** Makes a sleeping job due now when its run waits for `waiting`. Returns whether it did. */
+  wake(jobId: string, waiting: string, now: number): Promise<boolean>;
+  /** Stores a signal; wakes the job when its run waits for this signal. Returns whether it woke the job. */
+  sendSignal(p: SendSignalParams): Promise<{ signalId: string; woke: boolean }>;
+  /**
+   * Delivers a signal to history position `seq`: the one it already received,
+   * else the oldest undelivered signal of that name. null: none has come.
+   */
+  takeSignal(p: { jobId: string; name: string; seq: number; now: number }): Promise<WorkflowSignal | null>;
+  listSignals(jobId: string): Promise<WorkflowSignal[]>;
+}

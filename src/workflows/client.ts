@@ -1,0 +1,40 @@
+/** What the client offers about workflows: signals, and a run's state and history. */
+import { InvalidStateError, JobNotFoundError, ValidationError } from '../errors.ts';
+import { FINAL_STATES, type Json } from '../job.ts';
+import type { Store } from '../store/store.ts';
+import type { StepRecord, WorkflowRun, WorkflowSignal } from '../store/workflows.ts';
+import { checkStepName } from './step.ts';
+
+export interface WorkflowDetails extends WorkflowRun {
+  /** The history: one record per position, in order. */
+  steps: StepRecord[];
+  signals: WorkflowSignal[];
+}
+
+export async function workflowDetails(store: Store, id: string): Promise<WorkflowDetails | null> {
+  const run = await store.workflows.getRun(String(id));
+  if (!run) return null;
+  const [steps, signals] = await Promise.all([store.workflows.listSteps(run.jobId), store.workflows.listSignals(run.jobId)]);
+  return { ...run, steps, signals };
+}
+
+export interface SignalResult {
+  signalId: string;
+  /** The workflow was waiting for this signal and is due now. */
+  woke: boolean;
+}
+
+export async function sendSignal(store: Store, now: number, jobId: string, name: string, payload: unknown): Promise<SignalResult> {
+  checkStepName(name, 'signal name');
+  let json: Json;
+  try {
+    const text = JSON.stringify(payload === undefined ? null : payload);
+    json = JSON.parse(text) as Json;
+  } catch (err) {
+    throw new ValidationError('payload', `must be JSON-serializable (${(err as Error).message})`);
+  }
+  const job = await store.getJob(String(jobId));
+  if (!job) throw new JobNotFoundError(String(jobId));
+  if (FINAL_STATES.includes(job.state)) throw new InvalidStateError(`job ${jobId} is ${job.state}; a finished workflow takes no signals`);
+  return store.workflows.sendSignal({ jobId: job.id, name, payload: json, now });
+}

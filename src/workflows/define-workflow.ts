@@ -1,0 +1,84 @@
+/**
+ * `defineWorkflow(type, { schema?, version?, states?, run })`: a workflow is
+ * a job whose handler replays. Each execution loads the run's history and
+ * calls `run` again; finished positions return their recorded results, so the
+ * run continues from the first position that has not finished. The result is
+ * a plain JobDefinition: enqueue it like any job (its idempotency key is the
+ * key of the whole run), and list it in a jobs file for `rebound worker`.
+ */
+import { defineJob, type JobDefinition, type JobOptions } from '../define.ts';
+import { errorInfo } from '../engine/error-info.ts';
+import { ValidationError } from '../errors.ts';
+import { classifyError } from '../policies/retry.ts';
+import { History, ReplayEnd } from './history.ts';
+import { hostOf } from './host.ts';
+import { makeWorkflowContext, type WorkflowContext } from './context.ts';
+import type { RunEnv } from './run-env.ts';
+import { compensate } from './saga.ts';
+import { checkStates, initialState, StateMachine, type StateSpec } from './states.ts';
+
+export interface WorkflowOptions<I = any, O = unknown> extends Omit<JobOptions<I>, 'handler'> {
+  /** The version new runs start with (default 1). Runs in flight keep the version they started with. */
+  version?: number;
+  /** Declared states and their allowed moves; the first key is the initial state. */
+  states?: StateSpec;
+  run: (ctx: WorkflowContext, input: I) => Promise<O> | O;
+}
+
+export function defineWorkflow<I = any, O = unknown>(type: string, options: WorkflowOptions<I, O>): JobDefinition<I> {
+  const { run, version = 1, states, ...jobOptions } = options ?? ({} as WorkflowOptions<I, O>);
+  if (typeof run !== 'function') throw new ValidationError(`defineWorkflow("${type}").run`, 'must be a function (ctx, input) => result');
+  if (!Number.isInteger(version) || version < 1) throw new ValidationError(`defineWorkflow("${type}").version`, 'must be a whole number >= 1');
+  checkStates(type, states);
+
+  const def: JobDefinition<I> = defineJob<I>(type, {
+    ...jobOptions,
+    handler: async (input, ctx) => {
+      const host = hostOf(ctx);
+      const store = host.store.workflows;
+      const now = host.now;
+      const stored = await store.startRun({ jobId: ctx.jobId, type, version, state: initialState(states), now: now() });
+      const steps = await store.listSteps(ctx.jobId);
+      const replayOnly = stored.status === 'compensating';
+      const env: RunEnv = {
+        history: new History(ctx.jobId, type, store, new Map(steps.map((s) => [s.seq, s])), now, replayOnly),
+        host,
+        ctx,
+        type,
+        retry: def.retry,
+        classify: def.classify,
+        compensations: [],
+      };
+      const machine = new StateMachine(states, initialState(states));
+      const wctx = makeWorkflowContext(env, stored.version, machine);
+
+      if (replayOnly) {
+        // Failed for good earlier: replay only to rebuild the compensations, then finish undoing.
+        await Promise.resolve()
+          .then(() => run(wctx, input))
+          .catch(() => {});
+        return compensate(env, stored.error ?? errorInfo(new Error('the workflow failed'), 'permanent', type));
+      }
+      try {
+        const result = await run(wctx, input);
+        await store.updateRun(ctx.jobId, { status: 'completed', waiting: null }, now());
+        return result;
+      } catch (err) {
+        if (ctx.signal.aborted || isSnooze(err) || err instanceof ReplayEnd) throw err;
+        const cls = classifyError(err, def.classify);
+        const forGood = cls.kind === 'permanent' || ctx.attempt >= ctx.maxAttempts;
+        if (!forGood) throw err;
+        const error = errorInfo(err, cls.kind, type);
+        if (env.compensations.length === 0 || (err as { code?: unknown }).code === 'determinism') {
+          await store.updateRun(ctx.jobId, { status: 'failed', waiting: null, error }, now());
+          throw err;
+        }
+        await store.updateRun(ctx.jobId, { status: 'compensating', waiting: null, error }, now());
+        return compensate(env, error);
+      }
+    },
+  });
+  return def;
+}
+
+const isSnooze = (err: unknown) => (err as { code?: unknown })?.code === 'snooze';

@@ -1,0 +1,46 @@
+/** What every workflow operation shares during one execution of a run. */
+import type { JobContext } from '../define.ts';
+import type { Json } from '../job.ts';
+import type { Classifier, RetryPolicy } from '../policies/retry.ts';
+import type { History } from './history.ts';
+import type { WorkflowHost } from './host.ts';
+
+export interface StepInfo {
+  /** This step's attempt, 1-based, counted across executions of the workflow. */
+  attempt: number;
+  /** Stable for this run and step: pass it to the service you call as its idempotency key. */
+  idempotencyKey: string;
+  /** Aborted when the workflow's attempt is (lease lost, timeout, shutdown). */
+  signal: AbortSignal;
+}
+
+/** A step's compensation, registered when the step completed (first run or replay). */
+export interface Compensation {
+  seq: number;
+  name: string;
+  result: Json;
+  fn: (result: any, info: StepInfo) => unknown;
+  retry: RetryPolicy;
+}
+
+export interface RunEnv {
+  history: History;
+  host: WorkflowHost;
+  ctx: JobContext;
+  type: string;
+  retry: RetryPolicy;
+  classify?: Classifier;
+  compensations: Compensation[];
+}
+
+export const stepKey = (env: RunEnv, seq: number, name: string) => `rebound:${env.ctx.jobId}:${seq}:${name}`;
+
+/** JSON round trip, so the first execution returns exactly what a replay will. */
+export function toJson(value: unknown, what: string): Json {
+  if (value === undefined) return null;
+  try {
+    return JSON.parse(JSON.stringify(value)) as Json;
+  } catch (err) {
+    throw Object.assign(new Error(`${what}: the result is not JSON-serializable (${(err as Error).message})`), { permanent: true });
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * `ctx.step(name, fn, opts)`: runs `fn` until it succeeds once, records its
+ * JSON result, and returns the recorded result on every later execution
+ * without calling `fn`. A failed attempt puts the workflow to sleep until the
+ * step's own backoff (a Snooze: the workflow's attempts are not charged);
+ * a permanent error, or the step's last attempt, fails the workflow for good.
+ */
+import type { BreakerGuard } from '../define.ts';
+import { errorInfo } from '../engine/error-info.ts';
+import { Snooze, StepFailedError, TimeoutError, ValidationError } from '../errors.ts';
+import { backoffDelay, classifyError, type RetryPolicy } from '../policies/retry.ts';
+import { ReplayEnd } from './history.ts';
+import { stepKey, toJson, type RunEnv, type StepInfo } from './run-env.ts';
+
+export interface StepOptions<T> {
+  /** This step's retry policy (default: the workflow's). */
+  retry?: Partial<RetryPolicy>;
+  /** One attempt of `fn` may take this long; past it the attempt fails (and is retried). */
+  timeoutMs?: number;
+  /** A circuit breaker guarding the call: a name (`ctx.breaker(name)`) or a guard. An open breaker delays the step without using its attempts. */
+  breaker?: string | BreakerGuard;
+  /** Undoes the step when the workflow fails for good; receives the step's recorded result. */
+  compensate?: (result: T, info: StepInfo) => unknown;
+}
+
+const NAME = /^[^\s:][^:]{0,199}$/;
+
+export function checkStepName(name: unknown, what = 'step name'): asserts name is string {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new ValidationError(what, 'must be a non-empty string of at most 200 characters without ":" (it identifies the step in the history)');
+  }
+}
+
+export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo) => Promise<T> | T, opts: StepOptions<T> = {}): Promise<T> {
+  checkStepName(name);
+  if (typeof fn !== 'function') throw new ValidationError(`step "${name}"`, 'needs a function to run');
+  const h = env.history;
+  const { seq, record } = h.next('step', name);
+  const policy: RetryPolicy = { ...env.retry, ...opts.retry };
+  const register = (result: unknown) => {
+    if (opts.compensate) env.compensations.push({ seq, name, result: result as never, fn: opts.compensate, retry: policy });
+  };
+  if (record?.status === 'completed') {
+    register(record.result);
+    return record.result as T;
+  }
+  if (record?.status === 'failed') throw new StepFailedError(name, record.attempts, record.error ?? 'failed');
+  if (h.replayOnly) throw new ReplayEnd();
+
+  const base = record ?? h.fresh(seq, 'step', name);
+  const attempts = base.attempts + 1;
+  await h.save({ ...base, status: 'running', attempts });
+  const info: StepInfo = { attempt: attempts, idempotencyKey: stepKey(env, seq, name), signal: env.ctx.signal };
+  let value: unknown;
+  try {
+    const call = () => withTimeout(Promise.resolve().then(() => fn(info)), opts.timeoutMs);
+    value = opts.breaker ? await guardOf(env, opts.breaker).run(call) : await call();
+  } catch (err) {
+    // The attempt of the whole workflow ended (lease lost, job timeout, shutdown): not this step's failure.
+    if (env.ctx.signal.aborted) throw env.ctx.signal.reason;
+    if (err instanceof Snooze) throw err;
+    const now = h.now();
+    const e = err as { code?: unknown; retryAfterMs?: unknown };
+    if (e?.code === 'breaker_open') {
+      await h.save({ ...base, status: 'retrying', attempts: base.attempts });
+      const wait = typeof e.retryAfterMs === 'number' ? e.retryAfterMs : policy.baseMs;
+      throw new Snooze(now + wait, `step "${name}": breaker open`);
+    }
+    const cls = classifyError(err, env.classify);
+    const error = errorInfo(err, cls.kind, env.type);
+    if (cls.kind === 'permanent' || attempts >= policy.maxAttempts) {
+      await h.save({ ...base, status: 'failed', attempts, error, finishedAt: now });
+      throw new StepFailedError(name, attempts, err);
+    }
+    const delay = cls.retryAfterMs ?? backoffDelay(policy, attempts);
+    await h.save({ ...base, status: 'retrying', attempts, error });
+    throw new Snooze(now + delay, `step "${name}" attempt ${attempts} of ${policy.maxAttempts} failed: ${error.message}`);
+  }
+  const stored = await h.save({ ...base, status: 'completed', attempts, result: toJson(value, `step "${name}"`), error: null, finishedAt: h.now() });
+  register(stored.result);
+  return stored.result as T;
+}
+
+function guardOf(env: RunEnv, breaker: string | BreakerGuard): BreakerGuard {
+  return typeof breaker === 'string' ? env.ctx.breaker(breaker) : breaker;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number | undefined): Promise<T> {
+  if (!ms) return p;
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new TimeoutError(ms)), ms))),
+  ]);
+}

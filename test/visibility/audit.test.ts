@@ -1,0 +1,146 @@
+/**
+ * The audit trail on both stores, against the real database: submissions and
+ * operator actions are recorded with their policy; altering, deleting or
+ * swapping one row makes `rebound audit verify` fail (exit 1) and name it,
+ * while an untouched trail verifies; reconcile accounts for every job.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRebound, defineJob, PermanentError, type Rebound } from '../../src/index.ts';
+import { verifyAudit, exportCheckpoint, reconcileAudit } from '../../src/observability/audit.ts';
+import type { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { runCli } from '../helpers/cli.ts';
+import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
+
+describe.each(storeKinds)('audit trail on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound | undefined;
+  afterEach(async () => {
+    await rebound?.close();
+    rebound = undefined;
+    await dropStore(url);
+  });
+
+  const jobs = [
+    defineJob('pay', { retry: { maxAttempts: 2, baseMs: 1, jitter: 'none' }, timeoutMs: 5000, handler: async () => 'paid' }),
+    defineJob('fail', { handler: async () => { throw new PermanentError('no'); } }),
+  ];
+
+  /** Six sealed entries: five submissions and one operator action. */
+  async function auditedStore() {
+    url = freshStoreUrl(kind);
+    const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
+    for (let i = 0; i < 4; i++) await r.enqueue('pay', { n: i }, { idempotencyKey: `k${i}`, actor: 'alice' });
+    const { id } = await r.enqueue('pay', { n: 9 }, { delayMs: 60_000 });
+    await r.cancel(id, { actor: 'bob' });
+    await r.visibility.audit!.flush();
+    await r.visibility.audit!.seal();
+    return r;
+  }
+
+  /** Runs SQL against the real database, as an attacker with write access would. */
+  async function tamper(r: Rebound, sql: string[]) {
+    if (kind === 'sqlite') for (const s of sql) (r.store as SqliteStore).database.exec(s);
+    else for (const s of sql) await (r.store as PostgresStore).pool.query(s);
+  }
+
+  it('records submissions with actor, digest and policy, and operator actions; an untouched trail verifies', async () => {
+    const r = await auditedStore();
+    const entries = await r.store.visibility.readAudit({ afterSeq: 0, limit: 100 });
+    expect(entries.map((e) => [e.seq, e.action, e.actor])).toEqual([
+      [1, 'job.submit', 'alice'],
+      [2, 'job.submit', 'alice'],
+      [3, 'job.submit', 'alice'],
+      [4, 'job.submit', 'alice'],
+      [5, 'job.submit', 'library'],
+      [6, 'job.cancel', 'bob'],
+    ]);
+    expect(entries[0].details).toMatchObject({
+      type: 'pay',
+      idempotency_key: 'k0',
+      payload_digest: expect.stringMatching(/^[0-9a-f]{64}$/),
+      policy: { retry: { maxAttempts: 2, baseMs: 1 }, timeout_ms: 5000, retention: { key_ttl_ms: 86_400_000 } },
+    });
+    expect(JSON.stringify(entries)).not.toContain('"n":'); // the payload itself is not in the trail
+    expect(await verifyAudit(r.store)).toMatchObject({ ok: true, count: 6, unsealed: 0 });
+    const cli = await runCli(['audit', 'verify', '--store', url]);
+    expect(cli.stderr).toBe('');
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain('audit trail verifies: 6 entries');
+  });
+
+  it('names an altered entry', async () => {
+    const r = await auditedStore();
+    await tamper(r, ["UPDATE audit_log SET actor = 'mallory' WHERE seq = 3"]);
+    const cli = await runCli(['audit', 'verify', '--store', url]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toMatch(/entry seq 3 \(id \d+, job\.submit\) was altered/);
+  });
+
+  it('names a deleted entry', async () => {
+    const r = await auditedStore();
+    await tamper(r, ['DELETE FROM audit_log WHERE seq = 4']);
+    const cli = await runCli(['audit', 'verify', '--store', url]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('entry seq 4 is missing');
+  });
+
+  it('names a reordered entry when two rows swap places', async () => {
+    const r = await auditedStore();
+    await tamper(r, [
+      'UPDATE audit_log SET seq = -1 WHERE seq = 2',
+      'UPDATE audit_log SET seq = 2 WHERE seq = 3',
+      'UPDATE audit_log SET seq = 3 WHERE seq = -1',
+    ]);
+    const cli = await runCli(['audit', 'verify', '--store', url]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toMatch(/entry seq 2 \(id \d+\) does not follow entry seq 1/);
+  });
+
+  it('catches a cut tail through the segments and through an exported checkpoint', async () => {
+    const r = await auditedStore();
+    const cp = await exportCheckpoint(r.store, r.now());
+    expect(cp).toMatchObject({ head_seq: 6, count: 6, head_hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const file = join(mkdtempSync(join(tmpdir(), 'rebound-cp-')), 'checkpoint.json');
+    writeFileSync(file, JSON.stringify(cp));
+    await tamper(r, ['DELETE FROM audit_log WHERE seq = 6']);
+    expect((await verifyAudit(r.store)).problem?.reason).toContain('entry seq 6 is missing');
+    // An attacker who also rewrites the segment to end at seq 5 hides the cut from the chain, not from the checkpoint kept elsewhere.
+    await tamper(r, ['UPDATE audit_segments SET last_seq = 5, count = 5, head_hash = (SELECT hash FROM audit_log WHERE seq = 5)']);
+    expect(await verifyAudit(r.store)).toMatchObject({ ok: true, count: 5 });
+    const cli = await runCli(['audit', 'verify', '--store', url, '--checkpoint', file]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('the checkpoint names seq 6 but the chain ends at seq 5');
+  });
+
+  it('reconciles submitted jobs with completed, dead, purged, cancelled and in-flight ones', async () => {
+    url = freshStoreUrl(kind);
+    const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
+    await r.enqueue('pay', { n: 1 });
+    await r.enqueue('pay', { n: 2 });
+    await r.enqueue('fail', { n: 3 });
+    await r.enqueue('fail', { n: 4 });
+    await r.enqueue('pay', { n: 5 }, { delayMs: 60_000 });
+    const { id } = await r.enqueue('pay', { n: 6 }, { delayMs: 60_000 });
+    await r.cancel(id);
+    await r.work({ pollIntervalMs: 10, drain: true }).done;
+    const [dead] = await r.listDead({ limit: 1 });
+    await r.purge({ ids: [dead.id] }, { actor: 'ops' });
+    await r.visibility.audit!.flush();
+    expect(await reconcileAudit(r.store)).toMatchObject({
+      ok: true,
+      submitted: 6,
+      accounted: { completed: 2, dead: 1, purged: 1, cancelled: 1, in_flight: 1, pruned: 0 },
+      difference: 0,
+    });
+    // A job written behind the audit trail's back is found.
+    await r.store.insertJobs([{ type: 'pay', queue: 'default', payload: {}, payloadHash: 'x', priority: 0, runAt: r.now(), maxAttempts: 1, idempotencyKey: null, keyTtlMs: 0, parentId: null }], r.now());
+    const cli = await runCli(['audit', 'reconcile', '--store', url, '--json']);
+    expect(cli.code).toBe(1);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ ok: false, submitted: 6, total: 7, difference: -1 });
+    expect(cli.stderr).toContain('1 job(s) exist that were never submitted');
+  });
+});

@@ -1,0 +1,244 @@
+/**
+ * Metrics, logs, traces and redaction through the library, on both stores:
+ * metric values after a known workload; every job log line carries its
+ * fields; the span tree of a job that fails twice then succeeds; redacted
+ * fields appear in no log, span, stored event or read.
+ */
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createRebound, defineJob, PermanentError, type JobDefinition, type Logger, type Rebound } from '../../src/index.ts';
+import { dropStore, freshStoreUrl, storeKinds, waitFor } from '../helpers/stores.ts';
+
+const exporter = new InMemorySpanExporter();
+const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+const contextManager = new AsyncLocalStorageContextManager();
+
+beforeAll(() => {
+  context.setGlobalContextManager(contextManager.enable());
+  trace.setGlobalTracerProvider(provider);
+});
+afterAll(async () => {
+  await provider.shutdown();
+  trace.disable();
+  context.disable();
+});
+
+function captureLogs(): { logger: Logger; lines: () => Record<string, unknown>[]; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  const logger = pino({ level: 'debug' }, stream) as unknown as Logger;
+  return {
+    logger,
+    text: () => text,
+    lines: () =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+  };
+}
+
+const parentOf = (s: ReadableSpan): string | undefined =>
+  (s as unknown as { parentSpanContext?: { spanId: string } }).parentSpanContext?.spanId ??
+  (s as unknown as { parentSpanId?: string }).parentSpanId;
+
+describe.each(storeKinds)('visibility telemetry on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound | undefined;
+  let logs: ReturnType<typeof captureLogs>;
+  const open = async (jobs: JobDefinition[]) => {
+    url = freshStoreUrl(kind);
+    logs = captureLogs();
+    rebound = await createRebound({ store: url, jobs, logger: logs.logger });
+    return rebound;
+  };
+  const drain = async (r: Rebound) => {
+    const worker = r.work({ pollIntervalMs: 10, drain: true });
+    await worker.done;
+  };
+  beforeEach(() => exporter.reset());
+  afterEach(async () => {
+    await rebound?.close();
+    rebound = undefined;
+    await dropStore(url);
+  });
+
+  it('metrics count a known workload by type and outcome, and read queue depth from the store', async () => {
+    let flakyCalls = 0;
+    const r = await open([
+      defineJob('ok', { handler: async () => 'fine' }),
+      defineJob('flaky', {
+        retry: { maxAttempts: 3, baseMs: 1, jitter: 'none' },
+        handler: async () => {
+          if (++flakyCalls === 1) throw new Error('first try fails');
+        },
+      }),
+      defineJob('bad', {
+        handler: async () => {
+          throw new PermanentError('never works');
+        },
+      }),
+    ]);
+    for (let i = 0; i < 3; i++) await r.enqueue('ok', { i });
+    await r.enqueue('flaky', {}, { idempotencyKey: 'f1' });
+    await r.enqueue('flaky', {}, { idempotencyKey: 'f1' }); // deduplicated
+    await r.enqueue('bad', {});
+    await r.enqueue('ok', { later: true }, { delayMs: 3_600_000 });
+    await drain(r);
+
+    const text = await r.metrics();
+    const value = (line: string) => {
+      const hit = text.split('\n').find((l) => l.startsWith(`${line} `));
+      return hit === undefined ? undefined : Number(hit.slice(line.length + 1));
+    };
+    expect(value('rebound_jobs_enqueued_total{type="ok",queue="default"}')).toBe(4);
+    expect(value('rebound_jobs_enqueued_total{type="flaky",queue="default"}')).toBe(1);
+    expect(value('rebound_jobs_deduplicated_total{type="flaky"}')).toBe(1);
+    expect(value('rebound_jobs_started_total{type="flaky"}')).toBe(2);
+    expect(value('rebound_jobs_completed_total{type="ok",outcome="completed"}')).toBe(3);
+    expect(value('rebound_jobs_completed_total{type="flaky",outcome="retried"}')).toBe(1);
+    expect(value('rebound_jobs_completed_total{type="flaky",outcome="completed"}')).toBe(1);
+    expect(value('rebound_jobs_completed_total{type="bad",outcome="dead"}')).toBe(1);
+    expect(value('rebound_job_retries_total{type="flaky"}')).toBe(1);
+    expect(value('rebound_jobs_dead_total{type="bad",reason="permanent"}')).toBe(1);
+    expect(value('rebound_job_run_duration_seconds_count{type="ok",outcome="completed"}')).toBe(3);
+    expect(value('rebound_job_pickup_latency_seconds_count{type="ok"}')).toBe(3);
+    expect(value('rebound_queue_depth{state="completed"}')).toBe(4);
+    expect(value('rebound_queue_depth{state="scheduled"}')).toBe(1);
+    expect(value('rebound_queue_depth{state="dead"}')).toBe(1);
+    expect(value('rebound_dead_letter_jobs')).toBe(1);
+    expect(value('rebound_oldest_waiting_age_seconds')).toBe(0);
+    expect(text).toContain('# TYPE rebound_job_run_duration_seconds histogram');
+  });
+
+  it('every log line about a job carries job_id, parent_job_id, attempt, status, type and trace_id; handlers get them', async () => {
+    let calls = 0;
+    const r = await open([
+      defineJob('greet', {
+        retry: { maxAttempts: 3, baseMs: 1, jitter: 'none' },
+        handler: async (_p, ctx) => {
+          ctx.logger.info({ step: 'hello' }, 'handler says hello');
+          if (++calls === 1) throw new Error('once');
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('greet', {});
+    await drain(r);
+    const about = logs.lines().filter((l) => l.job_id === id);
+    const msgs = about.map((l) => l.msg);
+    expect(msgs).toEqual(expect.arrayContaining(['job enqueued', 'attempt started', 'handler says hello', 'attempt failed; retry scheduled', 'job completed']));
+    const traceId = (await r.getJob(id))!.traceContext!.split('-')[1];
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    for (const line of about) {
+      expect(line).toMatchObject({ job_id: id, parent_job_id: null, type: 'greet', trace_id: traceId });
+      expect(typeof line.attempt).toBe('number');
+      expect(typeof line.status).toBe('string');
+    }
+    expect(about.filter((l) => l.msg === 'handler says hello').map((l) => [l.attempt, l.status])).toEqual([
+      [1, 'running'],
+      [2, 'running'],
+    ]);
+    expect(about.find((l) => l.msg === 'attempt failed; retry scheduled')).toMatchObject({ status: 'retry', attempt: 1 });
+  });
+
+  it('traces a job that fails twice then succeeds: one producer span, three consumer attempts in the same trace; child jobs are child spans', async () => {
+    let calls = 0;
+    const r = await open([
+      defineJob('flaky', {
+        retry: { maxAttempts: 5, baseMs: 1, jitter: 'none' },
+        handler: async (_p, ctx) => {
+          if (++calls <= 2) throw new Error(`upstream 503 #${calls}`);
+          await r.enqueue('child', { from: ctx.jobId }, { parentId: ctx.jobId });
+        },
+      }),
+      defineJob('child', { handler: async () => 'done' }),
+    ]);
+    const { id } = await r.enqueue('flaky', { n: 1 });
+    await drain(r);
+    const spans = exporter.getFinishedSpans();
+    const producer = spans.find((s) => s.name === 'enqueue flaky')!;
+    expect(producer).toBeDefined();
+    expect(producer.attributes).toMatchObject({ 'job.id': id, 'job.type': 'flaky', 'job.queue': 'default', outcome: 'enqueued' });
+    const attempts = spans.filter((s) => s.name === 'process flaky').sort((a, b) => Number(a.attributes['job.attempt']) - Number(b.attributes['job.attempt']));
+    expect(attempts).toHaveLength(3);
+    for (const a of attempts) {
+      expect(a.spanContext().traceId).toBe(producer.spanContext().traceId);
+      expect(parentOf(a)).toBe(producer.spanContext().spanId);
+      expect(a.attributes).toMatchObject({ 'job.id': id, 'job.type': 'flaky', 'job.queue': 'default' });
+    }
+    expect(attempts.map((a) => [a.attributes['job.attempt'], a.attributes.outcome, a.attributes['job.status'], a.attributes['error.class'] ?? null])).toEqual([
+      [1, 'failed', 'retry', 'transient'],
+      [2, 'failed', 'retry', 'transient'],
+      [3, 'completed', 'completed', null],
+    ]);
+    // The child job, enqueued inside attempt 3, is traced under it.
+    const childProducer = spans.find((s) => s.name === 'enqueue child')!;
+    expect(parentOf(childProducer)).toBe(attempts[2].spanContext().spanId);
+    const childRun = spans.find((s) => s.name === 'process child')!;
+    expect(childRun.spanContext().traceId).toBe(producer.spanContext().traceId);
+    expect(childRun.attributes['job.parent_id']).toBe(id);
+    expect(parentOf(childRun)).toBe(childProducer.spanContext().spanId);
+  });
+
+  it('keeps redacted fields out of logs, spans, stored events, error snapshots and masked reads', async () => {
+    const card = '4111111111111111';
+    const email = 'alice@example.com';
+    const r = await open([
+      defineJob('charge', {
+        redact: ['card.number', 'customer.email'],
+        handler: async (p: { card: { number: string }; customer: { email: string } }, ctx) => {
+          ctx.logger.info({ step: 'charging' }, 'charging');
+          throw new PermanentError(`card ${p.card.number} of ${p.customer.email} declined`);
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('charge', { card: { number: card, brand: 'visa' }, customer: { email, name: 'Alice' }, amount: 12 });
+    await drain(r);
+
+    const masked = await r.inspect(id);
+    const raw = await r.inspect(id, { unmasked: true });
+    expect(raw.job.payload).toMatchObject({ card: { number: card } });
+    expect(masked.job.payload).toEqual({ card: { number: '[REDACTED]', brand: 'visa' }, customer: { email: '[REDACTED]', name: 'Alice' }, amount: 12 });
+    expect(masked.job.lastError).toMatchObject({ kind: 'permanent', message: 'card [REDACTED] of [REDACTED] declined' });
+    expect(masked.job.lastError!.payload).toEqual(masked.job.payload);
+
+    const everywhere = [
+      logs.text(),
+      JSON.stringify(exporter.getFinishedSpans().map((s) => ({ a: s.attributes, e: s.events, st: s.status, n: s.name }))),
+      JSON.stringify(await r.store.getEvents(id)),
+      JSON.stringify(masked),
+      JSON.stringify(raw.job.lastError),
+      await r.metrics(),
+    ];
+    for (const text of everywhere) {
+      expect(text).not.toContain(card);
+      expect(text).not.toContain(email);
+    }
+    // The spans of the failed attempt were written (so the check above looked at something).
+    expect(exporter.getFinishedSpans().some((s) => s.name === 'process charge' && s.attributes['error.class'] === 'permanent')).toBe(true);
+  });
+});
+
+describe('redaction rules', () => {
+  it('refuses a malformed redact path at definition time', () => {
+    expect(() => defineJob('x', { redact: ['card..number'], handler: () => {} })).toThrow(/redact/);
+  });
+
+  it('masks through arrays and wildcards', async () => {
+    const { maskPayload } = await import('../../src/observability/redaction.ts');
+    const def = { redact: ['items.card', 'meta.*.secret'] };
+    expect(maskPayload(def, { items: [{ card: '1', n: 1 }, { card: '2' }], meta: { a: { secret: 's', keep: 1 } } })).toEqual({
+      items: [{ card: '[REDACTED]', n: 1 }, { card: '[REDACTED]' }],
+      meta: { a: { secret: '[REDACTED]', keep: 1 } },
+    });
+  });
+});

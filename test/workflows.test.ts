@@ -1,0 +1,277 @@
+/**
+ * Durable workflows through the library, on both stores: steps run once and
+ * replay from history, sagas undo in reverse order, timers and signals sleep
+ * without a worker, children fan out and join, states are guarded, and a
+ * code change under an in-flight run is reported as a determinism error.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRebound, defineJob, defineWorkflow, PermanentError, type JobDefinition, type Rebound } from '../src/index.ts';
+import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
+
+const fast = { maxAttempts: 3, backoff: 'fixed', baseMs: 20, jitter: 'none' } as const;
+
+describe.each(storeKinds)('workflows on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  const open = async (jobs: JobDefinition[]) => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url, jobs });
+    return rebound;
+  };
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+  const finished = (id: string, timeoutMs = 20_000) =>
+    waitFor(async () => {
+      const j = await rebound.getJob(id);
+      return j && ['completed', 'dead', 'cancelled', 'compensated'].includes(j.state) ? j : null;
+    }, timeoutMs);
+
+  it('runs each finished step once: a failing step retries on its own policy and earlier steps are not repeated', async () => {
+    const calls: string[] = [];
+    let flaky = 0;
+    const wf = defineWorkflow('signup', {
+      retry: fast,
+      run: async (ctx, input: { user: string }) => {
+        const account = await ctx.step('create-account', () => (calls.push('create'), { id: `acct-${input.user}` }));
+        const mail = await ctx.step(
+          'send-mail',
+          (info) => {
+            calls.push(`mail#${info.attempt}`);
+            if (++flaky < 3) throw new Error('smtp down');
+            return { sent: true, key: info.idempotencyKey };
+          },
+          { retry: { maxAttempts: 5 } },
+        );
+        return { account, mail };
+      },
+    });
+    const r = await open([wf]);
+    const { id } = await r.enqueue('signup', { user: 'ada' });
+    r.work({ concurrency: 2, pollIntervalMs: 20 });
+    const job = await finished(id);
+    expect(job.state).toBe('completed');
+    expect(job.result).toEqual({ account: { id: 'acct-ada' }, mail: { sent: true, key: `rebound:${id}:2:send-mail` } });
+    expect(calls).toEqual(['create', 'mail#1', 'mail#2', 'mail#3']);
+    // Step failures slept (snoozed) instead of using the workflow's own attempts.
+    expect(job.attempt).toBe(1);
+    const wfd = await r.workflow(id);
+    expect(wfd.status).toBe('completed');
+    expect(wfd.steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
+      ['create-account', 'completed', 1],
+      ['send-mail', 'completed', 3],
+    ]);
+  });
+
+  it('a permanent failure at step 3 runs the compensations of steps 2 and 1, in that order, and ends compensated', async () => {
+    const log: string[] = [];
+    const wf = defineWorkflow('trip', {
+      retry: fast,
+      run: async (ctx) => {
+        await ctx.step('flight', () => (log.push('book flight'), { pnr: 'F1' }), {
+          compensate: (r: { pnr: string }) => void log.push(`cancel flight ${r.pnr}`),
+        });
+        await ctx.step('hotel', () => (log.push('book hotel'), { ref: 'H1' }), {
+          compensate: (r: { ref: string }) => void log.push(`cancel hotel ${r.ref}`),
+        });
+        await ctx.step('car', () => {
+          log.push('book car');
+          throw new PermanentError('no cars left');
+        });
+      },
+    });
+    const r = await open([wf]);
+    const { id } = await r.enqueue('trip', {});
+    r.work({ pollIntervalMs: 20 });
+    const job = await finished(id);
+    expect(log).toEqual(['book flight', 'book hotel', 'book car', 'cancel hotel H1', 'cancel flight F1']);
+    expect(job.state).toBe('compensated');
+    expect(job.result).toMatchObject({ compensated: ['hotel', 'flight'] });
+    const wfd = await r.workflow(id);
+    expect(wfd.status).toBe('compensated');
+    expect(wfd.steps.map((s) => [s.name, s.status, s.compensation])).toEqual([
+      ['flight', 'completed', 'done'],
+      ['hotel', 'completed', 'done'],
+      ['car', 'failed', 'none'],
+    ]);
+  });
+
+  it('a compensation that fails for good sends the run to the dead letter queue as compensation_failed, saying what was undone', async () => {
+    let refundTries = 0;
+    const wf = defineWorkflow('order-x', {
+      retry: fast,
+      run: async (ctx) => {
+        await ctx.step('charge', () => ({ ok: 1 }), {
+          compensate: () => {
+            refundTries++;
+            throw new Error('refund API down');
+          },
+        });
+        await ctx.step('reserve', () => ({ ok: 2 }), { compensate: () => {} });
+        await ctx.step('ship', () => {
+          throw new PermanentError('address invalid');
+        });
+      },
+    });
+    const r = await open([wf]);
+    const { id } = await r.enqueue('order-x', {});
+    r.work({ pollIntervalMs: 20 });
+    const job = await finished(id);
+    expect(job.state).toBe('dead');
+    expect(job.deadReason).toBe('compensation_failed');
+    expect(refundTries).toBe(3);
+    expect(job.lastError?.message).toContain('undone: [reserve]');
+    expect(job.lastError?.message).toContain('not undone: [charge]');
+    expect(job.lastError?.message).toContain('address invalid');
+    const wfd = await r.workflow(id);
+    expect(wfd.steps.map((s) => s.compensation)).toEqual(['failed', 'done', 'none']);
+  });
+
+  it('a sleeping workflow holds no worker: with concurrency 1 another job runs while it sleeps', async () => {
+    const order: string[] = [];
+    const wf = defineWorkflow('nap', {
+      run: async (ctx) => {
+        await ctx.step('before', () => void order.push('before'));
+        await ctx.sleep(1500);
+        await ctx.step('after', () => void order.push('after'));
+      },
+    });
+    const other = defineJob('other', { handler: async () => void order.push('other') });
+    const r = await open([wf, other]);
+    const nap = await r.enqueue('nap', {});
+    r.work({ concurrency: 1, pollIntervalMs: 20 });
+    await waitFor(async () => (await r.getJob(nap.id))?.state === 'scheduled');
+    const o = await r.enqueue('other', {});
+    expect((await finished(o.id)).state).toBe('completed');
+    expect((await r.getJob(nap.id))?.state).toBe('scheduled');
+    expect((await r.workflow(nap.id)).waiting).toBe('timer');
+    expect((await finished(nap.id)).state).toBe('completed');
+    expect(order).toEqual(['before', 'other', 'after']);
+  });
+
+  it('a signal resumes a waiting workflow, and a timeout fires when none comes', async () => {
+    const wf = defineWorkflow('approval', {
+      run: async (ctx, input: { timeoutMs: number }) => {
+        try {
+          const decision = await ctx.waitFor<{ approved: boolean }>('decision', { timeoutMs: input.timeoutMs });
+          return { decision };
+        } catch (err) {
+          if ((err as { code?: string }).code === 'signal_timeout') return { timedOut: true };
+          throw err;
+        }
+      },
+    });
+    const r = await open([wf]);
+    const waiting = await r.enqueue('approval', { timeoutMs: 60_000 });
+    const lonely = await r.enqueue('approval', { timeoutMs: 300 });
+    r.work({ pollIntervalMs: 20 });
+    await waitFor(async () => (await r.workflow(waiting.id).catch(() => null))?.waiting === 'signal:decision');
+    expect((await r.getJob(waiting.id))?.state).toBe('scheduled');
+    const sent = await r.signal(waiting.id, 'decision', { approved: true });
+    expect(sent.woke).toBe(true);
+    expect(await finished(waiting.id)).toMatchObject({ state: 'completed', result: { decision: { approved: true } } });
+    expect(await finished(lonely.id)).toMatchObject({ state: 'completed', result: { timedOut: true } });
+    await expect(r.signal(waiting.id, 'decision', {})).rejects.toMatchObject({ code: 'invalid_state' });
+    await expect(r.signal('999999', 'decision', {})).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('a child fan-out of 100 jobs joins correctly, without spawning twice on replay', async () => {
+    const square = defineJob('square', { handler: async (p: { n: number }) => p.n * p.n });
+    const wf = defineWorkflow('fan-out', {
+      run: async (ctx, input: { n: number }) => {
+        const children = [];
+        for (let i = 1; i <= input.n; i++) children.push(await ctx.spawn('square', { n: i }));
+        const outcomes = await ctx.join(children);
+        return { sum: outcomes.reduce((s, o) => s + (o.result as number), 0), states: [...new Set(outcomes.map((o) => o.state))] };
+      },
+    });
+    const r = await open([wf, square]);
+    const { id } = await r.enqueue('fan-out', { n: 100 });
+    r.work({ concurrency: 8, pollIntervalMs: 20 });
+    const job = await finished(id, 40_000);
+    expect(job.result).toEqual({ sum: (100 * 101 * 201) / 6, states: ['completed'] });
+    expect(await r.countJobs({ type: 'square' })).toBe(100);
+    const kids = await r.listJobs({ type: 'square', limit: 200 });
+    expect(kids.every((k) => k.parentId === id)).toBe(true);
+  });
+
+  it('declared states: legal moves are recorded and visible on the job; an illegal move fails the run', async () => {
+    const states = { Pending: ['Charged', 'Cancelled'], Charged: ['Shipped'], Shipped: ['Done'], Done: [], Cancelled: [] };
+    const wf = defineWorkflow('ship', {
+      states,
+      run: async (ctx, input: { skip: boolean }) => {
+        await ctx.transition('Charged');
+        if (input.skip) await ctx.transition('Done');
+        await ctx.waitFor('go');
+        await ctx.transition('Shipped');
+        await ctx.transition('Done');
+        return ctx.state;
+      },
+    });
+    const r = await open([wf]);
+    const good = await r.enqueue('ship', { skip: false });
+    const bad = await r.enqueue('ship', { skip: true });
+    r.work({ pollIntervalMs: 20 });
+    await waitFor(async () => (await r.workflow(good.id).catch(() => null))?.waiting === 'signal:go');
+    expect((await r.inspect(good.id)).workflow?.state).toBe('Charged');
+    await r.signal(good.id, 'go');
+    expect(await finished(good.id)).toMatchObject({ state: 'completed', result: 'Done' });
+    expect((await r.workflow(good.id)).state).toBe('Done');
+    const dead = await finished(bad.id);
+    expect(dead.state).toBe('dead');
+    expect(dead.lastError?.message).toContain('cannot move from "Charged" to "Done"');
+  });
+
+  it('a renamed step is reported as a determinism error naming the step; the version a run started with is kept', async () => {
+    const v1 = defineWorkflow('renamed', {
+      version: 1,
+      run: async (ctx) => {
+        await ctx.step('charge-card', () => 1);
+        await ctx.waitFor('continue');
+        return ctx.version;
+      },
+    });
+    const r = await open([v1]);
+    const { id } = await r.enqueue('renamed', {});
+    const w = r.work({ pollIntervalMs: 20 });
+    await waitFor(async () => (await r.workflow(id).catch(() => null))?.waiting === 'signal:continue');
+    await w.stop();
+    // A deploy renames the step (and bumps the version) while the run is in flight.
+    r.define(
+      defineWorkflow('renamed', {
+        version: 2,
+        run: async (ctx) => {
+          await ctx.step(ctx.version >= 2 ? 'charge' : 'charge-card', () => 1);
+          await ctx.waitFor('continue');
+          return ctx.version;
+        },
+      }),
+    );
+    const kept = await r.enqueue('renamed', {}, { idempotencyKey: 'unused' });
+    r.work({ pollIntervalMs: 20 });
+    await r.signal(id, 'continue');
+    // The in-flight run keeps version 1 and its old path; a new run takes version 2.
+    expect(await finished(id)).toMatchObject({ state: 'completed', result: 1 });
+    await waitFor(async () => (await r.workflow(kept.id).catch(() => null))?.waiting === 'signal:continue');
+    expect((await r.workflow(kept.id)).version).toBe(2);
+    expect((await r.workflow(kept.id)).steps[0].name).toBe('charge');
+
+    // Now a rename without a version branch.
+    r.define(
+      defineWorkflow('renamed', {
+        version: 2,
+        run: async (ctx) => {
+          await ctx.step('charge-the-card', () => 1);
+          await ctx.waitFor('continue');
+        },
+      }),
+    );
+    await r.signal(kept.id, 'continue');
+    const dead = await finished(kept.id);
+    expect(dead.state).toBe('dead');
+    expect(dead.lastError?.name).toBe('DeterminismError');
+    expect(dead.lastError?.message).toContain('step "charge-the-card" at position 1');
+    expect(dead.lastError?.message).toContain('"charge"');
+  });
+});
