@@ -1,8 +1,9 @@
 /**
  * How jobs leave the server. The one place that decides, by role, whether a
- * caller sees a job's payload as stored or with its sensitive fields masked.
+ * caller sees a job's payload as stored or with its sensitive fields masked
+ * (the payload itself, and the payload copies some history events carry).
  */
-import type { Job, Json } from '../job.ts';
+import type { Job, JobEvent, Json } from '../job.ts';
 import { can, type Principal } from './auth.ts';
 import type { OperatorProviders } from './providers.ts';
 
@@ -11,7 +12,20 @@ export interface PresentedJob extends Job {
   masked: boolean;
 }
 
+function masker(who: Principal, providers: OperatorProviders): ((type: string, payload: Json) => Json) | null {
+  if (can(who.role, 'unmasked') || !providers.mask) return null;
+  return providers.mask;
+}
+
 export function presentJob(job: Job, who: Principal, providers: OperatorProviders): PresentedJob {
-  if (can(who.role, 'unmasked') || !providers.mask) return { ...job, masked: false };
-  return { ...job, payload: providers.mask(job.type, job.payload as Json), masked: true };
+  const mask = masker(who, providers);
+  if (!mask) return { ...job, masked: false };
+  const payload = mask(job.type, job.payload as Json);
+  return { ...job, payload, masked: JSON.stringify(payload) !== JSON.stringify(job.payload) };
+}
+
+export function presentHistory(job: Job, history: JobEvent[], who: Principal, providers: OperatorProviders): JobEvent[] {
+  const mask = masker(who, providers);
+  if (!mask) return history;
+  return history.map((e) => (e.data && 'payload' in e.data ? { ...e, data: { ...e.data, payload: mask(job.type, e.data.payload as Json) } } : e));
 }

@@ -5,7 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReboundEvents } from '../../src/events.ts';
+import type { Job } from '../../src/job.ts';
 import { openapiDocument } from '../../src/server/openapi.ts';
+import { presentHistory } from '../../src/server/present.ts';
 import type { OperatorProviders } from '../../src/server/providers.ts';
 import { waitFor } from '../helpers/stores.ts';
 import { startHarness, type Harness } from './harness.ts';
@@ -350,6 +352,20 @@ describe('operator API', () => {
     expect((await h.call('GET', `/api/jobs/${j.id}`, { token: h.tokens.operator })).body.job.payload.card).toBe('***');
     const asAdmin = await h.call('GET', `/api/jobs/${j.id}`, { token: h.tokens.admin });
     expect(asAdmin.body.job).toMatchObject({ payload: { card: '4242424242424242' }, masked: false });
+    const plain = await h.rebound.enqueue('ok', { n: 1 });
+    expect((await h.call('GET', `/api/jobs/${plain.id}`, { token: h.tokens.viewer })).body.job).toMatchObject({ payload: { n: 1 }, masked: false });
+  });
+
+  it('masks the payload copies that history events carry', () => {
+    const viewer = { name: 'v', role: 'viewer' as const, open: false };
+    const job = { type: 'charge' } as Job;
+    const history = [
+      { seq: 1, at: 1, kind: 'enqueued', attempt: 0 },
+      { seq: 2, at: 2, kind: 'dead', attempt: 1, data: { reason: 'permanent', payload: { card: '4242' } } },
+    ];
+    const shown = presentHistory(job, history, viewer, fakeProviders());
+    expect(shown[1].data).toEqual({ reason: 'permanent', payload: { card: '***' } });
+    expect(presentHistory(job, history, { ...viewer, role: 'admin' }, fakeProviders())[1].data!.payload).toEqual({ card: '4242' });
   });
 
   it('lets admins create, list and revoke tokens; the new token works at once and is stored only as a hash', async () => {

@@ -5,7 +5,7 @@ import type { Job } from '../../job.ts';
 import { ValidationError } from '../../errors.ts';
 import type { Principal } from '../auth.ts';
 import { ApiError, badRequest, notImplemented } from '../errors.ts';
-import { presentJob } from '../present.ts';
+import { presentHistory, presentJob } from '../present.ts';
 import type { ServerContext } from '../server.ts';
 import { body, jobId, limit, optionalString, state } from './params.ts';
 
@@ -94,7 +94,7 @@ export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
       const workflow = providers.workflow ? await providers.workflow(d.job) : null;
       return {
         job: show(d.job, req.principal),
-        history: d.history,
+        history: presentHistory(d.job, d.history, req.principal, providers),
         attempts: d.attempts,
         traceId: providers.traceId?.(d.job, d.history) ?? null,
         workflow,

@@ -23,6 +23,7 @@ import { PostgresCoordinationStore } from './coordination.ts';
 import { migrations } from './migrations/index.ts';
 import { PostgresBreakerStore } from './breakers.ts';
 import { PostgresWorkflowStore } from './workflows.ts';
+import { ORDERING_HEAD, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
 import { PostgresVisibilityStore } from './visibility.ts';
 import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
@@ -78,6 +79,10 @@ export class PostgresStore implements Store {
     });
     // An idle client that loses its connection (a restart, pg_terminate_backend) must not crash the process.
     this.pool.on('error', () => {});
+    // Nor may a checked-out one: pg-pool listens only to idle clients, so a connection killed between two
+    // statements of a transaction would be an uncaught 'error'. The client is then unqueryable: the
+    // operation fails, and the pool discards the client on release.
+    this.pool.on('connect', (client) => client.on('error', () => {}));
     this.breakers = new PostgresBreakerStore(this.pool);
     this.coordination = new PostgresCoordinationStore(this.pool, this.schema, this);
     this.workflows = new PostgresWorkflowStore(this.pool, this.channel);
@@ -181,6 +186,7 @@ export class PostgresStore implements Store {
         }
         return j.idempotencyKey!;
       });
+      await orderJobs(db, ident(this.schema), jobs, out);
       const missing = out.filter((o): o is string => typeof o === 'string');
       if (missing.length === 0) return out as InsertedJob[];
       const existing = await db.query<JobRow>(
@@ -206,6 +212,7 @@ export class PostgresStore implements Store {
       `WITH next AS (
          SELECT id FROM jobs
          WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[]) AND run_at <= $3
+           AND ${ORDERING_HEAD}
          ORDER BY priority, run_at, id
          LIMIT $4
          FOR UPDATE SKIP LOCKED)
@@ -410,7 +417,7 @@ export class PostgresStore implements Store {
     if (!queues.length || !types.length) return null;
     const { rows } = await this.pool.query<{ at: number | null }>(
       `SELECT min(run_at) AS at FROM jobs
-       WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[])`,
+       WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[]) AND ${ORDERING_HEAD}`,
       [queues, types],
     );
     return rows[0].at;

@@ -1,0 +1,96 @@
+/**
+ * The faults the harness injects, at seeded random times: workers killed
+ * (SIGKILL) or frozen past their lease (SIGSTOP, then SIGCONT), the payment
+ * service taken down and brought back, the database restarted, and every
+ * Rebound connection killed with pg_terminate_backend. Handler faults (throw,
+ * hang past the timeout, block the event loop, kill the process) live in the
+ * workload itself (jobs.ts).
+ */
+import type { PaymentService } from './ledger.ts';
+import type { ChaosPostgres } from './postgres.ts';
+import type { WorkerPool } from './workers.ts';
+
+export type FaultKind = 'kill-worker' | 'stop-worker' | 'downstream-outage' | 'db-restart' | 'db-terminate';
+
+export interface FaultPlan {
+  killWorker: number;
+  stopWorker: number;
+  downstreamOutage: number;
+  /** PostgreSQL only. */
+  dbRestart: number;
+  /** PostgreSQL only. */
+  dbTerminate: number;
+  /** SIGSTOP length: past the longest lease (2 s) and a rescue interval (2 s). */
+  stopMs: number;
+  outageMs: number;
+  dbDownMs: number;
+}
+
+export interface Fault {
+  kind: FaultKind;
+  /** When the fault struck (epoch ms). */
+  at: number;
+  /** When the fault was lifted (SIGCONT, service back, server up), or `at` for instant faults. */
+  endAt: number;
+  /** The worker pid, for worker faults. */
+  pid?: number;
+  note?: string;
+}
+
+export interface FaultTargets {
+  pool: WorkerPool;
+  payments: PaymentService;
+  postgres: ChaosPostgres | null;
+  random: () => number;
+}
+
+/** The order and offsets (ms from the window's start) of the faults, spread over `windowMs`. */
+export function scheduleFaults(plan: FaultPlan, windowMs: number, random: () => number, hasPostgres: boolean) {
+  const kinds: FaultKind[] = [
+    ...Array<FaultKind>(plan.killWorker).fill('kill-worker'),
+    ...Array<FaultKind>(plan.stopWorker).fill('stop-worker'),
+    ...Array<FaultKind>(plan.downstreamOutage).fill('downstream-outage'),
+    ...(hasPostgres ? Array<FaultKind>(plan.dbTerminate).fill('db-terminate') : []),
+  ];
+  const timeline = kinds.map((kind) => ({ kind, offset: Math.floor(random() * windowMs) }));
+  // The database restart strikes mid-run, with work in flight everywhere.
+  if (hasPostgres) for (let i = 0; i < plan.dbRestart; i++) timeline.push({ kind: 'db-restart', offset: Math.floor(windowMs * ((i + 1) / (plan.dbRestart + 1))) });
+  return timeline.sort((a, b) => a.offset - b.offset);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Injects one fault and, for lasting ones, lifts it. */
+export async function inject(kind: FaultKind, plan: FaultPlan, t: FaultTargets): Promise<Fault | null> {
+  const at = Date.now();
+  switch (kind) {
+    case 'kill-worker': {
+      const pid = t.pool.pick(t.random);
+      if (pid == null) return null;
+      t.pool.kill(pid);
+      return { kind, at, endAt: at, pid };
+    }
+    case 'stop-worker': {
+      const pid = t.pool.pick(t.random);
+      if (pid == null) return null;
+      t.pool.pause(pid);
+      await sleep(plan.stopMs);
+      t.pool.resume(pid);
+      return { kind, at, endAt: Date.now(), pid };
+    }
+    case 'downstream-outage': {
+      await t.payments.down();
+      await sleep(plan.outageMs);
+      await t.payments.up();
+      return { kind, at, endAt: Date.now() };
+    }
+    case 'db-restart': {
+      await t.postgres!.restart(plan.dbDownMs);
+      return { kind, at, endAt: Date.now() };
+    }
+    case 'db-terminate': {
+      const n = await t.postgres!.terminateBackends();
+      return { kind, at, endAt: Date.now(), note: `${n} connections terminated` };
+    }
+  }
+}

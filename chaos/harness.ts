@@ -1,0 +1,157 @@
+/**
+ * One chaos experiment: real worker processes on a real store, a producer
+ * enqueueing the workload, faults injected at seeded random times, then a
+ * wait for the system to go quiet and a verdict read straight from the tables.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRebound, type Logger, type Rebound } from '../src/index.ts';
+import { inject, scheduleFaults, type Fault, type FaultPlan } from './faults.ts';
+import chaosJobs from './jobs.ts';
+import { PaymentService } from './ledger.ts';
+import { ChaosPostgres } from './postgres.ts';
+import { judge, type Verdict } from './report.ts';
+import { snapshot } from './snapshot.ts';
+import { WorkerPool } from './workers.ts';
+import { planWorkload, rng, type PlannedJob, type WorkloadMix } from './workload.ts';
+
+export interface ExperimentConfig {
+  store: 'sqlite' | 'postgres';
+  /**
+   * Use this store instead of a fresh one (a test schema on a shared server).
+   * PostgreSQL faults need the experiment's own server, so they are skipped then.
+   */
+  storeUrl?: string;
+  seed: number;
+  mix: WorkloadMix;
+  workers: number;
+  concurrency: number;
+  /** The producer spreads the enqueues over this long. */
+  enqueueOverMs: number;
+  /** Faults strike between 1 s and this long after the start. */
+  faultWindowMs: number;
+  faults: FaultPlan;
+  /** Give up waiting for quiescence after this long (the unfinished jobs then count as lost). */
+  quiesceTimeoutMs: number;
+  log?: (line: string) => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+
+export async function runExperiment(cfg: ExperimentConfig): Promise<Verdict> {
+  const log = cfg.log ?? (() => {});
+  const dir = mkdtempSync(join(tmpdir(), 'rebound-chaos-'));
+  const payments = new PaymentService(dir);
+  const postgres = cfg.store === 'postgres' && !cfg.storeUrl ? new ChaosPostgres() : null;
+  let pool: WorkerPool | null = null;
+  let client: Rebound | null = null;
+  try {
+    await payments.up();
+    if (postgres) await postgres.start();
+    const storeUrl = cfg.storeUrl ?? (postgres ? postgres.storeUrl : `sqlite:${join(dir, 'jobs.db')}`);
+    client = await createRebound({ store: storeUrl, jobs: chaosJobs, logger: silent });
+    const runId = `chaos-${cfg.seed}`;
+    const planned = planWorkload(cfg.mix, cfg.seed, cfg.enqueueOverMs, runId);
+    const random = rng(cfg.seed ^ 0x5eed);
+    const startedAt = Date.now();
+    log(`${cfg.store}: ${planned.length} jobs, ${cfg.workers} workers x ${cfg.concurrency}, seed ${cfg.seed}`);
+
+    pool = new WorkerPool({ storeUrl, size: cfg.workers, concurrency: cfg.concurrency, env: { CHAOS_PAYMENTS_URL: payments.url } });
+    pool.start();
+
+    const producer = produce(client, planned, cfg.enqueueOverMs, log);
+    const faults: Fault[] = [];
+    const timeline = scheduleFaults(cfg.faults, cfg.faultWindowMs - 1000, random, !!postgres);
+    const injector = (async () => {
+      for (const step of timeline) {
+        const wait = startedAt + 1000 + step.offset - Date.now();
+        if (wait > 0) await sleep(wait);
+        const fault = await inject(step.kind, cfg.faults, { pool: pool!, payments, postgres, random });
+        if (fault) {
+          faults.push(fault);
+          log(`  t=${((fault.at - startedAt) / 1000).toFixed(1)}s ${fault.kind}${fault.pid ? ` pid ${fault.pid}` : ''}${fault.note ? ` (${fault.note})` : ''}`);
+        }
+      }
+    })();
+    const enqueueRetries = await producer;
+    await injector;
+    log(`  all faults injected; waiting for the system to go quiet`);
+    await quiesce(client, cfg.quiesceTimeoutMs, log);
+    const endedAt = Date.now();
+    await pool.stop();
+    await client.close();
+    client = null;
+
+    const snap = await snapshot(storeUrl);
+    return judge({
+      store: cfg.store,
+      seed: cfg.seed,
+      startedAt,
+      endedAt,
+      workers: cfg.workers,
+      concurrency: cfg.concurrency,
+      planned,
+      enqueueRetries,
+      snapshot: snap,
+      ledger: payments.figures(),
+      paid: payments.paidJobs(),
+      faults,
+      exits: pool.exits,
+      workerStarts: pool.started,
+    });
+  } finally {
+    await pool?.stop(2000);
+    await client?.close().catch(() => {});
+    await payments.close();
+    await postgres?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Enqueues the workload in batches over `overMs`; a batch that fails (a fault) is retried with the same keys. */
+async function produce(client: Rebound, planned: PlannedJob[], overMs: number, log: (l: string) => void): Promise<number> {
+  const batches = Math.max(1, Math.ceil(overMs / 100));
+  const size = Math.ceil(planned.length / batches);
+  const start = Date.now();
+  let retries = 0;
+  for (let i = 0; i * size < planned.length; i++) {
+    const wait = start + i * 100 - Date.now();
+    if (wait > 0) await sleep(wait);
+    const batch = planned.slice(i * size, (i + 1) * size);
+    for (;;) {
+      try {
+        await client.enqueueMany(batch);
+        break;
+      } catch (err) {
+        retries++;
+        if (retries % 20 === 1) log(`  enqueue retry (${(err as Error).message})`);
+        await sleep(200);
+      }
+    }
+  }
+  return retries;
+}
+
+/** Waits until no job is scheduled, available or running; store errors (a fault's aftermath) are retried. */
+async function quiesce(client: Rebound, timeoutMs: number, log: (l: string) => void): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let lastLog = 0;
+  while (Date.now() < end) {
+    try {
+      const c = await client.countByState();
+      const open = (c.scheduled ?? 0) + (c.available ?? 0) + (c.running ?? 0);
+      if (open === 0) return;
+      if (Date.now() - lastLog > 5000) {
+        lastLog = Date.now();
+        log(`  open: scheduled ${c.scheduled ?? 0}, available ${c.available ?? 0}, running ${c.running ?? 0}; completed ${c.completed ?? 0}, dead ${c.dead ?? 0}`);
+      }
+    } catch {
+      // the store is coming back
+    }
+    await sleep(250);
+  }
+  log(`  quiescence timeout after ${timeoutMs} ms`);
+}

@@ -1,0 +1,137 @@
+// Jobs: a searchable, filterable list, and each job's page (timeline, attempts, payload, result, workflow).
+import { duration, esc, json, state, time } from './util.js';
+
+const STATES = ['', 'scheduled', 'available', 'running', 'completed', 'dead', 'cancelled'];
+
+export function mountJobs(root, ctx, [query]) {
+  const params = new URLSearchParams(query ?? '');
+  root.innerHTML = `<h1>Jobs</h1>
+    <form class="filters" id="job-filters">
+      <select name="state" aria-label="state">${STATES.map((s) => `<option value="${s}" ${params.get('state') === s ? 'selected' : ''}>${s || 'any state'}</option>`).join('')}</select>
+      <input name="type" placeholder="type" value="${esc(params.get('type') ?? '')}" aria-label="type">
+      <input name="queue" placeholder="queue" value="${esc(params.get('queue') ?? '')}" aria-label="queue">
+      <input name="text" placeholder="search: id, key, error…" value="${esc(params.get('text') ?? '')}" aria-label="search">
+      <button class="primary" type="submit">Filter</button>
+    </form>
+    <div class="panel"><table id="job-table"></table><div class="actions"><button id="more" type="button" hidden>Load more</button></div></div>`;
+  const form = root.querySelector('#job-filters');
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    for (const [k, v] of new FormData(form)) if (v) q.set(k, String(v));
+    ctx.go(`#/jobs${q.size ? `?${q}` : ''}`);
+  });
+  const table = root.querySelector('#job-table');
+  const more = root.querySelector('#more');
+  let extra = [];
+  let cursor = null;
+  const head = '<tr><th>ID</th><th>Type</th><th>Queue</th><th>State</th><th>Attempt</th><th>Run at</th><th>Last error</th></tr>';
+  const row = (j) =>
+    `<tr class="click" data-job="${esc(j.id)}"><td class="mono"><a href="#/jobs/${esc(j.id)}">${esc(j.id)}</a></td><td>${esc(j.type)}</td><td>${esc(j.queue)}</td><td>${state(j.state)}</td><td class="mono">${esc(j.attempt)}/${esc(j.maxAttempts)}</td><td>${esc(time(j.runAt))}</td><td class="error">${esc(j.lastError?.message ?? '')}</td></tr>`;
+  table.addEventListener('click', (e) => {
+    const tr = e.target.closest('tr[data-job]');
+    if (tr && !e.target.closest('a')) ctx.go(`#/jobs/${tr.dataset.job}`);
+  });
+  more.addEventListener('click', async () => {
+    const page = await ctx.api('GET', `/api/jobs?${withCursor(params, cursor)}`);
+    extra = extra.concat(page.jobs);
+    cursor = page.nextCursor;
+    await refresh();
+  });
+  let first = true;
+  const refresh = async () => {
+    const page = await ctx.api('GET', `/api/jobs?${params}`);
+    if (first) cursor = page.nextCursor;
+    first = false;
+    const seen = new Set(page.jobs.map((j) => j.id));
+    const rows = page.jobs.concat(extra.filter((j) => !seen.has(j.id)));
+    table.innerHTML = head + (rows.length ? rows.map(row).join('') : '<tr><td colspan="7" class="muted">no jobs match</td></tr>');
+    more.hidden = !cursor;
+  };
+  // Only the first page is kept live; pages loaded with "Load more" stay as they were loaded.
+  return ctx.poll(refresh, 3000);
+}
+
+function withCursor(params, cursor) {
+  const q = new URLSearchParams(params);
+  if (cursor) q.set('cursor', cursor);
+  return q;
+}
+
+export function mountJob(root, ctx, [id]) {
+  root.innerHTML = `<p><a href="#/jobs">← Jobs</a></p><div id="job"></div>`;
+  const el = root.querySelector('#job');
+  let busy = false;
+  const act = async (label, fn) => {
+    busy = true;
+    try {
+      await fn();
+      ctx.flash(root, label);
+      await refresh();
+    } catch (err) {
+      ctx.flash(root, err.message, true);
+    } finally {
+      busy = false;
+    }
+  };
+  const refresh = async () => {
+    if (busy) return;
+    const d = await ctx.api('GET', `/api/jobs/${id}`);
+    const j = d.job;
+    const live = ['scheduled', 'available', 'running'].includes(j.state);
+    const buttons = [
+      j.state === 'dead' && ctx.can('retry') ? '<button id="retry" class="primary" type="button">Redrive</button>' : '',
+      live && ctx.can('cancel') ? '<button id="cancel" class="danger" type="button">Cancel</button>' : '',
+    ].join('');
+    el.innerHTML = `<h1>Job ${esc(j.id)} · ${esc(j.type)} <span data-testid="job-state">${state(j.state)}</span></h1>
+      <div class="actions">${buttons}</div>
+      <div class="grid">
+        <div class="panel kv">
+          <div>Queue</div><div>${esc(j.queue)}</div>
+          <div>Attempt</div><div class="mono">${esc(j.attempt)} of ${esc(j.maxAttempts)}</div>
+          <div>Priority</div><div class="mono">${esc(j.priority)}</div>
+          <div>Run at</div><div>${esc(time(j.runAt))}</div>
+          <div>Created</div><div>${esc(time(j.createdAt))}</div>
+          <div>Finished</div><div>${esc(time(j.finishedAt))}</div>
+          <div>Idempotency key</div><div class="mono">${esc(j.idempotencyKey ?? '–')}</div>
+          <div>Dead reason</div><div>${esc(j.deadReason ?? '–')}</div>
+          <div>Trace id</div><div class="mono" data-testid="trace-id">${esc(d.traceId ?? '–')}</div>
+          <div>Parent</div><div>${j.parentId ? `<a href="#/jobs/${esc(j.parentId)}">${esc(j.parentId)}</a>` : '–'}</div>
+        </div>
+        <div class="panel"><h2>Payload ${j.masked ? '<span class="badge" data-testid="masked">masked for your role</span>' : ''}</h2><div data-testid="payload">${json(j.payload)}</div></div>
+        <div class="panel"><h2>Result</h2>${j.result == null ? '<p class="muted">none</p>' : json(j.result)}${j.lastError ? `<h2>Last error</h2><p class="error">${esc(j.lastError.name)}: ${esc(j.lastError.message)}</p><p class="muted mono">fingerprint ${esc(j.lastError.fingerprint)}</p>` : ''}</div>
+      </div>
+      ${d.workflow ? workflowPanel(d.workflow) : ''}
+      <div class="panel"><h2>Attempts</h2><table><tr><th>#</th><th>Worker</th><th>Started</th><th>Duration</th><th>Outcome</th><th>Error</th></tr>${d.attempts
+        .map((a) => `<tr><td class="mono">${esc(a.attempt)}</td><td class="mono">${esc(a.worker ?? '–')}</td><td>${esc(time(a.startedAt))}</td><td class="mono">${esc(a.endedAt == null ? 'running' : duration(a.endedAt - a.startedAt))}</td><td>${state(a.outcome)}</td><td class="error">${esc(a.error ? `${a.error.name}: ${a.error.message}` : '')}</td></tr>`)
+        .join('')}</table></div>
+      <div class="panel"><h2>Timeline</h2><table data-testid="timeline"><tr><th>Time</th><th>Event</th><th>Attempt</th><th>Worker</th><th>Details</th></tr>${d.history
+        .map((e) => `<tr><td>${esc(time(e.at))}</td><td>${esc(e.kind)}</td><td class="mono">${esc(e.attempt)}</td><td class="mono">${esc(e.worker ?? '–')}</td><td class="mono">${details(e.data)}</td></tr>`)
+        .join('')}</table></div>`;
+    el.querySelector('#retry')?.addEventListener('click', async () => {
+      if (await ctx.confirm('Redrive this job?', `Job ${j.id} goes back to the queue with a fresh attempt budget.`, 'Redrive')) {
+        await act('Redriven: the job is back in the queue.', () => ctx.api('POST', `/api/jobs/${j.id}/retry`));
+      }
+    });
+    el.querySelector('#cancel')?.addEventListener('click', async () => {
+      if (await ctx.confirm('Cancel this job?', `Job ${j.id} will not run again; a running attempt loses its lease.`, 'Cancel job')) {
+        await act('Cancelled.', () => ctx.api('POST', `/api/jobs/${j.id}/cancel`));
+      }
+    });
+  };
+  return ctx.poll(refresh, 2000);
+}
+
+function details(data) {
+  if (!data) return '';
+  const text = JSON.stringify(data);
+  if (text.length <= 160) return esc(text);
+  return `<details><summary>${esc(text.slice(0, 120))}…</summary>${json(data)}</details>`;
+}
+
+function workflowPanel(w) {
+  const steps = Array.isArray(w.steps) ? w.steps : [];
+  return `<div class="panel" data-panel="workflow"><h2>Workflow ${w.state ? state(w.state) : ''}</h2>
+    ${steps.length ? `<table><tr><th>Step</th><th>Status</th><th>Detail</th></tr>${steps.map((s) => `<tr><td>${esc(s.name ?? s.key ?? '')}</td><td>${state(s.status ?? s.state ?? '')}</td><td class="mono">${esc(s.error?.message ?? (s.result !== undefined ? JSON.stringify(s.result) : ''))}</td></tr>`).join('')}</table>` : ''}
+    <details><summary class="muted">raw</summary>${json(w)}</details></div>`;
+}

@@ -1,0 +1,36 @@
+/** Small experiments for the test suite: the same harness as `npm run chaos`, scaled down. */
+import type { ExperimentConfig } from '../../chaos/harness.ts';
+import type { FaultPlan } from '../../chaos/faults.ts';
+import type { WorkloadMix } from '../../chaos/workload.ts';
+
+const noFaults: FaultPlan = {
+  killWorker: 0,
+  stopWorker: 0,
+  downstreamOutage: 0,
+  dbRestart: 0,
+  dbTerminate: 0,
+  stopMs: 4500,
+  outageMs: 1500,
+  dbDownMs: 1000,
+};
+
+const noRareJobs: WorkloadMix = { jobs: 0, slow: 0, flaky: 0, hang: 0, block: 0, permanent: 0, exhausted: 0, poison: 0 };
+
+export function scenario(
+  store: ExperimentConfig['store'],
+  opts: { storeUrl?: string; mix: Partial<WorkloadMix>; faults: Partial<FaultPlan>; workers?: number; concurrency?: number; windowMs?: number },
+): ExperimentConfig {
+  const windowMs = opts.windowMs ?? 9000;
+  return {
+    store,
+    storeUrl: opts.storeUrl,
+    seed: 1 + Math.floor(Math.random() * 100_000),
+    workers: opts.workers ?? 2,
+    concurrency: opts.concurrency ?? 4,
+    mix: { ...noRareJobs, ...opts.mix },
+    enqueueOverMs: Math.round(windowMs * 0.6),
+    faultWindowMs: windowMs,
+    faults: { ...noFaults, ...opts.faults },
+    quiesceTimeoutMs: 45_000,
+  };
+}
