@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ValidationError } from './errors.ts';
 import type { Job, Json } from './job.ts';
 import { DEFAULT_RETRY, type Classifier, type RetryPolicy } from './policies/retry.ts';
+import { toBreakerSpec, type BreakerSpec } from './policies/breaker.ts';
 
 /** Anything with zod's `safeParse` (zod 3 or 4, or a compatible validator). */
 export interface PayloadSchema<P> {
@@ -40,6 +41,13 @@ export interface JobContext {
   once<T extends Json | void>(key: string, fn: (info: OnceInfo) => Promise<T> | T): Promise<T>;
   logger: Logger;
   job: Job;
+  /** Guards one call with a named circuit breaker shared by every process: `ctx.breaker('payments').run(() => charge())`. */
+  breaker(name: string): BreakerGuard;
+}
+
+export interface BreakerGuard {
+  /** Runs `fn` if the breaker lets it through (else throws BreakerOpenError) and records its outcome. */
+  run<T>(fn: () => Promise<T> | T): Promise<T>;
 }
 
 export type Handler<P> = (payload: P, ctx: JobContext) => unknown;
@@ -57,6 +65,8 @@ export interface JobOptions<P = any> {
   maxCrashes?: number;
   /** How long an idempotency key is kept after its job finished. */
   keyTtlMs?: number;
+  /** A circuit breaker (shared across processes) guarding this type: while open, its jobs wait without using attempts. */
+  breaker?: string | BreakerSpec;
   /** Sensitive payload paths (`'card.number'`, `'items.*.email'`): masked in logs, spans, error snapshots and reads (observability/redaction.ts). */
   redact?: string[];
 }
@@ -73,6 +83,7 @@ export interface JobDefinition<P = any> {
   priority: number;
   maxCrashes: number;
   keyTtlMs: number;
+  breaker?: BreakerSpec;
   redact?: string[];
 }
 
@@ -106,6 +117,7 @@ const optionsSchema = z.object({
   priority: z.number().int().optional(),
   maxCrashes: z.number().int().nonnegative().optional(),
   keyTtlMs: z.number().int().nonnegative().optional(),
+  breaker: z.any().optional(),
   redact: z.array(z.string().regex(/^[^.]+(\.[^.]+)*$/, 'must be a dot-separated path such as "card.number"')).optional(),
 });
 
@@ -132,6 +144,7 @@ export function defineJob<P = any>(type: string, options: JobOptions<P>): JobDef
     priority: options.priority ?? DEFAULTS.priority,
     maxCrashes: options.maxCrashes ?? DEFAULTS.maxCrashes,
     keyTtlMs: options.keyTtlMs ?? DEFAULTS.keyTtlMs,
+    ...(options.breaker !== undefined && { breaker: toBreakerSpec(options.breaker, `defineJob("${type}").breaker`) }),
     ...(options.redact?.length ? { redact: [...options.redact] } : {}),
   };
 }

@@ -21,6 +21,8 @@ export interface ReboundEvents {
   /** Any state-changing operator action (redrive, cancel, purge, breaker forced, schedule changed, token created...). The audit trail records these. */
   'operator:action': { actor: string; action: string; target: string; details?: Record<string, unknown> };
   'worker:error': { workerId: string; error: unknown; during: string };
+  /** A circuit breaker changed state (by itself, or forced by `actor`). */
+  'breaker:changed': { name: string; from: string; to: string; reason: string; actor: string; at: number };
 }
 
 export type EventName = keyof ReboundEvents;

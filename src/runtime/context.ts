@@ -1,6 +1,6 @@
 /** The `ctx` a handler receives: its job, its abort signal, its lease and its once-ledger. */
 import type { JobContext, Logger, OnceInfo } from '../define.ts';
-import { ValidationError } from '../errors.ts';
+import { ConfigError, ValidationError } from '../errors.ts';
 import type { Job, Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
 
@@ -25,6 +25,10 @@ export function makeContext({ job, controller, store, now, logger, heartbeat }: 
     heartbeat,
     logger,
     job,
+    // Replaced by the breaker plugin that every Rebound client installs (runtime/breakers.ts).
+    breaker: () => {
+      throw new ConfigError('ctx.breaker needs a worker started by a Rebound client');
+    },
     async once<T extends Json | void>(key: string, fn: (info: OnceInfo) => Promise<T> | T): Promise<T> {
       if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
         throw new ValidationError('once.key', 'must be a non-empty string of at most 255 characters');

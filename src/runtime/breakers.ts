@@ -1,0 +1,328 @@
+/**
+ * Named circuit breakers, shared by every process through the store.
+ * `rebound.breakers` is the library API (list, force, reset, guard); its
+ * worker plugin keeps jobs of a type whose breaker is open from being claimed,
+ * puts back to sleep (without charging an attempt) any that slipped through,
+ * records each guarded attempt's outcome, and hands handlers `ctx.breaker(name)`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { BreakerGuard, JobDefinition, Logger } from '../define.ts';
+import { BreakerOpenError, LeaseLostError, ShutdownError, Snooze, ValidationError } from '../errors.ts';
+import type { ReboundEmitter } from '../events.ts';
+import {
+  admit,
+  blocksClaims,
+  BREAKER_NAME,
+  breakerOptionsSchema,
+  force,
+  recordOutcome,
+  resolveConfig,
+  windowCounts,
+  freshBreaker,
+  type Admission,
+  type BreakerConfig,
+  type BreakerRecord,
+  type BreakerStateName,
+  type Step,
+} from '../policies/breaker.ts';
+import { classifyError, type Classifier } from '../policies/retry.ts';
+import type { BreakerEvent } from '../store/breakers.ts';
+import type { Store } from '../store/store.ts';
+import type { WorkerPlugin } from './plugin.ts';
+import { redriveAfterOutage } from './auto-redrive.ts';
+
+export interface BreakerView {
+  name: string;
+  state: BreakerStateName;
+  forced: 'open' | 'closed' | null;
+  /** Whether workers hold back jobs guarded by it right now. */
+  blocking: boolean;
+  openedAt: number | null;
+  openUntil: number | null;
+  trips: number;
+  consecutiveFailures: number;
+  window: { calls: number; failures: number; windowMs: number };
+  probesInFlight: number;
+  lastError: string | null;
+  lastOutage: { from: number; to: number } | null;
+  updatedAt: number;
+  /** Job types that declare this breaker (in this client's definitions). */
+  types: string[];
+}
+
+export interface BreakersDeps {
+  store: Store;
+  events: ReboundEmitter;
+  now: () => number;
+  logger: Logger;
+  defs: () => ReadonlyMap<string, JobDefinition>;
+}
+
+/** How long a job refused by a breaker sleeps at most before it is looked at again (the claim gate holds it meanwhile). */
+const MAX_SNOOZE_MS = 2000;
+
+export class Breakers {
+  private readonly configured = new Map<string, Partial<BreakerConfig>>();
+  private cache: { at: number; records: Map<string, BreakerRecord> } | null = null;
+  private refreshing: Promise<Map<string, BreakerRecord>> | null = null;
+  /** How long the claim gate trusts its copy of the breakers (ms). */
+  refreshMs = 250;
+  /** Dead jobs redriven per second after an outage ends. */
+  redrivePerSecond = 20;
+  private readonly redrives = new Set<Promise<unknown>>();
+
+  constructor(private readonly deps: BreakersDeps) {}
+
+  /** Sets a breaker's options (they override those its job types declare). */
+  configure(name: string, options: Partial<BreakerConfig>): this {
+    checkName(name);
+    const parsed = breakerOptionsSchema.safeParse({ ...options, name });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ValidationError(`breakers.configure("${name}").${issue.path.join('.')}`, issue.message);
+    }
+    this.configured.set(name, { ...this.configured.get(name), ...options });
+    return this;
+  }
+
+  /** The effective options: defaults, then what job types declare, then `configure()`. */
+  config(name: string): BreakerConfig {
+    const declared = [...this.deps.defs().values()].filter((d) => d.breaker?.name === name).map((d) => d.breaker!);
+    const { name: _n, ...fromTypes } = Object.assign({ name }, ...declared);
+    return resolveConfig({ ...fromTypes, ...this.configured.get(name) });
+  }
+
+  private typesOf(name: string): string[] {
+    return [...this.deps.defs().values()].filter((d) => d.breaker?.name === name).map((d) => d.type);
+  }
+
+  /** Every breaker stored or declared, with its state. */
+  async list(): Promise<BreakerView[]> {
+    const now = this.deps.now();
+    const records = new Map((await this.deps.store.breakers.list()).map((r) => [r.name, r]));
+    for (const d of this.deps.defs().values()) if (d.breaker && !records.has(d.breaker.name)) records.set(d.breaker.name, freshBreaker(d.breaker.name, now));
+    for (const name of this.configured.keys()) if (!records.has(name)) records.set(name, freshBreaker(name, now));
+    return [...records.values()].sort((a, b) => a.name.localeCompare(b.name)).map((r) => this.view(r, now));
+  }
+
+  async get(name: string): Promise<BreakerView> {
+    checkName(name);
+    const now = this.deps.now();
+    return this.view((await this.deps.store.breakers.get(name)) ?? freshBreaker(name, now), now);
+  }
+
+  /** State changes, newest first. */
+  events(filter: { name?: string; limit?: number } = {}): Promise<BreakerEvent[]> {
+    return this.deps.store.breakers.listEvents(filter);
+  }
+
+  /**
+   * An operator's order: `open` (stays open until closed or reset), `closed`
+   * (stays closed whatever fails), or `reset` (closed, counters cleared, back to automatic).
+   */
+  async force(name: string, to: 'open' | 'closed' | 'reset', opts: { actor?: string } = {}): Promise<BreakerView> {
+    checkName(name);
+    if (!['open', 'closed', 'reset'].includes(to)) throw new ValidationError('to', 'must be open, closed or reset');
+    const actor = opts.actor ?? 'library';
+    const cfg = this.config(name);
+    const { record } = await this.apply(name, (r, now) => force(r, cfg, now, to), actor);
+    this.deps.events.emit('operator:action', { actor, action: `breaker.${to === 'reset' ? 'reset' : to === 'open' ? 'force_open' : 'force_close'}`, target: `breaker:${name}` });
+    return this.view(record, this.deps.now());
+  }
+
+  reset(name: string, opts: { actor?: string } = {}): Promise<BreakerView> {
+    return this.force(name, 'reset', opts);
+  }
+
+  /** Guards calls with a breaker: `guard('payments').run(() => charge())`. */
+  guard(name: string, classify?: Classifier): BreakerGuard {
+    checkName(name);
+    return {
+      run: async <T>(fn: () => Promise<T> | T): Promise<T> => {
+        const probeId = `call:${randomUUID()}`;
+        const adm = await this.admit(name, probeId);
+        if (!adm.allowed) throw new BreakerOpenError(name, adm.state, adm.waitMs);
+        try {
+          const value = await fn();
+          await this.report(name, probeId, null);
+          return value;
+        } catch (err) {
+          await this.report(name, probeId, this.counts(name, err, classify) ? err : undefined);
+          throw err;
+        }
+      },
+    };
+  }
+
+  /** The worker plugin every Rebound client installs. */
+  plugin(): WorkerPlugin {
+    return {
+      name: 'breakers',
+      gate: async (now) => {
+        const guarded = [...this.deps.defs().values()].filter((d) => d.breaker);
+        if (guarded.length === 0) return {};
+        const records = await this.records(now);
+        const blockedTypes = guarded
+          .filter((d) => {
+            const r = records.get(d.breaker!.name);
+            return r != null && blocksClaims(r, this.config(d.breaker!.name), now);
+          })
+          .map((d) => d.type);
+        return { blockedTypes };
+      },
+      extendContext: (ctx, _job, def) => {
+        ctx.breaker = (name: string) => this.guard(name, def.classify);
+      },
+      wrap: (next, ctx, job, def) => this.runGuarded(next, ctx.signal, job.id, job.leaseToken, def),
+      stop: async () => {
+        await Promise.allSettled([...this.redrives]);
+      },
+    };
+  }
+
+  private async runGuarded(next: () => Promise<unknown>, signal: AbortSignal, jobId: string, token: number, def: JobDefinition) {
+    const name = def.breaker?.name;
+    if (!name) return next().catch((err) => Promise.reject(toSnooze(err, this.deps.now())));
+    const probeId = `job:${jobId}:${token}`;
+    const adm = await this.admit(name, probeId);
+    if (!adm.allowed) throw new Snooze(this.deps.now() + snoozeMs(adm.waitMs), `circuit breaker "${name}" is ${adm.state}`);
+    try {
+      // Race the abort too: a handler that ignores its timeout still counts as a timed-out call.
+      const value = await Promise.race([next(), abortion(signal)]);
+      await this.report(name, probeId, null);
+      return value;
+    } catch (err) {
+      const reason = signal.aborted ? signal.reason : err;
+      await this.report(name, probeId, this.counts(name, reason, def.classify) ? reason : undefined);
+      throw toSnooze(err, this.deps.now());
+    }
+  }
+
+  private counts(name: string, err: unknown, classify?: Classifier): boolean {
+    if (err instanceof Snooze || err instanceof ShutdownError || err instanceof LeaseLostError || err instanceof BreakerOpenError) return false;
+    const custom = this.config(name).countsAsFailure;
+    if (custom) return custom(err);
+    return classifyError(err, classify).kind !== 'permanent';
+  }
+
+  private async admit(name: string, probeId: string): Promise<Admission> {
+    // Closed and not forced: a plain read lets the call through without locking the breaker.
+    const current = await this.deps.store.breakers.get(name);
+    if (current == null || (current.state === 'closed' && current.forced == null)) {
+      return { allowed: true, waitMs: 0, state: 'closed', probe: false };
+    }
+    const cfg = this.config(name);
+    const { result } = await this.apply(name, (r, now) => admit(r, cfg, now, probeId), 'breaker');
+    return result;
+  }
+
+  /** Records a call's outcome: `null` success, an error a counted failure, `undefined` not counted (frees a probe slot). */
+  private async report(name: string, probeId: string, outcome: unknown): Promise<void> {
+    const cfg = this.config(name);
+    try {
+      if (outcome === undefined) {
+        await this.apply(name, (r) => releaseProbe(r, probeId), 'breaker');
+        return;
+      }
+      const ok = outcome === null;
+      const error = ok ? undefined : describe(outcome);
+      await this.apply(name, (r, now) => recordOutcome(r, cfg, now, { ok, probeId, error }), 'breaker');
+    } catch (error) {
+      this.deps.events.emit('worker:error', { workerId: '-', error, during: `breaker ${name}` });
+    }
+  }
+
+  private async apply<T>(name: string, step: (r: BreakerRecord, now: number) => Step<T>, actor: string) {
+    const now = this.deps.now();
+    const out = await this.deps.store.breakers.update(name, now, (r) => step(r, now), actor);
+    if (this.cache) this.cache.records.set(name, out.record);
+    if (out.event) {
+      const e = out.event;
+      this.deps.events.emit('breaker:changed', { name, from: e.from, to: e.to, reason: e.reason, actor: e.actor, at: e.at });
+      const log = e.to === 'open' ? 'warn' : 'info';
+      this.deps.logger[log]({ breaker: name, from: e.from, to: e.to, reason: e.reason, actor: e.actor }, `circuit breaker ${name} is ${e.to}`);
+      if (e.to === 'closed' && out.record.lastOutage && out.record.lastOutage.to === e.at) this.afterOutage(name, out.record.lastOutage);
+    }
+    return out;
+  }
+
+  /** When a breaker closes, the jobs that died of its outage come back, at a bounded rate. */
+  private afterOutage(name: string, outage: { from: number; to: number }) {
+    const types = this.typesOf(name);
+    if (types.length === 0) return;
+    const p = redriveAfterOutage(
+      { store: this.deps.store, events: this.deps.events, logger: this.deps.logger, now: this.deps.now },
+      { breaker: name, types, since: outage.from - this.config(name).windowMs, until: outage.to, perSecond: this.redrivePerSecond },
+    ).catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: `auto-redrive ${name}` }));
+    this.redrives.add(p);
+    void p.finally(() => this.redrives.delete(p));
+  }
+
+  private async records(now: number): Promise<Map<string, BreakerRecord>> {
+    if (this.cache && now - this.cache.at < this.refreshMs) return this.cache.records;
+    this.refreshing ??= this.deps.store.breakers
+      .list()
+      .then((list) => {
+        const records = new Map(list.map((r) => [r.name, r]));
+        this.cache = { at: now, records };
+        return records;
+      })
+      .finally(() => (this.refreshing = null));
+    return this.refreshing;
+  }
+
+  private view(r: BreakerRecord, now: number): BreakerView {
+    const cfg = this.config(r.name);
+    const w = windowCounts(r, cfg, now);
+    return {
+      name: r.name,
+      state: r.state,
+      forced: r.forced,
+      blocking: blocksClaims(r, cfg, now),
+      openedAt: r.openedAt,
+      openUntil: r.openUntil,
+      trips: r.trips,
+      consecutiveFailures: r.consecutiveFailures,
+      window: { calls: w.calls, failures: w.fail, windowMs: cfg.windowMs },
+      probesInFlight: Object.values(r.probes).filter((until) => until > now).length,
+      lastError: r.lastError,
+      lastOutage: r.lastOutage,
+      updatedAt: r.updatedAt,
+      types: this.typesOf(r.name),
+    };
+  }
+}
+
+function releaseProbe(r: BreakerRecord, probeId: string): Step<void> {
+  if (!(probeId in r.probes)) return { next: null, result: undefined };
+  const probes = { ...r.probes };
+  delete probes[probeId];
+  return { next: { ...r, probes }, result: undefined };
+}
+
+function checkName(name: string) {
+  if (typeof name !== 'string' || !BREAKER_NAME.test(name)) throw new ValidationError('breaker', `"${name}" must be 1-128 letters, digits or _ . : - /`);
+}
+
+/** A BreakerOpenError a handler let through puts its job back to sleep instead of charging an attempt. */
+function toSnooze(err: unknown, now: number): unknown {
+  const e = err as { code?: unknown; retryAfterMs?: unknown; breaker?: unknown };
+  if (e && e.code === 'breaker_open' && typeof e.retryAfterMs === 'number') {
+    return new Snooze(now + snoozeMs(e.retryAfterMs), `circuit breaker "${String(e.breaker)}" is open`);
+  }
+  return err;
+}
+
+const snoozeMs = (waitMs: number) => Math.min(MAX_SNOOZE_MS, Math.max(50, waitMs)) + Math.floor(Math.random() * 100);
+
+function abortion(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 500);
+  return String(err).slice(0, 500);
+}

@@ -1,0 +1,28 @@
+/** SQLite schema of the self-healing runtime: versions 10-19. */
+import type { Migration } from './index.ts';
+
+export const selfHealingMigrations: Migration[] = [
+  {
+    version: 10,
+    name: 'circuit breakers and their state changes',
+    sql: `
+      CREATE TABLE breakers (
+        name TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        forced TEXT,
+        data TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE breaker_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        actor TEXT NOT NULL
+      );
+      CREATE INDEX breaker_events_name ON breaker_events (name, id);
+    `,
+  },
+];

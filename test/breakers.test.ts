@@ -1,0 +1,119 @@
+/**
+ * Circuit breakers through the library, on both stores: an outage of a real
+ * local HTTP service trips the breaker, jobs wait without using attempts, the
+ * breaker closes after recovery, and the waiting and dead jobs complete.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { BreakerOpenError, createRebound, defineJob, PermanentError, type Rebound, type ReboundEvents } from '../src/index.ts';
+import { startDownstream, type Downstream } from './helpers/downstream.ts';
+import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
+
+async function charge(url: string) {
+  const res = await fetch(url, { method: 'POST' });
+  if (!res.ok) throw new Error(`payment service answered ${res.status}`);
+  return res.json();
+}
+
+describe.each(storeKinds)('circuit breakers on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  let downstream: Downstream | undefined;
+  afterEach(async () => {
+    await rebound?.close();
+    await downstream?.close();
+    downstream = undefined;
+    await dropStore(url);
+  });
+
+  it('an outage trips the breaker, jobs wait without using attempts, and after recovery the waiting and dead jobs complete', async () => {
+    downstream = await startDownstream();
+    const service = downstream;
+    service.up = false;
+    url = freshStoreUrl(kind);
+    const chargeJob = defineJob('charge', {
+      breaker: { name: 'payments', consecutiveFailures: 3, minCalls: 100, cooldownMs: 1500 },
+      retry: { baseMs: 20, maxMs: 20 },
+      handler: async () => charge(service.url),
+    });
+    rebound = await createRebound({ store: url, jobs: [chargeJob] });
+    const changes: ReboundEvents['breaker:changed'][] = [];
+    rebound.events.on('breaker:changed', (e) => changes.push(e));
+    // Two orders with a single attempt die during the outage; the rest keep their attempts.
+    const doomed = await rebound.enqueueMany([0, 1].map(() => ({ type: 'charge', payload: {}, opts: { maxAttempts: 1, priority: -1 } })));
+    const waiting = await rebound.enqueueMany([0, 1, 2, 3].map(() => ({ type: 'charge', payload: {}, opts: { maxAttempts: 5 } })));
+    const worker = rebound.work({ concurrency: 1, pollIntervalMs: 20 });
+
+    await waitFor(async () => (await rebound.breakers.get('payments')).state === 'open');
+    for (const d of doomed) expect((await rebound.getJob(d.id))?.state).toBe('dead');
+    const callsAtTrip = service.calls.down;
+    expect(callsAtTrip).toBe(3);
+    // A job claimed just as the breaker tripped is put back to sleep, its attempt returned.
+    await waitFor(async () => (await rebound.countJobs({ state: 'running' })) === 0);
+    const attemptsAtTrip = await Promise.all(waiting.map(async (w) => (await rebound.getJob(w.id))!.attempt));
+    await sleep(700); // well inside the cool-down
+    const attemptsLater = await Promise.all(waiting.map(async (w) => (await rebound.getJob(w.id))!.attempt));
+    expect(attemptsLater).toEqual(attemptsAtTrip);
+    expect(service.calls.down).toBe(callsAtTrip);
+    for (const w of waiting) expect(['available', 'scheduled']).toContain((await rebound.getJob(w.id))?.state);
+
+    service.up = true;
+    await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 6, 20_000);
+    await worker.stop();
+    expect(changes.map((c) => `${c.from}>${c.to}`)).toEqual(['closed>open', 'open>half_open', 'half_open>closed']);
+    const history = await rebound.inspect(doomed[0].id);
+    expect(history.history.find((h) => h.kind === 'redriven')?.data).toMatchObject({ actor: 'auto-redrive:breaker:payments' });
+    const stored = await rebound.breakers.events({ name: 'payments' });
+    expect(stored.map((e) => e.to)).toEqual(['closed', 'half_open', 'open']);
+    // No waiting job spent more than the one attempt that failed before the trip and the one that succeeded.
+    for (const w of waiting) expect((await rebound.getJob(w.id))!.attempt).toBeLessThanOrEqual(2);
+  });
+
+  it('ctx.breaker guards one call: while forced open the job sleeps without using an attempt, and runs once closed', async () => {
+    url = freshStoreUrl(kind);
+    const calls: number[] = [];
+    const job = defineJob('notify', {
+      handler: async (_p, ctx) => ctx.breaker('sms').run(async () => calls.push(ctx.attempt)),
+    });
+    rebound = await createRebound({ store: url, jobs: [job] });
+    const actions: ReboundEvents['operator:action'][] = [];
+    rebound.events.on('operator:action', (e) => actions.push(e));
+    await rebound.breakers.force('sms', 'open', { actor: 'ops' });
+    await expect(rebound.breakers.guard('sms').run(() => 1)).rejects.toBeInstanceOf(BreakerOpenError);
+    const { id } = await rebound.enqueue('notify', {});
+    const worker = rebound.work({ pollIntervalMs: 20 });
+    await waitFor(async () => (await rebound.inspect(id)).history.some((h) => h.kind === 'snoozed'));
+    expect(calls).toEqual([]);
+    expect((await rebound.getJob(id))!.attempt).toBe(0);
+    await rebound.breakers.force('sms', 'closed', { actor: 'ops' });
+    await waitFor(async () => (await rebound.getJob(id))?.state === 'completed', 15_000);
+    await worker.stop();
+    expect(calls).toEqual([1]);
+    expect(actions.map((a) => [a.action, a.target, a.actor])).toEqual([
+      ['breaker.force_open', 'breaker:sms', 'ops'],
+      ['breaker.force_close', 'breaker:sms', 'ops'],
+    ]);
+    expect(await rebound.breakers.get('sms')).toMatchObject({ state: 'closed', forced: 'closed' });
+    expect((await rebound.breakers.reset('sms')).forced).toBeNull();
+  });
+
+  it('permanent errors do not count against a breaker; transient ones do', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url, jobs: [defineJob('noop', { handler: () => null })] });
+    rebound.breakers.configure('api', { consecutiveFailures: 2 });
+    const guard = rebound.breakers.guard('api');
+    for (let i = 0; i < 5; i++) await expect(guard.run(() => Promise.reject(new PermanentError('bad request')))).rejects.toThrow('bad request');
+    expect((await rebound.breakers.get('api')).state).toBe('closed');
+    for (let i = 0; i < 2; i++) await expect(guard.run(() => Promise.reject(new Error('503')))).rejects.toThrow('503');
+    const view = await rebound.breakers.get('api');
+    expect(view).toMatchObject({ state: 'open', blocking: true, lastError: 'Error: 503' });
+    expect(view.openUntil! - view.updatedAt).toBe(30_000);
+  });
+
+  it('refuses bad breaker options with a ValidationError naming the field', async () => {
+    url = freshStoreUrl(kind);
+    expect(() => defineJob('x', { handler: () => 1, breaker: { name: 'p', failureRatio: 2 } })).toThrow(/defineJob\("x"\)\.breaker\.failureRatio/);
+    expect(() => defineJob('x', { handler: () => 1, breaker: 'bad name!' })).toThrow(/breaker\.name/);
+    rebound = await createRebound({ store: url });
+    await expect(rebound.breakers.force('p', 'sideways' as never)).rejects.toMatchObject({ code: 'validation', field: 'to' });
+  });
+});
