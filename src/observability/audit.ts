@@ -23,7 +23,7 @@ import type { ReboundEmitter } from '../events.ts';
 import type { Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEntry, AuditRecord, ChainHead } from '../store/visibility.ts';
-import { on, type Unsubscribe } from './subscribe.ts';
+import { on, onLoose, str, type Unsubscribe } from './subscribe.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -96,6 +96,11 @@ export class AuditTrail {
       on(deps.events, 'operator:action', (e) =>
         this.record({ actor: e.actor, action: e.action, target: e.target, details: (e.details ?? null) as Json }),
       ),
+      onLoose(deps.events, 'retention:pruned', (e) => {
+        const counts = (e.counts && typeof e.counts === 'object' ? e.counts : {}) as Record<string, number>;
+        const count = Object.values(counts).reduce((n, c) => n + (typeof c === 'number' ? c : 0), 0);
+        if (count > 0) this.record({ actor: 'retention', action: 'retention.prune', target: `jobs:${str(e.state)}`, details: { state: str(e.state), counts, count } });
+      }),
     ];
     this.sealTimer = setInterval(() => void this.seal().catch((error) => this.report(error, 'audit seal')), sealIntervalMs);
     this.sealTimer.unref();
@@ -292,7 +297,7 @@ export class AuditTamperedError extends Error {
 }
 
 /** Audit actions whose `details.count` says how many jobs left the store without finishing there. */
-export const REMOVAL_ACTIONS = { purged: ['dlq.purge'], pruned: ['retention.prune', 'jobs.prune', 'prune'] };
+export const REMOVAL_ACTIONS = { purged: ['dlq.purge'], pruned: ['retention.prune'] };
 
 export interface Reconciliation {
   ok: boolean;
@@ -310,17 +315,25 @@ export interface Reconciliation {
   difference: number;
 }
 
-/** Checks that every audited submission is accounted for by a job state or an audited removal. */
-export async function reconcileAudit(store: Store, extra: { pruned?: number } = {}): Promise<Reconciliation> {
+/**
+ * Checks that every audited submission is accounted for by a job state or a
+ * removal: dead-letter purges (from the trail), retention prunes (the
+ * coordination store's running counts when there is one, else the trail).
+ */
+export async function reconcileAudit(store: Store): Promise<Reconciliation> {
   const totals = await store.visibility.auditTotals([...REMOVAL_ACTIONS.purged, ...REMOVAL_ACTIONS.pruned]);
   const counts = await store.countByState();
   const sum = (actions: string[]) => actions.reduce((n, a) => n + (totals.counted[a] ?? 0), 0);
+  const prunedCounts = (store as { coordination?: { prunedCounts?: () => Promise<{ count: number }[]> } }).coordination?.prunedCounts;
+  const pruned = prunedCounts
+    ? (await prunedCounts.call((store as { coordination: unknown }).coordination)).reduce((n, c) => n + c.count, 0)
+    : sum(REMOVAL_ACTIONS.pruned);
   const accounted = {
     completed: counts.completed ?? 0,
     dead: counts.dead ?? 0,
     cancelled: counts.cancelled ?? 0,
     purged: sum(REMOVAL_ACTIONS.purged),
-    pruned: sum(REMOVAL_ACTIONS.pruned) + (extra.pruned ?? 0),
+    pruned,
     // Every state that is not final (scheduled, available, running, and any a capability adds).
     in_flight: Object.entries(counts).reduce((n, [state, c]) => (['completed', 'dead', 'cancelled'].includes(state) ? n : n + (c ?? 0)), 0),
   };

@@ -19,8 +19,11 @@
  *   rebound_jobs_redriven_total / _purged_total      job:redriven / job:purged
  *   rebound_operator_actions_total{action}           operator:action
  *   rebound_worker_errors_total{during}              worker:error
- *   rebound_breaker_state{breaker}                   breaker:state (0 closed, 1 half-open, 2 open), if the breaker capability emits it
- *   rebound_breaker_transitions_total{breaker,state} breaker:state
+ *   rebound_breaker_state{breaker}                   breaker:changed (0 closed, 1 half-open, 2 open)
+ *   rebound_breaker_transitions_total{breaker,state} breaker:changed
+ *   rebound_jobs_pruned_total{type,state}            retention:pruned
+ *   rebound_schedule_fires_total{schedule}           schedule:fired
+ *   rebound_leader{lease}                            leadership:changed (1 while this process leads)
  *   rebound_worker_processes                         worker:process_started / worker:process_exited, if a supervisor emits them
  *   rebound_worker_restarts_total                    worker:process_restarted, if a supervisor emits it
  *   rebound_queue_depth{state}                       store, on scrape
@@ -74,6 +77,9 @@ export class ReboundMetrics {
     const breakerTransitions = counter('rebound_breaker_transitions_total', 'Circuit breaker transitions.', ['breaker', 'state']);
     const processes = new Gauge({ name: 'rebound_worker_processes', help: 'Worker processes up (as reported by a supervisor).', registers });
     const restarts = counter('rebound_worker_restarts_total', 'Worker processes restarted by a supervisor.');
+    const pruned = counter('rebound_jobs_pruned_total', 'Finished jobs deleted by retention.', ['type', 'state']);
+    const fires = counter('rebound_schedule_fires_total', 'Schedule fire times that produced a job.', ['schedule']);
+    const leader = new Gauge({ name: 'rebound_leader', help: '1 while this process holds the lease.', labelNames: ['lease'], registers });
 
     new Gauge({
       name: 'rebound_queue_depth',
@@ -133,12 +139,18 @@ export class ReboundMetrics {
       on(events, 'job:purged', (e) => purged.inc(e.count)),
       on(events, 'operator:action', (e) => operator.inc({ action: e.action })),
       on(events, 'worker:error', (e) => workerErrors.inc({ during: e.during.split(' ')[0] })),
-      onLoose(events, 'breaker:state', (e) => {
-        const breaker = str(e.breaker, str(e.type, str(e.name, 'unknown')));
-        const state = str(e.state, 'unknown');
+      onLoose(events, 'breaker:changed', (e) => {
+        const breaker = str(e.name, 'unknown');
+        const state = str(e.to, 'unknown');
         breakerState.set({ breaker }, BREAKER_STATES[state] ?? -1);
         breakerTransitions.inc({ breaker, state });
       }),
+      onLoose(events, 'retention:pruned', (e) => {
+        const counts = e.counts && typeof e.counts === 'object' ? (e.counts as Record<string, unknown>) : {};
+        for (const [type, n] of Object.entries(counts)) if (typeof n === 'number') pruned.inc({ type, state: str(e.state) }, n);
+      }),
+      onLoose(events, 'schedule:fired', (e) => fires.inc({ schedule: str(e.schedule, 'unknown') })),
+      onLoose(events, 'leadership:changed', (e) => leader.set({ lease: str(e.lease, 'unknown') }, e.leader === true ? 1 : 0)),
       onLoose(events, 'worker:process_started', () => processes.inc()),
       onLoose(events, 'worker:process_exited', () => processes.dec()),
       onLoose(events, 'worker:process_restarted', () => restarts.inc()),

@@ -215,7 +215,7 @@ export function summarize(rows: StatsRows, w: { window: string; fromMinute: numb
     step_minutes: step,
     throughput: [...points].map(([m, p]) => ({ at: new Date(m).toISOString(), ...p })),
     totals: typeStats(null),
-    by_type: [...types.keys()].sort().map((t) => ({ type: t, ...typeStats(t) })),
+    by_type: [...new Set([...types.keys(), ...rows.latency.map((l) => l.type)])].sort().map((t) => ({ type: t, ...typeStats(t) })),
     errors: [...rows.errors].sort((a, b) => b.count - a.count).slice(0, 50),
   };
 }
