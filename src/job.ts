@@ -69,6 +69,10 @@ export interface NewJob {
   parentId: string | null;
   /** The W3C `traceparent` of the enqueuing span, set by the tracing plugin. */
   traceContext?: string | null;
+  /** Jobs with the same key run one at a time in enqueue order. */
+  orderingKey?: string | null;
+  /** When this job dies: 'wait' (later jobs of the key wait until it is redriven or purged) or 'skip'. */
+  orderingOnDead?: 'wait' | 'skip';
 }
 
 /** One transition in a job's life, in order. */

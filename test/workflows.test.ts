@@ -166,8 +166,10 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
     const waiting = await r.enqueue('approval', { timeoutMs: 60_000 });
     const lonely = await r.enqueue('approval', { timeoutMs: 300 });
     r.work({ pollIntervalMs: 20 });
+    // Asleep: it says what it waits for, and its job is back in the store as scheduled (no lease).
     await waitFor(async () => (await r.workflow(waiting.id).catch(() => null))?.waiting === 'signal:decision');
-    expect((await r.getJob(waiting.id))?.state).toBe('scheduled');
+    await waitFor(async () => (await r.getJob(waiting.id))?.state === 'scheduled');
+    expect((await r.getJob(waiting.id))?.leaseExpiresAt).toBeNull();
     const sent = await r.signal(waiting.id, 'decision', { approved: true });
     expect(sent.woke).toBe(true);
     expect(await finished(waiting.id)).toMatchObject({ state: 'completed', result: { decision: { approved: true } } });

@@ -27,19 +27,27 @@ export interface EnqueueOptions {
 }
 
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** Deeper payloads are refused: stores and JSON code paths recurse per level. */
+export const MAX_PAYLOAD_DEPTH = 64;
+
+/** U+0000 and unpaired surrogates cannot be stored by PostgreSQL (text and jsonb); refuse them on every store alike. */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const storable = (s: string) => !UNSTORABLE.test(s);
+const UNSTORABLE_MESSAGE = 'must not contain U+0000 or unpaired UTF-16 surrogates';
+const text = (min: number, max: number) => z.string().min(min).max(max).refine(storable, UNSTORABLE_MESSAGE);
 
 const optionsSchema = z
   .object({
-    idempotencyKey: z.string().min(1).max(255).optional(),
+    idempotencyKey: text(1, 255).optional(),
     runAt: z.union([z.date(), z.number().finite(), z.string().min(1)]).optional(),
     delayMs: z.number().int().nonnegative().max(10 * 365 * 24 * 3600_000).optional(),
     priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
     maxAttempts: z.number().int().min(1).max(10_000).optional(),
-    queue: z.string().min(1).max(128).optional(),
-    parentId: z.string().regex(/^\d+$/, 'must be a job id').optional(),
-    orderingKey: z.string().min(1).max(255).optional(),
+    queue: text(1, 128).optional(),
+    parentId: z.string().regex(/^\d{1,15}$/, 'must be a job id').optional(),
+    orderingKey: text(1, 255).optional(),
     orderingOnDead: z.enum(['wait', 'skip']).optional(),
-    actor: z.string().min(1).max(200).optional(),
+    actor: text(1, 200).optional(),
     tx: z.any().optional(),
   })
   .strict();
@@ -64,6 +72,9 @@ export function buildNewJob(
   if (o.runAt !== undefined && o.delayMs !== undefined) {
     throw new ValidationError('options.runAt', 'give either runAt or delayMs, not both');
   }
+  if (o.orderingOnDead !== undefined && o.orderingKey === undefined) {
+    throw new ValidationError('options.orderingOnDead', 'applies only with an orderingKey');
+  }
   const checked = checkPayload(payload, def);
   const runAt = o.runAt !== undefined ? toTime(o.runAt) : now + (o.delayMs ?? 0);
   return {
@@ -84,8 +95,12 @@ export function buildNewJob(
 function checkPayload(payload: unknown, def: JobDefinition | undefined): Json {
   let text: string | undefined;
   try {
-    text = JSON.stringify(payload === undefined ? null : payload);
+    text = JSON.stringify(payload === undefined ? null : payload, (key, value) => {
+      if (!storable(key) || (typeof value === 'string' && !storable(value))) throw new ValidationError('payload', `strings ${UNSTORABLE_MESSAGE}`);
+      return value;
+    });
   } catch (err) {
+    if (err instanceof ValidationError) throw err;
     throw new ValidationError('payload', `must be JSON-serializable (${(err as Error).message})`);
   }
   if (text === undefined) throw new ValidationError('payload', 'must be JSON-serializable');
@@ -93,6 +108,7 @@ function checkPayload(payload: unknown, def: JobDefinition | undefined): Json {
     throw new ValidationError('payload', `is larger than ${MAX_PAYLOAD_BYTES} bytes; store large data elsewhere and enqueue a reference`);
   }
   const json = JSON.parse(text) as Json;
+  if (depthOf(json) > MAX_PAYLOAD_DEPTH) throw new ValidationError('payload', `nests deeper than ${MAX_PAYLOAD_DEPTH} levels`);
   if (!def?.schema) return json;
   const result = def.schema.safeParse(json);
   if (!result.success) {
@@ -103,10 +119,27 @@ function checkPayload(payload: unknown, def: JobDefinition | undefined): Json {
   return json;
 }
 
+/** Nesting depth of arrays and objects, without recursion. */
+function depthOf(v: Json): number {
+  let max = 0;
+  const stack: [Json, number][] = [[v, 0]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    max = Math.max(max, d + 1);
+    if (max > MAX_PAYLOAD_DEPTH) return max;
+    for (const child of Array.isArray(x) ? x : Object.values(x)) stack.push([child, d + 1]);
+  }
+  return max;
+}
+
 function toTime(v: Date | number | string): number {
   const t = v instanceof Date ? v.getTime() : typeof v === 'number' ? v : Date.parse(v);
-  if (!Number.isFinite(t)) throw new ValidationError('options.runAt', 'must be a Date, epoch milliseconds or an ISO 8601 string');
-  return t;
+  // The range of a JavaScript Date: beyond it a time cannot be shown, nor stored as epoch milliseconds everywhere.
+  if (!Number.isFinite(t) || Math.abs(t) > 8.64e15) {
+    throw new ValidationError('options.runAt', 'must be a Date, epoch milliseconds or an ISO 8601 string');
+  }
+  return Math.floor(t);
 }
 
 /** Same type and same payload (whatever the key order) give the same hash. */

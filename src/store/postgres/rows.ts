@@ -25,6 +25,8 @@ export interface JobRow {
   started_at: number | null;
   finished_at: number | null;
   trace_context?: string | null;
+  ordering_key?: string | null;
+  ordering_seq?: number | null;
 }
 
 export function toJob(r: JobRow): Job {
@@ -51,6 +53,7 @@ export function toJob(r: JobRow): Job {
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     traceContext: r.trace_context ?? null,
+    ...(r.ordering_key != null && { orderingKey: r.ordering_key, orderingSeq: r.ordering_seq ?? null }),
   };
 }
 

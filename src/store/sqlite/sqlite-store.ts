@@ -24,6 +24,7 @@ import { SqliteCoordinationStore } from './coordination.ts';
 import { migrations } from './migrations/index.ts';
 import { SqliteBreakerStore } from './breakers.ts';
 import { SqliteWorkflowStore } from './workflows.ts';
+import { ORDERING_HEAD, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
 import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
@@ -105,6 +106,7 @@ export class SqliteStore implements Store {
           traceContext: j.traceContext ?? null,
           now,
         }) as JobRow | undefined;
+        if (row && j.orderingKey) return { job: toJob(orderJob(this.db, row, j.orderingKey, j.orderingOnDead ?? 'wait')), inserted: true, payloadHash: row.payload_hash };
         if (row) return { job: toJob(row), inserted: true, payloadHash: row.payload_hash };
         const existing = byKey.get(j.idempotencyKey) as JobRow;
         return { job: toJob(existing), inserted: false, payloadHash: existing.payload_hash };
@@ -133,6 +135,7 @@ export class SqliteStore implements Store {
              WHERE id IN (
                SELECT id FROM jobs
                WHERE state IN ('available', 'scheduled') AND queue IN (${q}) AND type IN (${t}) AND run_at <= ?
+                 AND ${ORDERING_HEAD}
                ORDER BY priority, run_at, id LIMIT ?)
              RETURNING *`,
           )
@@ -303,7 +306,7 @@ export class SqliteStore implements Store {
     const row = this.db
       .prepare(
         `SELECT min(run_at) AS at FROM jobs WHERE state IN ('available', 'scheduled')
-         AND queue IN (${placeholders(queues.length)}) AND type IN (${placeholders(types.length)})`,
+         AND queue IN (${placeholders(queues.length)}) AND type IN (${placeholders(types.length)}) AND ${ORDERING_HEAD}`,
       )
       .get(...queues, ...types) as { at: number | null };
     return row.at;
