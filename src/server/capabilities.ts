@@ -1,10 +1,55 @@
 /**
- * Wires the capabilities that exist in this build into the server's
- * providers (providers.ts). A capability that is not wired here answers 501.
+ * Wires the capabilities of this build into the server's providers
+ * (providers.ts): breakers (self-healing), schedules (coordination), stats,
+ * metrics, audit and redaction (visibility), workflows and signals.
+ * A capability that is not wired here answers 501.
  */
+import { InvalidStateError } from '../errors.ts';
+import type { Json } from '../job.ts';
+import { verifyAudit } from '../observability/audit.ts';
+import { maskPayload } from '../observability/redaction.ts';
 import type { Rebound } from '../rebound.ts';
 import type { OperatorProviders } from './providers.ts';
 
-export async function capabilityProviders(_rebound: Rebound): Promise<OperatorProviders> {
-  return {};
+export async function capabilityProviders(rebound: Rebound): Promise<OperatorProviders> {
+  const audit = rebound.visibility.audit;
+  return {
+    breakers: {
+      list: () => rebound.breakers.list(),
+      force: (name, action, actor) => rebound.breakers.force(name, action === 'close' ? 'closed' : action, { actor }),
+    },
+    schedules: {
+      list: () => rebound.coordination.listSchedules(),
+      change: (name, action, actor) =>
+        action === 'pause' ? rebound.coordination.pauseSchedule(name, { actor }) : rebound.coordination.resumeSchedule(name, { actor }),
+    },
+    stats: async () => ({ rollup: await rebound.stats({ window: '1h' }) }),
+    metrics: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: await rebound.metrics() }),
+    ...(audit && {
+      audit: {
+        async verify() {
+          await audit.seal();
+          return verifyAudit(rebound.store);
+        },
+        async recent(limit: number) {
+          await audit.seal();
+          const segments = await rebound.store.visibility.listAuditSegments();
+          const last = segments.at(-1)?.lastSeq ?? 0;
+          const entries = await rebound.store.visibility.readAudit({ afterSeq: Math.max(0, last - limit), limit });
+          return entries.reverse();
+        },
+      },
+    }),
+    workflow: async (job) => {
+      try {
+        return (await rebound.workflow(job.id)) as unknown as Json;
+      } catch (err) {
+        if (err instanceof InvalidStateError) return null;
+        throw err;
+      }
+    },
+    signal: (jobId, name, payload, actor) => rebound.signal(jobId, name, payload, { actor }),
+    mask: (type, payload) => maskPayload(rebound.definitions.get(type), payload),
+    traceId: (job) => job.traceContext?.split('-')[1] ?? null,
+  };
 }

@@ -21,7 +21,10 @@ export function presentJob(job: Job, who: Principal, providers: OperatorProvider
   const mask = masker(who, providers);
   if (!mask) return { ...job, masked: false };
   const payload = mask(job.type, job.payload as Json);
-  return { ...job, payload, masked: JSON.stringify(payload) !== JSON.stringify(job.payload) };
+  // Error snapshots may carry a copy of the payload too.
+  const lastError = job.lastError as (Job['lastError'] & { payload?: Json }) | null;
+  const error = lastError && lastError.payload !== undefined ? { lastError: { ...lastError, payload: mask(job.type, lastError.payload) } } : {};
+  return { ...job, payload, ...error, masked: JSON.stringify(payload) !== JSON.stringify(job.payload) };
 }
 
 export function presentHistory(job: Job, history: JobEvent[], who: Principal, providers: OperatorProviders): JobEvent[] {

@@ -33,6 +33,7 @@ export interface OperatorProviders {
   workers?: () => Promise<unknown> | unknown;
   /** A workflow's state machine and steps, when the job is a workflow. */
   workflow?: (job: Job) => Promise<Json | null>;
+  /** Delivers a signal and records it as an operator action by `actor`. */
   signal?: (jobId: string, name: string, payload: unknown, actor: string) => Promise<unknown>;
   /** Masks sensitive payload fields for callers who may not see them. Default: nothing is masked. */
   mask?: (type: string, payload: Json) => Json;

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { createRebound, defineJob, PermanentError, type JobDefinition, type Rebound } from '../../src/index.ts';
 import { createToken } from '../../src/server/auth.ts';
+import { capabilityProviders } from '../../src/server/capabilities.ts';
 import type { OperatorProviders } from '../../src/server/providers.ts';
 import { buildServer, type OperatorServer } from '../../src/server/server.ts';
 import { dropStore, freshStoreUrl, type StoreKind } from '../helpers/stores.ts';
@@ -29,11 +30,12 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { kind?: StoreKind; providers?: OperatorProviders; withTokens?: boolean; maxBadTokens?: number; jobs?: JobDefinition[] } = {},
+  opts: { kind?: StoreKind; providers?: OperatorProviders; withTokens?: boolean; maxBadTokens?: number; jobs?: JobDefinition[]; wire?: boolean } = {},
 ): Promise<Harness> {
   const storeUrl = freshStoreUrl(opts.kind ?? 'sqlite');
   const rebound = await createRebound({ store: storeUrl, jobs: opts.jobs ?? testJobs });
-  const server = await buildServer({ rebound, host: '127.0.0.1', providers: opts.providers, maxBadTokens: opts.maxBadTokens });
+  const providers = opts.wire ? await capabilityProviders(rebound) : opts.providers;
+  const server = await buildServer({ rebound, host: '127.0.0.1', providers, maxBadTokens: opts.maxBadTokens });
   const address = await server.app.listen({ port: 0, host: '127.0.0.1' });
   const tokens = { viewer: '', operator: '', admin: '' };
   if (opts.withTokens !== false) {

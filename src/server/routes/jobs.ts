@@ -12,12 +12,12 @@ import { body, jobId, limit, optionalString, state } from './params.ts';
 const OPTION_FIELDS = ['idempotencyKey', 'runAt', 'delayMs', 'priority', 'orderingKey', 'maxAttempts', 'queue'] as const;
 const MAX_BULK = 1000;
 
-function toItem(raw: unknown, prefix: string): EnqueueItem {
+function toItem(raw: unknown, prefix: string, actor: string): EnqueueItem {
   const b = body(raw);
   const known = new Set<string>(['type', 'payload', ...OPTION_FIELDS]);
   const unknown = Object.keys(b).find((k) => !known.has(k));
   if (unknown) throw badRequest(`${prefix}${unknown}`, `is not a field of a job; use ${[...known].join(', ')}`);
-  const opts: Record<string, unknown> = {};
+  const opts: Record<string, unknown> = { actor };
   for (const f of OPTION_FIELDS) if (b[f] !== undefined) opts[f] = b[f];
   return { type: b.type as string, payload: b.payload, opts };
 }
@@ -37,11 +37,9 @@ export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
 
   return async (app) => {
     app.post('/api/jobs', { config: { permission: 'enqueue' } }, async (req, reply) => {
-      const item = toItem(req.body, '');
+      const item = toItem(req.body, '', req.principal.name);
+      // The token's name rides on the job:enqueued event: the audit trail records the submission with it.
       const r = await rebound.enqueue(item.type, item.payload, item.opts).catch((e) => Promise.reject(httpField(e)));
-      if (!r.deduplicated) {
-        rebound.events.emit('operator:action', { actor: req.principal.name, action: 'job.enqueue', target: `job:${r.id}`, details: { type: item.type } });
-      }
       return reply.status(r.deduplicated ? 200 : 201).send(shown(r, req.principal));
     });
 
@@ -50,10 +48,9 @@ export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
       if (!Array.isArray(b.jobs) || b.jobs.length === 0 || b.jobs.length > MAX_BULK) {
         throw badRequest('jobs', `must be an array of 1 to ${MAX_BULK} jobs`);
       }
-      const items = b.jobs.map((j, i) => toItem(j, `jobs[${i}].`));
+      const items = b.jobs.map((j, i) => toItem(j, `jobs[${i}].`, req.principal.name));
       const results = await rebound.enqueueMany(items).catch((e) => Promise.reject(httpField(e)));
       const created = results.filter((r) => !r.deduplicated).length;
-      rebound.events.emit('operator:action', { actor: req.principal.name, action: 'job.enqueue_bulk', target: `jobs:${created}`, details: { created, total: results.length } });
       return reply.status(created > 0 ? 201 : 200).send({ jobs: results.map((r) => shown(r, req.principal)) });
     });
 
@@ -90,7 +87,8 @@ export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
 
     app.get('/api/jobs/:id', { config: { permission: 'read' } }, async (req) => {
       const id = jobId((req.params as { id: string }).id);
-      const d = await rebound.inspect(id);
+      // Unmasked from the library: what this caller may see is decided in present.ts.
+      const d = await rebound.inspect(id, { unmasked: true });
       const workflow = providers.workflow ? await providers.workflow(d.job) : null;
       return {
         job: show(d.job, req.principal),
@@ -123,8 +121,8 @@ export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
       if (!/^[A-Za-z0-9_.:\-]{1,128}$/.test(p.name)) throw badRequest('name', 'must be 1-128 letters, digits or _ . : -');
       if (!providers.signal) throw notImplemented('signals (durable workflows)');
       const b = body(req.body);
+      // The workflow capability records the signal as an operator action, with the token's name.
       const result = await providers.signal(id, p.name, b.payload ?? null, req.principal.name);
-      rebound.events.emit('operator:action', { actor: req.principal.name, action: 'job.signal', target: `job:${id}`, details: { name: p.name } });
       return { delivered: true, result: result ?? null };
     });
   };

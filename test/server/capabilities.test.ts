@@ -1,0 +1,81 @@
+/**
+ * The API over the real capabilities, as `rebound start` wires them: breakers,
+ * schedules, workflow signals, redaction, metrics, stats and the audit trail,
+ * with every operator action recorded under the token's name.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { defineJob, defineWorkflow } from '../../src/index.ts';
+import { waitFor } from '../helpers/stores.ts';
+import { startHarness, type Harness } from './harness.ts';
+
+let h: Harness;
+afterEach(async () => {
+  await h?.close();
+});
+
+const jobs = [
+  defineJob('pay', { redact: ['card'], breaker: 'payments', handler: async (p: { card: string; amount: number }) => ({ paid: p.amount }) }),
+  defineJob('ok', { handler: async () => 'ok' }),
+  defineWorkflow('approval', {
+    run: async (ctx, input: { doc: string }) => {
+      const decision = await ctx.waitFor<{ approved: boolean }>('decision', { timeoutMs: 60_000 });
+      return { doc: input.doc, approved: decision.approved };
+    },
+  }),
+];
+
+describe('operator API on the real capabilities', () => {
+  it('masks redacted payload paths for viewers and operators, and shows them to admins', async () => {
+    h = await startHarness({ jobs, wire: true });
+    const j = await h.rebound.enqueue('pay', { card: '4242 4242 4242 4242', amount: 12 });
+    for (const role of ['viewer', 'operator'] as const) {
+      const r = await h.call('GET', `/api/jobs/${j.id}`, { token: h.tokens[role] });
+      expect(r.body.job).toMatchObject({ payload: { card: '[REDACTED]', amount: 12 }, masked: true });
+    }
+    expect((await h.call('GET', '/api/jobs?type=pay', { token: h.tokens.viewer })).body.jobs[0].payload.card).toBe('[REDACTED]');
+    expect((await h.call('GET', `/api/jobs/${j.id}`, { token: h.tokens.admin })).body.job).toMatchObject({ payload: { card: '4242 4242 4242 4242' }, masked: false });
+  });
+
+  it('lists and forces breakers, pauses schedules, and records both in the audit trail as the token', async () => {
+    h = await startHarness({ jobs, wire: true });
+    await h.rebound.coordination.addSchedule('nightly', { cron: '0 3 * * *', type: 'ok' });
+    expect((await h.call('GET', '/api/breakers', { token: h.tokens.viewer })).body.breakers).toEqual([expect.objectContaining({ name: 'payments', state: 'closed' })]);
+    const opened = await h.call('POST', '/api/breakers/payments/open', { token: h.tokens.operator });
+    expect(opened.body.breaker).toMatchObject({ name: 'payments', state: 'open', forced: 'open' });
+    expect((await h.call('POST', '/api/breakers/payments/close', { token: h.tokens.operator })).body.breaker).toMatchObject({ forced: 'closed' });
+    expect((await h.call('POST', '/api/breakers/payments/reset', { token: h.tokens.operator })).body.breaker).toMatchObject({ state: 'closed', forced: null });
+    const schedules = await h.call('GET', '/api/schedules', { token: h.tokens.viewer });
+    expect(schedules.body.schedules).toEqual([expect.objectContaining({ name: 'nightly', paused: false, nextFireAt: expect.any(Number) })]);
+    expect((await h.call('POST', '/api/schedules/nightly/pause', { token: h.tokens.operator })).body.schedule).toMatchObject({ paused: true });
+    expect((await h.call('POST', '/api/schedules/missing/pause', { token: h.tokens.operator })).status).toBe(404);
+    const recent = await waitFor(async () => {
+      const r = await h.call('GET', '/api/audit?limit=20', { token: h.tokens.viewer });
+      return r.body.entries.some((e: { action: string }) => e.action === 'schedule.pause') ? r.body.entries : null;
+    });
+    const ops = recent.filter((e: { actor: string }) => e.actor === 'operator-token').map((e: { action: string; target: string }) => `${e.action} ${e.target}`);
+    expect(ops).toEqual(['schedule.pause schedule:nightly', 'breaker.reset breaker:payments', 'breaker.force_close breaker:payments', 'breaker.force_open breaker:payments']);
+    const verify = await h.call('GET', '/api/audit/verify', { token: h.tokens.viewer });
+    expect(verify.body).toMatchObject({ ok: true });
+    expect(verify.body.count).toBeGreaterThanOrEqual(4);
+  });
+
+  it('delivers a signal to a waiting workflow and shows its steps; metrics and stats come from the visibility capability', async () => {
+    h = await startHarness({ jobs, wire: true });
+    const worker = h.rebound.work({ pollIntervalMs: 20 });
+    const run = await h.call('POST', '/api/jobs', { token: h.tokens.operator, body: { type: 'approval', payload: { doc: 'q3' } } });
+    await waitFor(async () => (await h.call('GET', `/api/jobs/${run.body.id}`)).body.workflow?.waiting === 'signal:decision');
+    const sent = await h.call('POST', `/api/jobs/${run.body.id}/signal/decision`, { token: h.tokens.operator, body: { payload: { approved: true } } });
+    expect(sent).toMatchObject({ status: 200, body: { delivered: true } });
+    await waitFor(async () => (await h.rebound.getJob(run.body.id))?.state === 'completed');
+    const detail = await h.call('GET', `/api/jobs/${run.body.id}`, { token: h.tokens.viewer });
+    expect(detail.body.job.result).toEqual({ doc: 'q3', approved: true });
+    expect(detail.body.workflow).toMatchObject({ status: 'completed' });
+    await worker.stop();
+    const metrics = await h.call('GET', '/metrics', { token: h.tokens.viewer });
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toMatch(/^rebound_/m);
+    const stats = await h.call('GET', '/api/stats', { token: h.tokens.viewer });
+    expect(stats.body.rollup.totals).toBeDefined();
+    expect((await h.call('GET', '/api/whoami')).body.capabilities).toMatchObject({ breakers: true, schedules: true, audit: true, metrics: true, signals: true });
+  });
+});
