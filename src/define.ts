@@ -41,6 +41,11 @@ export interface JobContext {
   once<T extends Json | void>(key: string, fn: (info: OnceInfo) => Promise<T> | T): Promise<T>;
   logger: Logger;
   job: Job;
+  /**
+   * This attempt's fencing token: the job's lease token, which increases with every claim of the job.
+   * A downstream system that keeps the highest token seen per job id can refuse a stale executor.
+   */
+  fencingToken: number;
   /** Guards one call with a named circuit breaker shared by every process: `ctx.breaker('payments').run(() => charge())`. */
   breaker(name: string): BreakerGuard;
 }
@@ -65,6 +70,8 @@ export interface JobOptions<P = any> {
   maxCrashes?: number;
   /** How long an idempotency key is kept after its job finished. */
   keyTtlMs?: number;
+  /** How long finished jobs of this type are kept before pruning (defaults: completed 7 days, dead 30, cancelled 7; coordination/retention.ts). */
+  retention?: { completedMs?: number; deadMs?: number; cancelledMs?: number };
   /** A circuit breaker (shared across processes) guarding this type: while open, its jobs wait without using attempts. */
   breaker?: string | BreakerSpec;
   /** Sensitive payload paths (`'card.number'`, `'items.*.email'`): masked in logs, spans, error snapshots and reads (observability/redaction.ts). */
@@ -83,6 +90,7 @@ export interface JobDefinition<P = any> {
   priority: number;
   maxCrashes: number;
   keyTtlMs: number;
+  retention?: { completedMs?: number; deadMs?: number; cancelledMs?: number };
   breaker?: BreakerSpec;
   redact?: string[];
 }
@@ -117,6 +125,10 @@ const optionsSchema = z.object({
   priority: z.number().int().optional(),
   maxCrashes: z.number().int().nonnegative().optional(),
   keyTtlMs: z.number().int().nonnegative().optional(),
+  retention: z
+    .object({ completedMs: z.number().int().nonnegative().optional(), deadMs: z.number().int().nonnegative().optional(), cancelledMs: z.number().int().nonnegative().optional() })
+    .strict()
+    .optional(),
   breaker: z.any().optional(),
   redact: z.array(z.string().regex(/^[^.]+(\.[^.]+)*$/, 'must be a dot-separated path such as "card.number"')).optional(),
 });
@@ -144,6 +156,7 @@ export function defineJob<P = any>(type: string, options: JobOptions<P>): JobDef
     priority: options.priority ?? DEFAULTS.priority,
     maxCrashes: options.maxCrashes ?? DEFAULTS.maxCrashes,
     keyTtlMs: options.keyTtlMs ?? DEFAULTS.keyTtlMs,
+    ...(options.retention ? { retention: { ...options.retention } } : {}),
     ...(options.breaker !== undefined && { breaker: toBreakerSpec(options.breaker, `defineJob("${type}").breaker`) }),
     ...(options.redact?.length ? { redact: [...options.redact] } : {}),
   };

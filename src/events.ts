@@ -21,6 +21,12 @@ export interface ReboundEvents {
   /** Any state-changing operator action (redrive, cancel, purge, breaker forced, schedule changed, token created...). The audit trail records these. */
   'operator:action': { actor: string; action: string; target: string; details?: Record<string, unknown> };
   'worker:error': { workerId: string; error: unknown; during: string };
+  /** This process won (leader: true) or lost a leadership; `term` is the fencing token (coordination/leader.ts). */
+  'leadership:changed': { lease: string; term: number; holder: string; leader: boolean; reason?: string };
+  /** A schedule's fire time produced its job (once across all processes). */
+  'schedule:fired': { schedule: string; fireAt: number; jobId: string; term: number };
+  /** Retention deleted finished jobs of one state: counts by type. */
+  'retention:pruned': { state: string; counts: Record<string, number>; term: number };
   /** A circuit breaker changed state (by itself, or forced by `actor`). */
   'breaker:changed': { name: string; from: string; to: string; reason: string; actor: string; at: number };
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, type Rebound } from '../src/index.ts';
-import { exited, startCli } from './helpers/cli.ts';
+import { exited, runCli, startCli } from './helpers/cli.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
 
 const WORKFLOW_JOBS = fileURLToPath(new URL('./fixtures/workflow-jobs.ts', import.meta.url));
@@ -62,5 +62,31 @@ describe.each(storeKinds)('workflow worker processes on %s', (kind) => {
     ]);
     // Enqueueing the run again with its key returns the same run: the key names the whole workflow.
     expect(await rebound.enqueue('fulfil', { ms: 1500 }, { idempotencyKey: 'order-1' })).toMatchObject({ id, deduplicated: true });
+  });
+
+  it('`rebound signal ID NAME JSON` resumes a waiting workflow; `rebound workflow ID` shows its history', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url });
+    const ledger = ledgerFile();
+    const { id } = await rebound.enqueue('approval', {});
+    const w = worker(ledger, ['--concurrency', '1']);
+    await waitFor(async () => (await rebound.workflow(id).catch(() => null))?.waiting === 'signal:approve', 30_000);
+
+    expect((await runCli(['signal', id, 'approve', '{bad', '--store', url])).code).toBe(2);
+    const missing = await runCli(['signal', '999999', 'approve', '{}', '--store', url]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('not_found');
+
+    const sent = await runCli(['signal', id, 'approve', '{"approved":true}', '--store', url, '--json']);
+    expect(sent.code).toBe(0);
+    expect(JSON.parse(sent.stdout)).toMatchObject({ signalId: expect.any(String) });
+    await waitFor(async () => (await rebound.getJob(id))?.state === 'completed', 30_000);
+    expect(lines(ledger)).toEqual([['approved', id, 'true']]);
+
+    const shown = await runCli(['workflow', id, '--store', url, '--json']);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ status: 'completed', steps: [{ kind: 'signal', name: 'approve' }, { name: 'record' }] });
+    w.kill('SIGTERM');
+    await exited(w);
   });
 });

@@ -10,13 +10,15 @@ import { register as enqueue } from './commands/enqueue.ts';
 import { register as jobs } from './commands/jobs.ts';
 import { register as dlq } from './commands/dlq.ts';
 import { register as worker } from './commands/worker.ts';
-import { register as breaker } from './commands/breaker.ts';
+import { register as schedule } from './commands/schedule.ts';
 import { register as start } from './commands/start.ts';
 import { register as token } from './commands/token.ts';
+import { register as breaker } from './commands/breaker.ts';
 import { register as audit } from './commands/audit.ts';
 import { register as stats } from './commands/stats.ts';
+import { register as signal } from './commands/signal.ts';
 
-export const commands = [migrate, enqueue, jobs, dlq, worker, breaker, start, token, audit, stats];
+export const commands = [migrate, enqueue, jobs, dlq, worker, schedule, breaker, start, token, audit, stats, signal];
 
 export function buildProgram(): Command {
   const program = new Command('rebound')

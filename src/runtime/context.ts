@@ -25,6 +25,7 @@ export function makeContext({ job, controller, store, now, logger, heartbeat }: 
     heartbeat,
     logger,
     job,
+    fencingToken: job.leaseToken,
     // Replaced by the breaker plugin that every Rebound client installs (runtime/breakers.ts).
     breaker: () => {
       throw new ConfigError('ctx.breaker needs a worker started by a Rebound client');

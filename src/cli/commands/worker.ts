@@ -1,11 +1,14 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { openClient, parseIntOption, UsageError } from '../context.ts';
+import { loadSchedules } from '../../coordination/load-schedules.ts';
 
 interface Options {
   jobs?: string;
   concurrency: number;
   queues?: string[];
   drain?: boolean;
+  coordinator: boolean;
+  leaderLeaseMs?: number;
 }
 
 export function register(program: Command) {
@@ -20,11 +23,17 @@ export function register(program: Command) {
       return qs;
     })
     .option('--drain', 'exit 0 once no job is available, scheduled within a second, or running')
+    .option('--no-coordinator', 'do not take part in leader election (schedules, pruning; see docs/coordination.md)')
+    .option('--leader-lease-ms <ms>', 'leader lease length (default 15000)', parseIntOption('--leader-lease-ms'))
     .action(async (o: Options, cmd: Command) => {
       if (!o.jobs) throw new UsageError('worker: --jobs FILE is required (a module that default-exports your job definitions)');
       if (o.concurrency < 1) throw new UsageError('--concurrency must be at least 1');
       const rebound = await openClient(cmd, o.jobs);
       const worker = rebound.work({ concurrency: o.concurrency, queues: o.queues, drain: o.drain });
+      if (o.coordinator && !o.drain) {
+        rebound.coordination.define(...(await loadSchedules(o.jobs)));
+        rebound.coordination.start({ leaseMs: o.leaderLeaseMs });
+      }
       const shutdown = () => void worker.stop();
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);

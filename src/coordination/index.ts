@@ -1,0 +1,142 @@
+/**
+ * What a Rebound client offers for coordination (`rebound.coordination`):
+ * the schedule API the CLI and the HTTP server call, the coordinator service,
+ * leadership callbacks and distributed locks.
+ */
+import { ReboundError, ValidationError } from '../errors.ts';
+import type { Rebound } from '../rebound.ts';
+import type { PrunedCount, ScheduleRecord } from '../store/coordination.ts';
+import { Coordinator, type CoordinatorOptions } from './coordinator.ts';
+import type { LeadershipStart, LeadershipStop } from './leader.ts';
+import { holdsLock, withLock, type HeldLock, type LockOptions } from './locks.ts';
+import { defineSchedule, firstFireAfter, type ScheduleDefinition, type ScheduleOptions } from './schedules.ts';
+
+export class ScheduleNotFoundError extends ReboundError {
+  constructor(name: string) {
+    super('not_found', `schedule "${name}" does not exist; see \`rebound schedule list\``);
+  }
+}
+
+export class Coordination {
+  private readonly codeSchedules = new Map<string, ScheduleDefinition>();
+  private coordinatorInstance: Coordinator | null = null;
+
+  constructor(private readonly rebound: Rebound) {}
+
+  private get store() {
+    return this.rebound.store.coordination;
+  }
+
+  /** Registers schedules defined in code; the leader stores them at the start of its term. */
+  define(...defs: ScheduleDefinition[]): this {
+    for (const d of defs) this.codeSchedules.set(d.name, d);
+    return this;
+  }
+
+  /** The coordinator service of this client (created on first use, with these options). */
+  coordinator(opts: CoordinatorOptions = {}): Coordinator {
+    this.coordinatorInstance ??= new Coordinator(
+      {
+        store: this.rebound.store,
+        defs: this.rebound.definitions,
+        events: this.rebound.events,
+        logger: this.rebound.logger,
+        now: this.rebound.now,
+        schedules: () => [...this.codeSchedules.values()],
+      },
+      opts,
+    );
+    return this.coordinatorInstance;
+  }
+
+  /** Starts the coordinator: this process joins the election and, while leader, fires schedules and prunes. */
+  start(opts: CoordinatorOptions = {}): Coordinator {
+    return this.coordinator(opts).start();
+  }
+
+  async stop(): Promise<void> {
+    await this.coordinatorInstance?.stop();
+  }
+
+  /**
+   * Runs `start` whenever this process becomes the leader, `stop` when it stops
+   * being one. Starts the coordinator if it is not running. `l.token` is the term.
+   */
+  onLeadership(start: LeadershipStart, stop?: LeadershipStop): () => void {
+    const c = this.coordinator();
+    const off = c.elector.onLeadership(start, stop);
+    c.start();
+    return off;
+  }
+
+  withLock<T>(name: string, fn: (lock: HeldLock) => Promise<T> | T, opts: LockOptions = {}): Promise<T> {
+    return withLock(this.store, name, fn, { ...opts, now: this.rebound.now });
+  }
+
+  holdsLock(name: string, token: number): Promise<boolean> {
+    return holdsLock(this.store, name, token, this.rebound.now());
+  }
+
+  /** Adds a schedule at run time, or redefines one. Stored at once; the leader fires it. */
+  async addSchedule(name: string, options: ScheduleOptions, opts: { actor?: string } = {}): Promise<ScheduleRecord> {
+    const def = defineSchedule(name, options, 'runtime');
+    const now = this.rebound.now();
+    const { schedule, change } = await this.store.upsertSchedule(def, firstFireAfter(def, now), now);
+    if (change !== 'unchanged') {
+      this.rebound.events.emit('operator:action', {
+        actor: opts.actor ?? 'library',
+        action: change === 'created' ? 'schedule.add' : 'schedule.update',
+        target: `schedule:${name}`,
+        details: { cron: def.cron, tz: def.tz, type: def.type, misfire: def.misfire as never },
+      });
+    }
+    return schedule;
+  }
+
+  listSchedules(): Promise<ScheduleRecord[]> {
+    return this.store.listSchedules();
+  }
+
+  async getSchedule(name: string): Promise<ScheduleRecord> {
+    const s = await this.store.getSchedule(name);
+    if (!s) throw new ScheduleNotFoundError(name);
+    return s;
+  }
+
+  async removeSchedule(name: string, opts: { actor?: string } = {}): Promise<void> {
+    if (!(await this.store.removeSchedule(name))) throw new ScheduleNotFoundError(name);
+    this.rebound.events.emit('operator:action', { actor: opts.actor ?? 'library', action: 'schedule.remove', target: `schedule:${name}` });
+  }
+
+  /** Pauses a schedule: no fire time passes into a job until it is resumed. */
+  async pauseSchedule(name: string, opts: { actor?: string } = {}): Promise<ScheduleRecord> {
+    return this.setPaused(name, true, opts.actor ?? 'library');
+  }
+
+  /** Resumes a schedule from now on: fire times that passed while paused are not caught up. */
+  async resumeSchedule(name: string, opts: { actor?: string } = {}): Promise<ScheduleRecord> {
+    return this.setPaused(name, false, opts.actor ?? 'library');
+  }
+
+  private async setPaused(name: string, paused: boolean, actor: string): Promise<ScheduleRecord> {
+    if (typeof name !== 'string' || !name) throw new ValidationError('name', 'must name a schedule');
+    const existing = await this.getSchedule(name);
+    const now = this.rebound.now();
+    const s = await this.store.setSchedulePaused(name, paused, paused ? existing.nextFireAt : firstFireAfter(existing, now), now);
+    if (!s) throw new ScheduleNotFoundError(name);
+    this.rebound.events.emit('operator:action', { actor, action: paused ? 'schedule.pause' : 'schedule.resume', target: `schedule:${name}` });
+    return s;
+  }
+
+  /** Jobs deleted by retention, by type and state (for audit reconciliation). */
+  prunedCounts(): Promise<PrunedCount[]> {
+    return this.store.prunedCounts();
+  }
+}
+
+export { Coordinator, type CoordinatorOptions } from './coordinator.ts';
+export { Elector, type ElectorOptions, type Leadership } from './leader.ts';
+export { defineSchedule, type ScheduleDefinition, type ScheduleOptions, type MisfirePolicy } from './schedules.ts';
+export type { HeldLock, LockOptions } from './locks.ts';
+export { DEFAULT_RETENTION, Pruner, type RetentionPolicy } from './retention.ts';
+export { parseCron } from './cron.ts';

@@ -1,0 +1,160 @@
+/**
+ * Leader election by a lease in the store. One leader at a time per lease
+ * name; each new leadership gets a higher term (the lease token), which is the
+ * fencing token of every leader-only write.
+ *
+ * The leader renews every `leaseMs / 3`. It trusts its term only until
+ * `renewal start + leaseMs - safetyMs` by its own clock: a renewal that did not
+ * succeed by then makes it step down, before another process could take the
+ * lease (which needs the lease to be past `expiresAt`, computed from the same
+ * renewal start). A store that refuses a fenced write (StaleTermError) also
+ * makes it step down at once.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from '../define.ts';
+import type { CoordinationStore, Fence } from '../store/coordination.ts';
+
+export interface ElectorOptions {
+  /** The lease name; processes that share it elect one leader. Default 'leader:maintenance'. */
+  lease?: string;
+  holder?: string;
+  /** How long a lease lasts without renewal (default 15 s). */
+  leaseMs?: number;
+  /** How long before expiry the leader stops trusting its term (default leaseMs / 5). */
+  safetyMs?: number;
+  now?: () => number;
+  logger?: Logger;
+}
+
+export interface Leadership extends Fence {
+  holder: string;
+  /** The leader stops trusting the term at this time by its own clock. */
+  trustedUntil: number;
+}
+
+export type LeadershipStart = (l: Leadership) => void | Promise<void>;
+export type LeadershipStop = (l: Leadership, reason: string) => void | Promise<void>;
+
+export class Elector {
+  readonly lease: string;
+  readonly holder: string;
+  readonly leaseMs: number;
+  private readonly safetyMs: number;
+  private readonly now: () => number;
+  private current: Leadership | null = null;
+  private readonly listeners: { start: LeadershipStart; stop?: LeadershipStop }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+  private started = false;
+
+  constructor(
+    private readonly store: CoordinationStore,
+    private readonly opts: ElectorOptions = {},
+  ) {
+    this.lease = opts.lease ?? 'leader:maintenance';
+    this.holder = opts.holder ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.leaseMs = opts.leaseMs ?? 15_000;
+    this.safetyMs = opts.safetyMs ?? Math.floor(this.leaseMs / 5);
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The current leadership, if it is still trusted by the local clock. */
+  get leadership(): Leadership | null {
+    if (this.current && this.now() >= this.current.trustedUntil) return null;
+    return this.current;
+  }
+
+  get isLeader(): boolean {
+    return this.leadership !== null;
+  }
+
+  /** Calls `start` on every leadership won (at once if leading now), `stop` when it ends. Returns an unsubscribe. */
+  onLeadership(start: LeadershipStart, stop?: LeadershipStop): () => void {
+    const l = { start, stop };
+    this.listeners.push(l);
+    if (this.current) void this.call(() => start(this.current!));
+    return () => {
+      const i = this.listeners.indexOf(l);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  private async call(fn: () => void | Promise<void>) {
+    try {
+      await fn();
+    } catch (err) {
+      this.opts.logger?.error({ err: (err as Error).message, lease: this.lease }, 'leadership callback failed');
+    }
+  }
+
+  /** One election round: renew if leading, else try to acquire. Tests call it directly. */
+  async runOnce(): Promise<Leadership | null> {
+    const startedAt = this.now();
+    if (this.current) {
+      if (startedAt >= this.current.trustedUntil) {
+        await this.stepDown('lease not renewed in time');
+      } else {
+        let renewed = null;
+        try {
+          renewed = await this.store.renewLease({ name: this.lease, token: this.current.token, ttlMs: this.leaseMs, now: startedAt });
+        } catch (err) {
+          this.opts.logger?.warn({ err: (err as Error).message, lease: this.lease }, 'lease renewal failed');
+          if (this.now() >= this.current.trustedUntil) await this.stepDown('lease not renewed in time');
+          return this.leadership;
+        }
+        if (!renewed) await this.stepDown('lease lost');
+        else if (this.now() >= startedAt + this.leaseMs - this.safetyMs) await this.stepDown('renewal came back too late');
+        else this.current = { ...this.current, trustedUntil: startedAt + this.leaseMs - this.safetyMs };
+        if (this.current) return this.current;
+      }
+    }
+    const won = await this.store.acquireLease({ name: this.lease, holder: this.holder, ttlMs: this.leaseMs, now: startedAt });
+    if (!won) return null;
+    const trustedUntil = startedAt + this.leaseMs - this.safetyMs;
+    if (this.now() >= trustedUntil) return null;
+    this.current = { lease: this.lease, token: won.token, holder: this.holder, trustedUntil };
+    this.opts.logger?.info({ lease: this.lease, term: won.token, holder: this.holder }, 'became leader');
+    const l = this.current;
+    for (const { start } of [...this.listeners]) await this.call(() => start(l));
+    return this.current;
+  }
+
+  /** Ends the leadership locally (the store refused a write, or renewal failed). */
+  async stepDown(reason: string): Promise<void> {
+    const l = this.current;
+    if (!l) return;
+    this.current = null;
+    this.opts.logger?.warn({ lease: this.lease, term: l.token, holder: this.holder, reason }, 'stepped down');
+    for (const { stop } of [...this.listeners]) if (stop) await this.call(() => stop(l, reason));
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const tick = (delay: number) => {
+      this.timer = setTimeout(() => {
+        this.running = this.runOnce()
+          .catch((err) => this.opts.logger?.warn({ err: (err as Error).message, lease: this.lease }, 'election round failed'))
+          .finally(() => {
+            this.running = null;
+            if (this.started) tick(Math.max(10, Math.floor(this.leaseMs / 3)));
+          });
+      }, delay);
+      this.timer.unref();
+    };
+    tick(0);
+  }
+
+  /** Stops electing and gives the lease up, so another process takes over at once. Safe twice and when never started. */
+  async stop(): Promise<void> {
+    this.started = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+    const l = this.current;
+    if (!l) return;
+    await this.stepDown('stopped');
+    await this.store.releaseLease({ name: this.lease, token: l.token, now: this.now() }).catch(() => {});
+  }
+}

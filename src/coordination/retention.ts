@@ -1,0 +1,112 @@
+/**
+ * Retention: the leader deletes finished jobs past their age (completed 7
+ * days, dead 30, cancelled 7, per type overridable with defineJob's
+ * `retention`), frees idempotency keys past their TTL, and drops old schedule
+ * fire records. Each statement handles one bounded batch (so no long lock and
+ * no huge transaction), every write is fenced by the leader's term, and every
+ * deleted job is counted by type and state in `pruned_counts`, so an audit
+ * reconcile can account for jobs that are gone.
+ */
+import type { JobDefinition } from '../define.ts';
+import type { CoordinationStore, Fence } from '../store/coordination.ts';
+
+const DAY = 86_400_000;
+
+export interface RetentionPolicy {
+  completedMs: number;
+  deadMs: number;
+  cancelledMs: number;
+}
+
+export const DEFAULT_RETENTION: RetentionPolicy = { completedMs: 7 * DAY, deadMs: 30 * DAY, cancelledMs: 7 * DAY };
+
+export interface PrunerOptions {
+  /** The default policy for types without their own. */
+  retention?: Partial<RetentionPolicy>;
+  /** Rows per statement (default 500). */
+  batchSize?: number;
+  /** Statements per kind per pass, so one pass stays short (default 20). */
+  maxBatches?: number;
+  /** Schedule fire records older than this are dropped (default 7 days). */
+  fireRecordsMs?: number;
+}
+
+export interface PruneReport {
+  /** Deleted jobs: state -> type -> count. */
+  jobs: Record<string, Record<string, number>>;
+  keys: number;
+  fires: number;
+}
+
+const STATES = [
+  ['completed', 'completedMs'],
+  ['dead', 'deadMs'],
+  ['cancelled', 'cancelledMs'],
+] as const;
+
+export class Pruner {
+  private readonly policy: RetentionPolicy;
+  private readonly batchSize: number;
+  private readonly maxBatches: number;
+  private readonly fireRecordsMs: number;
+
+  constructor(
+    private readonly store: CoordinationStore,
+    private readonly defs: ReadonlyMap<string, JobDefinition>,
+    opts: PrunerOptions = {},
+  ) {
+    this.policy = { ...DEFAULT_RETENTION, ...opts.retention };
+    this.batchSize = opts.batchSize ?? 500;
+    this.maxBatches = opts.maxBatches ?? 20;
+    this.fireRecordsMs = opts.fireRecordsMs ?? 7 * DAY;
+  }
+
+  /** One pruning pass with the leader's fence. Throws StaleTermError if leadership was lost. */
+  async runOnce(fence: Fence, now: number): Promise<PruneReport> {
+    const report: PruneReport = { jobs: {}, keys: 0, fires: 0 };
+    for (const [state, field] of STATES) {
+      // Types with their own age for this state, grouped by age.
+      const byAge = new Map<number, string[]>();
+      for (const def of this.defs.values()) {
+        const age = def.retention?.[field];
+        if (age != null && age !== this.policy[field]) byAge.set(age, [...(byAge.get(age) ?? []), def.type]);
+      }
+      const own = [...byAge.values()].flat();
+      const rules = [
+        ...[...byAge].map(([age, types]) => ({ age, onlyTypes: types, exceptTypes: undefined as string[] | undefined })),
+        { age: this.policy[field], onlyTypes: undefined as string[] | undefined, exceptTypes: own },
+      ];
+      for (const rule of rules) {
+        for (let i = 0; i < this.maxBatches; i++) {
+          const counts = await this.store.pruneJobs({
+            fence,
+            state,
+            finishedBefore: now - rule.age,
+            onlyTypes: rule.onlyTypes,
+            exceptTypes: rule.exceptTypes,
+            limit: this.batchSize,
+            now,
+          });
+          let n = 0;
+          for (const [type, c] of Object.entries(counts)) {
+            n += c;
+            const s = (report.jobs[state] ??= {});
+            s[type] = (s[type] ?? 0) + c;
+          }
+          if (n < this.batchSize) break;
+        }
+      }
+    }
+    for (let i = 0; i < this.maxBatches; i++) {
+      const n = await this.store.pruneExpiredKeys({ fence, now, limit: this.batchSize });
+      report.keys += n;
+      if (n < this.batchSize) break;
+    }
+    for (let i = 0; i < this.maxBatches; i++) {
+      const n = await this.store.pruneFires({ fence, before: now - this.fireRecordsMs, limit: this.batchSize, now });
+      report.fires += n;
+      if (n < this.batchSize) break;
+    }
+    return report;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Schedules: a cron pattern in a time zone that enqueues a job of one type at
+ * every fire time. Defined in code with `defineSchedule`, or at run time
+ * (CLI, API); both are stored. Planning which fire times to enqueue after a
+ * pause or downtime (the misfire policy) lives here; the store makes each
+ * fire time produce exactly one job.
+ */
+import { z } from 'zod';
+import { TYPE_PATTERN } from '../define.ts';
+import { ValidationError } from '../errors.ts';
+import type { Json } from '../job.ts';
+import type { MisfirePolicy, ScheduleRecord, ScheduleSpec } from '../store/coordination.ts';
+import { parseCron } from './cron.ts';
+
+export type { MisfirePolicy } from '../store/coordination.ts';
+
+export interface ScheduleOptions {
+  /** Five fields (minute hour day-of-month month day-of-week) or six (seconds first). */
+  cron: string;
+  /** IANA time zone the pattern is read in (default UTC). */
+  tz?: string;
+  /** The job type to enqueue. */
+  type: string;
+  payload?: unknown;
+  /** Fire times missed by more than the grace period (downtime): skip them, run once, or run up to N of them. Default 'once'. */
+  misfire?: MisfirePolicy;
+  /** Delay each job by a stable pseudo-random amount below this, to spread load. */
+  jitterMs?: number;
+}
+
+export interface ScheduleDefinition extends ScheduleSpec {}
+
+export const SCHEDULE_NAME = /^[A-Za-z0-9_.:\-/]{1,128}$/;
+
+const optionsSchema = z
+  .object({
+    cron: z.string().min(1),
+    tz: z.string().min(1).optional(),
+    type: z.string().regex(TYPE_PATTERN, 'must be 1-128 letters, digits or _ . : - /'),
+    payload: z.unknown().optional(),
+    misfire: z
+      .union([z.literal('skip'), z.literal('once'), z.object({ all: z.number().int().min(1).max(10_000) }).strict()])
+      .optional(),
+    jitterMs: z.number().int().nonnegative().max(24 * 3600_000).optional(),
+  })
+  .strict();
+
+export function defineSchedule(name: string, options: ScheduleOptions, source: 'code' | 'runtime' = 'code'): ScheduleDefinition {
+  if (typeof name !== 'string' || !SCHEDULE_NAME.test(name)) {
+    throw new ValidationError('name', `"${name}" must be 1-128 letters, digits or _ . : - /`);
+  }
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.');
+    throw new ValidationError(`defineSchedule("${name}").${field || 'options'}`, issue.message);
+  }
+  const o = parsed.data;
+  const tz = o.tz ?? 'UTC';
+  parseCron(o.cron, tz, `defineSchedule("${name}").cron`);
+  let payload: Json;
+  try {
+    payload = JSON.parse(JSON.stringify(o.payload ?? null)) as Json;
+  } catch (err) {
+    throw new ValidationError(`defineSchedule("${name}").payload`, `must be JSON-serializable (${(err as Error).message})`);
+  }
+  return { name, cron: o.cron.trim(), tz, type: o.type, payload, misfire: o.misfire ?? 'once', jitterMs: o.jitterMs ?? 0, source };
+}
+
+export interface FirePlan {
+  /** Fire times to enqueue now, oldest first. */
+  fire: number[];
+  /** Missed fire times dropped by the misfire policy. */
+  skipped: number;
+  /** The latest fire time considered (fired or skipped). */
+  lastFireAt: number | null;
+  /** The cursor after this pass: the first fire time after `now`. */
+  nextFireAt: number | null;
+}
+
+/** How many fire times one pass enumerates before it jumps ahead (a per-second schedule after hours of downtime). */
+const MAX_ENUMERATED = 10_000;
+
+/**
+ * The fire times due at `now` for a schedule whose cursor is `nextFireAt`:
+ * those within `graceMs` of now always fire; older ones are misfires, handled
+ * by the policy ('skip': none, 'once': the latest, { all: n }: the latest n).
+ */
+export function planFires(s: Pick<ScheduleRecord, 'cron' | 'tz' | 'misfire' | 'nextFireAt'>, now: number, graceMs: number): FirePlan {
+  const cron = parseCron(s.cron, s.tz);
+  const keep = s.misfire === 'skip' ? 0 : s.misfire === 'once' ? 1 : s.misfire.all;
+  const missed: number[] = [];
+  const onTime: number[] = [];
+  let skipped = 0;
+  let last: number | null = null;
+  let t = s.nextFireAt;
+  for (let i = 0; t != null && t <= now; i++) {
+    last = t;
+    if (t >= now - graceMs) onTime.push(t);
+    else {
+      missed.push(t);
+      if (missed.length > keep) missed.shift(), skipped++;
+    }
+    if (i >= MAX_ENUMERATED && t < now - graceMs) {
+      // Too many missed fire times to walk through: jump to the grace window (the ones jumped over are skipped).
+      skipped++;
+      t = cron.next(now - graceMs - 1);
+      i = 0;
+      continue;
+    }
+    t = cron.next(t);
+  }
+  return { fire: [...missed, ...onTime], skipped, lastFireAt: last, nextFireAt: t };
+}
+
+/** The first fire time after `now`, for a new or resumed schedule. */
+export function firstFireAfter(s: Pick<ScheduleSpec, 'cron' | 'tz'>, now: number): number | null {
+  return parseCron(s.cron, s.tz).next(now);
+}
+
+/** A stable delay in [0, jitterMs) for one fire time, so every instance would choose the same. */
+export function jitterFor(name: string, fireAt: number, jitterMs: number): number {
+  if (jitterMs <= 0) return 0;
+  let h = 2166136261;
+  for (const ch of `${name}@${fireAt}`) h = Math.imul(h ^ ch.charCodeAt(0), 16777619);
+  return (h >>> 0) % jitterMs;
+}
+
+/** The idempotency key of the job of one fire time. */
+export const fireKey = (name: string, fireAt: number) => `schedule:${name}:${new Date(fireAt).toISOString()}`;

@@ -1,0 +1,178 @@
+/**
+ * The coordinator, elector, locks and retention with an injected clock, on
+ * both stores: one leader at a time, a leader that cannot renew steps down,
+ * schedules fire once per fire time whichever instance runs the pass, a stale
+ * lock holder's token is lower and refused, and pruning follows the policy.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRebound, defineJob, defineSchedule, StaleTermError, type Rebound } from '../../src/index.ts';
+import { Elector } from '../../src/coordination/leader.ts';
+import { withLock, holdsLock } from '../../src/coordination/locks.ts';
+import { LockUnavailableError } from '../../src/errors.ts';
+import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
+
+const T0 = Date.parse('2026-03-08T06:59:58Z'); // two seconds before 03:00 EDT (spring-forward in New York)
+const DAY = 86_400_000;
+
+describe.each(storeKinds)('coordination services on %s', (kind) => {
+  let url: string;
+  const clients: Rebound[] = [];
+  let clock = T0;
+  const now = () => clock;
+  const client = async () => {
+    const r = await createRebound({
+      store: url,
+      now,
+      jobs: [
+        defineJob('tick', { handler: () => 'ok' }),
+        defineJob('report', { handler: () => 'ok', retention: { completedMs: 1 * DAY } }),
+      ],
+      logger: silent,
+    });
+    clients.push(r);
+    return r;
+  };
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close();
+    await dropStore(url);
+    clock = T0;
+  });
+
+  it('one leader at a time; a leader that cannot renew in time steps down before its lease can pass on', async () => {
+    url = freshStoreUrl(kind);
+    const r = await client();
+    const a = new Elector(r.store.coordination, { holder: 'a', leaseMs: 1000, now });
+    const b = new Elector(r.store.coordination, { holder: 'b', leaseMs: 1000, now });
+    const seen: string[] = [];
+    a.onLeadership((l) => void seen.push(`a+${l.token}`), (l, why) => void seen.push(`a-${l.token} ${why}`));
+    expect((await a.runOnce())?.token).toBe(1);
+    expect(await b.runOnce()).toBeNull();
+    clock += 300;
+    expect((await a.runOnce())?.token).toBe(1); // renewed
+    // a is paused: by its own clock it stops trusting its term at renewal + lease - safety (0.8 s)...
+    clock += 850;
+    expect(a.leadership).toBeNull();
+    // ...before b may take the lease (at renewal + 1 s).
+    expect(await b.runOnce()).toBeNull();
+    clock += 200;
+    expect((await b.runOnce())?.token).toBe(2);
+    expect(await a.runOnce()).toBeNull();
+    expect(seen).toEqual(['a+1', 'a-1 lease not renewed in time']);
+    await b.stop();
+    // A stopped leader gives its lease up: the next one takes over at once.
+    expect((await a.runOnce())?.token).toBe(3);
+  });
+
+  it('code-defined schedules fire once per fire time, across spring-forward, whichever instance runs the pass', async () => {
+    url = freshStoreUrl(kind);
+    const [r1, r2] = [await client(), await client()];
+    const schedule = defineSchedule('ny-hourly', { cron: '0 * * * *', tz: 'America/New_York', type: 'tick', payload: { n: 1 } });
+    r1.coordination.define(schedule);
+    r2.coordination.define(schedule);
+    const c1 = r1.coordination.coordinator({ leaseMs: 10_000 });
+    const c2 = r2.coordination.coordinator({ leaseMs: 10_000 });
+    await c1.elector.runOnce();
+    await c2.elector.runOnce();
+    expect(c1.leadership?.token).toBe(1);
+    expect(c2.leadership).toBeNull();
+    expect((await c1.runOnce()).fired).toEqual([]); // stores the schedule; next fire 03:00 EDT
+    expect((await r1.coordination.getSchedule('ny-hourly')).nextFireAt).toBe(Date.parse('2026-03-08T07:00:00Z'));
+    clock = Date.parse('2026-03-08T07:00:00.500Z');
+    expect(await c2.runOnce()).toMatchObject({ leader: false, fired: [] }); // not the leader: writes nothing
+    const pass = await c1.runOnce();
+    expect(pass.fired.map((f) => [f.schedule, new Date(f.fireAt).toISOString(), f.created])).toEqual([['ny-hourly', '2026-03-08T07:00:00.000Z', true]]);
+    expect((await c1.runOnce()).fired).toEqual([]);
+    // Leadership passes to c2; the old leader's pass with its old term is refused by the store, and c2 fires.
+    await c1.elector.stop();
+    clock = Date.parse('2026-03-08T08:00:01Z');
+    expect((await c2.elector.runOnce())?.token).toBe(2);
+    await expect(c1.passWith({ lease: 'leader:maintenance', token: 1 })).rejects.toBeInstanceOf(StaleTermError);
+    expect((await c2.runOnce()).fired.map((f) => new Date(f.fireAt).toISOString())).toEqual(['2026-03-08T08:00:00.000Z']);
+    const jobs = await r1.listJobs({ type: 'tick' });
+    expect(jobs.map((j) => j.idempotencyKey).sort()).toEqual(['schedule:ny-hourly:2026-03-08T07:00:00.000Z', 'schedule:ny-hourly:2026-03-08T08:00:00.000Z']);
+    expect(jobs.every((j) => JSON.stringify(j.payload) === '{"n":1}')).toBe(true);
+  });
+
+  it('runtime schedules: add, list with next fire times, pause, resume without catch-up, remove; each change is an operator action', async () => {
+    url = freshStoreUrl(kind);
+    const r = await client();
+    const actions: string[] = [];
+    r.events.on('operator:action', (e) => void actions.push(`${e.actor} ${e.action} ${e.target}`));
+    const s = await r.coordination.addSchedule('nightly', { cron: '30 2 * * *', tz: 'Europe/London', type: 'tick', misfire: 'skip' }, { actor: 'cli' });
+    expect(new Date(s.nextFireAt!).toISOString()).toBe('2026-03-09T02:30:00.000Z');
+    expect((await r.coordination.listSchedules()).map((x) => [x.name, x.paused, x.source])).toEqual([['nightly', false, 'runtime']]);
+    await r.coordination.pauseSchedule('nightly', { actor: 'cli' });
+    clock += 3 * DAY;
+    const resumed = await r.coordination.resumeSchedule('nightly', { actor: 'cli' });
+    expect(new Date(resumed.nextFireAt!).toISOString()).toBe('2026-03-12T02:30:00.000Z'); // 02:30 on the 11th had passed
+    await r.coordination.removeSchedule('nightly', { actor: 'cli' });
+    await expect(r.coordination.removeSchedule('nightly')).rejects.toThrow(/does not exist/);
+    await expect(r.coordination.addSchedule('bad', { cron: '* * * * *', tz: 'Nowhere/City', type: 'tick' })).rejects.toThrow(/IANA time zone/);
+    expect(actions).toEqual(['cli schedule.add schedule:nightly', 'cli schedule.pause schedule:nightly', 'cli schedule.resume schedule:nightly', 'cli schedule.remove schedule:nightly']);
+  });
+
+  it('two holders of one lock: the stale holder has the lower token and is refused', async () => {
+    url = freshStoreUrl(kind);
+    const r = await client();
+    const store = r.store.coordination;
+    const order: string[] = [];
+    let staleToken = 0;
+    // Holder A takes the lock and is paused past its TTL (the clock moves without it renewing)...
+    await withLock(
+      store,
+      'invoice-42',
+      async (a) => {
+        staleToken = a.token;
+        clock += 5_000;
+        // ...holder B takes the lock with a higher token.
+        await withLock(store, 'invoice-42', async (b) => {
+          order.push(`b:${b.token}`);
+          expect(b.token).toBeGreaterThan(a.token);
+          expect(await holdsLock(store, 'invoice-42', b.token, clock)).toBe(true);
+          expect(await holdsLock(store, 'invoice-42', a.token, clock)).toBe(false);
+          expect(await store.renewLease({ name: 'lock:invoice-42', token: a.token, ttlMs: 1000, now: clock })).toBeNull();
+        }, { ttlMs: 1000, holder: 'B', now });
+        order.push(`a:${a.token}`);
+      },
+      { ttlMs: 1000, holder: 'A', now },
+    );
+    expect(order).toEqual([`b:${staleToken + 1}`, `a:${staleToken}`]);
+    // A held lock is refused to another holder at once, or after waitMs.
+    await r.withLock('busy', async () => {
+      await expect(r.withLock('busy', async () => 'never', { ttlMs: 1000 })).rejects.toBeInstanceOf(LockUnavailableError);
+    }, { ttlMs: 10_000 });
+    // Tokens keep increasing across acquisitions.
+    const tokens: number[] = [];
+    for (let i = 0; i < 3; i++) await r.withLock('seq', (l) => void tokens.push(l.token));
+    expect(tokens).toEqual([1, 2, 3]);
+  });
+
+  it('retention prunes exactly what the policy says (default and per type) and records the counts', async () => {
+    url = freshStoreUrl(kind);
+    const r = await client();
+    const finish = async (type: string, age: number, how: 'complete' | 'cancel') => {
+      clock = T0 - age;
+      const { id } = await r.enqueue(type, {});
+      if (how === 'cancel') return (await r.cancel(id)).id;
+      const [job] = await r.store.claimJobs({ workerId: 'w', queues: ['default'], types: [type], limit: 1, leaseMs: 1000, now: clock });
+      await r.store.completeJobs([{ id: job.id, token: job.leaseToken, result: null }], clock);
+      return id;
+    };
+    const keep = [await finish('tick', 6 * DAY, 'complete'), await finish('tick', 6 * DAY, 'cancel'), await finish('report', 0.5 * DAY, 'complete')];
+    const gone = [await finish('tick', 8 * DAY, 'complete'), await finish('tick', 8 * DAY, 'cancel'), await finish('report', 2 * DAY, 'complete')];
+    clock = T0;
+    const c = r.coordination.coordinator({ leaseMs: 10_000 });
+    await c.elector.runOnce();
+    const pass = await c.runOnce();
+    expect(pass.pruned?.jobs).toEqual({ completed: { tick: 1, report: 1 }, cancelled: { tick: 1 } });
+    for (const id of gone) expect(await r.getJob(id)).toBeNull();
+    for (const id of keep) expect(await r.getJob(id)).not.toBeNull();
+    expect((await r.coordination.prunedCounts()).map((p) => [p.type, p.state, p.count])).toEqual([
+      ['report', 'completed', 1],
+      ['tick', 'cancelled', 1],
+      ['tick', 'completed', 1],
+    ]);
+  });
+});
+
+const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
