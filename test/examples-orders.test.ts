@@ -5,7 +5,7 @@
  * without charging twice.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, type Rebound } from '../src/index.ts';
+import { createRebound, type Job, type Rebound } from '../src/index.ts';
 import { fakeServices, orderWorkflow, type FakeServicesOptions } from '../examples/orders/index.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
 
@@ -27,10 +27,10 @@ describe.each(storeKinds)('order workflow example on %s', (kind) => {
     rebound = await createRebound({ store: url, jobs: [wf] });
     const { id } = await rebound.enqueue('ProcessOrder', order, { idempotencyKey: 'order-o-1' });
     rebound.work({ pollIntervalMs: 10 });
-    const job = await waitFor(async () => {
+    const job = (await waitFor(async () => {
       const j = await rebound.getJob(id);
       return j && ['completed', 'compensated', 'dead'].includes(j.state) ? j : null;
-    });
+    })) as Job;
     return { job, services, wf: await rebound.workflow(id) };
   };
 

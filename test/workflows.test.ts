@@ -5,7 +5,7 @@
  * code change under an in-flight run is reported as a determinism error.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, defineJob, defineWorkflow, PermanentError, type JobDefinition, type Rebound } from '../src/index.ts';
+import { createRebound, defineJob, defineWorkflow, PermanentError, type Job, type JobDefinition, type Rebound } from '../src/index.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
 
 const fast = { maxAttempts: 3, backoff: 'fixed', baseMs: 20, jitter: 'none' } as const;
@@ -26,7 +26,7 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
     waitFor(async () => {
       const j = await rebound.getJob(id);
       return j && ['completed', 'dead', 'cancelled', 'compensated'].includes(j.state) ? j : null;
-    }, timeoutMs);
+    }, timeoutMs) as Promise<Job>;
 
   it('runs each finished step once: a failing step retries on its own policy and earlier steps are not repeated', async () => {
     const calls: string[] = [];
