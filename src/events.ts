@@ -29,6 +29,13 @@ export interface ReboundEvents {
   'retention:pruned': { state: string; counts: Record<string, number>; term: number };
   /** A circuit breaker changed state (by itself, or forced by `actor`). */
   'breaker:changed': { name: string; from: string; to: string; reason: string; actor: string; at: number };
+  /** Worker processes under a supervisor (runtime/supervisor.ts). */
+  'supervisor:process_started': { slot: number; pid: number; restarts: number };
+  'supervisor:process_exited': { slot: number; pid: number; code: number | null; signal: string | null; reason: 'crashed' | 'unresponsive' | 'recycled' | 'stopped' | 'drained' };
+  'supervisor:process_restarting': { slot: number; delayMs: number; reason: string; crashes: number };
+  'supervisor:process_unresponsive': { slot: number; pid: number; silentMs: number };
+  'supervisor:process_recycling': { slot: number; pid: number; jobId: string; reason: string };
+  'supervisor:crash_loop': { crashes: number; withinMs: number; delayMs: number };
 }
 
 export type EventName = keyof ReboundEvents;

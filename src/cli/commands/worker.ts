@@ -1,5 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { openClient, parseIntOption, UsageError } from '../context.ts';
+import { supervisedChild } from '../../runtime/supervised-child.ts';
+import { superviseFromCli } from './worker-supervisor.ts';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
 
 interface Options {
@@ -9,6 +11,10 @@ interface Options {
   drain?: boolean;
   coordinator: boolean;
   leaderLeaseMs?: number;
+  processes?: number;
+  livenessTimeout?: number;
+  restartDelay?: number;
+  timeoutGrace?: number;
 }
 
 export function register(program: Command) {
@@ -23,17 +29,24 @@ export function register(program: Command) {
       return qs;
     })
     .option('--drain', 'exit 0 once no job is available, scheduled within a second, or running')
+    .option('--processes <n>', 'run N worker processes under a supervisor that restarts them (docs/self-healing.md)', parseIntOption('--processes'))
+    .option('--liveness-timeout <ms>', 'with --processes: kill a process silent this long (default 10000)', parseIntOption('--liveness-timeout'))
+    .option('--restart-delay <ms>', 'with --processes: first restart delay, doubling per crash (default 500)', parseIntOption('--restart-delay'))
+    .option('--timeout-grace <ms>', 'with --processes: recycle a process whose handler ignores its abort this long past timeoutMs (default 5000)', parseIntOption('--timeout-grace'))
     .option('--no-coordinator', 'do not take part in leader election (schedules, pruning; see docs/coordination.md)')
     .option('--leader-lease-ms <ms>', 'leader lease length (default 15000)', parseIntOption('--leader-lease-ms'))
     .action(async (o: Options, cmd: Command) => {
       if (!o.jobs) throw new UsageError('worker: --jobs FILE is required (a module that default-exports your job definitions)');
       if (o.concurrency < 1) throw new UsageError('--concurrency must be at least 1');
+      if (o.processes !== undefined) return superviseFromCli({ ...o, jobs: o.jobs, processes: o.processes }, cmd);
       const rebound = await openClient(cmd, o.jobs);
+      const supervised = supervisedChild(rebound);
       const worker = rebound.work({ concurrency: o.concurrency, queues: o.queues, drain: o.drain });
       if (o.coordinator && !o.drain) {
         rebound.coordination.define(...(await loadSchedules(o.jobs)));
         rebound.coordination.start({ leaseMs: o.leaderLeaseMs });
       }
+      supervised?.attach(worker);
       const shutdown = () => void worker.stop();
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);
@@ -41,5 +54,6 @@ export function register(program: Command) {
       await worker.done;
       await rebound.close();
       rebound.logger.info({ worker: worker.id }, 'worker stopped');
+      supervised?.exit(0);
     });
 }

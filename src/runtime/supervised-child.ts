@@ -1,0 +1,85 @@
+/**
+ * The worker process's side of supervision (runtime/supervisor.ts). When the
+ * process was forked by a supervisor (an IPC channel and REBOUND_SUPERVISED=1):
+ * - it sends a heartbeat over IPC from its own event loop, so a blocked loop
+ *   stops the heartbeats and the supervisor replaces the process;
+ * - a handler still running `timeoutMs` plus a grace period after its start has
+ *   ignored its abort signal: the worker has already failed that attempt with
+ *   a TimeoutError, and the process now recycles itself (tells the supervisor,
+ *   stops gracefully, exits), since only a new process gets rid of the handler;
+ * - if the supervisor dies (the IPC channel closes), it drains and exits; the
+ *   leases of anything it could not finish bring those jobs back.
+ */
+import type { Rebound } from '../rebound.ts';
+import type { Worker } from './worker.ts';
+
+/** Messages a supervised worker sends to its supervisor. */
+export type ChildMessage =
+  | { type: 'heartbeat'; at: number; inFlight: number }
+  | { type: 'ready'; workerId: string }
+  | { type: 'recycle'; jobId: string; jobType: string; reason: string };
+
+export const SUPERVISED_ENV = 'REBOUND_SUPERVISED';
+
+export interface SupervisedChild {
+  attach(worker: Worker): void;
+  /** Ends the process once the worker has stopped: a handler that ignored its abort must not keep it alive. */
+  exit(code?: number): never;
+}
+
+export function isSupervised(): boolean {
+  return typeof process.send === 'function' && process.env[SUPERVISED_ENV] === '1';
+}
+
+/** Call before `rebound.work()`; returns null when the process is not supervised. */
+export function supervisedChild(rebound: Rebound): SupervisedChild | null {
+  if (!isSupervised()) return null;
+  const heartbeatMs = Number(process.env.REBOUND_HEARTBEAT_MS) || 1000;
+  const graceMs = Number(process.env.REBOUND_TIMEOUT_GRACE_MS) || 5000;
+  const send = (m: ChildMessage) => {
+    if (process.connected) process.send!(m, undefined, undefined, () => {});
+  };
+  let worker: Worker | null = null;
+  let recycling = false;
+
+  rebound.use({
+    name: 'supervised-child',
+    wrap: async (next, _ctx, job, def) => {
+      const run = next();
+      if (!def.timeoutMs) return run;
+      const timer = setTimeout(() => {
+        if (recycling) return;
+        recycling = true;
+        const reason = `handler of job ${job.id} (${job.type}) ignored its abort for ${graceMs} ms past its ${def.timeoutMs} ms timeout`;
+        rebound.logger.error({ job_id: job.id, type: job.type, status: 'recycle' }, `${reason}; recycling this worker process`);
+        send({ type: 'recycle', jobId: job.id, jobType: job.type, reason });
+        void worker?.stop();
+      }, def.timeoutMs + graceMs);
+      timer.unref();
+      try {
+        return await run;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  });
+
+  const beat = setInterval(() => send({ type: 'heartbeat', at: Date.now(), inFlight: worker?.activeJobs ?? 0 }), heartbeatMs);
+  beat.unref();
+  process.once('disconnect', () => {
+    rebound.logger.warn({}, 'supervisor gone; draining and exiting');
+    void worker?.stop();
+  });
+
+  return {
+    attach(w) {
+      worker = w;
+      send({ type: 'ready', workerId: w.id });
+      send({ type: 'heartbeat', at: Date.now(), inFlight: 0 });
+    },
+    exit(code = 0) {
+      clearInterval(beat);
+      process.exit(code);
+    },
+  };
+}

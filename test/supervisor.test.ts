@@ -1,0 +1,202 @@
+/**
+ * The supervisor with real worker processes: kill -9 a child while jobs run,
+ * a poison job that kills its process every time, a child whose event loop is
+ * blocked, a handler that ignores its abort, a crash loop, SIGTERM drains, and
+ * SIGKILL of the supervisor loses nothing.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRebound, type Rebound, type ReboundEvents } from '../src/index.ts';
+import { ReboundEmitter } from '../src/events.ts';
+import { superviseWorkers, type Supervisor, type SupervisorOptions } from '../src/runtime/supervisor.ts';
+import { exited, startCli } from './helpers/cli.ts';
+import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
+
+const JOBS = fileURLToPath(new URL('./fixtures/self-healing-jobs.ts', import.meta.url));
+
+function ledgerFile() {
+  const file = join(mkdtempSync(join(tmpdir(), 'rebound-ledger-')), 'ledger.txt');
+  writeFileSync(file, '');
+  return file;
+}
+const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '));
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+type Recorded = { [K in keyof ReboundEvents]?: ReboundEvents[K][] };
+
+function setup(kind: (typeof storeKinds)[number]) {
+  const ctx = {
+    url: '',
+    rebound: undefined as Rebound | undefined,
+    supervisors: [] as Supervisor[],
+    recorded: {} as Recorded,
+    async open() {
+      ctx.url = freshStoreUrl(kind);
+      ctx.rebound = await createRebound({ store: ctx.url });
+      return ctx.rebound;
+    },
+    supervise(ledger: string, over: Partial<SupervisorOptions> = {}) {
+      const events = new ReboundEmitter();
+      for (const name of [
+        'supervisor:process_started',
+        'supervisor:process_exited',
+        'supervisor:process_restarting',
+        'supervisor:process_unresponsive',
+        'supervisor:process_recycling',
+        'supervisor:crash_loop',
+      ] as const) {
+        events.on(name, (e) => ((ctx.recorded[name] ??= []) as unknown[]).push(e));
+      }
+      const s = superviseWorkers({
+        jobsFile: JOBS,
+        processes: 2,
+        store: ctx.url,
+        restartBaseMs: 50,
+        stdio: 'ignore',
+        env: { LEDGER: ledger, REBOUND_LOG_LEVEL: 'silent' },
+        events,
+        stopTimeoutMs: 5000,
+        ...over,
+      });
+      ctx.supervisors.push(s);
+      return s;
+    },
+    async cleanup() {
+      for (const s of ctx.supervisors.splice(0)) {
+        for (const p of s.processes()) if (p.pid && alive(p.pid)) process.kill(p.pid, 'SIGKILL');
+        await s.stop();
+      }
+      ctx.recorded = {};
+      await ctx.rebound?.close();
+      await dropStore(ctx.url);
+    },
+  };
+  return ctx;
+}
+
+describe.each(storeKinds)('supervised worker processes on %s', (kind) => {
+  const t = setup(kind);
+  afterEach(() => t.cleanup());
+
+  it('a child killed with -9 while jobs run is restarted, and every job completes with its effect applied once', async () => {
+    const rebound = await t.open();
+    const ledger = ledgerFile();
+    await rebound.enqueueMany(Array.from({ length: 30 }, () => ({ type: 'work', payload: { ms: 150 } })));
+    const s = t.supervise(ledger, { concurrency: 3 });
+    await waitFor(() => lines(ledger).filter((l) => l[0] === 'effect').length >= 4);
+    const victim = s.processes().find((p) => p.inFlight > 0 && p.pid) ?? s.processes()[0];
+    process.kill(victim.pid!, 'SIGKILL');
+    await waitFor(() => (t.recorded['supervisor:process_started']?.length ?? 0) >= 3);
+    await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 30, 40_000);
+    const effects = lines(ledger).filter((l) => l[0] === 'effect').map((l) => l[1]);
+    expect(effects).toHaveLength(30);
+    expect(new Set(effects).size).toBe(30);
+    expect(t.recorded['supervisor:process_exited']?.[0]).toMatchObject({ slot: victim.slot, pid: victim.pid, signal: 'SIGKILL', reason: 'crashed' });
+    expect(s.processes()[victim.slot]).toMatchObject({ restarts: 1, crashes: 1 });
+  });
+
+  it('a job that crashes its process every time ends in the DLQ as poison, and the other jobs complete', async () => {
+    const rebound = await t.open();
+    const ledger = ledgerFile();
+    const poison = await rebound.enqueue('crash', {}, { maxAttempts: 10 });
+    await rebound.enqueueMany(Array.from({ length: 6 }, () => ({ type: 'work', payload: {} })));
+    const s = t.supervise(ledger, { drain: true });
+    await s.done; // drained: every process exited 0 once no work was left
+    expect(await rebound.getJob(poison.id)).toMatchObject({ state: 'dead', deadReason: 'poison', crashCount: 3 });
+    expect(lines(ledger).filter((l) => l[0] === 'crash')).toHaveLength(3);
+    expect(await rebound.countJobs({ type: 'work', state: 'completed' })).toBe(6);
+    expect(t.recorded['supervisor:process_exited']?.filter((e) => e.reason === 'crashed')).toHaveLength(3);
+  });
+});
+
+describe('supervisor behaviour (sqlite)', () => {
+  const t = setup('sqlite');
+  afterEach(() => t.cleanup());
+
+  it('a child whose event loop is blocked is killed and replaced; the others keep working', async () => {
+    const rebound = await t.open();
+    const ledger = ledgerFile();
+    const s = t.supervise(ledger, { processes: 1, livenessTimeoutMs: 1500, heartbeatIntervalMs: 200, concurrency: 1 });
+    await waitFor(() => s.processes()[0].state === 'running', 30_000);
+    await rebound.enqueue('block', { ms: 60_000 });
+    await waitFor(() => t.recorded['supervisor:process_unresponsive']?.length === 1, 30_000);
+    const [stuck] = t.recorded['supervisor:process_unresponsive']!;
+    expect(stuck.silentMs).toBeGreaterThan(1500);
+    await waitFor(() => t.recorded['supervisor:process_exited']?.[0]?.reason === 'unresponsive');
+    await waitFor(() => (t.recorded['supervisor:process_started']?.length ?? 0) === 2);
+    expect(alive(stuck.pid)).toBe(false);
+    // The replacement takes work (the blocked job waits for its lease to expire).
+    const { id } = await rebound.enqueue('work', {}, { priority: -1 });
+    await waitFor(async () => (await rebound.getJob(id))?.state === 'completed', 20_000);
+    expect(s.processes()[0].pid).not.toBe(stuck.pid);
+  });
+
+  it('a handler that ignores its abort past timeout + grace: the job fails with a timeout and the process is recycled', async () => {
+    const rebound = await t.open();
+    const ledger = ledgerFile();
+    const { id } = await rebound.enqueue('stubborn', {}, { maxAttempts: 1 });
+    t.supervise(ledger, { processes: 1, timeoutGraceMs: 300 });
+    await waitFor(() => t.recorded['supervisor:process_exited']?.some((e) => e.reason === 'recycled'), 30_000);
+    expect(t.recorded['supervisor:process_recycling']?.[0]).toMatchObject({ jobId: id });
+    expect(t.recorded['supervisor:process_restarting']?.[0]).toMatchObject({ delayMs: 0, reason: 'recycled' });
+    const job = await rebound.getJob(id);
+    expect(job).toMatchObject({ state: 'dead', attempt: 1 });
+    expect(job?.lastError).toMatchObject({ kind: 'timeout', code: 'timeout' });
+    await waitFor(() => (t.recorded['supervisor:process_started']?.length ?? 0) === 2);
+  });
+
+  it('a crash loop is reported once and its restarts slowed', async () => {
+    await t.open();
+    const s = t.supervise(ledgerFile(), {
+      processes: 1,
+      jobsFile: '/nonexistent/jobs.ts',
+      restartBaseMs: 20,
+      restartMaxMs: 1500,
+      crashLoop: { crashes: 2, withinMs: 60_000 },
+    });
+    await waitFor(() => (t.recorded['supervisor:process_restarting']?.length ?? 0) >= 4, 40_000);
+    expect(t.recorded['supervisor:crash_loop']).toHaveLength(1);
+    expect(t.recorded['supervisor:crash_loop']![0]).toMatchObject({ crashes: 3, delayMs: 1500 });
+    const delays = t.recorded['supervisor:process_restarting']!.map((e) => e.delayMs);
+    expect(delays.slice(0, 2)).toEqual([20, 40]);
+    expect(delays.slice(2)).toEqual(delays.slice(2).map(() => 1500));
+    await s.stop();
+  });
+
+  it('rebound worker --processes: SIGTERM drains the running job; SIGKILL of the supervisor loses nothing', async () => {
+    const rebound = await t.open();
+    const ledger = ledgerFile();
+    const first = await rebound.enqueue('work', { ms: 1500 });
+    const sup = startCli(['worker', '--jobs', JOBS, '--store', t.url, '--processes', '2', '--concurrency', '1'], { LEDGER: ledger });
+    await waitFor(() => lines(ledger).some((l) => l[0] === 'effect' && l[1] === first.id), 30_000);
+    sup.kill('SIGTERM');
+    expect(await exited(sup)).toBe(0);
+    expect(await rebound.getJob(first.id)).toMatchObject({ state: 'completed', attempt: 1 });
+
+    const second = await rebound.enqueue('work', { ms: 1500 });
+    const sup2 = startCli(['worker', '--jobs', JOBS, '--store', t.url, '--processes', '1'], { LEDGER: ledger });
+    await waitFor(() => lines(ledger).some((l) => l[0] === 'effect' && l[1] === second.id), 30_000);
+    const childPid = Number(lines(ledger).find((l) => l[1] === second.id)![2]);
+    sup2.kill('SIGKILL');
+    await exited(sup2);
+    // The orphaned child notices its supervisor is gone, finishes or releases its job, and exits.
+    await waitFor(() => !alive(childPid), 20_000);
+    const job = await rebound.getJob(second.id);
+    if (job?.state !== 'completed') {
+      const w = startCli(['worker', '--jobs', JOBS, '--store', t.url, '--drain'], { LEDGER: ledger });
+      expect(await exited(w)).toBe(0);
+    }
+    expect(await rebound.getJob(second.id)).toMatchObject({ state: 'completed' });
+    expect(lines(ledger).filter((l) => l[0] === 'effect' && l[1] === second.id)).toHaveLength(1);
+  });
+});
