@@ -1,32 +1,61 @@
 /**
- * The `rebound start --demo` scenario: a stream of orders charged through a
- * payment service that has outages, and now and then a poison message that
- * can never succeed. Orders that fail during an outage wait in retry, some
- * run out of attempts and land in the dead letter queue, and once the
- * service is back they are redriven and complete; poison messages stay dead.
+ * The `rebound start --demo` scenario, shown live on the dashboard:
+ * - order workflows (reserve stock, charge, confirm) whose charge step goes
+ *   through the `payments` circuit breaker to a payment service with
+ *   scheduled outages: the breaker opens, orders wait without using attempts,
+ *   the breaker closes and they complete;
+ * - payment captures (plain jobs guarded by the same breaker) that run out of
+ *   attempts early in an outage, land in the dead letter queue, and are
+ *   redriven on their own when the breaker closes;
+ * - invoices that cannot be parsed: poison messages that stay dead.
+ * Sensitive payload fields (card, email) are redacted for viewers.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { defineJob, type JobDefinition } from '../define.ts';
 import { PermanentError } from '../errors.ts';
 import type { Rebound } from '../rebound.ts';
+import { defineWorkflow } from '../workflows/define-workflow.ts';
 import { PaymentService } from './payment-service.ts';
 
 export const DEMO_STORE = 'sqlite:.rebound/demo.db';
 
-const payment = new PaymentService();
+/** Up 45 s, down 20 s by default: long enough to watch the breaker open, probe and close. */
+const payment = new PaymentService(Number(process.env.REBOUND_DEMO_UP_MS ?? 45_000), Number(process.env.REBOUND_DEMO_DOWN_MS ?? 20_000));
+
+const PAYMENTS = { name: 'payments', consecutiveFailures: 8, minCalls: 10, failureRatio: 0.5, windowMs: 10_000, cooldownMs: 4000, maxCooldownMs: 12_000 };
 
 const order = z.object({ orderId: z.string(), amount: z.number().positive(), card: z.string(), email: z.string() });
+type Order = z.infer<typeof order>;
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function demoJobs(): JobDefinition[] {
   return [
-    defineJob('order.charge', {
+    defineWorkflow('order.checkout', {
       schema: order,
-      retry: { maxAttempts: 4, backoff: 'exponential', baseMs: 1000, maxMs: 8000 },
-      handler: async (p: z.infer<typeof order>, ctx) => {
-        const charge = await ctx.once('charge', () => payment.charge(p.orderId, p.amount));
-        return { ...charge, status: 'paid' };
+      redact: ['card', 'email'],
+      breaker: PAYMENTS,
+      run: async (ctx, o: Order) => {
+        const reservation = await ctx.step('reserve-stock', async () => {
+          await pause(20 + Math.random() * 40);
+          return { reservationId: `r-${o.orderId}` };
+        });
+        const charge = await ctx.step('charge', () => payment.charge(o.orderId, o.amount), {
+          breaker: 'payments',
+          retry: { maxAttempts: 30, backoff: 'exponential', baseMs: 500, maxMs: 5000 },
+        });
+        await ctx.step('confirm', async () => {
+          await pause(10 + Math.random() * 30);
+          return { emailed: true };
+        });
+        return { ...reservation, ...charge, status: 'confirmed' };
       },
+    }),
+    defineJob('payment.capture', {
+      redact: ['card'],
+      breaker: PAYMENTS,
+      retry: { maxAttempts: 2, backoff: 'fixed', baseMs: 300, jitter: 'none' },
+      handler: async (p: { orderId: string; amount: number; card: string }) => payment.charge(`cap-${p.orderId}`, p.amount),
     }),
     defineJob('invoice.parse', {
       retry: { maxAttempts: 2, baseMs: 500 },
@@ -43,33 +72,32 @@ export function demoJobs(): JobDefinition[] {
 
 export async function startDemo(rebound: Rebound): Promise<{ stop(): Promise<void> }> {
   let n = 0;
-  const orders = setInterval(() => {
-    const count = 2 + Math.floor(Math.random() * 3);
-    const items = Array.from({ length: count }, () => {
+  const card = () => `4242 4242 4242 ${String(1000 + (n % 9000))}`;
+  const feed = setInterval(() => {
+    const items = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => {
       const orderId = `o-${++n}`;
       return {
-        type: 'order.charge',
-        payload: { orderId, amount: Math.round(Math.random() * 20000) / 100 + 1, card: `4242 4242 4242 ${String(1000 + (n % 9000))}`, email: `buyer${n}@example.com` },
-        opts: { idempotencyKey: `order-${orderId}-${randomUUID().slice(0, 4)}` },
+        type: 'order.checkout',
+        payload: { orderId, amount: Math.round(Math.random() * 20000) / 100 + 1, card: card(), email: `buyer${n}@example.com` },
+        opts: { idempotencyKey: `checkout-${orderId}-${randomUUID().slice(0, 6)}`, actor: 'demo' },
       };
     });
+    items.push(
+      ...Array.from({ length: 2 }, () => ({
+        type: 'payment.capture',
+        payload: { orderId: `o-${n}-${randomUUID().slice(0, 4)}`, amount: 10, card: card() } as never,
+        opts: { actor: 'demo' } as never,
+      })),
+    );
     void rebound.enqueueMany(items).catch(() => {});
-    if (Math.random() < 0.15) void rebound.enqueue('invoice.parse', { raw: `{"invoice": ${n},` }).catch(() => {});
-    else if (Math.random() < 0.3) void rebound.enqueue('invoice.parse', { raw: `{"invoice": ${n}}` }).catch(() => {});
+    // Now and then a malformed invoice: a poison message.
+    const poison = Math.random() < 0.12;
+    void rebound.enqueue('invoice.parse', { raw: poison ? `{"invoice": ${n},` : `{"invoice": ${n}}` }, { actor: 'demo' }).catch(() => {});
   }, 1000);
-  // Once the payment service is back, orders that died in the outage go back to the queue.
-  let wasHealthy = payment.healthy;
-  const healer = setInterval(() => {
-    const healthy = payment.healthy;
-    if (healthy && !wasHealthy) void rebound.redrive({ type: 'order.charge' }, { actor: 'demo:auto-redrive' }).catch(() => {});
-    wasHealthy = healthy;
-  }, 1000);
-  orders.unref();
-  healer.unref();
+  feed.unref();
   return {
     async stop() {
-      clearInterval(orders);
-      clearInterval(healer);
+      clearInterval(feed);
     },
   };
 }

@@ -33,6 +33,8 @@ export function register(program: Command) {
       const jobs: JobDefinition[] = o.jobs ? await loadJobs(o.jobs) : [];
       let extra;
       if (o.demo) {
+        // The demo fails on purpose all the time: its story is on the dashboard, so the terminal stays quiet unless asked.
+        process.env.REBOUND_LOG_LEVEL ??= 'silent';
         const demo = await import('../../demo/scenario.ts');
         // The demo starts from an empty store of its own, unless told to use another.
         if (!globals(cmd).store && !process.env.REBOUND_STORE) {

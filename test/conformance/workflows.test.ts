@@ -1,0 +1,170 @@
+/**
+ * The workflow store, checked unchanged against every store: a run keeps the
+ * version it started with, a completed history position is never overwritten,
+ * signals are delivered once and in order, and sleeping workflows are woken by
+ * a signal or a finished child, including one that came while they were still running.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NewJob } from '../../src/job.ts';
+import { openStore } from '../../src/store/open.ts';
+import type { Store } from '../../src/store/store.ts';
+import type { StepRecord } from '../../src/store/workflows.ts';
+import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
+
+const T0 = 1_700_000_000_000;
+
+function newJob(over: Partial<NewJob> = {}): NewJob {
+  return {
+    type: 'wf',
+    queue: 'default',
+    payload: {},
+    payloadHash: 'h',
+    priority: 0,
+    runAt: T0,
+    maxAttempts: 3,
+    idempotencyKey: null,
+    keyTtlMs: 60_000,
+    parentId: null,
+    ...over,
+  };
+}
+
+function step(seq: number, over: Partial<StepRecord> = {}): StepRecord {
+  return {
+    seq,
+    name: `s${seq}`,
+    kind: 'step',
+    status: 'running',
+    result: null,
+    error: null,
+    attempts: 1,
+    wakeAt: null,
+    startedAt: T0,
+    finishedAt: null,
+    compensation: 'none',
+    compensationAttempts: 0,
+    compensationError: null,
+    ...over,
+  };
+}
+
+describe.each(storeKinds)('workflow store conformance: %s', (kind) => {
+  let url: string;
+  let store: Store;
+  const open = async () => {
+    url = freshStoreUrl(kind);
+    store = openStore(url);
+    await store.migrate();
+    return store;
+  };
+  afterEach(async () => {
+    await store?.close();
+    await dropStore(url);
+  });
+  const claim = (s: Store, now = T0, types = ['wf']) => s.claimJobs({ workerId: 'w1', queues: ['default'], types, limit: 10, leaseMs: 1000, now });
+  const snooze = (s: Store, j: { id: string; leaseToken: number }, runAt: number, now: number) =>
+    s.snoozeJob({ id: j.id, token: j.leaseToken, runAt, reason: 'wait', now });
+
+  it('a run keeps the version and state it started with', async () => {
+    const s = await open();
+    const [{ job }] = await s.insertJobs([newJob()], T0);
+    const first = await s.workflows.startRun({ jobId: job.id, type: 'wf', version: 1, state: 'Pending', now: T0 });
+    const again = await s.workflows.startRun({ jobId: job.id, type: 'wf', version: 2, state: 'Other', now: T0 + 5 });
+    expect(first).toMatchObject({ version: 1, status: 'running', state: 'Pending', waiting: null });
+    expect(again).toEqual(first);
+    await s.workflows.updateRun(job.id, { state: 'Charged', waiting: 'timer' }, T0 + 10);
+    expect(await s.workflows.getRun(job.id)).toMatchObject({ version: 1, state: 'Charged', waiting: 'timer', updatedAt: T0 + 10 });
+    expect(await s.workflows.getRun('424242')).toBeNull();
+  });
+
+  it('saves history positions in order and never overwrites a completed one', async () => {
+    const s = await open();
+    const [{ job }] = await s.insertJobs([newJob()], T0);
+    await s.workflows.saveStep(job.id, step(2));
+    await s.workflows.saveStep(job.id, step(1, { status: 'completed', result: { a: 1 }, finishedAt: T0 + 1 }));
+    const late = await s.workflows.saveStep(job.id, step(1, { status: 'completed', result: { a: 2 }, attempts: 2 }));
+    expect(late).toMatchObject({ status: 'completed', result: { a: 1 }, attempts: 1 });
+    // Compensation progress may still be written on a completed position.
+    await s.workflows.saveStep(job.id, { ...late, compensation: 'done', compensationAttempts: 1 });
+    const steps = await s.workflows.listSteps(job.id);
+    expect(steps.map((x) => [x.seq, x.status, x.compensation])).toEqual([
+      [1, 'completed', 'done'],
+      [2, 'running', 'none'],
+    ]);
+    expect(steps[0].result).toEqual({ a: 1 });
+  });
+
+  it('delivers signals once, oldest first, and gives a position back the signal it already took', async () => {
+    const s = await open();
+    const [{ job }] = await s.insertJobs([newJob()], T0);
+    await s.workflows.startRun({ jobId: job.id, type: 'wf', version: 1, state: null, now: T0 });
+    await s.workflows.sendSignal({ jobId: job.id, name: 'go', payload: { n: 1 }, now: T0 });
+    await s.workflows.sendSignal({ jobId: job.id, name: 'other', payload: null, now: T0 });
+    await s.workflows.sendSignal({ jobId: job.id, name: 'go', payload: { n: 2 }, now: T0 + 1 });
+    expect((await s.workflows.takeSignal({ jobId: job.id, name: 'go', seq: 3, now: T0 }))?.payload).toEqual({ n: 1 });
+    expect((await s.workflows.takeSignal({ jobId: job.id, name: 'go', seq: 3, now: T0 }))?.payload).toEqual({ n: 1 });
+    expect((await s.workflows.takeSignal({ jobId: job.id, name: 'go', seq: 5, now: T0 }))?.payload).toEqual({ n: 2 });
+    expect(await s.workflows.takeSignal({ jobId: job.id, name: 'go', seq: 7, now: T0 })).toBeNull();
+    expect((await s.workflows.listSignals(job.id)).map((x) => [x.name, x.consumedBy])).toEqual([
+      ['go', 3],
+      ['other', null],
+      ['go', 5],
+    ]);
+  });
+
+  it('a signal wakes a workflow sleeping for it, and only that one', async () => {
+    const s = await open();
+    const [{ job }] = await s.insertJobs([newJob()], T0);
+    await s.workflows.startRun({ jobId: job.id, type: 'wf', version: 1, state: null, now: T0 });
+    const [c] = await claim(s);
+    await s.workflows.updateRun(job.id, { waiting: 'signal:go' }, T0);
+    await snooze(s, c, T0 + 3_600_000, T0);
+    expect((await s.workflows.sendSignal({ jobId: job.id, name: 'other', payload: null, now: T0 + 5 })).woke).toBe(false);
+    expect((await s.getJob(job.id))?.state).toBe('scheduled');
+    expect((await s.workflows.sendSignal({ jobId: job.id, name: 'go', payload: null, now: T0 + 5 })).woke).toBe(true);
+    expect(await s.getJob(job.id)).toMatchObject({ state: 'available', runAt: T0 + 5 });
+  });
+
+  it('a signal that arrives while the workflow is still running wakes it as soon as it goes to sleep', async () => {
+    const s = await open();
+    const [{ job }] = await s.insertJobs([newJob()], T0);
+    await s.workflows.startRun({ jobId: job.id, type: 'wf', version: 1, state: null, now: T0 });
+    const [c] = await claim(s);
+    await s.workflows.updateRun(job.id, { waiting: 'signal:go' }, T0);
+    expect((await s.workflows.sendSignal({ jobId: job.id, name: 'go', payload: null, now: T0 + 1 })).woke).toBe(false);
+    await snooze(s, c, T0 + 3_600_000, T0 + 2);
+    expect((await s.getJob(job.id))?.state).toBe('available');
+    expect((await claim(s, T0 + 3)).map((j) => j.id)).toEqual([job.id]);
+  });
+
+  it('a finished child wakes its parent sleeping in join, also when it finished while the parent was running', async () => {
+    const s = await open();
+    const [{ job: parent }] = await s.insertJobs([newJob()], T0);
+    await s.workflows.startRun({ jobId: parent.id, type: 'wf', version: 1, state: null, now: T0 });
+    const [a, b] = (await s.insertJobs([newJob({ type: 'kid', parentId: parent.id }), newJob({ type: 'kid', parentId: parent.id })], T0)).map((r) => r.job);
+    const [p] = await claim(s);
+    await s.workflows.updateRun(parent.id, { waiting: 'children' }, T0);
+    const kids = await claim(s, T0, ['kid']);
+    expect(kids).toHaveLength(2);
+    await snooze(s, p, T0 + 3_600_000, T0 + 1);
+    expect((await s.getJob(parent.id))?.state).toBe('scheduled');
+    await s.completeJobs([{ id: a.id, token: kids.find((k) => k.id === a.id)!.leaseToken, result: 1 }], T0 + 2);
+    expect(await s.getJob(parent.id)).toMatchObject({ state: 'available', runAt: T0 + 2 });
+
+    // The parent runs again; the second child finishes before the parent goes back to sleep.
+    const [p2] = await claim(s, T0 + 3);
+    await s.failJob({ id: b.id, token: kids.find((k) => k.id === b.id)!.leaseToken, now: T0 + 4, outcome: { kind: 'dead', reason: 'permanent', error: { kind: 'permanent', name: 'E', message: 'x', fingerprint: 'f' } } });
+    expect((await s.getJob(parent.id))?.state).toBe('running');
+    await snooze(s, p2, T0 + 3_600_000, T0 + 5);
+    expect((await s.getJob(parent.id))?.state).toBe('available');
+
+    // A parent that does not wait for children is left alone.
+    await s.workflows.updateRun(parent.id, { waiting: null }, T0 + 6);
+    const [p3] = await claim(s, T0 + 6);
+    const [{ job: c }] = await s.insertJobs([newJob({ type: 'kid', parentId: parent.id })], T0 + 6);
+    await snooze(s, p3, T0 + 3_600_000, T0 + 7);
+    const [kid] = await claim(s, T0 + 8, ['kid']);
+    await s.completeJobs([{ id: c.id, token: kid.leaseToken, result: 1 }], T0 + 9);
+    expect((await s.getJob(parent.id))?.state).toBe('scheduled');
+  });
+});
