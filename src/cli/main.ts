@@ -18,7 +18,7 @@ import { register as audit } from './commands/audit.ts';
 import { register as stats } from './commands/stats.ts';
 import { register as signal } from './commands/signal.ts';
 
-export const commands = [migrate, enqueue, jobs, dlq, worker, breaker, schedule, breaker, start, token, audit, stats, signal];
+export const commands = [migrate, enqueue, jobs, dlq, worker, schedule, breaker, start, token, audit, stats, signal];
 
 export function buildProgram(): Command {
   const program = new Command('rebound')
