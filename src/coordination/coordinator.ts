@@ -59,6 +59,7 @@ export class Coordinator {
   private syncedTerm: number | null = null;
   private lastPruneAt = -Infinity;
   private nextDue: number | null = null;
+  private tick: ((delay: number) => void) | null = null;
 
   constructor(
     private readonly deps: CoordinatorDeps,
@@ -70,7 +71,10 @@ export class Coordinator {
     this.graceMs = opts.misfireGraceMs ?? 60_000;
     this.pruneIntervalMs = opts.pruneIntervalMs ?? 60_000;
     this.elector.onLeadership(
-      (l) => this.deps.events.emit('leadership:changed', { lease: l.lease, term: l.token, holder: l.holder, leader: true }),
+      (l) => {
+        this.deps.events.emit('leadership:changed', { lease: l.lease, term: l.token, holder: l.holder, leader: true });
+        this.kick();
+      },
       (l, reason) => {
         this.syncedTerm = null;
         this.deps.events.emit('leadership:changed', { lease: l.lease, term: l.token, holder: l.holder, leader: false, reason });
@@ -92,7 +96,7 @@ export class Coordinator {
   async passWith(fence: Fence): Promise<PassReport> {
     try {
       if (this.syncedTerm !== fence.token) {
-        await this.syncCodeSchedules();
+        await this.syncCodeSchedules(fence);
         this.syncedTerm = fence.token;
       }
       const fired = await this.fireDue(fence);
@@ -115,10 +119,10 @@ export class Coordinator {
     }
   }
 
-  private async syncCodeSchedules() {
+  private async syncCodeSchedules(fence: Fence) {
     const now = this.deps.now();
     for (const def of this.deps.schedules()) {
-      const { change } = await this.deps.store.coordination.upsertSchedule(def, firstFireAfter(def, now), now);
+      const { change } = await this.deps.store.coordination.upsertSchedule(def, firstFireAfter(def, now), now, fence);
       if (change !== 'unchanged') {
         this.deps.events.emit('operator:action', { actor: 'code', action: `schedule.${change === 'created' ? 'add' : 'update'}`, target: `schedule:${def.name}`, details: { cron: def.cron, tz: def.tz, type: def.type } });
       }
@@ -184,8 +188,10 @@ export class Coordinator {
     if (this.started) return this;
     this.started = true;
     this.elector.start();
-    const tick = (delay: number) => {
+    const tick = (this.tick = (delay: number) => {
+      if (this.timer) clearTimeout(this.timer);
       this.timer = setTimeout(() => {
+        this.timer = null;
         this.running = this.runOnce()
           .catch((error) => {
             if (!(error instanceof StaleTermError)) this.deps.events.emit('worker:error', { workerId: this.elector.holder, error, during: 'coordinator' });
@@ -198,9 +204,14 @@ export class Coordinator {
           });
       }, delay);
       this.timer.unref();
-    };
+    });
     tick(0);
     return this;
+  }
+
+  /** Runs a pass now (a new leadership), unless one is running. */
+  private kick() {
+    if (this.started && !this.running) this.tick?.(0);
   }
 
   get leadership(): Leadership | null {

@@ -94,8 +94,11 @@ export interface CoordinationStore {
   releaseLease(p: { name: string; token: number; now: number }): Promise<boolean>;
   getLease(name: string): Promise<Lease | null>;
 
-  /** Creates or redefines a schedule. Pause state and the fire cursor survive an unchanged definition. */
-  upsertSchedule(spec: ScheduleSpec, nextFireAt: number | null, now: number): Promise<{ schedule: ScheduleRecord; change: 'created' | 'updated' | 'unchanged' }>;
+  /**
+   * Creates or redefines a schedule. Pause state and the fire cursor survive an unchanged definition.
+   * With a fence (the leader storing code-defined schedules), a stale term is refused.
+   */
+  upsertSchedule(spec: ScheduleSpec, nextFireAt: number | null, now: number, fence?: Fence): Promise<{ schedule: ScheduleRecord; change: 'created' | 'updated' | 'unchanged' }>;
   getSchedule(name: string): Promise<ScheduleRecord | null>;
   listSchedules(): Promise<ScheduleRecord[]>;
   removeSchedule(name: string): Promise<boolean>;

@@ -122,6 +122,8 @@ describe.each(storeKinds)('coordination store conformance: %s', (kind) => {
     await expect(c.pruneJobs({ fence: { lease: 'leader', token: 1 }, state: 'completed', finishedBefore: T0 + 1e9, limit: 10, now: T0 + 1001 })).rejects.toBeInstanceOf(
       StaleTermError,
     );
+    await expect(c.upsertSchedule({ ...spec, name: 'other' }, T0, T0 + 1001, { lease: 'leader', token: 1 })).rejects.toBeInstanceOf(StaleTermError);
+    expect(await c.getSchedule('other')).toBeNull();
     // An expired term is refused too, even when nobody took over.
     await expect(c.pruneExpiredKeys({ fence: { lease: 'leader', token: 2 }, now: T0 + 2001, limit: 10 })).rejects.toBeInstanceOf(StaleTermError);
     expect(await store.countJobs({})).toBe(0);

@@ -135,8 +135,9 @@ export class PostgresCoordinationStore implements CoordinationStore {
     return rows[0] ? toLease(rows[0]) : null;
   }
 
-  async upsertSchedule(spec: ScheduleSpec, nextFireAt: number | null, now: number) {
+  async upsertSchedule(spec: ScheduleSpec, nextFireAt: number | null, now: number, fence?: Fence) {
     return this.tx(async (c) => {
+      if (fence) await this.checkFence(c, fence, now);
       const { rows: found } = await c.query<ScheduleRow>('SELECT * FROM schedules WHERE name = $1 FOR UPDATE', [spec.name]);
       const existing = found[0];
       const payload = JSON.stringify(spec.payload);

@@ -118,8 +118,9 @@ export class SqliteCoordinationStore implements CoordinationStore {
     return row ? toLease(row) : null;
   }
 
-  async upsertSchedule(spec: ScheduleSpec, nextFireAt: number | null, now: number) {
+  async upsertSchedule(spec: ScheduleSpec, nextFireAt: number | null, now: number, fence?: Fence) {
     return this.write(() => {
+      if (fence) this.checkFence(fence, now);
       const existing = this.db.prepare('SELECT * FROM schedules WHERE name = ?').get(spec.name) as ScheduleRow | undefined;
       const values = [spec.cron, spec.tz, spec.type, JSON.stringify(spec.payload), JSON.stringify(spec.misfire), spec.jitterMs, spec.source];
       if (!existing) {
