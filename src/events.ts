@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { DeadReason, ErrorInfo, Job } from './job.ts';
 
 export interface ReboundEvents {
-  'job:enqueued': { job: Job; deduplicated: boolean; actor?: string };
+  'job:enqueued': { job: Job; deduplicated: boolean; actor?: string; payloadHash?: string };
   'job:started': { job: Job; workerId: string };
   'job:completed': { jobId: string; type: string; job: Job; durationMs: number; workerId: string };
   'job:retry': { job: Job; error: ErrorInfo; delayMs: number; durationMs: number; workerId: string };

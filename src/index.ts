@@ -40,3 +40,4 @@ export {
   type RetentionPolicy,
 } from './coordination/index.ts';
 export type { Fence, Lease, ScheduleRecord, PrunedCount, CoordinationStore } from './store/coordination.ts';
+export { maskJob, maskPayload, MASK, verifyAudit, exportCheckpoint, reconcileAudit, type Checkpoint, type VerifyResult, type Reconciliation, type Stats, type VisibilityOptions } from './observability/index.ts';

@@ -157,7 +157,7 @@ export class Rebound {
       throw new IdempotencyConflictError(job.idempotencyKey!, inserted.job.id);
     }
     const deduplicated = !inserted.inserted;
-    this.events.emit('job:enqueued', { job: inserted.job, deduplicated, ...(actor ? { actor } : {}) });
+    this.events.emit('job:enqueued', { job: inserted.job, deduplicated, payloadHash: inserted.payloadHash, ...(actor ? { actor } : {}) });
     return {
       id: inserted.job.id,
       state: inserted.job.state,

@@ -87,7 +87,7 @@ export class AuditTrail {
             type: j.type,
             queue: j.queue,
             idempotency_key: j.idempotencyKey,
-            payload_digest: payloadHash(j.type, j.payload),
+            payload_digest: e.payloadHash ?? payloadHash(j.type, j.payload),
             parent_id: j.parentId,
             policy: this.policyOf(j.type),
           },

@@ -28,10 +28,13 @@ export async function capabilityProviders(rebound: Rebound): Promise<OperatorPro
     ...(audit && {
       audit: {
         async verify() {
+          await audit.flush();
           await audit.seal();
           return verifyAudit(rebound.store);
         },
         async recent(limit: number) {
+          // Actions still buffered in this process are written and chained first, so the list is current.
+          await audit.flush();
           await audit.seal();
           const segments = await rebound.store.visibility.listAuditSegments();
           const last = segments.at(-1)?.lastSeq ?? 0;

@@ -148,7 +148,7 @@ export const openapiDocument = {
     },
     '/api/workers': { get: op('worker processes, restarts and jobs in flight', 'viewer', { responses: { 200: json({ type: 'object' }), ...common } }) },
     '/api/audit/verify': { get: op("verify the audit trail's hash chain", 'viewer', { responses: { 200: json({ type: 'object' }), 501: err('the audit trail is not available'), ...common } }) },
-    '/api/audit': { get: op('recent operator actions', 'viewer', { parameters: [q('limit', { type: 'integer' })], responses: { 200: json({ type: 'object' }), 501: err('the audit trail is not available'), ...common } }) },
+    '/api/audit': { get: op('recent audit entries, newest first', 'viewer', { parameters: [q('limit', { type: 'integer' }), q('kind', { enum: ['all', 'operator'] }, 'operator: leave out job submissions')], responses: { 200: json({ type: 'object' }), 501: err('the audit trail is not available'), ...common } }) },
     '/api/tokens': {
       get: op('API tokens (never the tokens themselves)', 'admin', { responses: { 200: json({ type: 'object' }), ...common } }),
       post: op('create a token; the response holds the token, shown this once', 'admin', {

@@ -54,6 +54,9 @@ describe('operator API on the real capabilities', () => {
     });
     const ops = recent.filter((e: { actor: string }) => e.actor === 'operator-token').map((e: { action: string; target: string }) => `${e.action} ${e.target}`);
     expect(ops).toEqual(['schedule.pause schedule:nightly', 'breaker.reset breaker:payments', 'breaker.force_close breaker:payments', 'breaker.force_open breaker:payments']);
+    const operatorOnly = await h.call('GET', '/api/audit?kind=operator&limit=3', { token: h.tokens.viewer });
+    expect(operatorOnly.body.entries.map((e: { action: string }) => e.action)).toEqual(['schedule.pause', 'breaker.reset', 'breaker.force_close']);
+    expect((await h.call('GET', '/api/audit?kind=nope')).body.error.field).toBe('kind');
     const verify = await h.call('GET', '/api/audit/verify', { token: h.tokens.viewer });
     expect(verify.body).toMatchObject({ ok: true });
     expect(verify.body.count).toBeGreaterThanOrEqual(4);

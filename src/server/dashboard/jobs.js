@@ -1,5 +1,5 @@
 // Jobs: a searchable, filterable list, and each job's page (timeline, attempts, payload, result, workflow).
-import { duration, esc, json, state, time } from './util.js';
+import { details, duration, esc, json, state, time } from './util.js';
 
 const STATES = ['', 'scheduled', 'available', 'running', 'completed', 'dead', 'cancelled'];
 
@@ -120,13 +120,6 @@ export function mountJob(root, ctx, [id]) {
     });
   };
   return ctx.poll(refresh, 2000);
-}
-
-function details(data) {
-  if (!data) return '';
-  const text = JSON.stringify(data);
-  if (text.length <= 160) return esc(text);
-  return `<details><summary>${esc(text.slice(0, 120))}…</summary>${json(data)}</details>`;
 }
 
 function workflowPanel(w) {

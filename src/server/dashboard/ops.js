@@ -1,5 +1,5 @@
 // Breakers (state, recent failures, force), schedules (next fire times, pause), audit (verify, recent actions).
-import { esc, json, state, time } from './util.js';
+import { details, esc, json, state, time } from './util.js';
 
 function unavailable(root, title, what) {
   root.innerHTML = `<h1>${esc(title)}</h1><div class="panel"><p class="muted">${esc(what)} not available in this build.</p></div>`;
@@ -64,11 +64,11 @@ export function mountAudit(root, ctx) {
   if (!ctx.has('audit')) return unavailable(root, 'Audit', 'The audit trail is');
   root.innerHTML = '<h1>Audit trail</h1><div id="verify" class="panel"></div><div class="panel"><h2>Recent operator actions</h2><table id="audit"></table></div>';
   const refresh = async () => {
-    const [verify, recent] = await Promise.all([ctx.api('GET', '/api/audit/verify'), ctx.api('GET', '/api/audit?limit=100')]);
+    const [verify, recent] = await Promise.all([ctx.api('GET', '/api/audit/verify'), ctx.api('GET', '/api/audit?limit=100&kind=operator')]);
     const ok = verify.ok ?? verify.valid;
-    root.querySelector('#verify').innerHTML = `<h2>Verification</h2><p data-testid="audit-verify">${ok ? state('completed').replace('completed', 'chain intact') : state('dead').replace('dead', 'chain broken')}</p>${json(verify)}`;
+    root.querySelector('#verify').innerHTML = `<h2>Verification</h2><p data-testid="audit-verify">${ok ? '<span class="state completed">chain intact</span>' : `<span class="state dead">chain broken${verify.problem ? `: ${esc(verify.problem.reason)} at entry ${esc(verify.problem.seq)}` : ''}</span>`}</p>${json(verify)}`;
     root.querySelector('#audit').innerHTML = `<tr><th>Time</th><th>Actor</th><th>Action</th><th>Target</th><th>Details</th></tr>${recent.entries
-      .map((e) => `<tr><td>${esc(time(e.at ?? e.time))}</td><td>${esc(e.actor)}</td><td>${esc(e.action)}</td><td class="mono">${esc(e.target ?? '')}</td><td class="mono">${esc(e.details ? JSON.stringify(e.details) : '')}</td></tr>`)
+      .map((e) => `<tr><td>${esc(time(e.at ?? e.time))}</td><td>${esc(e.actor)}</td><td>${esc(e.action)}</td><td class="mono">${esc(e.target ?? '')}</td><td class="mono">${details(e.details)}</td></tr>`)
       .join('')}`;
   };
   return ctx.poll(refresh, 5000);

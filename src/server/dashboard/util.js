@@ -31,3 +31,11 @@ export function state(s) {
 export function json(v) {
   return `<pre>${esc(JSON.stringify(v, null, 2))}</pre>`;
 }
+
+/** JSON inline when short, folded when long. */
+export function details(data) {
+  if (data == null) return '';
+  const text = JSON.stringify(data);
+  if (text.length <= 160) return esc(text);
+  return `<details><summary>${esc(text.slice(0, 120))}…</summary>${json(data)}</details>`;
+}

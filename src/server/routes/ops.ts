@@ -130,7 +130,13 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsync {
 
     app.get('/api/audit', { config: { permission: 'read' } }, async (req) => {
       if (!providers.audit) throw notImplemented('the audit trail');
-      return { entries: await providers.audit.recent(limit((req.query as Record<string, unknown>).limit, 500, 50)) };
+      const q = req.query as Record<string, unknown>;
+      const n = limit(q.limit, 500, 50);
+      if (q.kind !== undefined && q.kind !== 'all' && q.kind !== 'operator') throw badRequest('kind', 'must be all or operator');
+      if (q.kind !== 'operator') return { entries: await providers.audit.recent(n) };
+      // Operator actions only: job submissions are in the trail too, and far more numerous.
+      const entries = (await providers.audit.recent(Math.min(5000, n * 20))) as { action?: string }[];
+      return { entries: entries.filter((e) => !String(e.action).startsWith('job.submit')).slice(0, n) };
     });
 
     app.get('/metrics', { config: { permission: 'read' } }, async (_req, reply) => {
