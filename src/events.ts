@@ -8,7 +8,8 @@ import type { DeadReason, ErrorInfo, Job } from './job.ts';
 export interface ReboundEvents {
   'job:enqueued': { job: Job; deduplicated: boolean; actor?: string; payloadHash?: string };
   'job:started': { job: Job; workerId: string };
-  'job:completed': { jobId: string; type: string; job: Job; durationMs: number; workerId: string };
+  /** `state`: 'compensated' when a workflow ended by undoing its steps (docs/workflows.md), else 'completed'. */
+  'job:completed': { jobId: string; type: string; job: Job; durationMs: number; workerId: string; state?: 'completed' | 'compensated' };
   'job:retry': { job: Job; error: ErrorInfo; delayMs: number; durationMs: number; workerId: string };
   'job:dead': { job: Job; reason: DeadReason; error: ErrorInfo; durationMs?: number; workerId?: string };
   'job:lease_lost': { job: Job; workerId: string };
@@ -36,6 +37,8 @@ export interface ReboundEvents {
   'supervisor:process_unresponsive': { slot: number; pid: number; silentMs: number };
   'supervisor:process_recycling': { slot: number; pid: number; jobId: string; reason: string };
   'supervisor:crash_loop': { crashes: number; withinMs: number; delayMs: number };
+  /** Arrivals outpace completions on a queue: its backlog will not drain (runtime/backpressure.ts). */
+  'queue:backlog_growing': { queue: string; depth: number; arrivalsPerSec: number; completionsPerSec: number; message: string };
 }
 
 export type EventName = keyof ReboundEvents;

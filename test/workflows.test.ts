@@ -82,12 +82,18 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
       },
     });
     const r = await open([wf]);
+    const ended: (string | undefined)[] = [];
+    r.events.on('job:completed', (e) => ended.push(e.state));
     const { id } = await r.enqueue('trip', {});
     r.work({ pollIntervalMs: 20 });
     const job = await finished(id);
     expect(log).toEqual(['book flight', 'book hotel', 'book car', 'cancel hotel H1', 'cancel flight F1']);
     expect(job.state).toBe('compensated');
     expect(job.result).toMatchObject({ compensated: ['hotel', 'flight'] });
+    const { history, workflow } = await r.inspect(id);
+    expect(history.at(-1)?.kind).toBe('compensated');
+    expect(workflow?.status).toBe('compensated');
+    expect(ended).toEqual(['compensated']);
     const wfd = await r.workflow(id);
     expect(wfd.status).toBe('compensated');
     expect(wfd.steps.map((s) => [s.name, s.status, s.compensation])).toEqual([

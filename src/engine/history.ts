@@ -30,9 +30,10 @@ export function jobHistory(job: Job, stored: JobEvent[]): { history: JobEvent[];
   }
   const lastEnded = attempts.at(-1);
   const current = job.startedAt != null && !(lastEnded && lastEnded.startedAt === job.startedAt && lastEnded.attempt === job.attempt);
-  if (current && (job.state === 'running' || job.state === 'completed' || job.state === 'cancelled')) {
+  if (current && (job.state === 'running' || job.state === 'completed' || job.state === 'cancelled' || job.state === 'compensated')) {
     history.push({ at: job.startedAt!, kind: 'claimed', attempt: job.attempt, worker: job.leaseOwner });
-    const done = job.state === 'completed';
+    // A compensated workflow's last attempt ended normally: its handler returned after undoing the steps.
+    const done = job.state === 'completed' || job.state === 'compensated';
     attempts.push({
       attempt: job.attempt,
       worker: job.leaseOwner,
@@ -40,7 +41,7 @@ export function jobHistory(job: Job, stored: JobEvent[]): { history: JobEvent[];
       endedAt: done ? job.finishedAt : job.state === 'cancelled' ? job.finishedAt : null,
       outcome: done ? 'completed' : job.state === 'cancelled' ? 'cancelled' : 'running',
     });
-    if (done) history.push({ at: job.finishedAt!, kind: 'completed', attempt: job.attempt, worker: job.leaseOwner });
+    if (done) history.push({ at: job.finishedAt!, kind: job.state, attempt: job.attempt, worker: job.leaseOwner });
   }
   // A cancel of a running job is stored before the synthetic claim; keep causal order: claim, then cancel.
   const ordered = history.map((h, i) => ({ h, i }));

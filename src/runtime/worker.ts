@@ -269,7 +269,7 @@ export class Worker {
       const accepted = await this.completer.add({ id: job.id, token: job.leaseToken, result, ...(ending && { state: ending.state }) });
       if (!accepted) return this.leaseLost(job);
       const durationMs = this.deps.now() - started;
-      this.deps.events.emit('job:completed', { jobId: job.id, type: job.type, job, durationMs, workerId: this.id });
+      this.deps.events.emit('job:completed', { jobId: job.id, type: job.type, job, durationMs, workerId: this.id, state: ending?.state ?? 'completed' });
     } catch (err) {
       clearTimeout(timer);
       const reason = controller.signal.aborted ? controller.signal.reason : err;
