@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, type Rebound } from '../../src/index.ts';
+import { createRebound, parseCron, type Rebound } from '../../src/index.ts';
 import { exited, FIXTURE_JOBS, runCli, startCli } from '../helpers/cli.ts';
 import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from '../helpers/stores.ts';
 
@@ -46,14 +46,14 @@ describe.each(storeKinds)('coordination across processes on %s', (kind) => {
       return c;
     });
     const first = (await waitFor(() => rebound.store.coordination.getLease(LEASE), 15_000))!;
-    await sleep(4000);
+    await sleep(3000);
     // Kill whoever leads now; another worker must take over and catch up the fire times it missed.
     const leader = (await rebound.store.coordination.getLease(LEASE))!;
     const victim = workers.find((w) => leader.holder.includes(`:${w.pid}:`))!;
     expect(victim).toBeDefined();
     victim.kill('SIGKILL');
     await waitFor(async () => ((await rebound.store.coordination.getLease(LEASE))?.token ?? 0) > leader.token, 10_000);
-    await sleep(3000);
+    await sleep(2500);
     const survivors = workers.filter((w) => w !== victim);
     for (const w of survivors) w.kill('SIGTERM');
     for (const w of survivors) expect(await exited(w)).toBe(0);
@@ -70,7 +70,9 @@ describe.each(storeKinds)('coordination across processes on %s', (kind) => {
     // Fired by more than one leader, each with its own term.
     expect(new Set(fires.map((f) => f.term)).size).toBeGreaterThanOrEqual(2);
     expect(first.token).toBe(1);
+    // From the first fire time after the schedule was added (before any worker was up) to the last.
     const schedule = await rebound.coordination.getSchedule('tick');
+    expect(fires[0].fireAt).toBe(parseCron('* * * * * *').next(schedule.createdAt));
     expect(schedule.lastFireAt).toBe(fires.at(-1)!.fireAt);
   }, 60_000);
 
