@@ -1,18 +1,27 @@
 /**
- * The dashboard's charts over time, fed by this process's engine events:
- * per 5-second bucket, completions, retries, deaths, pickup and run latency
- * percentiles, and errors by job type. Kept in memory for the last 30 minutes.
- * (Workers in other processes are seen through the store counts only.)
+ * The dashboard's charts over time: per 5-second bucket, completions, retries,
+ * deaths, run and pickup latency percentiles, errors by job type, queue depth
+ * and dead letter queue size. Every process that runs jobs writes per-minute
+ * rollups to the store (observability/stats.ts); this samples them every
+ * bucket and keeps the difference from the last sample, so the charts cover
+ * workers in every process, supervised or not. Kept in memory for 30 minutes.
  */
+import { percentiles as histogramPercentiles } from '../observability/stats.ts';
 import type { Rebound } from '../rebound.ts';
 
-export interface Bucket {
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+interface Bucket {
   at: number;
   completed: number;
   retried: number;
   dead: number;
-  runMs: number[];
-  pickupMs: number[];
+  run: Map<number, number>;
+  pickup: Map<number, number>;
   errorsByType: Record<string, number>;
   completedByQueue: Record<string, number>;
   dlqSize: number | null;
@@ -34,18 +43,19 @@ export interface SeriesPoint {
   depth: number | null;
 }
 
-export interface Percentiles {
-  p50: number;
-  p95: number;
-  p99: number;
-}
+const MINUTE = 60_000;
 
-const MAX_SAMPLES = 2000;
+/** Cumulative counts of one minute's rollups, as last read. */
+interface MinuteSnapshot {
+  outcomes: Map<string, number>;
+  latency: Map<string, number>;
+}
 
 export class LiveSeries {
   private readonly buckets: Bucket[] = [];
-  private readonly stops: (() => void)[] = [];
+  private readonly seen = new Map<number, MinuteSnapshot>();
   private sampler: NodeJS.Timeout | null = null;
+  private sampling: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly rebound: Rebound,
@@ -54,54 +64,80 @@ export class LiveSeries {
   ) {}
 
   start(): this {
-    const ev = this.rebound.events;
-    this.stops.push(
-      ev.on('job:completed', (e) => {
-        const b = this.bucket();
-        b.completed++;
-        b.completedByQueue[e.job.queue] = (b.completedByQueue[e.job.queue] ?? 0) + 1;
-        sample(b.runMs, e.durationMs);
-        if (e.job.startedAt != null) sample(b.pickupMs, Math.max(0, e.job.startedAt - e.job.runAt));
-      }),
-      ev.on('job:retry', (e) => {
-        const b = this.bucket();
-        b.retried++;
-        b.errorsByType[e.job.type] = (b.errorsByType[e.job.type] ?? 0) + 1;
-      }),
-      ev.on('job:dead', (e) => {
-        const b = this.bucket();
-        b.dead++;
-        b.errorsByType[e.job.type] = (b.errorsByType[e.job.type] ?? 0) + 1;
-      }),
-    );
-    this.sampler = setInterval(() => void this.sampleCounts(), this.bucketMs);
+    this.sampler = setInterval(() => void this.sample(), this.bucketMs);
     this.sampler.unref();
-    void this.sampleCounts();
+    void this.sample();
     return this;
   }
 
   stop(): void {
-    for (const s of this.stops.splice(0)) s();
     if (this.sampler) clearInterval(this.sampler);
     this.sampler = null;
   }
 
-  private async sampleCounts() {
-    try {
-      const counts = await this.rebound.countByState();
-      const b = this.bucket();
-      b.dlqSize = counts.dead ?? 0;
-      b.depth = (counts.available ?? 0) + (counts.scheduled ?? 0);
-    } catch {
-      // The store is briefly unreachable: the point stays empty.
-    }
+  /** Reads the rollups and counts now (also called by tests instead of waiting for the timer). */
+  sample(): Promise<void> {
+    this.sampling = this.sampling.then(() => this.read()).catch(() => {
+      // The store is briefly unreachable: this bucket stays empty.
+    });
+    return this.sampling;
   }
 
-  private bucket(): Bucket {
-    const at = Math.floor(this.rebound.now() / this.bucketMs) * this.bucketMs;
+  private async read() {
+    const now = this.rebound.now();
+    // This process's own buffered rollups first, so its work shows at once.
+    await this.rebound.visibility.stats?.flush();
+    const minute = Math.floor(now / MINUTE) * MINUTE;
+    // The previous minute too: rollups flushed just after it ended still count.
+    const [counts, ...perMinute] = await Promise.all([
+      this.rebound.countByState(),
+      ...[minute - MINUTE, minute].map(async (m) => ({ m, rows: await this.rebound.store.visibility.readStats({ fromMinute: m, toMinute: m }) })),
+    ]);
+    const b = this.bucket(now);
+    b.dlqSize = counts.dead ?? 0;
+    b.depth = (counts.available ?? 0) + (counts.scheduled ?? 0);
+    const queueOf = (type: string) => this.rebound.definitions.get(type)?.queue ?? 'default';
+    const current = new Map<number, MinuteSnapshot>();
+    for (const { m, rows } of perMinute) {
+      const s: MinuteSnapshot = { outcomes: new Map(), latency: new Map() };
+      for (const r of rows.outcomes) s.outcomes.set(`${r.type}\0${r.outcome}`, (s.outcomes.get(`${r.type}\0${r.outcome}`) ?? 0) + r.count);
+      for (const l of rows.latency) s.latency.set(`${l.kind}\0${l.bucket}`, (s.latency.get(`${l.kind}\0${l.bucket}`) ?? 0) + l.count);
+      current.set(m, s);
+    }
+    const first = this.seen.size === 0;
+    for (const [m, s] of current) {
+      const before = this.seen.get(m);
+      this.seen.set(m, s);
+      // The first read only sets the baseline: what happened before the server started is not "now".
+      if (first) continue;
+      for (const [key, count] of s.outcomes) {
+        const d = count - (before?.outcomes.get(key) ?? 0);
+        if (d <= 0) continue;
+        const [type, outcome] = key.split('\0');
+        if (outcome === 'completed') {
+          b.completed += d;
+          b.completedByQueue[queueOf(type)] = (b.completedByQueue[queueOf(type)] ?? 0) + d;
+        } else if (outcome === 'retried' || outcome === 'dead') {
+          b[outcome] += d;
+          b.errorsByType[type] = (b.errorsByType[type] ?? 0) + d;
+        }
+      }
+      for (const [key, count] of s.latency) {
+        const d = count - (before?.latency.get(key) ?? 0);
+        if (d <= 0) continue;
+        const [kind, bucket] = key.split('\0');
+        const hist = kind === 'run' ? b.run : kind === 'pickup' ? b.pickup : null;
+        hist?.set(Number(bucket), (hist.get(Number(bucket)) ?? 0) + d);
+      }
+    }
+    for (const m of this.seen.keys()) if (m < minute - MINUTE) this.seen.delete(m);
+  }
+
+  private bucket(now: number): Bucket {
+    const at = Math.floor(now / this.bucketMs) * this.bucketMs;
     const last = this.buckets[this.buckets.length - 1];
     if (last && last.at === at) return last;
-    const b: Bucket = { at, completed: 0, retried: 0, dead: 0, runMs: [], pickupMs: [], errorsByType: {}, completedByQueue: {}, dlqSize: null, depth: null };
+    const b: Bucket = { at, completed: 0, retried: 0, dead: 0, run: new Map(), pickup: new Map(), errorsByType: {}, completedByQueue: {}, dlqSize: null, depth: null };
     this.buckets.push(b);
     if (this.buckets.length > this.keep) this.buckets.shift();
     return b;
@@ -123,8 +159,8 @@ export class LiveSeries {
         dead: b?.dead ?? 0,
         throughput: (b?.completed ?? 0) / (this.bucketMs / 1000),
         successRate: outcomes ? b!.completed / outcomes : null,
-        run: b ? percentiles(b.runMs) : null,
-        pickup: b ? percentiles(b.pickupMs) : null,
+        run: b ? percentilesOf(b.run) : null,
+        pickup: b ? percentilesOf(b.pickup) : null,
         dlqSize: b?.dlqSize ?? null,
         depth: b?.depth ?? null,
       });
@@ -153,14 +189,8 @@ export class LiveSeries {
   }
 }
 
-function sample(into: number[], v: number) {
-  if (into.length < MAX_SAMPLES) into.push(v);
-  else into[Math.floor(Math.random() * MAX_SAMPLES)] = v;
-}
-
-export function percentiles(values: number[]): Percentiles | null {
-  if (values.length === 0) return null;
-  const s = [...values].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
-  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+function percentilesOf(hist: Map<number, number>): Percentiles | null {
+  if (hist.size === 0) return null;
+  const p = histogramPercentiles([...hist].map(([bucket, count]) => ({ bucket, count })));
+  return p.p50 == null ? null : { p50: p.p50, p95: p.p95 ?? p.p50, p99: p.p99 ?? p.p50 };
 }

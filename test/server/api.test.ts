@@ -286,6 +286,7 @@ describe('operator API', () => {
     await waitFor(async () => (await h.rebound.countJobs({ state: 'completed' })) === 4);
     h.server.ctx.workers = () => [worker];
     await h.rebound.enqueue('charge', { card: '1' }, { runAt: Date.now() - 5000 });
+    await h.server.ctx.series.sample();
     const stats = await h.call('GET', '/api/stats?minutes=2', { token: h.tokens.viewer });
     expect(stats.body.counts).toMatchObject({ completed: 4, available: 1 });
     expect(stats.body.series).toHaveLength(24);
