@@ -31,6 +31,8 @@ export function bucketValue(bucket: number): number {
 export interface StatsOptions {
   /** How often buffered rollups are written (default 2000 ms). */
   flushIntervalMs?: number;
+  /** Rollups older than this are deleted, checked once an hour (default 31 days, the longest window). */
+  retentionMs?: number;
 }
 
 export class StatsRecorder {
@@ -38,6 +40,8 @@ export class StatsRecorder {
   private readonly off: Unsubscribe[];
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  private nextPruneAt = 0;
+  private readonly retentionMs: number;
 
   constructor(
     private readonly deps: { events: ReboundEmitter; store: Store; now: () => number },
@@ -57,6 +61,7 @@ export class StatsRecorder {
       on(ev, 'job:retry', (e) => this.failed(e.job, 'retried', e.error, e.durationMs)),
       on(ev, 'job:dead', (e) => this.failed(e.job, 'dead', e.error, e.durationMs)),
     ];
+    this.retentionMs = opts.retentionMs ?? 31 * 24 * 3600_000;
     this.timer = setInterval(() => void this.flush(), opts.flushIntervalMs ?? 2000);
     this.timer.unref();
   }
@@ -96,9 +101,15 @@ export class StatsRecorder {
   flush(): Promise<void> {
     const batch = [...this.pending.values()];
     this.pending = new Map();
-    if (batch.length === 0) return this.flushing;
+    const now = this.deps.now();
+    const prune = now >= this.nextPruneAt;
+    if (batch.length === 0 && !prune) return this.flushing;
+    if (prune) this.nextPruneAt = now + 3600_000;
     this.flushing = this.flushing
       .then(() => this.deps.store.visibility.addStats(batch))
+      .then(async () => {
+        if (prune) await this.deps.store.visibility.pruneStats(now - this.retentionMs);
+      })
       .catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: 'stats flush' }));
     return this.flushing;
   }

@@ -81,6 +81,8 @@ export interface VisibilityStore {
 
   /** Adds each bucket's counts to the stored rollups, in one transaction. */
   addStats(buckets: StatsBucket[]): Promise<void>;
+  /** Deletes rollups of minutes before `beforeMinute`. Returns the rows deleted. */
+  pruneStats(beforeMinute: number): Promise<number>;
   /** Rollups of the minutes in [fromMinute, toMinute]. */
   readStats(p: { fromMinute: number; toMinute: number; type?: string }): Promise<StatsRows>;
 

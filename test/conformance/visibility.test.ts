@@ -99,5 +99,10 @@ describe.each(storeKinds)('visibility store conformance: %s', (kind) => {
     const second = await s.visibility.readStats({ fromMinute: T0 + 60_000, toMinute: T0 + 60_000, type: 'email' });
     expect(second.latency).toEqual([{ type: 'email', kind: 'run', bucket: 10, count: 2 }]);
     expect((await s.visibility.readStats({ fromMinute: T0, toMinute: T0, type: 'other' })).outcomes).toEqual([]);
+    // Pruning removes whole minutes before the cut, and nothing after it.
+    expect(await s.visibility.pruneStats(T0 + 60_000)).toBe(4);
+    const left = await s.visibility.readStats({ fromMinute: 0, toMinute: T0 + 60_000 });
+    expect(left.outcomes.map((o) => o.minute)).toEqual([T0 + 60_000, T0 + 60_000]);
+    expect(left.latency).toEqual([{ type: 'email', kind: 'run', bucket: 10, count: 2 }]);
   });
 });

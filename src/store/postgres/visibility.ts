@@ -139,6 +139,14 @@ export class PostgresVisibilityStore implements VisibilityStore {
     });
   }
 
+  async pruneStats(beforeMinute: number): Promise<number> {
+    let n = 0;
+    for (const table of ['stats_outcomes', 'stats_latency', 'stats_errors']) {
+      n += (await this.pool.query(`DELETE FROM ${table} WHERE minute < $1`, [beforeMinute])).rowCount ?? 0;
+    }
+    return n;
+  }
+
   async readStats(p: { fromMinute: number; toMinute: number; type?: string }): Promise<StatsRows> {
     const typeClause = p.type ? 'AND type = $3' : '';
     const params = [p.fromMinute, p.toMinute, ...(p.type ? [p.type] : [])];

@@ -139,6 +139,15 @@ export class SqliteVisibilityStore implements VisibilityStore {
     });
   }
 
+  async pruneStats(beforeMinute: number): Promise<number> {
+    return this.write(() =>
+      ['stats_outcomes', 'stats_latency', 'stats_errors'].reduce(
+        (n, table) => n + this.db.prepare(`DELETE FROM ${table} WHERE minute < ?`).run(beforeMinute).changes,
+        0,
+      ),
+    );
+  }
+
   async readStats(p: { fromMinute: number; toMinute: number; type?: string }): Promise<StatsRows> {
     const typeClause = p.type ? 'AND type = ?' : '';
     const params = [p.fromMinute, p.toMinute, ...(p.type ? [p.type] : [])];
