@@ -34,7 +34,7 @@ const spec: ScheduleSpec = {
   cron: '* * * * * *',
   tz: 'UTC',
   type: 'tick',
-  payload: { a: 1 },
+  payload: { a: 1, zz: [1, { a: 1, b: 2 }] },
   misfire: 'once',
   jitterMs: 0,
   source: 'runtime',
@@ -73,10 +73,11 @@ describe.each(storeKinds)('coordination store conformance: %s', (kind) => {
   it('schedules: create, unchanged upsert keeps the cursor, pause, resume, remove', async () => {
     const c = await open();
     expect((await c.upsertSchedule(spec, T0 + 1000, T0)).change).toBe('created');
-    const again = await c.upsertSchedule(spec, T0 + 9999, T0 + 5);
+    // Same definition (payload keys in another order): unchanged.
+    const again = await c.upsertSchedule({ ...spec, payload: { zz: [1, { b: 2, a: 1 }], a: 1 } }, T0 + 9999, T0 + 5);
     expect(again.change).toBe('unchanged');
     expect(again.schedule.nextFireAt).toBe(T0 + 1000);
-    expect(again.schedule.payload).toEqual({ a: 1 });
+    expect(again.schedule.payload).toEqual({ a: 1, zz: [1, { a: 1, b: 2 }] });
     const changed = await c.upsertSchedule({ ...spec, payload: { a: 2 } }, T0 + 9999, T0 + 6);
     expect(changed).toMatchObject({ change: 'updated', schedule: { nextFireAt: T0 + 1000, version: 2 } });
     const retimed = await c.upsertSchedule({ ...spec, payload: { a: 2 }, cron: '*/5 * * * * *' }, T0 + 5000, T0 + 7);

@@ -175,4 +175,32 @@ describe.each(storeKinds)('coordination services on %s', (kind) => {
   });
 });
 
+describe('ctx.fencingToken', () => {
+  it("is the job's lease token: it increases with every claim of the job", async () => {
+    const url = freshStoreUrl('sqlite');
+    const tokens: number[] = [];
+    const r = await createRebound({
+      store: url,
+      logger: silent,
+      jobs: [
+        defineJob('fenced', {
+          retry: { maxAttempts: 3, baseMs: 1, jitter: 'none' },
+          handler: async (_p, ctx) => {
+            tokens.push(ctx.fencingToken);
+            if (tokens.length < 3) throw new Error('try again');
+          },
+        }),
+      ],
+    });
+    try {
+      const { id } = await r.enqueue('fenced', {});
+      await r.work({ drain: true, pollIntervalMs: 10 }).done;
+      expect((await r.getJob(id))?.state).toBe('completed');
+      expect(tokens).toEqual([1, 2, 3]);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };

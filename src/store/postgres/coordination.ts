@@ -6,6 +6,7 @@
  * transaction client handed to the core store qualify the schema.
  */
 import type pg from 'pg';
+import { canonicalJson } from '../../engine/enqueue-input.ts';
 import { StaleTermError } from '../../errors.ts';
 import type {
   CoordinationStore,
@@ -158,7 +159,7 @@ export class PostgresCoordinationStore implements CoordinationStore {
         existing.cron === spec.cron &&
         existing.tz === spec.tz &&
         existing.type === spec.type &&
-        JSON.stringify(existing.payload) === JSON.stringify(JSON.parse(payload)) &&
+        canonicalJson(existing.payload) === canonicalJson(spec.payload) &&
         existing.misfire === misfire &&
         existing.jitter_ms === spec.jitterMs &&
         existing.source === spec.source;

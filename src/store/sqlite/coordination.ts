@@ -3,6 +3,7 @@
  * the fence check and the write it guards cannot interleave with a takeover.
  */
 import type Database from 'better-sqlite3';
+import { canonicalJson } from '../../engine/enqueue-input.ts';
 import { StaleTermError } from '../../errors.ts';
 import type { NewJob } from '../../job.ts';
 import type {
@@ -132,8 +133,9 @@ export class SqliteCoordinationStore implements CoordinationStore {
           .get(spec.name, ...values, nextFireAt, now, now) as ScheduleRow;
         return { schedule: toSchedule(row), change: 'created' as const };
       }
-      const same = [existing.cron, existing.tz, existing.type, existing.payload, existing.misfire, existing.jitter_ms, existing.source];
-      if (same.every((v, i) => v === values[i])) return { schedule: toSchedule(existing), change: 'unchanged' as const };
+      const same = [existing.cron, existing.tz, existing.type, canonicalJson(JSON.parse(existing.payload)), existing.misfire, existing.jitter_ms, existing.source];
+      const wanted = [...values.slice(0, 3), canonicalJson(spec.payload), ...values.slice(4)];
+      if (same.every((v, i) => v === wanted[i])) return { schedule: toSchedule(existing), change: 'unchanged' as const };
       // A new pattern or zone starts from now; other changes keep the cursor.
       const timing = existing.cron !== spec.cron || existing.tz !== spec.tz;
       const row = this.db
