@@ -54,10 +54,12 @@ export class ReboundMetrics {
   constructor({ events, store, now, registry }: MetricsDeps) {
     const r = (this.registry = registry ?? new Registry());
     const registers = [r];
+    // A shared registry (prom-client's global one) may already hold Rebound's metrics from another client: reuse them.
+    const once = <M>(name: string, make: () => M): M => (r.getSingleMetric(name) as M | undefined) ?? make();
     const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
-      new Counter<L>({ name, help, labelNames, registers });
+      once(name, () => new Counter<L>({ name, help, labelNames, registers }));
     const histogram = <L extends string>(name: string, help: string, labelNames: L[]) =>
-      new Histogram<L>({ name, help, labelNames, buckets: DURATION_BUCKETS, registers });
+      once(name, () => new Histogram<L>({ name, help, labelNames, buckets: DURATION_BUCKETS, registers }));
 
     const enqueued = counter('rebound_jobs_enqueued_total', 'Jobs enqueued (new jobs, not deduplicated).', ['type', 'queue']);
     const deduplicated = counter('rebound_jobs_deduplicated_total', 'Enqueues answered by an existing job with the same idempotency key.', ['type']);
@@ -73,41 +75,47 @@ export class ReboundMetrics {
     const purged = counter('rebound_jobs_purged_total', 'Dead jobs deleted.');
     const operator = counter('rebound_operator_actions_total', 'State-changing operator actions.', ['action']);
     const workerErrors = counter('rebound_worker_errors_total', 'Errors inside workers (claims, heartbeats, listeners).', ['during']);
-    const breakerState = new Gauge({ name: 'rebound_breaker_state', help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.', labelNames: ['breaker'], registers });
+    const breakerState = once('rebound_breaker_state', () => new Gauge({ name: 'rebound_breaker_state', help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.', labelNames: ['breaker'], registers }));
     const breakerTransitions = counter('rebound_breaker_transitions_total', 'Circuit breaker transitions.', ['breaker', 'state']);
-    const processes = new Gauge({ name: 'rebound_worker_processes', help: 'Worker processes up (as reported by a supervisor).', registers });
+    const processes = once('rebound_worker_processes', () => new Gauge({ name: 'rebound_worker_processes', help: 'Worker processes up (as reported by a supervisor).', registers }));
     const restarts = counter('rebound_worker_restarts_total', 'Worker processes restarted by a supervisor.');
     const pruned = counter('rebound_jobs_pruned_total', 'Finished jobs deleted by retention.', ['type', 'state']);
     const fires = counter('rebound_schedule_fires_total', 'Schedule fire times that produced a job.', ['schedule']);
-    const leader = new Gauge({ name: 'rebound_leader', help: '1 while this process holds the lease.', labelNames: ['lease'], registers });
+    const leader = once('rebound_leader', () => new Gauge({ name: 'rebound_leader', help: '1 while this process holds the lease.', labelNames: ['lease'], registers }));
 
-    new Gauge({
-      name: 'rebound_queue_depth',
-      help: 'Jobs by state, read from the store on scrape.',
-      labelNames: ['state'],
-      registers,
-      async collect() {
-        const counts = await store.countByState();
-        for (const s of JOB_STATES) this.set({ state: s }, counts[s] ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'rebound_dead_letter_jobs',
-      help: 'Jobs in the dead letter queue, read from the store on scrape.',
-      registers,
-      async collect() {
-        this.set(await store.countJobs({ state: 'dead' }));
-      },
-    });
-    new Gauge({
-      name: 'rebound_oldest_waiting_age_seconds',
-      help: 'How long the oldest available job has been due, read from the store on scrape (0 when none waits).',
-      registers,
-      async collect() {
-        const at = await store.visibility.oldestAvailableRunAt();
-        this.set(at == null ? 0 : Math.max(0, (now() - at) / 1000));
-      },
-    });
+    once('rebound_queue_depth', () =>
+      new Gauge({
+        name: 'rebound_queue_depth',
+        help: 'Jobs by state, read from the store on scrape.',
+        labelNames: ['state'],
+        registers,
+        async collect() {
+          const counts = await store.countByState();
+          for (const s of JOB_STATES) this.set({ state: s }, counts[s] ?? 0);
+        },
+      }),
+    );
+    once('rebound_dead_letter_jobs', () =>
+      new Gauge({
+        name: 'rebound_dead_letter_jobs',
+        help: 'Jobs in the dead letter queue, read from the store on scrape.',
+        registers,
+        async collect() {
+          this.set(await store.countJobs({ state: 'dead' }));
+        },
+      }),
+    );
+    once('rebound_oldest_waiting_age_seconds', () =>
+      new Gauge({
+        name: 'rebound_oldest_waiting_age_seconds',
+        help: 'How long the oldest available job has been due, read from the store on scrape (0 when none waits).',
+        registers,
+        async collect() {
+          const at = await store.visibility.oldestAvailableRunAt();
+          this.set(at == null ? 0 : Math.max(0, (now() - at) / 1000));
+        },
+      }),
+    );
 
     const ended = (type: string, outcome: string, durationMs?: number) => {
       completed.inc({ type, outcome });

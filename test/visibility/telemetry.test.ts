@@ -228,6 +228,24 @@ describe.each(storeKinds)('visibility telemetry on %s', (kind) => {
   });
 });
 
+describe('metrics registry', () => {
+  it('two clients can share one registry (prom-client\'s global one, say) without a duplicate-metric error', async () => {
+    const { Registry } = await import('prom-client');
+    const registry = new Registry();
+    const url = freshStoreUrl('sqlite');
+    const a = await createRebound({ store: url, metrics: registry, jobs: [defineJob('x', { handler: () => {} })] });
+    const b = await createRebound({ store: url, metrics: registry, jobs: [defineJob('x', { handler: () => {} })] });
+    try {
+      await a.enqueue('x', {});
+      await b.enqueue('x', {});
+      expect(await registry.metrics()).toContain('rebound_jobs_enqueued_total{type="x",queue="default"} 2');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
 describe('redaction rules', () => {
   it('refuses a malformed redact path at definition time', () => {
     expect(() => defineJob('x', { redact: ['card..number'], handler: () => {} })).toThrow(/redact/);
