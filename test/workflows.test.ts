@@ -105,13 +105,14 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
 
   it('a compensation that fails for good sends the run to the dead letter queue as compensation_failed, saying what was undone', async () => {
     let refundTries = 0;
+    let refundDown = true;
     const wf = defineWorkflow('order-x', {
       retry: fast,
       run: async (ctx) => {
         await ctx.step('charge', () => ({ ok: 1 }), {
           compensate: () => {
             refundTries++;
-            throw new Error('refund API down');
+            if (refundDown) throw new Error('refund API down');
           },
         });
         await ctx.step('reserve', () => ({ ok: 2 }), { compensate: () => {} });
@@ -132,6 +133,43 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
     expect(job.lastError?.message).toContain('address invalid');
     const wfd = await r.workflow(id);
     expect(wfd.steps.map((s) => s.compensation)).toEqual(['failed', 'done', 'none']);
+
+    // Redriven once the refund API is back: it resumes undoing where it stopped, and ends compensated.
+    refundDown = false;
+    await r.redrive({ ids: [id] });
+    const again = await waitFor(async () => ((await r.getJob(id))?.state === 'compensated' ? r.getJob(id) : null));
+    expect(again?.result).toMatchObject({ compensated: ['reserve', 'charge'] });
+    expect(refundTries).toBe(4);
+    expect((await r.workflow(id)).steps.map((s) => s.compensation)).toEqual(['done', 'done', 'none']);
+  });
+
+  it('a redriven run retries the step that failed for good with a fresh budget, without repeating finished steps', async () => {
+    let broken = true;
+    const calls: string[] = [];
+    const wf = defineWorkflow('redo', {
+      retry: fast,
+      run: async (ctx) => {
+        await ctx.step('first', () => void calls.push('first'));
+        return ctx.step('second', () => {
+          calls.push('second');
+          if (broken) throw new Error('still broken');
+          return 'ok';
+        });
+      },
+    });
+    const r = await open([wf]);
+    const { id } = await r.enqueue('redo', {});
+    r.work({ pollIntervalMs: 20 });
+    expect((await finished(id)).deadReason).toBe('permanent');
+    expect(calls).toEqual(['first', 'second', 'second', 'second']);
+    broken = false;
+    await r.redrive({ ids: [id] });
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed');
+    expect(calls).toEqual(['first', 'second', 'second', 'second', 'second']);
+    expect((await r.workflow(id)).steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
+      ['first', 'completed', 1],
+      ['second', 'completed', 1],
+    ]);
   });
 
   it('a sleeping workflow holds no worker: with concurrency 1 another job runs while it sleeps', async () => {

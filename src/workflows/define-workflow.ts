@@ -14,6 +14,7 @@ import { History, ReplayEnd } from './history.ts';
 import { hostOf } from './host.ts';
 import { makeWorkflowContext, type WorkflowContext } from './context.ts';
 import type { RunEnv } from './run-env.ts';
+import type { StepRecord, WorkflowRun, WorkflowStore } from '../store/workflows.ts';
 import { compensate } from './saga.ts';
 import { checkStates, initialState, StateMachine, type StateSpec } from './states.ts';
 
@@ -37,8 +38,11 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
       const host = hostOf(ctx);
       const store = host.store.workflows;
       const now = host.now;
-      const stored = await store.startRun({ jobId: ctx.jobId, type, version, state: initialState(states), now: now() });
-      const steps = await store.listSteps(ctx.jobId);
+      let stored = await store.startRun({ jobId: ctx.jobId, type, version, state: initialState(states), now: now() });
+      let steps = await store.listSteps(ctx.jobId);
+      if (stored.status === 'failed') {
+        ({ stored, steps } = await retryFailedRun(store, stored, steps, now()));
+      }
       const replayOnly = stored.status === 'compensating';
       const env: RunEnv = {
         history: new History(ctx.jobId, type, store, new Map(steps.map((s) => [s.seq, s])), now, replayOnly),
@@ -82,3 +86,23 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
 }
 
 const isSnooze = (err: unknown) => (err as { code?: unknown })?.code === 'snooze';
+
+/**
+ * A run that had failed for good is executing again: it was redriven from the
+ * dead letter queue. Its failed step (or failed compensation) gets a fresh
+ * budget of attempts, like the redriven job; a run whose compensation had
+ * failed goes back to compensating, anything else back to running.
+ */
+async function retryFailedRun(store: WorkflowStore, run: WorkflowRun, steps: StepRecord[], now: number) {
+  const compensating = steps.some((s) => s.compensation === 'failed');
+  const fresh = await Promise.all(
+    steps.map((s) => {
+      if (compensating && s.compensation === 'failed') return store.saveStep(run.jobId, { ...s, compensation: 'pending', compensationAttempts: 0 });
+      if (!compensating && s.status === 'failed') return store.saveStep(run.jobId, { ...s, status: 'retrying', attempts: 0, finishedAt: null });
+      return s;
+    }),
+  );
+  const status = compensating ? 'compensating' : 'running';
+  await store.updateRun(run.jobId, { status, ...(compensating ? {} : { error: null }) }, now);
+  return { stored: { ...run, status, ...(compensating ? {} : { error: null }) } as WorkflowRun, steps: fresh };
+}

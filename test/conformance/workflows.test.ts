@@ -167,4 +167,24 @@ describe.each(storeKinds)('workflow store conformance: %s', (kind) => {
     await s.completeJobs([{ id: c.id, token: kid.leaseToken, result: 1 }], T0 + 9);
     expect((await s.getJob(parent.id))?.state).toBe('scheduled');
   });
+
+  it('a purged job takes its run, history and signals with it', async () => {
+    const s = await open();
+    const [{ job: gone }, { job: kept }] = await s.insertJobs([newJob(), newJob()], T0);
+    for (const j of [gone, kept]) {
+      await s.workflows.startRun({ jobId: j.id, type: 'wf', version: 1, state: null, now: T0 });
+      await s.workflows.saveStep(j.id, step(1));
+      await s.workflows.sendSignal({ jobId: j.id, name: 'go', payload: null, now: T0 });
+    }
+    const claimed = await claim(s);
+    const c = claimed.find((j) => j.id === gone.id)!;
+    await s.failJob({ id: c.id, token: c.leaseToken, now: T0, outcome: { kind: 'dead', reason: 'permanent', error: { kind: 'permanent', name: 'E', message: 'x', fingerprint: 'f' } } });
+    expect(await s.purgeDead({ ids: [gone.id] })).toBe(1);
+    expect(await s.workflows.getRun(gone.id)).toBeNull();
+    expect(await s.workflows.listSteps(gone.id)).toEqual([]);
+    expect(await s.workflows.listSignals(gone.id)).toEqual([]);
+    expect(await s.workflows.getRun(kept.id)).not.toBeNull();
+    expect(await s.workflows.listSteps(kept.id)).toHaveLength(1);
+    expect(await s.workflows.listSignals(kept.id)).toHaveLength(1);
+  });
 });

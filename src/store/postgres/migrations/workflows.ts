@@ -104,4 +104,20 @@ export const workflowMigrations: Migration[] = [
       CREATE TABLE ordering_keys (key text PRIMARY KEY, last_seq bigint NOT NULL);
     `,
   },
+  {
+    version: 22,
+    name: 'workflow records go with their job',
+    sql: `
+      -- Jobs deleted by a purge or by retention take their runs, histories and signals with them (one statement per batch).
+      CREATE FUNCTION workflow_jobs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        EXECUTE format('DELETE FROM %I.workflow_runs WHERE job_id IN (SELECT id FROM gone)', TG_TABLE_SCHEMA);
+        EXECUTE format('DELETE FROM %I.workflow_steps WHERE job_id IN (SELECT id FROM gone)', TG_TABLE_SCHEMA);
+        EXECUTE format('DELETE FROM %I.workflow_signals WHERE job_id IN (SELECT id FROM gone)', TG_TABLE_SCHEMA);
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER jobs_deleted_workflows AFTER DELETE ON jobs
+        REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION workflow_jobs_deleted();
+    `,
+  },
 ];

@@ -85,4 +85,17 @@ export const workflowMigrations: Migration[] = [
       CREATE TABLE ordering_keys (key TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
     `,
   },
+  {
+    version: 22,
+    name: 'workflow records go with their job',
+    sql: `
+      -- A job deleted by a purge or by retention takes its run, history and signals with it.
+      CREATE TRIGGER workflow_job_deleted AFTER DELETE ON jobs
+      BEGIN
+        DELETE FROM workflow_runs WHERE job_id = OLD.id;
+        DELETE FROM workflow_steps WHERE job_id = OLD.id;
+        DELETE FROM workflow_signals WHERE job_id = OLD.id;
+      END;
+    `,
+  },
 ];
