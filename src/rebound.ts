@@ -8,6 +8,7 @@ import { ConfigError, IdempotencyConflictError, InvalidStateError, JobNotFoundEr
 import { Batcher } from './engine/batcher.ts';
 import { buildNewJob, type EnqueueOptions } from './engine/enqueue-input.ts';
 import { jobHistory } from './engine/history.ts';
+import { checkFilter, checkSelectionFields, jobIdOf, shownId } from './engine/job-query.ts';
 import { ReboundEmitter } from './events.ts';
 import type { Attempt, Job, JobEvent, JobFilter, JobState, Json, NewJob } from './job.ts';
 import { openStore, resolveStoreUrl } from './store/open.ts';
@@ -131,7 +132,8 @@ export class Rebound {
   async enqueueMany(items: EnqueueItem[], opts: { tx?: unknown } = {}): Promise<EnqueueResult[]> {
     if (!Array.isArray(items)) throw new ValidationError('items', 'must be an array of { type, payload, opts }');
     const now = this.now();
-    const jobs = items.map((item, i) => {
+    // Array.from visits the holes of a sparse array too (map skips them), so each gets its ValidationError.
+    const jobs = Array.from(items, (item, i) => {
       try {
         return buildNewJob(item?.type, item?.payload, item?.opts, this.defs.get(item?.type), now);
       } catch (err) {
@@ -168,13 +170,15 @@ export class Rebound {
   }
 
   async getJob(id: string): Promise<Job | null> {
-    return this.store.getJob(String(id));
+    const key = jobIdOf(id);
+    return key ? this.store.getJob(key) : null;
   }
 
   /** A job with its whole history and its attempts. */
   async inspect(id: string, opts: { unmasked?: boolean } = {}): Promise<JobDetails> {
-    const stored = await this.store.getJob(String(id));
-    if (!stored) throw new JobNotFoundError(String(id));
+    const key = jobIdOf(id);
+    const stored = key ? await this.store.getJob(key) : null;
+    if (!stored) throw new JobNotFoundError(shownId(id));
     // Sensitive payload paths (defineJob's `redact`) are masked unless the caller may see them.
     const job = opts.unmasked ? stored : maskJob(this.defs.get(stored.type), stored);
     const workflow = await workflowDetails(this.store, job.id);
@@ -206,12 +210,12 @@ export class Rebound {
     return this.visibility.computeStats(opts);
   }
 
-  listJobs(filter: JobFilter = {}): Promise<Job[]> {
-    return this.store.listJobs(filter);
+  async listJobs(filter: JobFilter = {}): Promise<Job[]> {
+    return this.store.listJobs(checkFilter(filter));
   }
 
-  countJobs(filter: { state?: JobState; type?: string; queue?: string } = {}): Promise<number> {
-    return this.store.countJobs(filter);
+  async countJobs(filter: { state?: JobState; type?: string; queue?: string } = {}): Promise<number> {
+    return this.store.countJobs(checkFilter(filter));
   }
 
   countByState(): Promise<StateCounts> {
@@ -219,7 +223,7 @@ export class Rebound {
   }
 
   listDead(filter: { type?: string; fingerprint?: string; limit?: number } = {}): Promise<Job[]> {
-    return this.store.listJobs({ ...filter, state: 'dead' });
+    return this.store.listJobs(checkFilter({ ...filter, state: 'dead' }));
   }
 
   /** Sends dead jobs back to the queue with a fresh attempt budget. */
@@ -245,14 +249,15 @@ export class Rebound {
   /** Cancels a job that has not finished; a running job's executor loses its lease. */
   async cancel(id: string, opts: { actor?: string } = {}): Promise<Job> {
     const actor = opts.actor ?? 'library';
-    const job = await this.store.cancelJob(String(id), actor, this.now());
+    if (!jobIdOf(id)) throw new JobNotFoundError(shownId(id));
+    const job = await this.store.cancelJob(jobIdOf(id)!, actor, this.now());
     if (job) {
       this.events.emit('job:cancelled', { job, actor });
       this.events.emit('operator:action', { actor, action: 'job.cancel', target: `job:${job.id}` });
       return job;
     }
-    const existing = await this.store.getJob(String(id));
-    if (!existing) throw new JobNotFoundError(String(id));
+    const existing = await this.store.getJob(jobIdOf(id)!);
+    if (!existing) throw new JobNotFoundError(shownId(id));
     throw new InvalidStateError(`job ${id} is ${existing.state}; only scheduled, available or running jobs can be cancelled`);
   }
 
@@ -308,6 +313,7 @@ function describeSelection(sel: Selection): string {
 
 function checkSelection(sel: Selection) {
   if (!sel || typeof sel !== 'object') throw new ValidationError('selection', 'give ids, type, fingerprint or all: true');
+  checkSelectionFields(sel);
   const given = [sel.ids?.length, sel.type, sel.fingerprint, sel.all].filter(Boolean).length;
   if (given === 0) throw new ValidationError('selection', 'give ids, type, fingerprint or all: true; an empty selection is refused');
 }

@@ -48,7 +48,11 @@ const optionsSchema = z
     orderingKey: text(1, 255).optional(),
     orderingOnDead: z.enum(['wait', 'skip']).optional(),
     actor: text(1, 200).optional(),
-    tx: z.any().optional(),
+    tx: z
+      .custom((v) => v == null || (typeof v === 'object' && typeof (v as { query?: unknown }).query === 'function'), {
+        message: 'must be a node-postgres client inside your transaction',
+      })
+      .optional(),
   })
   .strict();
 

@@ -1,0 +1,37 @@
+/**
+ * A digest of the stored jobs, their history and their once-results, read
+ * straight from SQL: equal digests before and after a refused input prove
+ * that the input changed nothing.
+ */
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+
+const TABLES = ['jobs', 'job_events', 'job_once'];
+
+export async function tablesDigest(storeUrl: string): Promise<string> {
+  const hash = createHash('sha256');
+  if (storeUrl.startsWith('sqlite:')) {
+    const db = new Database(storeUrl.slice('sqlite:'.length), { readonly: true });
+    try {
+      for (const t of TABLES) hash.update(t).update(JSON.stringify(db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all()));
+    } finally {
+      db.close();
+    }
+    return hash.digest('hex');
+  }
+  const url = new URL(storeUrl);
+  const schema = url.searchParams.get('schema')!;
+  url.searchParams.delete('schema');
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    for (const t of TABLES) {
+      const { rows } = await client.query(`SELECT coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') AS d FROM "${schema}".${t} x`);
+      hash.update(t).update(rows[0].d);
+    }
+  } finally {
+    await client.end();
+  }
+  return hash.digest('hex');
+}
