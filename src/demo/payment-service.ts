@@ -12,8 +12,10 @@ export class PaymentService {
     private readonly upMs = 40_000,
     private readonly downMs = 15_000,
     private readonly now: () => number = Date.now,
+    /** When the first up period began: processes that share it agree on the outages. */
+    since?: number,
   ) {
-    this.since = now();
+    this.since = since ?? now();
   }
 
   get healthy(): boolean {

@@ -1,11 +1,14 @@
 /**
  * `rebound start` in one function: open the store, refuse an unsafe bind,
- * start the workers and the maintenance work, serve the API and the
- * dashboard. Returns once listening; `close()` stops everything in order.
+ * start the workers (in this process, or N supervised worker processes) and
+ * the maintenance work (leader election, schedules, retention), serve the API
+ * and the dashboard. Returns once listening; `close()` stops everything in order.
  */
 import type { JobDefinition } from '../define.ts';
 import { ConfigError } from '../errors.ts';
-import { createRebound, type Rebound } from '../rebound.ts';
+import type { ScheduleDefinition } from '../coordination/schedules.ts';
+import { createRebound, defaultLogger, type Rebound } from '../rebound.ts';
+import { superviseWorkers, type Supervisor } from '../runtime/supervisor.ts';
 import type { Worker } from '../runtime/worker.ts';
 import { isLoopback } from './auth.ts';
 import { capabilityProviders } from './capabilities.ts';
@@ -14,10 +17,13 @@ import { buildServer, type OperatorServer } from './server.ts';
 export interface StartOptions {
   store: string;
   jobs: JobDefinition[];
+  schedules?: ScheduleDefinition[];
+  /** The jobs file: worker processes load it. Required with `processes`. */
+  jobsFile?: string;
   host: string;
   port: number;
-  /** Worker processes (in-process workers until the supervisor is wired in). */
-  processes: number;
+  /** Worker processes under a supervisor; undefined: workers run in this process. */
+  processes?: number;
   concurrency: number;
   /** Runs alongside the server (the demo's feeder); stopped before the server closes. */
   extra?: (rebound: Rebound) => Promise<{ stop(): Promise<void> }> | { stop(): Promise<void> };
@@ -28,6 +34,7 @@ export interface Running {
   url: string;
   rebound: Rebound;
   server: OperatorServer;
+  supervisor: Supervisor | null;
   close(): Promise<void>;
 }
 
@@ -45,23 +52,37 @@ export async function startOperator(o: StartOptions): Promise<Running> {
           'Create one first (rebound token create --role admin --name NAME) or listen on 127.0.0.1',
       );
     }
+    if (o.processes !== undefined && !o.jobsFile) throw new ConfigError('--processes needs --jobs FILE: each worker process loads it');
     const providers = await capabilityProviders(rebound);
     const workers: Worker[] = [];
-    if (rebound.definitions.size > 0) {
-      for (let i = 0; i < o.processes; i++) workers.push(rebound.work({ concurrency: o.concurrency }));
+    let supervisor: Supervisor | null = null;
+    if (o.processes !== undefined) {
+      // The worker processes run the workers, and take part in leader election for schedules and retention.
+      supervisor = superviseWorkers({ jobsFile: o.jobsFile!, processes: o.processes, store: o.store, concurrency: o.concurrency, events: rebound.events, logger: defaultLogger() });
+      const sup = supervisor;
+      closers.push(() => sup.stop());
+      providers.workers = () => ({
+        supervised: true,
+        processes: sup.processes().map((p) => ({ ...p, uptimeMs: p.startedAt == null ? null : rebound.now() - p.startedAt })),
+      });
+    } else if (rebound.definitions.size > 0) {
+      workers.push(rebound.work({ concurrency: o.concurrency }));
+      rebound.coordination.define(...(o.schedules ?? []));
+      rebound.coordination.start();
     }
-    const server = await buildServer({ rebound, host: o.host, providers, workers: () => workers.filter((w) => w.activeJobs >= 0) });
+    const server = await buildServer({ rebound, host: o.host, providers, workers: () => workers });
     closers.push(() => server.app.close());
     if (o.extra) {
       const extra = await o.extra(rebound);
       closers.push(() => extra.stop());
     }
     const address = await server.app.listen({ port: o.port, host: o.host });
-    const url = `${address.replace('[::1]', 'localhost')}/`;
+    const url = `${address}/`;
     if (live === 0) o.say(`no API tokens exist: listening on ${o.host} only, and local callers act as admin (create tokens with \`rebound token create\`)`);
-    o.say(`workers: ${workers.length} in this process, job types: ${[...rebound.definitions.keys()].join(', ') || '(none: pass --jobs FILE)'}`);
+    const types = [...rebound.definitions.keys()].join(', ') || '(none: pass --jobs FILE)';
+    o.say(supervisor ? `workers: ${o.processes} supervised process(es) for ${types}` : `workers: in this process, for ${types}`);
     o.say(`Rebound dashboard: ${url}`);
-    return { url, rebound, server, close: closeAll };
+    return { url, rebound, server, supervisor, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -2,7 +2,7 @@
  * `rebound start --demo` as a real process, with short outages: the payments
  * breaker opens and closes again, captures that died in the outage come back
  * on their own and complete, order workflows finish, and poison invoices stay
- * in the dead letter queue.
+ * in the dead letter queue, and a worker process that crashes is restarted.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,9 +20,9 @@ describe('the demo scenario', () => {
     }
   });
 
-  it('shows an outage heal itself: breaker opens and closes, dead captures are redriven and complete, poison stays dead', async () => {
+  it('shows an outage heal itself (breaker opens and closes, dead captures are redriven and complete), poison stays dead, and a crashed worker process is restarted', async () => {
     const store = `sqlite:${join(mkdtempSync(join(tmpdir(), 'rebound-demo-')), 'demo.db')}`;
-    child = startCli(['--store', store, 'start', '--demo', '--port', '0'], { REBOUND_DEMO_UP_MS: '3000', REBOUND_DEMO_DOWN_MS: '5000' });
+    child = startCli(['--store', store, 'start', '--demo', '--port', '0'], { REBOUND_DEMO_UP_MS: '3000', REBOUND_DEMO_DOWN_MS: '5000', REBOUND_DEMO_CRASH_EVERY: '4' });
     const base = await waitFor(() => /Rebound dashboard: (http:\/\/\S+)\//.exec(child!.output())?.[1], 30_000);
     const get = async (path: string) => (await fetch(`${base}${path}`)).json() as Promise<any>;
     const breaker = async () => (await get('/api/breakers')).breakers.find((b: { name: string }) => b.name === 'payments');
@@ -50,5 +50,11 @@ describe('the demo scenario', () => {
 
     const poison = await waitFor(async () => (await get('/api/dlq?type=invoice.parse')).groups[0], 30_000, 250);
     expect(poison).toMatchObject({ reasons: ['permanent'], sampleError: expect.objectContaining({ code: 'bad_invoice' }) });
+
+    // A report crashed its worker process: the supervisor restarted it, and the report ended as poison.
+    const restarted = await waitFor(async () => (await get('/api/workers')).processes.find((p: { restarts: number }) => p.restarts > 0), 40_000, 250);
+    expect(restarted.state).toMatch(/starting|running|restarting/);
+    const crashed = await waitFor(async () => (await get('/api/dlq?type=report.render')).groups[0], 40_000, 250);
+    expect(crashed.reasons).toEqual(['poison']);
   });
 });

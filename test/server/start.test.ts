@@ -38,6 +38,14 @@ describe('rebound token and rebound start', () => {
     expect(r.stderr).toMatch(/refusing to listen on 0\.0\.0\.0 with no API tokens/);
   });
 
+  it('refuses --processes without a jobs file for the worker processes, and --demo with --jobs', async () => {
+    url = freshStoreUrl('sqlite');
+    const r = await runCli(['--store', url, 'start', '--port', '0', '--processes', '2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--processes needs --jobs FILE/);
+    expect((await runCli(['--store', url, 'start', '--demo', '--jobs', FIXTURE_JOBS])).code).toBe(2);
+  });
+
   it('serves the API and runs the workers; once a token exists, the API requires it', async () => {
     url = freshStoreUrl('sqlite');
     const token = (await runCli(['--store', url, 'token', 'create', '--role', 'operator', '--name', 'ops'])).stdout.trim();

@@ -1,0 +1,82 @@
+/**
+ * The demo's job definitions, a jobs file like any other: the server loads it,
+ * and so does every supervised worker process (`rebound worker --jobs`).
+ * - order.checkout: a workflow (reserve stock, charge, confirm) whose charge
+ *   step goes through the `payments` circuit breaker;
+ * - payment.capture: plain jobs guarded by the same breaker, with few attempts,
+ *   so some die early in an outage and are redriven when it closes;
+ * - invoice.parse: malformed invoices are poison (permanent errors);
+ * - report.render: now and then kills its own worker process; the supervisor
+ *   restarts it, and a report that keeps killing workers becomes poison.
+ */
+import { z } from 'zod';
+import { defineSchedule } from '../coordination/schedules.ts';
+import { defineJob } from '../define.ts';
+import { PermanentError } from '../errors.ts';
+import { defineWorkflow } from '../workflows/define-workflow.ts';
+import { PaymentService } from './payment-service.ts';
+
+/** Up 45 s, down 20 s by default: long enough to watch the breaker open, probe and close. */
+const payment = new PaymentService(
+  Number(process.env.REBOUND_DEMO_UP_MS ?? 45_000),
+  Number(process.env.REBOUND_DEMO_DOWN_MS ?? 20_000),
+  Date.now,
+  process.env.REBOUND_DEMO_EPOCH ? Number(process.env.REBOUND_DEMO_EPOCH) : undefined,
+);
+
+const PAYMENTS = { name: 'payments', consecutiveFailures: 8, minCalls: 10, failureRatio: 0.5, windowMs: 10_000, cooldownMs: 4000, maxCooldownMs: 12_000 };
+
+const order = z.object({ orderId: z.string(), amount: z.number().positive(), card: z.string(), email: z.string() });
+type Order = z.infer<typeof order>;
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export default [
+  defineWorkflow('order.checkout', {
+    schema: order,
+    redact: ['card', 'email'],
+    breaker: PAYMENTS,
+    run: async (ctx, o: Order) => {
+      const reservation = await ctx.step('reserve-stock', async () => {
+        await pause(20 + Math.random() * 40);
+        return { reservationId: `r-${o.orderId}` };
+      });
+      const charge = await ctx.step('charge', () => payment.charge(o.orderId, o.amount), {
+        breaker: 'payments',
+        retry: { maxAttempts: 30, backoff: 'exponential', baseMs: 500, maxMs: 5000 },
+      });
+      await ctx.step('confirm', async () => {
+        await pause(10 + Math.random() * 30);
+        return { emailed: true };
+      });
+      return { ...reservation, ...charge, status: 'confirmed' };
+    },
+  }),
+  defineJob('payment.capture', {
+    redact: ['card'],
+    breaker: PAYMENTS,
+    retry: { maxAttempts: 2, backoff: 'fixed', baseMs: 300, jitter: 'none' },
+    handler: async (p: { orderId: string; amount: number; card: string }) => payment.charge(`cap-${p.orderId}`, p.amount),
+  }),
+  defineJob('invoice.parse', {
+    retry: { maxAttempts: 2, baseMs: 500 },
+    handler: async (p: { raw: string }) => {
+      try {
+        return JSON.parse(p.raw);
+      } catch (err) {
+        throw new PermanentError(`cannot parse invoice: ${(err as Error).message}`, { code: 'bad_invoice' });
+      }
+    },
+  }),
+  defineJob('report.render', {
+    leaseMs: 2000,
+    maxCrashes: 2,
+    handler: async (p: { report: number; crash?: boolean }) => {
+      await pause(100 + Math.random() * 200);
+      // A native library bug in the renderer: the whole process dies, mid-job.
+      if (p.crash && process.env.REBOUND_DEMO_NO_CRASH !== '1') process.kill(process.pid, 'SIGKILL');
+      return { pages: 1 + (p.report % 7) };
+    },
+  }),
+];
+
+export const schedules = [defineSchedule('settlement-report', { cron: '*/1 * * * *', type: 'report.render', payload: { report: 0 } })];
