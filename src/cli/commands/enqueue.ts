@@ -8,6 +8,7 @@ interface Options {
   priority?: number;
   maxAttempts?: number;
   queue?: string;
+  orderingKey?: string;
   jobs?: string;
 }
 
@@ -22,6 +23,7 @@ export function register(program: Command) {
     .option('--priority <n>', 'lower runs first (default 0)', parseIntOption('--priority'))
     .option('--max-attempts <n>', 'attempts before the dead letter queue', parseIntOption('--max-attempts'))
     .option('--queue <name>', 'queue name')
+    .option('--ordering-key <key>', 'jobs with the same key run one at a time, in enqueue order')
     .option('--jobs <file>', 'job definitions module, to validate the payload')
     .action(async (type: string, payloadText: string, o: Options, cmd: Command) => {
       let payload: unknown;
@@ -39,6 +41,8 @@ export function register(program: Command) {
             ...(o.priority !== undefined && { priority: o.priority }),
             ...(o.maxAttempts !== undefined && { maxAttempts: o.maxAttempts }),
             ...(o.queue !== undefined && { queue: o.queue }),
+            ...(o.orderingKey !== undefined && { orderingKey: o.orderingKey }),
+            actor: 'cli',
           }),
         o.jobs,
       );
