@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from '../define.ts';
+import { ValidationError } from '../errors.ts';
 import type { CoordinationStore, Fence } from '../store/coordination.ts';
 
 export interface ElectorOptions {
@@ -55,7 +56,11 @@ export class Elector {
     this.lease = opts.lease ?? 'leader:maintenance';
     this.holder = opts.holder ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.leaseMs = opts.leaseMs ?? 15_000;
+    if (!Number.isInteger(this.leaseMs) || this.leaseMs < 300) throw new ValidationError('leaseMs', 'must be an integer of at least 300 ms');
     this.safetyMs = opts.safetyMs ?? Math.floor(this.leaseMs / 5);
+    if (!Number.isInteger(this.safetyMs) || this.safetyMs < 0 || this.safetyMs >= this.leaseMs / 2) {
+      throw new ValidationError('safetyMs', 'must be an integer from 0 to less than half of leaseMs');
+    }
     this.now = opts.now ?? Date.now;
   }
 

@@ -61,6 +61,7 @@ describe.each(storeKinds)('coordination services on %s', (kind) => {
     await b.stop();
     // A stopped leader gives its lease up: the next one takes over at once.
     expect((await a.runOnce())?.token).toBe(3);
+    expect(() => new Elector(r.store.coordination, { leaseMs: 0 })).toThrow(/leaseMs: must be an integer of at least 300 ms/);
   });
 
   it('code-defined schedules fire once per fire time, across spring-forward, whichever instance runs the pass', async () => {

@@ -38,6 +38,7 @@ export function register(program: Command) {
     .action(async (o: Options, cmd: Command) => {
       if (!o.jobs) throw new UsageError('worker: --jobs FILE is required (a module that default-exports your job definitions)');
       if (o.concurrency < 1) throw new UsageError('--concurrency must be at least 1');
+      if (o.leaderLeaseMs !== undefined && o.leaderLeaseMs < 300) throw new UsageError('--leader-lease-ms must be at least 300');
       if (o.processes !== undefined) return superviseFromCli({ ...o, jobs: o.jobs, processes: o.processes }, cmd);
       const rebound = await openClient(cmd, o.jobs);
       const supervised = supervisedChild(rebound);
