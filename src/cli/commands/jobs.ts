@@ -29,8 +29,9 @@ export function register(program: Command) {
     .command('job')
     .description('show one job with its history and attempts')
     .argument('<id>', 'job id')
-    .action(async (id: string, _o, cmd: Command) => {
-      const details = await withClient(cmd, (r) => r.inspect(id));
+    .option('--jobs <file>', 'job definitions module: its `redact` paths mask sensitive payload fields')
+    .action(async (id: string, o: { jobs?: string }, cmd: Command) => {
+      const details = await withClient(cmd, (r) => r.inspect(id), o.jobs);
       if (globals(cmd).json) return printJson(details);
       const { job, history, attempts } = details;
       printTable([jobRow(job)]);
