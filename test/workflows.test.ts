@@ -5,7 +5,7 @@
  * code change under an in-flight run is reported as a determinism error.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, defineJob, defineWorkflow, PermanentError, type Job, type JobDefinition, type Rebound } from '../src/index.ts';
+import { createRebound, defineJob, defineWorkflow, PermanentError, ValidationError, type Job, type JobDefinition, type Rebound } from '../src/index.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
 
 const fast = { maxAttempts: 3, backoff: 'fixed', baseMs: 20, jitter: 'none' } as const;
@@ -319,5 +319,26 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
     expect(dead.lastError?.name).toBe('DeterminismError');
     expect(dead.lastError?.message).toContain('step "charge-the-card" at position 1');
     expect(dead.lastError?.message).toContain('"charge"');
+  });
+
+  it('bad workflow definitions and bad calls are refused with a ValidationError naming the field', async () => {
+    expect(() => defineWorkflow('w', { run: 'nope' } as never)).toThrow(ValidationError);
+    expect(() => defineWorkflow('w', { version: 0, run: async () => {} })).toThrow(/version/);
+    expect(() => defineWorkflow('w', { states: { A: ['B'] }, run: async () => {} })).toThrow(/"B" is not a declared state/);
+    const kid = defineJob('kid', { schema: { safeParse: (v: any) => (typeof v?.n === 'number' ? { success: true, data: v } : { success: false, error: { issues: [{ path: ['n'], message: 'must be a number' }] } }) }, handler: async () => 1 });
+    const wf = defineWorkflow('bad-calls', {
+      run: async (ctx, input: { what: string }) => {
+        if (input.what === 'name') await ctx.step('', () => 1);
+        if (input.what === 'child') await ctx.spawn('kid', { n: 'x' });
+      },
+    });
+    const r = await open([wf, kid]);
+    const a = await r.enqueue('bad-calls', { what: 'name' });
+    const b = await r.enqueue('bad-calls', { what: 'child' });
+    r.work({ pollIntervalMs: 20 });
+    // Not retried: a code bug does not get better.
+    expect(await finished(a.id)).toMatchObject({ state: 'dead', deadReason: 'permanent', attempt: 1, lastError: { name: 'ValidationError' } });
+    expect(await finished(b.id)).toMatchObject({ state: 'dead', deadReason: 'permanent', attempt: 1, lastError: { message: expect.stringContaining('payload.n') } });
+    expect(await r.countJobs({ type: 'kid' })).toBe(0);
   });
 });

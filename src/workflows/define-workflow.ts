@@ -69,6 +69,8 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
         return result;
       } catch (err) {
         if (ctx.signal.aborted || isSnooze(err) || err instanceof ReplayEnd) throw err;
+        // Bad input from the workflow's own code (a step without a name, a child payload its schema refuses) will not get better by retrying.
+        if ((err as { code?: unknown })?.code === 'validation') Object.defineProperty(err, 'permanent', { value: true });
         const cls = classifyError(err, def.classify);
         const forGood = cls.kind === 'permanent' || ctx.attempt >= ctx.maxAttempts;
         if (!forGood) throw err;

@@ -23,11 +23,9 @@ export interface StepOptions<T> {
   compensate?: (result: T, info: StepInfo) => unknown;
 }
 
-const NAME = /^[^\s:][^:]{0,199}$/;
-
 export function checkStepName(name: unknown, what = 'step name'): asserts name is string {
-  if (typeof name !== 'string' || !NAME.test(name)) {
-    throw new ValidationError(what, 'must be a non-empty string of at most 200 characters without ":" (it identifies the step in the history)');
+  if (typeof name !== 'string' || name.trim().length === 0 || name.length > 200) {
+    throw new ValidationError(what, 'must be a non-empty string of at most 200 characters (it identifies the step in the history)');
   }
 }
 
