@@ -17,6 +17,7 @@ import { Worker, type WorkOptions } from './runtime/worker.ts';
 import type { WorkerPlugin } from './runtime/plugin.ts';
 import { maskJob, Visibility, type Stats, type VisibilityOptions } from './observability/index.ts';
 import { Breakers } from './runtime/breakers.ts';
+import { Backpressure, type QueueLimit, type QueueStats } from './runtime/backpressure.ts';
 import { workflowPlugin } from './workflows/host.ts';
 import { sendSignal, workflowDetails, type SignalResult, type WorkflowDetails } from './workflows/client.ts';
 import { Coordination } from './coordination/index.ts';
@@ -32,6 +33,8 @@ export interface ReboundOptions extends VisibilityOptions {
   now?: () => number;
   /** Apply pending migrations on open (default true). */
   migrate?: boolean;
+  /** Per-queue limits, e.g. `{ default: { maxDepth: 10_000 } }` (runtime/backpressure.ts). */
+  queues?: Record<string, QueueLimit>;
 }
 
 export interface EnqueueResult {
@@ -74,6 +77,8 @@ export class Rebound {
   readonly events = new ReboundEmitter();
   /** Circuit breakers shared by every process: list, force, reset, guard (runtime/breakers.ts). */
   readonly breakers: Breakers;
+  /** Queue depth limits and lag (runtime/backpressure.ts). */
+  readonly backpressure: Backpressure;
   readonly logger: Logger;
   readonly now: () => number;
   private readonly defs = new Map<string, JobDefinition>();
@@ -96,6 +101,7 @@ export class Rebound {
     this.use(this.visibility.plugin);
     this.breakers = new Breakers({ store, events: this.events, now: this.now, logger: this.logger, defs: () => this.defs });
     this.use(this.breakers.plugin());
+    this.backpressure = new Backpressure({ store, events: this.events, logger: this.logger, now: this.now }, options.queues);
     this.use(workflowPlugin({ store, now: this.now, enqueue: (type, payload, opts) => this.enqueue(type, payload, opts) }));
   }
 
@@ -121,6 +127,7 @@ export class Rebound {
    */
   async enqueue(type: string, payload: unknown, opts: EnqueueOptions = {}): Promise<EnqueueResult> {
     const job = buildNewJob(type, payload, opts, this.defs.get(type), this.now());
+    await this.backpressure.admit(job.queue, 1, opts?.waitForRoomMs);
     // Inside a caller's transaction the insert must use the caller's client, so it cannot be batched.
     const [inserted] = await this.insertWithPlugins([job], async () =>
       opts?.tx ? this.store.insertJobs([job], this.now(), opts.tx) : [await this.inserter.add(job)],
@@ -129,7 +136,7 @@ export class Rebound {
   }
 
   /** Enqueues many jobs in one round trip. All are validated before any is stored. */
-  async enqueueMany(items: EnqueueItem[], opts: { tx?: unknown } = {}): Promise<EnqueueResult[]> {
+  async enqueueMany(items: EnqueueItem[], opts: { tx?: unknown; waitForRoomMs?: number } = {}): Promise<EnqueueResult[]> {
     if (!Array.isArray(items)) throw new ValidationError('items', 'must be an array of { type, payload, opts }');
     const now = this.now();
     // Array.from visits the holes of a sparse array too (map skips them), so each gets its ValidationError.
@@ -141,6 +148,9 @@ export class Rebound {
         throw err;
       }
     });
+    const perQueue = new Map<string, number>();
+    for (const j of jobs) perQueue.set(j.queue, (perQueue.get(j.queue) ?? 0) + 1);
+    for (const [queue, n] of perQueue) await this.backpressure.admit(queue, n, opts.waitForRoomMs);
     const inserted = await this.insertWithPlugins(jobs, () => this.store.insertJobs(jobs, now, opts.tx));
     return inserted.map((r, i) => this.settle(jobs[i], r, items[i]?.opts?.actor));
   }
@@ -220,6 +230,11 @@ export class Rebound {
 
   countByState(): Promise<StateCounts> {
     return this.store.countByState();
+  }
+
+  /** Per queue: depth, oldest waiting age, arrival and completion rates, projected drain time, and a warning when the backlog will not drain. */
+  queueStats(opts: { windowMs?: number } = {}): Promise<QueueStats[]> {
+    return this.backpressure.queueStats(opts);
   }
 
   listDead(filter: { type?: string; fingerprint?: string; limit?: number } = {}): Promise<Job[]> {

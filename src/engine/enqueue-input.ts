@@ -24,6 +24,8 @@ export interface EnqueueOptions {
   actor?: string;
   /** A node-postgres client inside the caller's transaction: the job commits or rolls back with it. */
   tx?: unknown;
+  /** When the queue is at its maximum depth, wait up to this long for room instead of failing at once with QueueFullError. */
+  waitForRoomMs?: number;
 }
 
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -48,6 +50,7 @@ const optionsSchema = z
     orderingKey: text(1, 255).optional(),
     orderingOnDead: z.enum(['wait', 'skip']).optional(),
     actor: text(1, 200).optional(),
+    waitForRoomMs: z.number().int().nonnegative().max(3_600_000).optional(),
     tx: z
       .custom((v) => v == null || (typeof v === 'object' && typeof (v as { query?: unknown }).query === 'function'), {
         message: 'must be a node-postgres client inside your transaction',

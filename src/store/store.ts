@@ -7,6 +7,7 @@
 import type { TokenStore } from './tokens.ts';
 import type { CoordinationStore } from './coordination.ts';
 import type { BreakerStore } from './breakers.ts';
+import type { BacklogStore } from './backlog.ts';
 import type { VisibilityStore } from './visibility.ts';
 import type { ErrorInfo, Job, JobEvent, JobFilter, JobState, Json, NewJob, DeadReason } from '../job.ts';
 import type { WorkflowStore } from './workflows.ts';
@@ -86,6 +87,8 @@ export interface Store {
   readonly workflows: WorkflowStore;
   /** Circuit breakers shared by every process (store/breakers.ts). */
   readonly breakers: BreakerStore;
+  /** Queue depth and lag counts (store/backlog.ts). */
+  readonly backlog: BacklogStore;
   /** API tokens of the operator surface (store/tokens.ts). */
   readonly tokens: TokenStore;
   /** Audit trail and stats rollups (store/visibility.ts). */

@@ -22,6 +22,7 @@ import type {
 import { PostgresCoordinationStore } from './coordination.ts';
 import { migrations } from './migrations/index.ts';
 import { PostgresBreakerStore } from './breakers.ts';
+import { PostgresBacklogStore } from './backlog.ts';
 import { PostgresWorkflowStore } from './workflows.ts';
 import { ORDERING_HEAD, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
@@ -56,6 +57,7 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly coordination: PostgresCoordinationStore;
   readonly breakers: PostgresBreakerStore;
+  readonly backlog: PostgresBacklogStore;
   readonly workflows: PostgresWorkflowStore;
   readonly schema: string;
   readonly pool: pg.Pool;
@@ -84,6 +86,7 @@ export class PostgresStore implements Store {
     // operation fails, and the pool discards the client on release.
     this.pool.on('connect', (client) => client.on('error', () => {}));
     this.breakers = new PostgresBreakerStore(this.pool);
+    this.backlog = new PostgresBacklogStore(this.pool);
     this.coordination = new PostgresCoordinationStore(this.pool, this.schema, this);
     this.workflows = new PostgresWorkflowStore(this.pool, this.channel);
     this.tokens = new PostgresTokenStore(this.pool);

@@ -23,6 +23,7 @@ import type {
 import { SqliteCoordinationStore } from './coordination.ts';
 import { migrations } from './migrations/index.ts';
 import { SqliteBreakerStore } from './breakers.ts';
+import { SqliteBacklogStore } from './backlog.ts';
 import { SqliteWorkflowStore } from './workflows.ts';
 import { ORDERING_HEAD, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
@@ -38,6 +39,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly coordination: SqliteCoordinationStore;
   readonly breakers: SqliteBreakerStore;
+  readonly backlog: SqliteBacklogStore;
   readonly workflows: SqliteWorkflowStore;
   readonly path: string;
   readonly tokens: SqliteTokenStore;
@@ -52,6 +54,7 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 10000');
     this.breakers = new SqliteBreakerStore(this.db);
+    this.backlog = new SqliteBacklogStore(this.db);
     this.coordination = new SqliteCoordinationStore(this.db);
     this.workflows = new SqliteWorkflowStore(this.db);
     this.tokens = new SqliteTokenStore(this.db);

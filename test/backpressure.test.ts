@@ -1,0 +1,75 @@
+/**
+ * Backpressure and lag on both stores: a queue at its maximum depth refuses
+ * enqueues with a clear error (or waits for room when asked), and queueStats
+ * reports depth, age, rates and drain time, warning when the backlog will not drain.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRebound, defineJob, QueueFullError, type Rebound, type ReboundEvents } from '../src/index.ts';
+import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
+
+const task = defineJob('task', { queue: 'bulk', handler: async () => sleep(5) });
+
+describe.each(storeKinds)('backpressure on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  it('a queue at its maximum depth refuses enqueues with QueueFullError, and stores nothing more', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url, jobs: [task], queues: { bulk: { maxDepth: 3 } } });
+    await rebound.enqueueMany([0, 1].map(() => ({ type: 'task', payload: {} })));
+    await rebound.enqueue('task', {});
+    const err = await rebound.enqueue('task', {}).catch((e) => e);
+    expect(err).toBeInstanceOf(QueueFullError);
+    expect(err).toMatchObject({ code: 'queue_full', queue: 'bulk', depth: 3, maxDepth: 3 });
+    expect(err.retryAfterMs).toBeGreaterThan(0);
+    expect(err.message).toContain('queue "bulk" is full (3 waiting jobs, max 3)');
+    await expect(rebound.enqueueMany([{ type: 'task', payload: {} }])).rejects.toBeInstanceOf(QueueFullError);
+    // Other queues are not limited.
+    await rebound.enqueue('task', {}, { queue: 'other' });
+    expect(await rebound.countJobs({ queue: 'bulk' })).toBe(3);
+  });
+
+  it('with waitForRoomMs, an enqueue into a full queue waits until workers make room', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url, jobs: [task], queues: { bulk: { maxDepth: 2 } } });
+    await rebound.enqueueMany([0, 1].map(() => ({ type: 'task', payload: {} })));
+    const waiting = rebound.enqueue('task', { late: true }, { waitForRoomMs: 20_000 });
+    await sleep(300);
+    expect(await rebound.countJobs({ queue: 'bulk' })).toBe(2);
+    const worker = rebound.work({ pollIntervalMs: 20 });
+    const result = await waiting;
+    expect(result.job.payload).toEqual({ late: true });
+    await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 3);
+    await worker.stop();
+    await expect(rebound.enqueue('task', {}, { waitForRoomMs: -1 })).rejects.toMatchObject({ field: 'options.waitForRoomMs' });
+    expect(() => rebound.backpressure.configure('bulk', { maxDepth: 0 })).toThrow(/queues\.bulk\.maxDepth/);
+  });
+
+  it('queueStats reports depth, oldest age, rates and drain time, and warns when arrivals outpace completions', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url, jobs: [task], queues: { bulk: { maxDepth: 1000 } } });
+    const warnings: ReboundEvents['queue:backlog_growing'][] = [];
+    rebound.events.on('queue:backlog_growing', (e) => warnings.push(e));
+    await rebound.enqueueMany(Array.from({ length: 12 }, () => ({ type: 'task', payload: {} })));
+    await rebound.enqueue('task', {}, { delayMs: 60_000 });
+    await sleep(50);
+    const [bulk] = await rebound.queueStats({ windowMs: 10_000 });
+    expect(bulk).toMatchObject({ queue: 'bulk', depth: 12, scheduled: 1, running: 0, maxDepth: 1000, completionsPerSec: 0, projectedDrainMs: null });
+    expect(bulk.arrivalsPerSec).toBeCloseTo(1.3, 5);
+    expect(bulk.oldestWaitingMs).toBeGreaterThanOrEqual(50);
+    expect(bulk.warning).toContain('will not drain');
+    expect(warnings).toEqual([expect.objectContaining({ queue: 'bulk', depth: 12 })]);
+
+    const worker = rebound.work({ pollIntervalMs: 20 });
+    await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 12);
+    await worker.stop();
+    const [after] = await rebound.queueStats({ windowMs: 10_000 });
+    expect(after).toMatchObject({ depth: 0, scheduled: 1, oldestWaitingMs: null, projectedDrainMs: 0, warning: null });
+    expect(after.completionsPerSec).toBeCloseTo(1.2, 5);
+    await expect(rebound.queueStats({ windowMs: 5 })).rejects.toMatchObject({ field: 'windowMs' });
+  });
+});
