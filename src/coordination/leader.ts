@@ -109,7 +109,11 @@ export class Elector {
           return this.leadership;
         }
         if (!renewed) await this.stepDown('lease lost');
-        else if (this.now() >= startedAt + this.leaseMs - this.safetyMs) await this.stepDown('renewal came back too late');
+        else if (this.now() >= startedAt + this.leaseMs - this.safetyMs) {
+          // Too late to trust; give the lease up so the next leader need not wait for it to expire.
+          await this.stepDown('renewal came back too late');
+          await this.release(renewed.token);
+        }
         else this.current = { ...this.current, trustedUntil: startedAt + this.leaseMs - this.safetyMs };
         if (this.current) return this.current;
       }
@@ -117,12 +121,19 @@ export class Elector {
     const won = await this.store.acquireLease({ name: this.lease, holder: this.holder, ttlMs: this.leaseMs, now: startedAt });
     if (!won) return null;
     const trustedUntil = startedAt + this.leaseMs - this.safetyMs;
-    if (this.now() >= trustedUntil) return null;
+    if (this.now() >= trustedUntil) {
+      await this.release(won.token);
+      return null;
+    }
     this.current = { lease: this.lease, token: won.token, holder: this.holder, trustedUntil };
     this.opts.logger?.info({ lease: this.lease, term: won.token, holder: this.holder }, 'became leader');
     const l = this.current;
     for (const { start } of [...this.listeners]) await this.call(() => start(l));
     return this.current;
+  }
+
+  private async release(token: number) {
+    await this.store.releaseLease({ name: this.lease, token, now: this.now() }).catch(() => {});
   }
 
   /** Ends the leadership locally (the store refused a write, or renewal failed). */
@@ -160,6 +171,6 @@ export class Elector {
     const l = this.current;
     if (!l) return;
     await this.stepDown('stopped');
-    await this.store.releaseLease({ name: this.lease, token: l.token, now: this.now() }).catch(() => {});
+    await this.release(l.token);
   }
 }

@@ -24,7 +24,7 @@ describe('rebound schedule', () => {
     expect(s.nextFireAt).toBeGreaterThan(Date.now());
     const table = await cli('schedule', 'list');
     expect(table.stdout).toMatch(/NAME\s+CRON\s+TZ\s+TYPE\s+STATE\s+NEXT_FIRE/);
-    expect(table.stdout).toMatch(/nightly\s+30 2 \* \* \*\s+America\/New_York\s+report\s+active\s+\d{4}-/);
+    expect(table.stdout).toMatch(/nightly\s+30 2 \* \* \*\s+America\/New_York\s+report\s+active\s+\d{4}-\S+Z\s+\d{4}-\d\d-\d\d 0[23]:\d\d:00\s/);
 
     expect((await cli('schedule', 'pause', 'nightly')).stdout).toBe('paused nightly\n');
     expect((await cli('schedule', 'resume', 'nightly')).stdout).toMatch(/^resumed nightly; next fire/);

@@ -61,6 +61,17 @@ describe.each(storeKinds)('coordination services on %s', (kind) => {
     await b.stop();
     // A stopped leader gives its lease up: the next one takes over at once.
     expect((await a.runOnce())?.token).toBe(3);
+    // A lease won too slowly to be trusted is given back at once, not left to expire.
+    const slow = Object.create(r.store.coordination);
+    slow.acquireLease = async (p: Parameters<typeof r.store.coordination.acquireLease>[0]) => {
+      const won = await r.store.coordination.acquireLease(p);
+      clock += 900;
+      return won;
+    };
+    await a.stop();
+    const late = new Elector(slow, { holder: 'late', leaseMs: 1000, now });
+    expect(await late.runOnce()).toBeNull();
+    expect((await b.runOnce())?.token).toBe(5);
     expect(() => new Elector(r.store.coordination, { leaseMs: 0 })).toThrow(/leaseMs: must be an integer of at least 300 ms/);
   });
 

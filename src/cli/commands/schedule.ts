@@ -24,6 +24,9 @@ function parseJitter(v: string): number {
   return Number(v);
 }
 
+/** A time as the wall clock of the schedule's zone shows it, e.g. 2026-03-08 03:00:00. */
+const localTime = (ms: number, tz: string) => new Intl.DateTimeFormat('sv-SE', { timeZone: tz, dateStyle: 'short', timeStyle: 'medium' }).format(ms);
+
 const misfireText = (m: MisfirePolicy) => (typeof m === 'string' ? m : `all:${m.all}`);
 
 function row(s: ScheduleRecord) {
@@ -34,6 +37,7 @@ function row(s: ScheduleRecord) {
     type: s.type,
     state: s.paused ? 'paused' : 'active',
     next_fire: s.paused ? null : time(s.nextFireAt),
+    next_fire_local: s.paused || s.nextFireAt == null ? null : localTime(s.nextFireAt, s.tz),
     last_fire: time(s.lastFireAt),
     misfire: misfireText(s.misfire),
     source: s.source,
@@ -71,7 +75,7 @@ export function register(program: Command) {
     .action(async (_o, cmd: Command) => {
       const list = await withClient(cmd, (r) => r.coordination.listSchedules());
       if (globals(cmd).json) printJson(list);
-      else printTable(list.map(row), ['name', 'cron', 'tz', 'type', 'state', 'next_fire', 'last_fire', 'misfire', 'source']);
+      else printTable(list.map(row), ['name', 'cron', 'tz', 'type', 'state', 'next_fire', 'next_fire_local', 'last_fire', 'misfire', 'source']);
     });
 
   schedule
