@@ -23,6 +23,14 @@ export async function capabilityProviders(rebound: Rebound): Promise<OperatorPro
       change: (name, action, actor) =>
         action === 'pause' ? rebound.coordination.pauseSchedule(name, { actor }) : rebound.coordination.resumeSchedule(name, { actor }),
     },
+    queues: async () =>
+      (await rebound.queueStats()).map((q) => ({
+        ...q,
+        // The names the dashboard and the fallback use.
+        lagMs: q.oldestWaitingMs ?? 0,
+        throughputPerSec: q.completionsPerSec,
+        drainTimeMs: q.projectedDrainMs,
+      })),
     stats: async () => ({ rollup: await rebound.stats({ window: '1h' }) }),
     metrics: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: await rebound.metrics() }),
     ...(audit && {

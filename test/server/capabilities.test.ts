@@ -74,6 +74,11 @@ describe('operator API on the real capabilities', () => {
     expect(detail.body.job.result).toEqual({ doc: 'q3', approved: true });
     expect(detail.body.workflow).toMatchObject({ status: 'completed' });
     await worker.stop();
+    await h.rebound.enqueue('ok', {}, { runAt: Date.now() - 4000 });
+    const queues = (await h.call('GET', '/api/queues', { token: h.tokens.viewer })).body.queues;
+    const q = queues.find((x: { queue: string }) => x.queue === 'default');
+    expect(q).toMatchObject({ depth: 1, maxDepth: null });
+    expect(q.lagMs).toBeGreaterThanOrEqual(4000);
     const metrics = await h.call('GET', '/metrics', { token: h.tokens.viewer });
     expect(metrics.status).toBe(200);
     expect(metrics.body).toMatch(/^rebound_/m);

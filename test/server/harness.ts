@@ -1,6 +1,6 @@
 /** A real operator server on 127.0.0.1 (port 0) over a fresh store, with one token per role. */
 import { z } from 'zod';
-import { createRebound, defineJob, PermanentError, type JobDefinition, type Rebound } from '../../src/index.ts';
+import { createRebound, defineJob, PermanentError, type JobDefinition, type Rebound, type ReboundOptions } from '../../src/index.ts';
 import { createToken } from '../../src/server/auth.ts';
 import { capabilityProviders } from '../../src/server/capabilities.ts';
 import type { OperatorProviders } from '../../src/server/providers.ts';
@@ -30,10 +30,10 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { kind?: StoreKind; providers?: OperatorProviders; withTokens?: boolean; maxBadTokens?: number; jobs?: JobDefinition[]; wire?: boolean } = {},
+  opts: { kind?: StoreKind; providers?: OperatorProviders; withTokens?: boolean; maxBadTokens?: number; jobs?: JobDefinition[]; wire?: boolean; queues?: ReboundOptions['queues'] } = {},
 ): Promise<Harness> {
   const storeUrl = freshStoreUrl(opts.kind ?? 'sqlite');
-  const rebound = await createRebound({ store: storeUrl, jobs: opts.jobs ?? testJobs });
+  const rebound = await createRebound({ store: storeUrl, jobs: opts.jobs ?? testJobs, queues: opts.queues });
   const providers = opts.wire ? await capabilityProviders(rebound) : opts.providers;
   const server = await buildServer({ rebound, host: '127.0.0.1', providers, maxBadTokens: opts.maxBadTokens });
   const address = await server.app.listen({ port: 0, host: '127.0.0.1' });

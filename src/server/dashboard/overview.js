@@ -50,7 +50,7 @@ export function mountOverview(root, ctx) {
       .map(([label, value]) => ({ label, value }))
       .sort((a, b) => b.value - a.value);
     const queueRows = queues.queues
-      .map((q) => `<tr><td>${esc(q.queue)}</td><td class="mono">${esc(q.depth)}</td><td class="mono">${esc(q.scheduled ?? '–')}</td><td class="mono">${esc(q.running ?? '–')}</td><td class="mono">${esc(duration(q.lagMs))}</td><td class="mono">${esc(q.drainTimeMs == null ? '∞ (nothing completing)' : duration(q.drainTimeMs))}</td></tr>`)
+      .map((q) => `<tr><td>${esc(q.queue)}</td><td class="mono">${esc(q.depth)}</td><td class="mono">${esc(q.scheduled ?? '–')}</td><td class="mono">${esc(q.running ?? '–')}</td><td class="mono">${esc(duration(q.lagMs))}</td><td class="mono">${esc(q.drainTimeMs == null ? '∞ (not draining)' : duration(q.drainTimeMs))}</td></tr>${q.warning ? `<tr><td colspan="6" class="error">${esc(q.warning)}</td></tr>` : ''}`)
       .join('');
     const procs = workers.processes ?? [];
     const procRows = procs
