@@ -112,6 +112,18 @@ describe.each(storeKinds)('workflow store conformance: %s', (kind) => {
     ]);
   });
 
+  it('two executors of one run waiting at the same position take the same one signal', async () => {
+    const s = await open();
+    const other = openStore(url);
+    const [{ job }] = await s.insertJobs([newJob()], T0);
+    await s.workflows.sendSignal({ jobId: job.id, name: 'go', payload: { n: 1 }, now: T0 });
+    await s.workflows.sendSignal({ jobId: job.id, name: 'go', payload: { n: 2 }, now: T0 });
+    const taken = await Promise.all([s, other, s, other].map((st) => st.workflows.takeSignal({ jobId: job.id, name: 'go', seq: 4, now: T0 })));
+    await other.close();
+    expect(new Set(taken.map((t) => t?.id)).size).toBe(1);
+    expect((await s.workflows.listSignals(job.id)).filter((x) => x.consumedBy != null)).toHaveLength(1);
+  });
+
   it('a signal wakes a workflow sleeping for it, and only that one', async () => {
     const s = await open();
     const [{ job }] = await s.insertJobs([newJob()], T0);

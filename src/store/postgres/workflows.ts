@@ -190,14 +190,24 @@ export class PostgresWorkflowStore implements WorkflowStore {
       p.seq,
     ]);
     if (mine.rows[0]) return toSignal(mine.rows[0]);
-    const { rows } = await this.pool.query<SignalRow>(
-      `UPDATE workflow_signals SET consumed_by = $3
-       WHERE id = (SELECT id FROM workflow_signals WHERE job_id = $1 AND name = $2 AND consumed_by IS NULL
-                   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING *`,
-      [Number(p.jobId), p.name, p.seq],
-    );
-    return rows[0] ? toSignal(rows[0]) : null;
+    try {
+      const { rows } = await this.pool.query<SignalRow>(
+        `UPDATE workflow_signals SET consumed_by = $3
+         WHERE id = (SELECT id FROM workflow_signals WHERE job_id = $1 AND name = $2 AND consumed_by IS NULL
+                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING *`,
+        [Number(p.jobId), p.name, p.seq],
+      );
+      if (rows[0]) return toSignal(rows[0]);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err;
+    }
+    // Another executor of this run may have taken a signal for this position meanwhile: that one is the position's.
+    const again = await this.pool.query<SignalRow>('SELECT * FROM workflow_signals WHERE job_id = $1 AND consumed_by = $2', [
+      Number(p.jobId),
+      p.seq,
+    ]);
+    return again.rows[0] ? toSignal(again.rows[0]) : null;
   }
 
   async listSignals(jobId: string): Promise<WorkflowSignal[]> {

@@ -120,4 +120,12 @@ export const workflowMigrations: Migration[] = [
         REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION workflow_jobs_deleted();
     `,
   },
+  {
+    version: 23,
+    name: 'one signal per history position',
+    sql: `
+      -- Two executors of one run (a stale one and its successor) cannot both take a signal for the same position.
+      CREATE UNIQUE INDEX workflow_signals_consumed ON workflow_signals (job_id, consumed_by) WHERE consumed_by IS NOT NULL;
+    `,
+  },
 ];
