@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineJob, PermanentError, type Worker } from '../../src/index.ts';
+import { defineJob, defineWorkflow, PermanentError, type Worker } from '../../src/index.ts';
 import { waitFor } from '../helpers/stores.ts';
 import { startHarness, testJobs, type Harness } from './harness.ts';
 
@@ -19,6 +19,13 @@ let ledgerBroken = true;
 
 const jobs = [
   ...testJobs.filter((d) => d.type !== 'charge'),
+  defineWorkflow('onboard', {
+    run: async (ctx, input: { user: string }) => {
+      const account = await ctx.step('create-account', () => ({ id: `acct-${input.user}` }));
+      await ctx.step('send-welcome', () => ({ sent: true }));
+      return account;
+    },
+  }),
   // Redaction comes from the job definition, as in production.
   defineJob('charge', {
     redact: ['card'],
@@ -84,6 +91,12 @@ describe('dashboard in Chromium', () => {
     await page.goto(`${h.url}/#/jobs`);
     await page.locator('tr[data-job]').first().waitFor();
     await page.screenshot({ path: `${ARTIFACTS}/jobs.png`, fullPage: true });
+    const run = await h.rebound.enqueue('onboard', { user: 'ada' });
+    await waitFor(async () => (await h.rebound.getJob(run.id))?.state === 'completed');
+    await page.goto(`${h.url}/#/jobs/${run.id}`);
+    await expect.poll(() => page.getByTestId('workflow-steps').textContent()).toContain('send-welcome');
+    expect(await page.getByTestId('workflow-steps').locator('.state.completed').count()).toBe(2);
+    await page.screenshot({ path: `${ARTIFACTS}/workflow.png`, fullPage: true });
     await page.close();
   });
 

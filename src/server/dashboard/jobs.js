@@ -124,7 +124,21 @@ export function mountJob(root, ctx, [id]) {
 
 function workflowPanel(w) {
   const steps = Array.isArray(w.steps) ? w.steps : [];
-  return `<div class="panel" data-panel="workflow"><h2>Workflow ${w.state ? state(w.state) : ''}</h2>
-    ${steps.length ? `<table><tr><th>Step</th><th>Status</th><th>Detail</th></tr>${steps.map((s) => `<tr><td>${esc(s.name ?? s.key ?? '')}</td><td>${state(s.status ?? s.state ?? '')}</td><td class="mono">${esc(s.error?.message ?? (s.result !== undefined ? JSON.stringify(s.result) : ''))}</td></tr>`).join('')}</table>` : ''}
-    <details><summary class="muted">raw</summary>${json(w)}</details></div>`;
+  const facts = [
+    ['Status', state(w.status)],
+    ['Named state', esc(w.state ?? '–')],
+    ['Waiting for', esc(w.waiting ?? '–')],
+    ['Version', esc(w.version)],
+    ...(w.error ? [['Failed with', `<span class="error">${esc(w.error.name)}: ${esc(w.error.message)}</span>`]] : []),
+  ];
+  return `<div class="panel" data-panel="workflow"><h2>Workflow</h2>
+    <div class="kv">${facts.map(([k, v]) => `<div>${k}</div><div>${v}</div>`).join('')}</div>
+    <h2>Steps</h2>
+    <table data-testid="workflow-steps"><tr><th>#</th><th>Step</th><th>Kind</th><th>Status</th><th>Attempts</th><th>Started</th><th>Duration</th><th>Result or error</th></tr>${steps
+      .map(
+        (st) =>
+          `<tr><td class="mono">${esc(st.seq)}</td><td>${esc(st.name)}</td><td>${esc(st.kind)}</td><td>${state(st.status)}${st.compensation && st.compensation !== 'none' ? ` <span class="muted">compensation ${esc(st.compensation)}</span>` : ''}</td><td class="mono">${esc(st.attempts)}</td><td>${esc(time(st.startedAt))}</td><td class="mono">${esc(st.finishedAt == null ? '–' : duration(st.finishedAt - st.startedAt))}</td><td class="mono ${st.error ? 'error' : ''}">${st.error ? esc(`${st.error.name}: ${st.error.message}`) : details(st.result)}</td></tr>`,
+      )
+      .join('')}</table>
+    ${Array.isArray(w.signals) && w.signals.length ? `<h2>Signals</h2>${json(w.signals)}` : ''}</div>`;
 }

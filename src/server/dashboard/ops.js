@@ -23,11 +23,12 @@ export function mountBreakers(root, ctx) {
   const refresh = async () => {
     const { breakers } = await ctx.api('GET', '/api/breakers');
     const can = ctx.can('breakers');
-    table.innerHTML = `<tr><th>Name</th><th>State</th><th>Recent failures</th><th>Opened</th><th>Next probe</th><th></th></tr>${breakers
+    table.innerHTML = `<tr><th>Name</th><th>State</th><th>Failures (window)</th><th>In a row</th><th>Trips</th><th>Opened</th><th>Open until</th><th>Last error</th><th>Job types</th><th></th></tr>${breakers
       .map((b) => {
         const n = esc(b.name);
         const buttons = can ? ['open', 'close', 'reset'].map((a) => `<button type="button" data-name="${n}" data-action="${a}">${a === 'open' ? 'Force open' : a === 'close' ? 'Force close' : 'Reset'}</button>`).join(' ') : '';
-        return `<tr><td>${n}</td><td>${state(b.state)}</td><td class="mono">${esc(b.failures ?? b.recentFailures ?? '–')}</td><td>${esc(time(b.openedAt))}</td><td>${esc(time(b.nextProbeAt ?? b.halfOpenAt))}</td><td>${buttons}</td></tr>`;
+        const win = b.window ? `${b.window.failures}/${b.window.calls}` : '–';
+        return `<tr><td>${n}</td><td>${state(b.state)}${b.forced ? ` <span class="badge">forced ${esc(b.forced)}</span>` : ''}</td><td class="mono">${esc(win)}</td><td class="mono">${esc(b.consecutiveFailures ?? '–')}</td><td class="mono">${esc(b.trips ?? '–')}</td><td>${esc(time(b.openedAt))}</td><td>${esc(time(b.openUntil))}</td><td class="error">${esc(b.lastError ?? '')}</td><td>${esc((b.types ?? []).join(', '))}</td><td>${buttons}</td></tr>`;
       })
       .join('')}`;
   };
