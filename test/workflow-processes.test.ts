@@ -86,6 +86,8 @@ describe.each(storeKinds)('workflow worker processes on %s', (kind) => {
     const shown = await runCli(['workflow', id, '--store', url, '--json']);
     expect(shown.code).toBe(0);
     expect(JSON.parse(shown.stdout)).toMatchObject({ status: 'completed', steps: [{ kind: 'signal', name: 'approve' }, { name: 'record' }] });
+    const job = await runCli(['job', id, '--store', url]);
+    expect(job.stdout).toContain('workflow: v1 completed, state -, waiting -');
     w.kill('SIGTERM');
     await exited(w);
   });

@@ -37,6 +37,8 @@ export function register(program: Command) {
       printTable([jobRow(job)]);
       process.stdout.write(`\npayload: ${JSON.stringify(job.payload)}\nresult:  ${JSON.stringify(job.result)}\n`);
       if (job.deadReason) process.stdout.write(`dead:    ${job.deadReason} (fingerprint ${job.lastError?.fingerprint})\n`);
+      const wf = details.workflow;
+      if (wf) process.stdout.write(`workflow: v${wf.version} ${wf.status}, state ${wf.state ?? '-'}, waiting ${wf.waiting ?? '-'} (rebound workflow ${job.id})\n`);
       process.stdout.write('\nhistory\n');
       printTable(history.map((h) => ({ seq: h.seq, at: time(h.at), event: h.kind, attempt: h.attempt, worker: h.worker ?? null })));
       process.stdout.write('\nattempts\n');
