@@ -96,6 +96,15 @@ export class AuditTrail {
       on(deps.events, 'operator:action', (e) =>
         this.record({ actor: e.actor, action: e.action, target: e.target, details: (e.details ?? null) as Json }),
       ),
+      // A schedule's job is inserted by the coordinator, not through enqueue: it is a submission too.
+      onLoose(deps.events, 'schedule:fired', (e) =>
+        this.record({
+          actor: `schedule:${str(e.schedule)}`,
+          action: 'job.submit',
+          target: `job:${str(e.jobId)}`,
+          details: { schedule: str(e.schedule), fire_at: typeof e.fireAt === 'number' ? e.fireAt : null, term: typeof e.term === 'number' ? e.term : null },
+        }),
+      ),
       onLoose(deps.events, 'retention:pruned', (e) => {
         const counts = (e.counts && typeof e.counts === 'object' ? e.counts : {}) as Record<string, number>;
         const count = Object.values(counts).reduce((n, c) => n + (typeof c === 'number' ? c : 0), 0);

@@ -116,6 +116,16 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(cli.stderr).toContain('the checkpoint names seq 6 but the chain ends at seq 5');
   });
 
+  it('audits a schedule\'s fired job as a submission by the schedule', async () => {
+    url = freshStoreUrl(kind);
+    const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
+    r.events.emit('schedule:fired', { schedule: 'nightly', fireAt: 1_700_000_000_000, jobId: '7', term: 3 });
+    await r.visibility.audit!.flush();
+    await r.visibility.audit!.seal();
+    const [entry] = await r.store.visibility.readAudit({ afterSeq: 0, limit: 10 });
+    expect(entry).toMatchObject({ actor: 'schedule:nightly', action: 'job.submit', target: 'job:7', details: { schedule: 'nightly', fire_at: 1_700_000_000_000, term: 3 } });
+  });
+
   it('reconciles submitted jobs with completed, dead, purged, cancelled and in-flight ones', async () => {
     url = freshStoreUrl(kind);
     const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
