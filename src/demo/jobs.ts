@@ -7,7 +7,7 @@
  *   so some die early in an outage and are redriven when it closes;
  * - invoice.parse: malformed invoices are poison (permanent errors);
  * - report.render: now and then kills its own worker process; the supervisor
- *   restarts it, and a report that keeps killing workers becomes poison.
+ *   restarts it, and the report that killed it is poison (dead letter queue).
  */
 import { z } from 'zod';
 import { defineSchedule } from '../coordination/schedules.ts';
@@ -33,6 +33,8 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export default [
   defineWorkflow('order.checkout', {
     schema: order,
+    // Short leases: when a worker process dies, its jobs are back within seconds.
+    leaseMs: 5000,
     redact: ['card', 'email'],
     breaker: PAYMENTS,
     run: async (ctx, o: Order) => {
@@ -52,6 +54,7 @@ export default [
     },
   }),
   defineJob('payment.capture', {
+    leaseMs: 5000,
     redact: ['card'],
     breaker: PAYMENTS,
     retry: { maxAttempts: 2, backoff: 'fixed', baseMs: 300, jitter: 'none' },
@@ -69,7 +72,8 @@ export default [
   }),
   defineJob('report.render', {
     leaseMs: 2000,
-    maxCrashes: 2,
+    // The first crash makes it poison: one process death per bad report.
+    maxCrashes: 0,
     handler: async (p: { report: number; crash?: boolean }) => {
       await pause(100 + Math.random() * 200);
       // A native library bug in the renderer: the whole process dies, mid-job.

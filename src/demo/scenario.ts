@@ -13,7 +13,7 @@ export const DEMO_JOBS_FILE = fileURLToPath(new URL('./jobs.ts', import.meta.url
 export async function startDemo(rebound: Rebound): Promise<{ stop(): Promise<void> }> {
   let n = 0;
   let ticks = 0;
-  const crashEvery = Number(process.env.REBOUND_DEMO_CRASH_EVERY ?? 40);
+  const crashEvery = Number(process.env.REBOUND_DEMO_CRASH_EVERY ?? 45);
   const card = () => `4242 4242 4242 ${String(1000 + (n % 9000))}`;
   const feed = setInterval(() => {
     const orders = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => {
@@ -31,7 +31,7 @@ export async function startDemo(rebound: Rebound): Promise<{ stop(): Promise<voi
     }));
     const poison = Math.random() < 0.12;
     const invoice = { type: 'invoice.parse', payload: { raw: poison ? `{"invoice": ${n},` : `{"invoice": ${n}}` }, opts: { actor: 'demo' } };
-    // Every 40th report crashes its worker process (and its retries do again, until it is poison).
+    // Every 45th report crashes its worker process; it goes to the dead letter queue as poison.
     ticks++;
     const report = { type: 'report.render', payload: { report: n, crash: ticks % crashEvery === 0 }, opts: { actor: 'demo' } };
     void rebound.enqueueMany([...orders, ...captures, invoice, report]).catch(() => {});

@@ -85,7 +85,7 @@ describe('dashboard in Chromium', () => {
     expect(await throughput.locator('polyline, circle').count()).toBeGreaterThan(0);
     expect(Number(await page.locator('[data-chart="Run latency"]').getAttribute('data-points'))).toBeGreaterThan(0);
     await expect.poll(async () => Number(await page.locator('[data-chart="Dead letter queue"]').getAttribute('data-max')), { timeout: 15_000 }).toBeGreaterThan(0);
-    await expect.poll(() => page.locator('[data-chart="Errors by job type (10 min)"]').textContent()).toContain('charge');
+    await expect.poll(() => page.locator('[data-chart="Errors by job type (5 min)"]').textContent()).toContain('charge');
     expect(await page.locator('[data-card="Completed"] .v').textContent()).toMatch(/^\d+$/);
     await page.screenshot({ path: `${ARTIFACTS}/overview.png`, fullPage: true });
     await page.goto(`${h.url}/#/jobs`);

@@ -6,7 +6,7 @@ export function mountOverview(root, ctx) {
   root.innerHTML = `<h1>Overview</h1><div id="ov-cards" class="cards"></div><div id="ov-charts" class="grid"></div><div id="ov-side" class="grid wide"></div>`;
   return ctx.poll(async () => {
     const [stats, queues, workers, breakers] = await Promise.all([
-      ctx.api('GET', '/api/stats?minutes=10'),
+      ctx.api('GET', '/api/stats?minutes=5'),
       ctx.api('GET', '/api/queues'),
       ctx.api('GET', '/api/workers'),
       ctx.has('breakers') ? ctx.api('GET', '/api/breakers').catch(() => null) : Promise.resolve(null),
@@ -64,7 +64,7 @@ export function mountOverview(root, ctx) {
         }</div>`
       : `<div class="panel" data-panel="breakers"><h2>Breakers</h2><p class="muted">Circuit breakers are not available in this build.</p></div>`;
     document.getElementById('ov-side').innerHTML = [
-      barList('Errors by job type (10 min)', errors, 'no errors in the last 10 minutes'),
+      barList('Errors by job type (5 min)', errors, 'no errors in the last 5 minutes'),
       `<div class="panel" data-panel="queues"><h2>Queues</h2><table><tr><th>Queue</th><th>Depth</th><th>Scheduled</th><th>Running</th><th>Lag</th><th>Drain time</th></tr>${queueRows}</table></div>`,
       breakerPanel,
       `<div class="panel" data-panel="workers"><h2>Worker processes ${workers.supervised ? '' : '<span class="muted">(in the server process)</span>'}</h2><table><tr><th>PID</th><th>State</th><th>Restarts</th><th>In flight</th><th>Uptime</th></tr>${procRows}</table></div>`,
