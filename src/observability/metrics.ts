@@ -24,8 +24,12 @@
  *   rebound_jobs_pruned_total{type,state}            retention:pruned
  *   rebound_schedule_fires_total{schedule}           schedule:fired
  *   rebound_leader{lease}                            leadership:changed (1 while this process leads)
- *   rebound_worker_processes                         worker:process_started / worker:process_exited, if a supervisor emits them
- *   rebound_worker_restarts_total                    worker:process_restarted, if a supervisor emits it
+ *   rebound_worker_processes                         supervisor:process_started / supervisor:process_exited
+ *   rebound_worker_restarts_total{reason}            supervisor:process_restarting
+ *   rebound_worker_exits_total{reason}               supervisor:process_exited (crashed, unresponsive, recycled, stopped, drained)
+ *   rebound_worker_crash_loops_total                 supervisor:crash_loop
+ *   rebound_retry_budget_exhausted_total{type}       retry_budget:exhausted
+ *   rebound_queue_backlog_growing_total{queue}       queue:backlog_growing
  *   rebound_queue_depth{state}                       store, on scrape
  *   rebound_oldest_waiting_age_seconds               store, on scrape (oldest available job's run-at)
  *   rebound_dead_letter_jobs                         store, on scrape
@@ -78,7 +82,11 @@ export class ReboundMetrics {
     const breakerState = once('rebound_breaker_state', () => new Gauge({ name: 'rebound_breaker_state', help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.', labelNames: ['breaker'], registers }));
     const breakerTransitions = counter('rebound_breaker_transitions_total', 'Circuit breaker transitions.', ['breaker', 'state']);
     const processes = once('rebound_worker_processes', () => new Gauge({ name: 'rebound_worker_processes', help: 'Worker processes up (as reported by a supervisor).', registers }));
-    const restarts = counter('rebound_worker_restarts_total', 'Worker processes restarted by a supervisor.');
+    const restarts = counter('rebound_worker_restarts_total', 'Worker processes restarted by the supervisor.', ['reason']);
+    const exits = counter('rebound_worker_exits_total', 'Worker processes that exited, by reason.', ['reason']);
+    const crashLoops = counter('rebound_worker_crash_loops_total', 'Times the supervisor saw a crash loop and backed off.');
+    const budget = counter('rebound_retry_budget_exhausted_total', 'Times a job type hit its retry budget.', ['type']);
+    const backlog = counter('rebound_queue_backlog_growing_total', 'Warnings that a queue backlog will not drain.', ['queue']);
     const pruned = counter('rebound_jobs_pruned_total', 'Finished jobs deleted by retention.', ['type', 'state']);
     const fires = counter('rebound_schedule_fires_total', 'Schedule fire times that produced a job.', ['schedule']);
     const leader = once('rebound_leader', () => new Gauge({ name: 'rebound_leader', help: '1 while this process holds the lease.', labelNames: ['lease'], registers }));
@@ -159,9 +167,15 @@ export class ReboundMetrics {
       }),
       onLoose(events, 'schedule:fired', (e) => fires.inc({ schedule: str(e.schedule, 'unknown') })),
       onLoose(events, 'leadership:changed', (e) => leader.set({ lease: str(e.lease, 'unknown') }, e.leader === true ? 1 : 0)),
-      onLoose(events, 'worker:process_started', () => processes.inc()),
-      onLoose(events, 'worker:process_exited', () => processes.dec()),
-      onLoose(events, 'worker:process_restarted', () => restarts.inc()),
+      onLoose(events, 'supervisor:process_started', () => processes.inc()),
+      onLoose(events, 'supervisor:process_exited', (e) => {
+        processes.dec();
+        exits.inc({ reason: str(e.reason, 'unknown') });
+      }),
+      onLoose(events, 'supervisor:process_restarting', (e) => restarts.inc({ reason: str(e.reason, 'unknown') })),
+      onLoose(events, 'supervisor:crash_loop', () => crashLoops.inc()),
+      onLoose(events, 'retry_budget:exhausted', (e) => budget.inc({ type: str(e.type, 'unknown') })),
+      onLoose(events, 'queue:backlog_growing', (e) => backlog.inc({ queue: str(e.queue, 'unknown') })),
     );
     // 'job:released' was added to the event map with the core; count it when present.
     this.off.push(onLoose(events, 'job:released', () => completed.inc({ type: '', outcome: 'released' })));

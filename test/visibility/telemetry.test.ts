@@ -246,6 +246,32 @@ describe('metrics registry', () => {
   });
 });
 
+describe('metrics from other capabilities\' events', () => {
+  it('count supervisor processes, restarts, breaker states and retention prunes', async () => {
+    const url = freshStoreUrl('sqlite');
+    const r = await createRebound({ store: url, jobs: [] });
+    try {
+      const emit = (name: string, e: object) => r.events.emit(name as never, e as never);
+      emit('supervisor:process_started', { slot: 0, pid: 10, restarts: 0 });
+      emit('supervisor:process_started', { slot: 1, pid: 11, restarts: 0 });
+      emit('supervisor:process_exited', { slot: 1, pid: 11, code: null, signal: 'SIGKILL', reason: 'crashed' });
+      emit('supervisor:process_restarting', { slot: 1, delayMs: 100, reason: 'crashed', crashes: 1 });
+      emit('supervisor:process_started', { slot: 1, pid: 12, restarts: 1 });
+      emit('breaker:changed', { name: 'payments', from: 'closed', to: 'open', reason: 'failures', actor: 'breaker', at: 0 });
+      emit('retention:pruned', { state: 'completed', counts: { email: 3 }, term: 1 });
+      const text = await r.metrics();
+      expect(text).toContain('rebound_worker_processes 2');
+      expect(text).toContain('rebound_worker_restarts_total{reason="crashed"} 1');
+      expect(text).toContain('rebound_worker_exits_total{reason="crashed"} 1');
+      expect(text).toContain('rebound_breaker_state{breaker="payments"} 2');
+      expect(text).toContain('rebound_jobs_pruned_total{type="email",state="completed"} 3');
+    } finally {
+      await r.close();
+      await dropStore(url);
+    }
+  });
+});
+
 describe('redaction rules', () => {
   it('refuses a malformed redact path at definition time', () => {
     expect(() => defineJob('x', { redact: ['card..number'], handler: () => {} })).toThrow(/redact/);
