@@ -412,3 +412,22 @@ describe('operator API', () => {
     expect((await h.call('GET', '/dashboard/nope.js', { token: null })).status).toBe(404);
   });
 });
+
+describe('operator API on postgres', () => {
+  it('authenticates by token, enqueues as the token, and redrives a dead job through the API', async () => {
+    h = await startHarness({ kind: 'postgres', wire: true });
+    expect((await h.call('GET', '/api/jobs', { token: 'rbt_nope' })).status).toBe(401);
+    const created = await h.call('POST', '/api/jobs', { token: h.tokens.operator, body: { type: 'charge', payload: { card: '1', fail: true } } });
+    expect(created.status).toBe(201);
+    const worker = h.rebound.work({ pollIntervalMs: 20 });
+    await waitFor(async () => (await h.rebound.getJob(created.body.id))?.state === 'dead');
+    await worker.stop();
+    const dlq = await h.call('GET', '/api/dlq', { token: h.tokens.viewer });
+    expect(dlq.body.groups[0]).toMatchObject({ count: 1, types: ['charge'] });
+    expect((await h.call('POST', '/api/dlq/redrive', { token: h.tokens.viewer, body: { ids: [created.body.id] } })).status).toBe(403);
+    expect((await h.call('POST', '/api/dlq/redrive', { token: h.tokens.operator, body: { ids: [created.body.id] } })).body).toEqual({ redriven: 1, ids: [created.body.id] });
+    const detail = await h.call('GET', `/api/jobs/${created.body.id}`, { token: h.tokens.viewer });
+    expect(detail.body.history.map((e: { kind: string }) => e.kind)).toContain('redriven');
+    expect((await h.call('GET', '/readyz', { token: null })).status).toBe(200);
+  });
+});
