@@ -214,7 +214,10 @@ export interface Checkpoint {
 }
 
 /** Walks the sealed chain in order; the first entry that does not check out is named. */
-export async function verifyAudit(store: Store, opts: { checkpoint?: Checkpoint; pageSize?: number } = {}): Promise<VerifyResult> {
+export async function verifyAudit(
+  store: Store,
+  opts: { checkpoint?: Checkpoint; pageSize?: number; /** Default REBOUND_AUDIT_KEY. */ key?: string } = {},
+): Promise<VerifyResult> {
   const v = store.visibility;
   const pageSize = opts.pageSize ?? 5000;
   let expectedSeq = 1;
@@ -270,6 +273,10 @@ export async function verifyAudit(store: Store, opts: { checkpoint?: Checkpoint;
   }
   const cp = opts.checkpoint;
   if (cp) {
+    const key = opts.key ?? process.env.REBOUND_AUDIT_KEY;
+    if (key && signCheckpoint(cp, key).signature !== cp.signature) {
+      return fail({ seq: cp.head_seq, id: null, reason: 'the checkpoint is not signed with REBOUND_AUDIT_KEY: it was altered or forged' });
+    }
     if (cp.head_seq > last) {
       return fail({ seq: last + 1, id: null, reason: `the checkpoint names seq ${cp.head_seq} but the chain ends at seq ${last}: entries were removed` });
     }
@@ -280,10 +287,11 @@ export async function verifyAudit(store: Store, opts: { checkpoint?: Checkpoint;
   return { ok: true, count: last, head, unsealed: await v.countUnsealedAudit() };
 }
 
-export function signCheckpoint(c: Omit<Checkpoint, 'signature'>, key = process.env.REBOUND_AUDIT_KEY): Checkpoint {
-  if (!key) return c;
+export function signCheckpoint(c: Checkpoint, key = process.env.REBOUND_AUDIT_KEY): Checkpoint {
+  const { signature: _old, ...unsigned } = c;
+  if (!key) return unsigned;
   const signature = createHmac('sha256', key).update(`${c.head_seq}:${c.head_hash}:${c.count}`).digest('hex');
-  return { ...c, signature };
+  return { ...unsigned, signature };
 }
 
 /** The head of the sealed chain and its length, to keep elsewhere and pass back to `verify`. */

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, PermanentError, type Rebound } from '../../src/index.ts';
-import { verifyAudit, exportCheckpoint, reconcileAudit } from '../../src/observability/audit.ts';
+import { verifyAudit, exportCheckpoint, reconcileAudit, signCheckpoint } from '../../src/observability/audit.ts';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -104,6 +104,10 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     const r = await auditedStore();
     const cp = await exportCheckpoint(r.store, r.now());
     expect(cp).toMatchObject({ head_seq: 6, count: 6, head_hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    // Signed with a key, a checkpoint whose head was edited no longer verifies.
+    const signed = signCheckpoint(cp, 'k3y');
+    expect(await verifyAudit(r.store, { checkpoint: signed, key: 'k3y' })).toMatchObject({ ok: true });
+    expect((await verifyAudit(r.store, { checkpoint: { ...signed, head_seq: 5 }, key: 'k3y' })).problem?.reason).toContain('not signed');
     const file = join(mkdtempSync(join(tmpdir(), 'rebound-cp-')), 'checkpoint.json');
     writeFileSync(file, JSON.stringify(cp));
     await tamper(r, ['DELETE FROM audit_log WHERE seq = 6']);
