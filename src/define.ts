@@ -7,6 +7,7 @@ import { ValidationError } from './errors.ts';
 import type { Job, Json } from './job.ts';
 import { DEFAULT_RETRY, type Classifier, type RetryPolicy } from './policies/retry.ts';
 import { toBreakerSpec, type BreakerSpec } from './policies/breaker.ts';
+import { limitsSchema, type ConcurrencyLimit, type RateLimit, type RetryBudget } from './policies/limits.ts';
 
 /** Anything with zod's `safeParse` (zod 3 or 4, or a compatible validator). */
 export interface PayloadSchema<P> {
@@ -74,6 +75,12 @@ export interface JobOptions<P = any> {
   retention?: { completedMs?: number; deadMs?: number; cancelledMs?: number };
   /** A circuit breaker (shared across processes) guarding this type: while open, its jobs wait without using attempts. */
   breaker?: string | BreakerSpec;
+  /** A token bucket shared by every process: at most `max` starts per `perMs` (per `key`: a name shared with other types, or a function of the payload). */
+  rateLimit?: RateLimit<P>;
+  /** At most `max` jobs of this type (or `key`) running at once, across every process. */
+  concurrency?: ConcurrencyLimit<P>;
+  /** Retries at most `ratio` of this type's recent attempts; beyond it, retries are pushed further out. */
+  retryBudget?: Partial<RetryBudget>;
   /** Sensitive payload paths (`'card.number'`, `'items.*.email'`): masked in logs, spans, error snapshots and reads (observability/redaction.ts). */
   redact?: string[];
 }
@@ -92,6 +99,9 @@ export interface JobDefinition<P = any> {
   keyTtlMs: number;
   retention?: { completedMs?: number; deadMs?: number; cancelledMs?: number };
   breaker?: BreakerSpec;
+  rateLimit?: RateLimit<P>;
+  concurrency?: ConcurrencyLimit<P>;
+  retryBudget?: Partial<RetryBudget>;
   redact?: string[];
 }
 
@@ -130,6 +140,7 @@ const optionsSchema = z.object({
     .strict()
     .optional(),
   breaker: z.any().optional(),
+  ...limitsSchema,
   redact: z.array(z.string().regex(/^[^.]+(\.[^.]+)*$/, 'must be a dot-separated path such as "card.number"')).optional(),
 });
 
@@ -158,6 +169,9 @@ export function defineJob<P = any>(type: string, options: JobOptions<P>): JobDef
     keyTtlMs: options.keyTtlMs ?? DEFAULTS.keyTtlMs,
     ...(options.retention ? { retention: { ...options.retention } } : {}),
     ...(options.breaker !== undefined && { breaker: toBreakerSpec(options.breaker, `defineJob("${type}").breaker`) }),
+    ...(options.rateLimit && { rateLimit: options.rateLimit }),
+    ...(options.concurrency && { concurrency: options.concurrency }),
+    ...(options.retryBudget && { retryBudget: options.retryBudget }),
     ...(options.redact?.length ? { redact: [...options.redact] } : {}),
   };
 }

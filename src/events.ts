@@ -39,6 +39,8 @@ export interface ReboundEvents {
   'supervisor:crash_loop': { crashes: number; withinMs: number; delayMs: number };
   /** Arrivals outpace completions on a queue: its backlog will not drain (runtime/backpressure.ts). */
   'queue:backlog_growing': { queue: string; depth: number; arrivalsPerSec: number; completionsPerSec: number; message: string };
+  /** A job type's retries hit its retry budget: further retries are pushed out (runtime/limits.ts). */
+  'retry_budget:exhausted': { type: string; retries: number; attempts: number; deferMs: number };
 }
 
 export type EventName = keyof ReboundEvents;

@@ -18,6 +18,7 @@ import type { WorkerPlugin } from './runtime/plugin.ts';
 import { maskJob, Visibility, type Stats, type VisibilityOptions } from './observability/index.ts';
 import { Breakers } from './runtime/breakers.ts';
 import { Backpressure, type QueueLimit, type QueueStats } from './runtime/backpressure.ts';
+import { Limits } from './runtime/limits.ts';
 import { workflowPlugin } from './workflows/host.ts';
 import { sendSignal, workflowDetails, type SignalResult, type WorkflowDetails } from './workflows/client.ts';
 import { Coordination } from './coordination/index.ts';
@@ -79,6 +80,8 @@ export class Rebound {
   readonly breakers: Breakers;
   /** Queue depth limits and lag (runtime/backpressure.ts). */
   readonly backpressure: Backpressure;
+  /** Rate limits, concurrency limits and retry budgets of job types (runtime/limits.ts). */
+  readonly limits: Limits;
   readonly logger: Logger;
   readonly now: () => number;
   private readonly defs = new Map<string, JobDefinition>();
@@ -102,6 +105,8 @@ export class Rebound {
     this.breakers = new Breakers({ store, events: this.events, now: this.now, logger: this.logger, defs: () => this.defs });
     this.use(this.breakers.plugin());
     this.backpressure = new Backpressure({ store, events: this.events, logger: this.logger, now: this.now }, options.queues);
+    this.limits = new Limits({ store, events: this.events, logger: this.logger, now: this.now });
+    this.use(this.limits.plugin());
     this.use(workflowPlugin({ store, now: this.now, enqueue: (type, payload, opts) => this.enqueue(type, payload, opts) }));
   }
 

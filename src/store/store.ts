@@ -8,6 +8,7 @@ import type { TokenStore } from './tokens.ts';
 import type { CoordinationStore } from './coordination.ts';
 import type { BreakerStore } from './breakers.ts';
 import type { BacklogStore } from './backlog.ts';
+import type { LimitStore } from './limits.ts';
 import type { VisibilityStore } from './visibility.ts';
 import type { ErrorInfo, Job, JobEvent, JobFilter, JobState, Json, NewJob, DeadReason } from '../job.ts';
 import type { WorkflowStore } from './workflows.ts';
@@ -89,6 +90,8 @@ export interface Store {
   readonly breakers: BreakerStore;
   /** Queue depth and lag counts (store/backlog.ts). */
   readonly backlog: BacklogStore;
+  /** Rate-limit buckets and concurrency slots shared by every process (store/limits.ts). */
+  readonly limits: LimitStore;
   /** API tokens of the operator surface (store/tokens.ts). */
   readonly tokens: TokenStore;
   /** Audit trail and stats rollups (store/visibility.ts). */

@@ -23,6 +23,7 @@ import { PostgresCoordinationStore } from './coordination.ts';
 import { migrations } from './migrations/index.ts';
 import { PostgresBreakerStore } from './breakers.ts';
 import { PostgresBacklogStore } from './backlog.ts';
+import { PostgresLimitStore } from './limits.ts';
 import { PostgresWorkflowStore } from './workflows.ts';
 import { ORDERING_HEAD, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
@@ -58,6 +59,7 @@ export class PostgresStore implements Store {
   readonly coordination: PostgresCoordinationStore;
   readonly breakers: PostgresBreakerStore;
   readonly backlog: PostgresBacklogStore;
+  readonly limits: PostgresLimitStore;
   readonly workflows: PostgresWorkflowStore;
   readonly schema: string;
   readonly pool: pg.Pool;
@@ -87,6 +89,7 @@ export class PostgresStore implements Store {
     this.pool.on('connect', (client) => client.on('error', () => {}));
     this.breakers = new PostgresBreakerStore(this.pool);
     this.backlog = new PostgresBacklogStore(this.pool);
+    this.limits = new PostgresLimitStore(this.pool, opts.schema);
     this.coordination = new PostgresCoordinationStore(this.pool, this.schema, this);
     this.workflows = new PostgresWorkflowStore(this.pool, this.channel);
     this.tokens = new PostgresTokenStore(this.pool);

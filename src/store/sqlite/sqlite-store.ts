@@ -24,6 +24,7 @@ import { SqliteCoordinationStore } from './coordination.ts';
 import { migrations } from './migrations/index.ts';
 import { SqliteBreakerStore } from './breakers.ts';
 import { SqliteBacklogStore } from './backlog.ts';
+import { SqliteLimitStore } from './limits.ts';
 import { SqliteWorkflowStore } from './workflows.ts';
 import { ORDERING_HEAD, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
@@ -40,6 +41,7 @@ export class SqliteStore implements Store {
   readonly coordination: SqliteCoordinationStore;
   readonly breakers: SqliteBreakerStore;
   readonly backlog: SqliteBacklogStore;
+  readonly limits: SqliteLimitStore;
   readonly workflows: SqliteWorkflowStore;
   readonly path: string;
   readonly tokens: SqliteTokenStore;
@@ -55,6 +57,7 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 10000');
     this.breakers = new SqliteBreakerStore(this.db);
     this.backlog = new SqliteBacklogStore(this.db);
+    this.limits = new SqliteLimitStore(this.db);
     this.coordination = new SqliteCoordinationStore(this.db);
     this.workflows = new SqliteWorkflowStore(this.db);
     this.tokens = new SqliteTokenStore(this.db);

@@ -25,4 +25,22 @@ export const selfHealingMigrations: Migration[] = [
       CREATE INDEX breaker_events_name ON breaker_events (name, id);
     `,
   },
+  {
+    version: 11,
+    name: 'rate-limit buckets and concurrency slots',
+    sql: `
+      CREATE TABLE rate_buckets (
+        key text PRIMARY KEY,
+        tokens double precision NOT NULL,
+        updated_at bigint NOT NULL
+      );
+      CREATE TABLE concurrency_slots (
+        key text NOT NULL,
+        job_id bigint NOT NULL,
+        token bigint NOT NULL,
+        acquired_at bigint NOT NULL,
+        PRIMARY KEY (key, job_id)
+      );
+    `,
+  },
 ];

@@ -25,4 +25,22 @@ export const selfHealingMigrations: Migration[] = [
       CREATE INDEX breaker_events_name ON breaker_events (name, id);
     `,
   },
+  {
+    version: 11,
+    name: 'rate-limit buckets and concurrency slots',
+    sql: `
+      CREATE TABLE rate_buckets (
+        key TEXT PRIMARY KEY,
+        tokens REAL NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE concurrency_slots (
+        key TEXT NOT NULL,
+        job_id INTEGER NOT NULL,
+        token INTEGER NOT NULL,
+        acquired_at INTEGER NOT NULL,
+        PRIMARY KEY (key, job_id)
+      );
+    `,
+  },
 ];

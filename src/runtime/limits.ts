@@ -1,0 +1,151 @@
+/**
+ * Flow limits of job types, as a worker plugin:
+ * - `concurrency: { max, key? }`: at most `max` jobs running at once across
+ *   every process (slots in the store, held by a live lease);
+ * - `rateLimit: { max, perMs, key? }`: a token bucket in the store, so the
+ *   rate holds across every process;
+ * - a job over a limit is put back to sleep (Snooze) without using an attempt,
+ *   and this process stops claiming its type for a moment;
+ * - `retryBudget`: retries may be at most `ratio` of the type's recent attempts
+ *   (counted per process); beyond it, a retry is pushed out by `deferMs`.
+ */
+import type { JobDefinition, Logger } from '../define.ts';
+import { BreakerOpenError, LeaseLostError, ShutdownError, Snooze } from '../errors.ts';
+import type { ReboundEmitter } from '../events.ts';
+import type { Job } from '../job.ts';
+import { DEFAULT_RETRY_BUDGET, limitKey, type RetryBudget } from '../policies/limits.ts';
+import { backoffDelay, classifyError } from '../policies/retry.ts';
+import type { Store } from '../store/store.ts';
+import type { WorkerPlugin } from './plugin.ts';
+
+export interface LimitsDeps {
+  store: Store;
+  events: ReboundEmitter;
+  logger: Logger;
+  now: () => number;
+}
+
+/** How long a job refused a concurrency slot sleeps before it tries again (plus jitter). */
+const SLOT_RETRY_MS = 200;
+
+interface BudgetWindow {
+  attempts: number[];
+  retries: number[];
+  warnedAt: number;
+}
+
+export class Limits {
+  /** Types this process holds back from claiming until the given time. */
+  private readonly blockedUntil = new Map<string, number>();
+  private readonly budgets = new Map<string, BudgetWindow>();
+
+  constructor(private readonly deps: LimitsDeps) {}
+
+  /** Concurrency slots in use now, by limit key, across every process. */
+  slotsInUse(): Promise<Record<string, number>> {
+    return this.deps.store.limits.slotsInUse();
+  }
+
+  /** This process's view of a type's retry budget. */
+  retryBudget(type: string, budget: Partial<RetryBudget> = {}): { attempts: number; retries: number; allowed: number } {
+    const b = { ...DEFAULT_RETRY_BUDGET, ...budget };
+    const w = this.window(type, b, this.deps.now());
+    return { attempts: w.attempts.length, retries: w.retries.length, allowed: Math.max(b.minRetries, Math.floor(b.ratio * w.attempts.length)) };
+  }
+
+  plugin(): WorkerPlugin {
+    return {
+      name: 'limits',
+      gate: (now) => {
+        const blockedTypes: string[] = [];
+        for (const [type, until] of this.blockedUntil) {
+          if (until > now) blockedTypes.push(type);
+          else this.blockedUntil.delete(type);
+        }
+        return { blockedTypes };
+      },
+      wrap: (next, _ctx, job, def) => {
+        if (!def.concurrency && !def.rateLimit && !def.retryBudget) return next();
+        return this.run(next, job, def);
+      },
+    };
+  }
+
+  private async run(next: () => Promise<unknown>, job: Job, def: JobDefinition): Promise<unknown> {
+    const { store, now } = this.deps;
+    let slot: string | null = null;
+    if (def.concurrency) {
+      const key = limitKey('conc', job.type, def.concurrency.key, job.payload);
+      const ok = await store.limits.acquireSlot({ key, max: def.concurrency.max, jobId: job.id, token: job.leaseToken, now: now() });
+      if (!ok) {
+        const wait = SLOT_RETRY_MS + Math.floor(Math.random() * SLOT_RETRY_MS);
+        if (typeof def.concurrency.key !== 'function') this.hold(job.type, now() + wait / 2);
+        throw new Snooze(now() + wait, `concurrency limit ${key} (${def.concurrency.max}) reached`);
+      }
+      slot = key;
+    }
+    try {
+      if (def.rateLimit) {
+        const key = limitKey('rate', job.type, def.rateLimit.key, job.payload);
+        const r = await store.limits.takeToken({ key, max: def.rateLimit.max, perMs: def.rateLimit.perMs, now: now() });
+        if (!r.taken) {
+          if (typeof def.rateLimit.key !== 'function') this.hold(job.type, now() + r.waitMs);
+          // Jitter spreads the sleepers over the coming tokens instead of waking them all at the first.
+          throw new Snooze(now() + r.waitMs + Math.floor(Math.random() * r.waitMs), `rate limit ${key} (${def.rateLimit.max} per ${def.rateLimit.perMs} ms)`);
+        }
+      }
+      return def.retryBudget ? await this.budgeted(next, job, def) : await next();
+    } finally {
+      if (slot) await store.limits.releaseSlot(slot, job.id).catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: 'release slot' }));
+    }
+  }
+
+  private hold(type: string, until: number) {
+    if ((this.blockedUntil.get(type) ?? 0) < until) this.blockedUntil.set(type, until);
+  }
+
+  private window(type: string, b: RetryBudget, now: number): BudgetWindow {
+    let w = this.budgets.get(type);
+    if (!w) this.budgets.set(type, (w = { attempts: [], retries: [], warnedAt: 0 }));
+    const from = now - b.windowMs;
+    while (w.attempts.length && w.attempts[0] <= from) w.attempts.shift();
+    while (w.retries.length && w.retries[0] <= from) w.retries.shift();
+    return w;
+  }
+
+  /** Counts the attempt; a failure that would be retried beyond the budget gets its retry pushed out. */
+  private async budgeted(next: () => Promise<unknown>, job: Job, def: JobDefinition): Promise<unknown> {
+    const b: RetryBudget = { ...DEFAULT_RETRY_BUDGET, ...def.retryBudget };
+    this.window(job.type, b, this.deps.now()).attempts.push(this.deps.now());
+    try {
+      return await next();
+    } catch (err) {
+      if (willRetry(err, job, def)) {
+        const now = this.deps.now();
+        const w = this.window(job.type, b, now);
+        const allowed = Math.max(b.minRetries, Math.floor(b.ratio * w.attempts.length));
+        if (w.retries.length >= allowed && err !== null && typeof err === 'object') {
+          const deferMs = b.deferMs ?? b.windowMs;
+          const delay = Math.max(backoffDelay(def.retry, job.attempt), Math.floor(deferMs / 2 + (Math.random() * deferMs) / 2));
+          const own = (err as { retryAfterMs?: unknown }).retryAfterMs;
+          if (typeof own !== 'number' || own < delay) Object.defineProperty(err, 'retryAfterMs', { value: delay, configurable: true, writable: true });
+          if (now - w.warnedAt >= b.windowMs) {
+            w.warnedAt = now;
+            const e = { type: job.type, retries: w.retries.length, attempts: w.attempts.length, deferMs };
+            this.deps.logger.warn(e, `retry budget of ${job.type} exhausted: retries pushed out`);
+            this.deps.events.emit('retry_budget:exhausted', e);
+          }
+        } else {
+          w.retries.push(now);
+        }
+      }
+      throw err;
+    }
+  }
+}
+
+function willRetry(err: unknown, job: Job, def: JobDefinition): boolean {
+  if (err instanceof Snooze || err instanceof ShutdownError || err instanceof LeaseLostError || err instanceof BreakerOpenError) return false;
+  if ((err as { code?: unknown })?.code === 'breaker_open') return false;
+  return job.attempt < job.maxAttempts && classifyError(err, def.classify).kind !== 'permanent';
+}

@@ -1,0 +1,56 @@
+/** Rate-limit buckets and concurrency slots on SQLite; each check runs under the write lock. */
+import type Database from 'better-sqlite3';
+import { refill, take, type LimitStore, type SlotRequest, type TokenRequest } from '../limits.ts';
+
+/** Slots whose job still runs under the token that took them. */
+const LIVE = `EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.lease_token = s.token AND j.state = 'running')`;
+
+export class SqliteLimitStore implements LimitStore {
+  constructor(private readonly db: Database.Database) {}
+
+  async takeToken(r: TokenRequest) {
+    return this.db
+      .transaction(() => {
+        const row = this.db.prepare('SELECT tokens, updated_at FROM rate_buckets WHERE key = ?').get(r.key) as
+          | { tokens: number; updated_at: number }
+          | undefined;
+        const t = take(row ? refill(row.tokens, row.updated_at, r) : r.max, r);
+        this.db
+          .prepare(
+            `INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at`,
+          )
+          .run(r.key, t.tokens, Math.max(r.now, row?.updated_at ?? 0));
+        return { taken: t.taken, waitMs: t.waitMs };
+      })
+      .immediate();
+  }
+
+  async acquireSlot(r: SlotRequest): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        this.db.prepare(`DELETE FROM concurrency_slots AS s WHERE key = ? AND NOT ${LIVE}`).run(r.key);
+        const { n } = this.db.prepare('SELECT count(*) AS n FROM concurrency_slots WHERE key = ? AND job_id <> ?').get(r.key, Number(r.jobId)) as {
+          n: number;
+        };
+        if (n >= r.max) return false;
+        this.db
+          .prepare(
+            `INSERT INTO concurrency_slots (key, job_id, token, acquired_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (key, job_id) DO UPDATE SET token = excluded.token, acquired_at = excluded.acquired_at`,
+          )
+          .run(r.key, Number(r.jobId), r.token, r.now);
+        return true;
+      })
+      .immediate();
+  }
+
+  async releaseSlot(key: string, jobId: string): Promise<void> {
+    this.db.prepare('DELETE FROM concurrency_slots WHERE key = ? AND job_id = ?').run(key, Number(jobId));
+  }
+
+  async slotsInUse(): Promise<Record<string, number>> {
+    const rows = this.db.prepare(`SELECT key, count(*) AS n FROM concurrency_slots AS s WHERE ${LIVE} GROUP BY key`).all() as { key: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.n]));
+  }
+}

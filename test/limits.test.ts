@@ -1,0 +1,108 @@
+/**
+ * Rate and concurrency limits hold across two real worker processes; a retry
+ * budget pushes retries out once a type's retries pass their share of attempts.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRebound, defineJob, type Rebound, type ReboundEvents } from '../src/index.ts';
+import { exited, startCli } from './helpers/cli.ts';
+import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
+
+const JOBS = fileURLToPath(new URL('./fixtures/self-healing-jobs.ts', import.meta.url));
+
+function ledgerFile() {
+  const file = join(mkdtempSync(join(tmpdir(), 'rebound-ledger-')), 'ledger.txt');
+  writeFileSync(file, '');
+  return file;
+}
+const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '));
+
+describe.each(storeKinds)('limits across processes on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  const twoWorkers = async (ledger: string) => {
+    const a = startCli(['worker', '--jobs', JOBS, '--store', url, '--concurrency', '4', '--drain'], { LEDGER: ledger });
+    const b = startCli(['worker', '--jobs', JOBS, '--store', url, '--concurrency', '4', '--drain'], { LEDGER: ledger });
+    expect(await exited(a)).toBe(0);
+    expect(await exited(b)).toBe(0);
+    return [a.pid, b.pid].map(String);
+  };
+
+  it('a rate limit holds across two processes, and the waiting jobs use no attempts', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url });
+    const ledger = ledgerFile();
+    await rebound.enqueueMany(Array.from({ length: 9 }, () => ({ type: 'limited', payload: {} })));
+    const pids = await twoWorkers(ledger);
+    const starts = lines(ledger).filter((l) => l[0] === 'limited');
+    expect(starts).toHaveLength(9);
+    const times = starts.map((l) => Number(l[3])).sort((x, y) => x - y);
+    // A bucket of 3 refilled at 3 per second: the k-th start (0-based) cannot come before (k - 2) / 3 s after the first
+    // (less the gap between taking a token and writing the ledger line, which can differ between the two processes).
+    times.forEach((t, k) => expect(t - times[0]).toBeGreaterThanOrEqual(((k - 2) * 1000) / 3 - 200));
+    expect(times[8] - times[0]).toBeGreaterThanOrEqual(1800);
+    for (const p of new Set(starts.map((l) => l[2]))) expect(pids).toContain(p);
+    const jobs = await rebound.listJobs({ type: 'limited' });
+    expect(jobs.every((j) => j.state === 'completed' && j.attempt === 1)).toBe(true);
+  });
+
+  it('a concurrency limit holds across two processes', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url });
+    const ledger = ledgerFile();
+    await rebound.enqueueMany(Array.from({ length: 8 }, () => ({ type: 'capped', payload: {} })));
+    await twoWorkers(ledger);
+    const events = lines(ledger)
+      .filter((l) => l[0] === 'start' || l[0] === 'end')
+      .map((l) => ({ at: Number(l[3]), d: l[0] === 'start' ? 1 : -1 }))
+      .sort((x, y) => x.at - y.at || x.d - y.d);
+    let running = 0;
+    let peak = 0;
+    for (const e of events) peak = Math.max(peak, (running += e.d));
+    expect(events.filter((e) => e.d === 1)).toHaveLength(8);
+    expect(peak).toBeLessThanOrEqual(2);
+    expect(await rebound.countJobs({ type: 'capped', state: 'completed' })).toBe(8);
+  });
+});
+
+describe.each(storeKinds)('retry budget on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  it('retries beyond the budget are pushed out instead of piling on', async () => {
+    url = freshStoreUrl(kind);
+    const failing = defineJob('failing', {
+      retry: { baseMs: 10, maxMs: 10, maxAttempts: 5 },
+      retryBudget: { ratio: 0.2, minRetries: 2, windowMs: 60_000, deferMs: 30_000 },
+      handler: async () => {
+        throw new Error('downstream says no');
+      },
+    });
+    rebound = await createRebound({ store: url, jobs: [failing] });
+    const exhausted: ReboundEvents['retry_budget:exhausted'][] = [];
+    rebound.events.on('retry_budget:exhausted', (e) => exhausted.push(e));
+    const retries: number[] = [];
+    rebound.events.on('job:retry', (e) => retries.push(e.delayMs));
+    await rebound.enqueueMany(Array.from({ length: 6 }, () => ({ type: 'failing', payload: {} })));
+    const worker = rebound.work({ concurrency: 1, pollIntervalMs: 20 });
+    await waitFor(() => retries.filter((d) => d >= 15_000).length >= 4);
+    await worker.stop();
+    // Two quick retries fit the budget; after that each retry waits at least deferMs / 2.
+    expect(retries.filter((d) => d < 15_000).length).toBe(2);
+    expect(exhausted).toHaveLength(1);
+    expect(exhausted[0]).toMatchObject({ type: 'failing', deferMs: 30_000 });
+    expect(rebound.limits.retryBudget('failing', { minRetries: 2 })).toMatchObject({ retries: 2 });
+  });
+});
