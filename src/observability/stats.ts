@@ -35,8 +35,13 @@ export interface StatsOptions {
   retentionMs?: number;
 }
 
+/** A bucket being filled: latency counts keyed by kind and bucket index, turned into rows at flush. */
+interface PendingBucket extends Omit<StatsBucket, 'latency'> {
+  latency: Map<string, { kind: string; bucket: number; count: number }>;
+}
+
 export class StatsRecorder {
-  private pending = new Map<string, StatsBucket>();
+  private pending = new Map<string, PendingBucket>();
   private readonly off: Unsubscribe[];
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
@@ -66,11 +71,11 @@ export class StatsRecorder {
     this.timer.unref();
   }
 
-  private bucket(type: string): StatsBucket {
+  private bucket(type: string): PendingBucket {
     const minute = Math.floor(this.deps.now() / MINUTE) * MINUTE;
     const key = `${minute}\0${type}`;
     let b = this.pending.get(key);
-    if (!b) this.pending.set(key, (b = { minute, type, outcomes: {}, latency: [], errors: [] }));
+    if (!b) this.pending.set(key, (b = { minute, type, outcomes: {}, latency: new Map(), errors: [] }));
     return b;
   }
 
@@ -83,9 +88,10 @@ export class StatsRecorder {
   latency(type: string, kind: 'run' | 'pickup', ms: number) {
     const b = this.bucket(type);
     const bucket = latencyBucket(Math.max(0, ms));
-    const hit = b.latency.find((l) => l.kind === kind && l.bucket === bucket);
+    const key = `${kind}:${bucket}`;
+    const hit = b.latency.get(key);
     if (hit) hit.count++;
-    else b.latency.push({ kind, bucket, count: 1 });
+    else b.latency.set(key, { kind, bucket, count: 1 });
   }
 
   private failed(job: Job, outcome: string, error: ErrorInfo, durationMs?: number) {
@@ -99,7 +105,7 @@ export class StatsRecorder {
 
   /** Adds what was recorded since the last flush to the stored rollups. */
   flush(): Promise<void> {
-    const batch = [...this.pending.values()];
+    const batch: StatsBucket[] = [...this.pending.values()].map((b) => ({ ...b, latency: [...b.latency.values()] }));
     this.pending = new Map();
     const now = this.deps.now();
     const prune = now >= this.nextPruneAt;
