@@ -8,7 +8,6 @@
 import { Snooze, SignalTimeoutError, ValidationError } from '../errors.ts';
 import type { Json } from '../job.ts';
 import { ReplayEnd } from './history.ts';
-import { recheckDelay } from './recheck.ts';
 import type { RunEnv } from './run-env.ts';
 import { checkStepName } from './step.ts';
 
@@ -16,6 +15,8 @@ export interface WaitOptions {
   /** Give up after this long (from the first time the wait is reached): throws SignalTimeoutError. */
   timeoutMs?: number;
 }
+
+const SIGNAL_RECHECK_MS = 3600_000;
 
 type Recorded = { payload: Json } | { timedOutAfterMs: number };
 
@@ -44,7 +45,9 @@ export async function waitFor<T = Json>(env: RunEnv, name: string, opts: WaitOpt
     return unwrap<T>(name, outcome);
   }
   await h.save({ ...base, wakeAt: deadline, attempts: base.attempts + 1 });
-  const wakeAt = Math.min(deadline ?? Infinity, now + recheckDelay(base.attempts));
+  // A signal wakes the run in the transaction that stores it (or, if it came while the run was still
+  // running, in the one that puts it to sleep): the hourly look is only a safety net.
+  const wakeAt = Math.min(deadline ?? Infinity, now + SIGNAL_RECHECK_MS);
   throw new Snooze(wakeAt, `waiting for signal "${name}"`);
 }
 
