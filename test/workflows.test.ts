@@ -5,7 +5,7 @@
  * code change under an in-flight run is reported as a determinism error.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, defineJob, defineWorkflow, PermanentError, ValidationError, type Job, type JobDefinition, type Rebound } from '../src/index.ts';
+import { BreakerOpenError, createRebound, defineJob, defineWorkflow, PermanentError, ValidationError, type Job, type JobDefinition, type Rebound } from '../src/index.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
 
 const fast = { maxAttempts: 3, backoff: 'fixed', baseMs: 20, jitter: 'none' } as const;
@@ -61,6 +61,33 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
     expect(wfd.steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
       ['create-account', 'completed', 1],
       ['send-mail', 'completed', 3],
+    ]);
+  });
+
+  it('a step guarded by an open breaker sleeps until the breaker allows it, without using its attempts; a slow attempt times out', async () => {
+    let refusals = 1;
+    let slow = 1;
+    const guard = {
+      run: async <T,>(fn: () => Promise<T> | T): Promise<T> => {
+        if (refusals-- > 0) throw new BreakerOpenError('mail', 'open', 30);
+        return fn();
+      },
+    };
+    const wf = defineWorkflow('guarded', {
+      retry: { ...fast, maxAttempts: 2 },
+      run: async (ctx) => {
+        await ctx.step('mail', () => 'sent', { breaker: guard });
+        return ctx.step('slow', () => (slow-- > 0 ? new Promise((r) => setTimeout(() => r('late'), 2000)) : 'quick'), { timeoutMs: 100 });
+      },
+    });
+    const r = await open([wf]);
+    const { id } = await r.enqueue('guarded', {});
+    r.work({ pollIntervalMs: 20 });
+    expect(await finished(id)).toMatchObject({ state: 'completed', result: 'quick' });
+    const steps = (await r.workflow(id)).steps;
+    expect(steps.map((s) => [s.name, s.attempts])).toEqual([
+      ['mail', 1],
+      ['slow', 2],
     ]);
   });
 
