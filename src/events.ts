@@ -41,6 +41,8 @@ export interface ReboundEvents {
   'queue:backlog_growing': { queue: string; depth: number; arrivalsPerSec: number; completionsPerSec: number; message: string };
   /** A job type's retries hit its retry budget: further retries are pushed out (runtime/limits.ts). */
   'retry_budget:exhausted': { type: string; retries: number; attempts: number; deferMs: number };
+  /** A dead-letter alert rule fired (runtime/dlq-watcher.ts). */
+  'dlq:alert': { rule: string; condition: 'count' | 'growth' | 'oldest_age'; value: number; threshold: number; type: string | null; message: string; at: number };
 }
 
 export type EventName = keyof ReboundEvents;

@@ -8,6 +8,9 @@ export { backoffDelay, DEFAULT_RETRY, type RetryPolicy, type Classifier } from '
 export * from './errors.ts';
 export { superviseWorkers, Supervisor, type SupervisorOptions, type ProcessInfo } from './runtime/supervisor.ts';
 export { Breakers, type BreakerView } from './runtime/breakers.ts';
+export { DlqWatcher, type DlqAlertRule, type RedrivePolicy, type DlqAlert, type DlqWatcherOptions } from './runtime/dlq-watcher.ts';
+export type { QueueStats, QueueLimit } from './runtime/backpressure.ts';
+export type { RateLimit, ConcurrencyLimit, RetryBudget } from './policies/limits.ts';
 export type { BreakerConfig, BreakerSpec, BreakerStateName } from './policies/breaker.ts';
 export type { Job, JobState, JobEvent, Attempt, ErrorInfo, Json, JobFilter } from './job.ts';
 export type { ReboundEvents } from './events.ts';

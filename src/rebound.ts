@@ -19,6 +19,7 @@ import { maskJob, Visibility, type Stats, type VisibilityOptions } from './obser
 import { Breakers } from './runtime/breakers.ts';
 import { Backpressure, type QueueLimit, type QueueStats } from './runtime/backpressure.ts';
 import { Limits } from './runtime/limits.ts';
+import { DlqWatcher, type DlqWatcherOptions } from './runtime/dlq-watcher.ts';
 import { workflowPlugin } from './workflows/host.ts';
 import { sendSignal, workflowDetails, type SignalResult, type WorkflowDetails } from './workflows/client.ts';
 import { Coordination } from './coordination/index.ts';
@@ -82,6 +83,7 @@ export class Rebound {
   readonly backpressure: Backpressure;
   /** Rate limits, concurrency limits and retry budgets of job types (runtime/limits.ts). */
   readonly limits: Limits;
+  private readonly dlqWatchers = new Set<DlqWatcher>();
   readonly logger: Logger;
   readonly now: () => number;
   private readonly defs = new Map<string, JobDefinition>();
@@ -242,6 +244,13 @@ export class Rebound {
     return this.backpressure.queueStats(opts);
   }
 
+  /** Starts watching the dead letter queue: alert rules (webhook, log, `dlq:alert`) and scheduled redrive policies (runtime/dlq-watcher.ts). Stopped by close(). */
+  watchDlq(opts: DlqWatcherOptions): DlqWatcher {
+    const watcher = new DlqWatcher({ store: this.store, events: this.events, logger: this.logger, now: this.now }, opts);
+    this.dlqWatchers.add(watcher);
+    return watcher.start();
+  }
+
   listDead(filter: { type?: string; fingerprint?: string; limit?: number } = {}): Promise<Job[]> {
     return this.store.listJobs(checkFilter({ ...filter, state: 'dead' }));
   }
@@ -316,6 +325,7 @@ export class Rebound {
 
   /** Stops every worker gracefully, then closes the store. */
   async close(): Promise<void> {
+    await Promise.all([...this.dlqWatchers].map((w) => w.stop()));
     await this.coordinationFacade?.stop();
     await Promise.all([...this.workers].map((w) => w.stop()));
     await this.inserter.drain();

@@ -33,6 +33,7 @@ export async function redriveMatching(
       if (page.length === 0) break;
       ids.push(...page.filter(opts.match).map((j) => j.id));
       beforeId = page[page.length - 1].id;
+      if (opts.limit != null && ids.length >= opts.limit) break;
     }
   }
   const wanted = opts.limit != null ? ids.slice(0, opts.limit) : ids;

@@ -19,9 +19,20 @@ export interface QueueCounts {
   failed: number;
 }
 
+/** The dead letter queue at a glance, for alert rules. */
+export interface DeadCounts {
+  total: number;
+  /** Jobs that died at or after `since`. */
+  recent: number;
+  /** When the longest-dead job died. */
+  oldestAt: number | null;
+}
+
 export interface BacklogStore {
   /** Jobs not yet run (available or scheduled) in a queue. */
   depth(queue: string): Promise<number>;
   /** Counts per queue; `now` splits due from scheduled, `since` opens the rate window. */
   queueCounts(now: number, since: number): Promise<QueueCounts[]>;
+  /** Dead jobs (of one type, or all). */
+  deadCounts(since: number, type?: string): Promise<DeadCounts>;
 }

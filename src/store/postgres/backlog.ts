@@ -1,6 +1,6 @@
 /** Queue depth and lag counts on PostgreSQL. */
 import type pg from 'pg';
-import type { BacklogStore, QueueCounts } from '../backlog.ts';
+import type { BacklogStore, DeadCounts, QueueCounts } from '../backlog.ts';
 
 interface Row {
   queue: string;
@@ -48,5 +48,14 @@ export class PostgresBacklogStore implements BacklogStore {
       completed: r.completed,
       failed: r.failed,
     }));
+  }
+
+  async deadCounts(since: number, type?: string): Promise<DeadCounts> {
+    const { rows } = await this.pool.query<{ total: number; recent: number; oldest_at: number | null }>(
+      `SELECT count(*) AS total, count(*) FILTER (WHERE finished_at >= $1) AS recent, min(finished_at) AS oldest_at
+       FROM jobs WHERE state = 'dead' AND ($2::text IS NULL OR type = $2)`,
+      [since, type ?? null],
+    );
+    return { total: rows[0].total, recent: rows[0].recent, oldestAt: rows[0].oldest_at };
   }
 }

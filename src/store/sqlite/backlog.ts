@@ -1,6 +1,6 @@
 /** Queue depth and lag counts on SQLite. */
 import type Database from 'better-sqlite3';
-import type { BacklogStore, QueueCounts } from '../backlog.ts';
+import type { BacklogStore, DeadCounts, QueueCounts } from '../backlog.ts';
 
 interface Row {
   queue: string;
@@ -47,5 +47,15 @@ export class SqliteBacklogStore implements BacklogStore {
       completed: r.completed ?? 0,
       failed: r.failed ?? 0,
     }));
+  }
+
+  async deadCounts(since: number, type?: string): Promise<DeadCounts> {
+    const row = this.db
+      .prepare(
+        `SELECT count(*) AS total, sum(CASE WHEN finished_at >= ? THEN 1 ELSE 0 END) AS recent, min(finished_at) AS oldest_at
+         FROM jobs WHERE state = 'dead' AND (? IS NULL OR type = ?)`,
+      )
+      .get(since, type ?? null, type ?? null) as { total: number; recent: number | null; oldest_at: number | null };
+    return { total: row.total, recent: row.recent ?? 0, oldestAt: row.oldest_at };
   }
 }

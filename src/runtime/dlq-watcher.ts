@@ -1,0 +1,225 @@
+/**
+ * Watches the dead letter queue so it cannot rot unnoticed, and heals it:
+ * - alert rules (dead count, growth within a window, oldest dead age) log an
+ *   error, emit `dlq:alert` and POST the alert as JSON to a webhook; a rule
+ *   fires when its condition becomes true, and again after `repeatMs` while it stays true;
+ * - redrive policies bring dead jobs back on a schedule (every `everyMs`),
+ *   selected by type, fingerprint and dead reason, at a bounded rate, each
+ *   recorded with the actor `auto-redrive:policy:<name>`.
+ * (Redrive when a breaker closes is done by the breaker itself: runtime/breakers.ts.)
+ * Run it in one process (the server, or the coordination leader): two watchers send two alerts.
+ */
+import type { Logger } from '../define.ts';
+import { ValidationError } from '../errors.ts';
+import type { ReboundEmitter } from '../events.ts';
+import type { Store } from '../store/store.ts';
+import { redriveMatching } from './auto-redrive.ts';
+
+export interface DlqAlertRule {
+  name: string;
+  /** Only dead jobs of this type (default: all). */
+  type?: string;
+  /** Fire when at least this many jobs are dead. */
+  count?: number;
+  /** Fire when at least `count` jobs died within `withinMs`. */
+  growth?: { count: number; withinMs: number };
+  /** Fire when the longest-dead job has been dead this long. */
+  oldestAgeMs?: number;
+  /** POSTed the alert as JSON (node's fetch; 5 s timeout). */
+  webhook?: string;
+  /** While the condition holds, fire again this often (default one hour). */
+  repeatMs?: number;
+}
+
+export interface RedrivePolicy {
+  name: string;
+  type?: string;
+  fingerprint?: string;
+  /** Dead reasons to bring back (default: exhausted and timeout; permanent errors and poison stay dead unless named). */
+  reasons?: string[];
+  /** Run every this often. */
+  everyMs: number;
+  /** Only jobs dead at least this long (default 0). */
+  minDeadMs?: number;
+  /** At most this many per run (default 100), `perSecond` at a time (default 10). */
+  maxPerRun?: number;
+  perSecond?: number;
+}
+
+export interface DlqAlert {
+  rule: string;
+  /** Which condition fired: count, growth or oldest_age. */
+  condition: 'count' | 'growth' | 'oldest_age';
+  value: number;
+  threshold: number;
+  type: string | null;
+  message: string;
+  at: number;
+}
+
+export interface DlqWatcherOptions {
+  rules?: DlqAlertRule[];
+  policies?: RedrivePolicy[];
+  /** How often rules are checked (default 30 s). */
+  intervalMs?: number;
+}
+
+export interface DlqWatcherDeps {
+  store: Store;
+  events: ReboundEmitter;
+  logger: Logger;
+  now: () => number;
+}
+
+export class DlqWatcher {
+  private readonly rules: DlqAlertRule[];
+  private readonly policies: RedrivePolicy[];
+  private readonly intervalMs: number;
+  private readonly firedAt = new Map<string, number>();
+  private readonly lastRun = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+
+  constructor(
+    private readonly deps: DlqWatcherDeps,
+    opts: DlqWatcherOptions,
+  ) {
+    this.rules = (opts.rules ?? []).map(checkRule);
+    this.policies = (opts.policies ?? []).map(checkPolicy);
+    this.intervalMs = opts.intervalMs ?? 30_000;
+    if (!(Number.isInteger(this.intervalMs) && this.intervalMs >= 10)) throw new ValidationError('intervalMs', 'must be an integer of at least 10 ms');
+  }
+
+  /** One pass over every rule and due policy; tests call it directly. */
+  async runOnce(): Promise<{ alerts: DlqAlert[]; redriven: Record<string, string[]> }> {
+    const now = this.deps.now();
+    const alerts: DlqAlert[] = [];
+    for (const rule of this.rules) {
+      const fired = await this.check(rule, now);
+      const key = rule.name;
+      if (!fired) {
+        this.firedAt.delete(key);
+        continue;
+      }
+      const last = this.firedAt.get(key);
+      if (last != null && now - last < (rule.repeatMs ?? 3600_000)) continue;
+      this.firedAt.set(key, now);
+      alerts.push(fired);
+      await this.notify(rule, fired);
+    }
+    const redriven: Record<string, string[]> = {};
+    for (const p of this.policies) {
+      const last = this.lastRun.get(p.name);
+      if (last != null && now - last < p.everyMs) continue;
+      this.lastRun.set(p.name, now);
+      const reasons = new Set(p.reasons ?? ['exhausted', 'timeout']);
+      const cutoff = now - (p.minDeadMs ?? 0);
+      redriven[p.name] = await redriveMatching(this.deps, {
+        types: p.type ? [p.type] : undefined,
+        fingerprint: p.fingerprint,
+        match: (j) => reasons.has(String(j.deadReason)) && (j.finishedAt ?? 0) <= cutoff,
+        perSecond: p.perSecond ?? 10,
+        limit: p.maxPerRun ?? 100,
+        actor: `auto-redrive:policy:${p.name}`,
+      });
+    }
+    return { alerts, redriven };
+  }
+
+  private async check(rule: DlqAlertRule, now: number): Promise<DlqAlert | null> {
+    const since = now - (rule.growth?.withinMs ?? 0);
+    const c = await this.deps.store.backlog.deadCounts(since, rule.type);
+    const base = { rule: rule.name, type: rule.type ?? null, at: now };
+    const scope = rule.type ? `dead ${rule.type} jobs` : 'dead jobs';
+    if (rule.count != null && c.total >= rule.count) {
+      return { ...base, condition: 'count', value: c.total, threshold: rule.count, message: `${c.total} ${scope} (alert at ${rule.count})` };
+    }
+    if (rule.growth && c.recent >= rule.growth.count) {
+      return {
+        ...base,
+        condition: 'growth',
+        value: c.recent,
+        threshold: rule.growth.count,
+        message: `${c.recent} ${scope} in the last ${rule.growth.withinMs} ms (alert at ${rule.growth.count})`,
+      };
+    }
+    if (rule.oldestAgeMs != null && c.oldestAt != null && now - c.oldestAt >= rule.oldestAgeMs) {
+      const age = now - c.oldestAt;
+      return { ...base, condition: 'oldest_age', value: age, threshold: rule.oldestAgeMs, message: `the oldest of the ${scope} has been dead ${age} ms (alert at ${rule.oldestAgeMs})` };
+    }
+    return null;
+  }
+
+  private async notify(rule: DlqAlertRule, alert: DlqAlert) {
+    this.deps.logger.error({ rule: alert.rule, condition: alert.condition, value: alert.value, threshold: alert.threshold }, `DLQ alert: ${alert.message}`);
+    this.deps.events.emit('dlq:alert', alert);
+    if (!rule.webhook) return;
+    try {
+      const res = await fetch(rule.webhook, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ source: 'rebound', kind: 'dlq_alert', ...alert }),
+        signal: AbortSignal.timeout(5000),
+      });
+      if (!res.ok) throw new Error(`webhook answered ${res.status}`);
+      await res.body?.cancel();
+    } catch (error) {
+      // Not delivered: fire again at the next check.
+      this.firedAt.delete(rule.name);
+      this.deps.logger.warn({ rule: rule.name, err: (error as Error).message }, 'DLQ alert webhook failed; will retry');
+      this.deps.events.emit('worker:error', { workerId: '-', error, during: `dlq alert webhook ${rule.name}` });
+    }
+  }
+
+  start(): this {
+    if (this.timer) return this;
+    const tick = () => {
+      this.timer = setTimeout(() => {
+        this.running = this.runOnce()
+          .catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: 'dlq watch' }))
+          .finally(() => {
+            this.running = null;
+            if (this.timer) tick();
+          });
+      }, this.intervalMs);
+      this.timer.unref();
+    };
+    tick();
+    return this;
+  }
+
+  /** Safe when never started, and safe twice. */
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+}
+
+function checkRule(r: DlqAlertRule, i: number): DlqAlertRule {
+  const field = `dlq.rules[${i}]`;
+  if (!r || typeof r.name !== 'string' || !r.name) throw new ValidationError(`${field}.name`, 'give each rule a name');
+  if (r.count == null && r.growth == null && r.oldestAgeMs == null) throw new ValidationError(field, 'give count, growth or oldestAgeMs');
+  if (r.count != null && !(Number.isInteger(r.count) && r.count > 0)) throw new ValidationError(`${field}.count`, 'must be a positive integer');
+  if (r.growth && !(Number.isInteger(r.growth.count) && r.growth.count > 0 && r.growth.withinMs > 0)) {
+    throw new ValidationError(`${field}.growth`, 'must be { count: positive integer, withinMs: positive }');
+  }
+  if (r.webhook != null) {
+    let ok = false;
+    try {
+      ok = ['http:', 'https:'].includes(new URL(r.webhook).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new ValidationError(`${field}.webhook`, 'must be an http(s) URL');
+  }
+  return r;
+}
+
+function checkPolicy(p: RedrivePolicy, i: number): RedrivePolicy {
+  const field = `dlq.policies[${i}]`;
+  if (!p || typeof p.name !== 'string' || !p.name) throw new ValidationError(`${field}.name`, 'give each policy a name');
+  if (!(Number.isInteger(p.everyMs) && p.everyMs >= 10)) throw new ValidationError(`${field}.everyMs`, 'must be an integer of at least 10 ms');
+  if (p.perSecond != null && !(p.perSecond > 0)) throw new ValidationError(`${field}.perSecond`, 'must be positive');
+  return p;
+}
