@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, QueueFullError, type Rebound, type ReboundEvents } from '../src/index.ts';
+import { runCli } from './helpers/cli.ts';
 import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
 
 const task = defineJob('task', { queue: 'bulk', handler: async () => sleep(5) });
@@ -71,5 +72,19 @@ describe.each(storeKinds)('backpressure on %s', (kind) => {
     expect(after).toMatchObject({ depth: 0, scheduled: 1, oldestWaitingMs: null, projectedDrainMs: 0, warning: null });
     expect(after.completionsPerSec).toBeCloseTo(1.2, 5);
     await expect(rebound.queueStats({ windowMs: 5 })).rejects.toMatchObject({ field: 'windowMs' });
+  });
+
+  it('rebound queues prints depth and lag per queue', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url, jobs: [task] });
+    await rebound.enqueueMany([0, 1, 2].map(() => ({ type: 'task', payload: {} })));
+    const out = await runCli(['--json', '--store', url, 'queues', '--window', '10000']);
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual([expect.objectContaining({ queue: 'bulk', depth: 3, windowMs: 10_000, projectedDrainMs: null })]);
+    const table = await runCli(['--store', url, 'queues']);
+    expect(table.stdout).toMatch(/^QUEUE\s+DEPTH/);
+    expect(table.stdout).toContain('never');
+    const bad = await runCli(['--store', url, 'queues', '--window', '5']);
+    expect(bad).toMatchObject({ code: 2 });
   });
 });

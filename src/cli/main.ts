@@ -14,11 +14,12 @@ import { register as schedule } from './commands/schedule.ts';
 import { register as start } from './commands/start.ts';
 import { register as token } from './commands/token.ts';
 import { register as breaker } from './commands/breaker.ts';
+import { register as queues } from './commands/queues.ts';
 import { register as audit } from './commands/audit.ts';
 import { register as stats } from './commands/stats.ts';
 import { register as signal } from './commands/signal.ts';
 
-export const commands = [migrate, enqueue, jobs, dlq, worker, schedule, breaker, start, token, audit, stats, signal];
+export const commands = [migrate, enqueue, jobs, dlq, worker, schedule, breaker, queues, start, token, audit, stats, signal];
 
 export function buildProgram(): Command {
   const program = new Command('rebound')
