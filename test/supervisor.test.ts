@@ -13,7 +13,8 @@ import { createRebound, type Rebound, type ReboundEvents } from '../src/index.ts
 import { ReboundEmitter } from '../src/events.ts';
 import { superviseWorkers, type Supervisor, type SupervisorOptions } from '../src/runtime/supervisor.ts';
 import { exited, startCli } from './helpers/cli.ts';
-import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
+import { startDownstream, type Downstream } from './helpers/downstream.ts';
+import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
 
 const JOBS = fileURLToPath(new URL('./fixtures/self-healing-jobs.ts', import.meta.url));
 
@@ -116,6 +117,44 @@ describe.each(storeKinds)('supervised worker processes on %s', (kind) => {
     expect(lines(ledger).filter((l) => l[0] === 'crash')).toHaveLength(3);
     expect(await rebound.countJobs({ type: 'work', state: 'completed' })).toBe(6);
     expect(t.recorded['supervisor:process_exited']?.filter((e) => e.reason === 'crashed')).toHaveLength(3);
+  });
+});
+
+describe.each(storeKinds)('a downstream outage under supervised processes on %s', (kind) => {
+  const t = setup(kind);
+  let downstream: Downstream | undefined;
+  afterEach(async () => {
+    await t.cleanup();
+    await downstream?.close();
+    downstream = undefined;
+  });
+
+  it('trips the shared breaker; jobs wait without losing attempts; after recovery the waiting and dead jobs complete', async () => {
+    const service = (downstream = await startDownstream());
+    service.up = false;
+    const rebound = await t.open();
+    const ledger = ledgerFile();
+    const doomed = await rebound.enqueueMany([0, 1].map(() => ({ type: 'charge', payload: {}, opts: { maxAttempts: 1, priority: -1 } })));
+    const waiting = await rebound.enqueueMany([0, 1, 2, 3].map(() => ({ type: 'charge', payload: {}, opts: { maxAttempts: 5 } })));
+    t.supervise(ledger, { processes: 2, concurrency: 1, env: { LEDGER: ledger, DOWNSTREAM: service.url, REBOUND_LOG_LEVEL: 'silent' } });
+    await waitFor(async () => (await rebound.breakers.get('payments')).state === 'open', 30_000);
+    await waitFor(async () => (await rebound.countJobs({ state: 'running' })) === 0);
+    for (const d of doomed) expect((await rebound.getJob(d.id))?.state).toBe('dead');
+    const calls = service.calls.down;
+    const attempts = await Promise.all(waiting.map(async (w) => (await rebound.getJob(w.id))!.attempt));
+    await sleep(600); // inside the 1.5 s cool-down
+    expect(service.calls.down).toBe(calls);
+    expect(await Promise.all(waiting.map(async (w) => (await rebound.getJob(w.id))!.attempt))).toEqual(attempts);
+
+    service.up = true;
+    await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 6, 30_000);
+    const charged = lines(ledger).filter((l) => l[0] === 'charged').map((l) => l[1]);
+    expect(new Set(charged).size).toBe(6);
+    const redriven = (await rebound.inspect(doomed[0].id)).history.find((h) => h.kind === 'redriven');
+    expect(redriven?.data).toMatchObject({ actor: 'auto-redrive:breaker:payments' });
+    const changes = (await rebound.breakers.events({ name: 'payments' })).map((e) => e.to).reverse();
+    expect(changes.slice(0, 1)).toEqual(['open']);
+    expect(changes.at(-1)).toBe('closed');
   });
 });
 
