@@ -20,27 +20,34 @@ describe('the demo scenario', () => {
     }
   });
 
-  it('shows an outage heal itself (breaker opens and closes, dead captures are redriven and complete), poison stays dead, and a crashed worker process is restarted', async () => {
+  it('shows an outage heal itself (breaker opens and closes, dead captures are redriven and complete), poison stays dead, and a crashed worker process is restarted', { timeout: 180_000 }, async () => {
     const store = `sqlite:${join(mkdtempSync(join(tmpdir(), 'rebound-demo-')), 'demo.db')}`;
-    child = startCli(['--store', store, 'start', '--demo', '--port', '0'], { REBOUND_DEMO_UP_MS: '3000', REBOUND_DEMO_DOWN_MS: '5000', REBOUND_DEMO_CRASH_EVERY: '4' });
+    // A 4 s outage every 16 s: the breaker opens within it, probes once it is over, and closes.
+    child = startCli(['--store', store, 'start', '--demo', '--port', '0'], { REBOUND_DEMO_UP_MS: '12000', REBOUND_DEMO_DOWN_MS: '4000', REBOUND_DEMO_CRASH_EVERY: '4' });
     const base = await waitFor(() => /Rebound dashboard: (http:\/\/\S+)\//.exec(child!.output())?.[1], 30_000);
     const get = async (path: string) => (await fetch(`${base}${path}`)).json() as Promise<any>;
     const breaker = async () => (await get('/api/breakers')).breakers.find((b: { name: string }) => b.name === 'payments');
+    // Each wait names what it waits for, so a failure says which part of the story did not happen.
+    const until = <T>(what: string, check: () => Promise<T>) =>
+      waitFor(check, 60_000, 250).catch((err) => Promise.reject(new Error(`${what}: ${(err as Error).message}`)));
 
-    await waitFor(async () => (await breaker())?.state === 'open', 30_000, 200);
-    const deadCaptures = await waitFor(async () => {
-      const { jobs } = await get('/api/jobs?type=payment.capture&state=dead&limit=50');
-      return jobs.length ? jobs.map((j: { id: string }) => j.id) : null;
-    }, 30_000, 200);
-    await waitFor(async () => (await breaker())?.state === 'closed', 40_000, 200);
-
-    const healed = await waitFor(async () => {
-      for (const id of deadCaptures) {
+    await until('the breaker opens', async () => (await breaker())?.state === 'open');
+    // Captures that run out of attempts in an outage are dead; once the breaker closes they come back and complete.
+    const seenDead = new Set<string>();
+    const collectDead = async () => {
+      for (const j of (await get('/api/jobs?type=payment.capture&state=dead&limit=100')).jobs) seenDead.add(j.id);
+      return seenDead.size > 0;
+    };
+    await until('captures die in the outage', collectDead);
+    await until('the breaker closes', async () => (await breaker())?.state === 'closed');
+    const healed = await until('a dead capture is redriven and completes', async () => {
+      await collectDead();
+      for (const id of seenDead) {
         const d = await get(`/api/jobs/${id}`);
         if (d.job.state === 'completed') return d;
       }
       return null;
-    }, 40_000, 250);
+    });
     expect(healed.history).toContainEqual(expect.objectContaining({ kind: 'redriven', data: { actor: 'auto-redrive:breaker:payments' } }));
 
     const orders = await get('/api/jobs?type=order.checkout&state=completed&limit=1');
@@ -48,13 +55,13 @@ describe('the demo scenario', () => {
     const detail = await get(`/api/jobs/${orders.jobs[0].id}`);
     expect(detail.workflow.steps.map((s: { name: string; status: string }) => `${s.name}:${s.status}`)).toEqual(['reserve-stock:completed', 'charge:completed', 'confirm:completed']);
 
-    const poison = await waitFor(async () => (await get('/api/dlq?type=invoice.parse')).groups[0], 30_000, 250);
+    const poison = await until('a poison invoice is dead', async () => (await get('/api/dlq?type=invoice.parse')).groups[0]);
     expect(poison).toMatchObject({ reasons: ['permanent'], sampleError: expect.objectContaining({ code: 'bad_invoice' }) });
 
     // A report crashed its worker process: the supervisor restarted it, and the report ended as poison.
-    const restarted = await waitFor(async () => (await get('/api/workers')).processes.find((p: { restarts: number }) => p.restarts > 0), 40_000, 250);
+    const restarted = await until('a crashed worker process is restarted', async () => (await get('/api/workers')).processes.find((p: { restarts: number }) => p.restarts > 0));
     expect(restarted.state).toMatch(/starting|running|restarting/);
-    const crashed = await waitFor(async () => (await get('/api/dlq?type=report.render')).groups[0], 40_000, 250);
+    const crashed = await until('the crashing report is poison', async () => (await get('/api/dlq?type=report.render')).groups[0]);
     expect(crashed.reasons).toEqual(['poison']);
   });
 });
