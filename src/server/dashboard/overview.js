@@ -54,7 +54,7 @@ export function mountOverview(root, ctx) {
       .join('');
     const procs = workers.processes ?? [];
     const procRows = procs
-      .map((p) => `<tr><td class="mono">${esc(p.pid ?? p.id ?? '–')}</td><td>${p.state ? state(p.state) : state('running')}</td><td class="mono">${esc(p.restarts ?? 0)}</td><td class="mono">${esc(p.inFlight ?? '–')}</td><td class="mono">${esc(duration(p.uptimeMs))}</td></tr>`)
+      .map((p) => `<tr><td class="mono">${esc(p.pid ?? p.id ?? '–')}</td><td>${p.state === 'running' || !p.state ? '<span class="state up">running</span>' : state(p.state)}</td><td class="mono">${esc(p.restarts ?? 0)}</td><td class="mono">${esc(p.inFlight ?? '–')}</td><td class="mono">${esc(duration(p.uptimeMs))}</td></tr>`)
       .join('');
     const breakerPanel = breakers
       ? `<div class="panel" data-panel="breakers"><h2>Breakers</h2>${
