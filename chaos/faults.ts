@@ -1,6 +1,6 @@
 /**
- * The faults the harness injects, at seeded random times: workers killed
- * (SIGKILL) or frozen past their lease (SIGSTOP, then SIGCONT), the payment
+ * The faults the harness injects, at seeded random times: workers and their
+ * supervisor killed (SIGKILL), workers frozen past their lease (SIGSTOP, then SIGCONT), the payment
  * service taken down and brought back, the database restarted, and every
  * Rebound connection killed with pg_terminate_backend. Handler faults (throw,
  * hang past the timeout, block the event loop, kill the process) live in the
@@ -10,10 +10,12 @@ import type { PaymentService } from './ledger.ts';
 import type { ChaosPostgres } from './postgres.ts';
 import type { WorkerPool } from './workers.ts';
 
-export type FaultKind = 'kill-worker' | 'stop-worker' | 'downstream-outage' | 'db-restart' | 'db-terminate';
+export type FaultKind = 'kill-worker' | 'kill-supervisor' | 'stop-worker' | 'downstream-outage' | 'db-restart' | 'db-terminate';
 
 export interface FaultPlan {
   killWorker: number;
+  /** Supervised runs only. */
+  killSupervisor: number;
   stopWorker: number;
   downstreamOutage: number;
   /** PostgreSQL only. */
@@ -45,9 +47,10 @@ export interface FaultTargets {
 }
 
 /** The order and offsets (ms from the window's start) of the faults, spread over `windowMs`. */
-export function scheduleFaults(plan: FaultPlan, windowMs: number, random: () => number, hasPostgres: boolean) {
+export function scheduleFaults(plan: FaultPlan, windowMs: number, random: () => number, hasPostgres: boolean, supervised: boolean) {
   const kinds: FaultKind[] = [
     ...Array<FaultKind>(plan.killWorker).fill('kill-worker'),
+    ...(supervised ? Array<FaultKind>(plan.killSupervisor).fill('kill-supervisor') : []),
     ...Array<FaultKind>(plan.stopWorker).fill('stop-worker'),
     ...Array<FaultKind>(plan.downstreamOutage).fill('downstream-outage'),
     ...(hasPostgres ? Array<FaultKind>(plan.dbTerminate).fill('db-terminate') : []),
@@ -60,19 +63,38 @@ export function scheduleFaults(plan: FaultPlan, windowMs: number, random: () => 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A live worker to strike; waits for one while the pool (or a new supervisor) is still starting them. */
+async function target(t: FaultTargets, waitMs = 20_000): Promise<number | null> {
+  const end = Date.now() + waitMs;
+  for (;;) {
+    // Prefer a worker up for a few seconds: it has had time to claim work.
+    const settled = t.pool.pick(t.random, 3000);
+    if (settled != null && (t.pool.upFor(settled) >= 3000 || Date.now() > end)) return settled;
+    if (Date.now() > end) return settled;
+    await sleep(200);
+  }
+}
+
 /** Injects one fault and, for lasting ones, lifts it. */
 export async function inject(kind: FaultKind, plan: FaultPlan, t: FaultTargets): Promise<Fault | null> {
-  const at = Date.now();
+  let at = Date.now();
   switch (kind) {
     case 'kill-worker': {
-      const pid = t.pool.pick(t.random);
+      const pid = await target(t);
       if (pid == null) return null;
+      at = Date.now();
       t.pool.kill(pid);
       return { kind, at, endAt: at, pid };
     }
-    case 'stop-worker': {
-      const pid = t.pool.pick(t.random);
+    case 'kill-supervisor': {
+      const pid = t.pool.killSupervisor();
       if (pid == null) return null;
+      return { kind, at, endAt: at, note: `supervisor pid ${pid}` };
+    }
+    case 'stop-worker': {
+      const pid = await target(t);
+      if (pid == null) return null;
+      at = Date.now();
       t.pool.pause(pid);
       await sleep(plan.stopMs);
       t.pool.resume(pid);

@@ -27,6 +27,8 @@ export interface ExperimentConfig {
   mix: WorkloadMix;
   workers: number;
   concurrency: number;
+  /** Run the workers under the supervisor (`rebound worker --processes N`); the supervisor can then be killed too. */
+  supervised?: boolean;
   /** The producer spreads the enqueues over this long. */
   enqueueOverMs: number;
   /** Faults strike between 1 s and this long after the start. */
@@ -41,6 +43,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
+/** Cleanups of the experiments under way, for a signal handler (run.ts). */
+const cleanups = new Set<() => Promise<void>>();
+
+/** Stops every experiment's workers and database now (Ctrl-C). */
+export async function abortExperiments(): Promise<void> {
+  await Promise.all([...cleanups].map((c) => c().catch(() => {})));
+}
+
 export async function runExperiment(cfg: ExperimentConfig): Promise<Verdict> {
   const log = cfg.log ?? (() => {});
   const dir = mkdtempSync(join(tmpdir(), 'rebound-chaos-'));
@@ -48,6 +58,14 @@ export async function runExperiment(cfg: ExperimentConfig): Promise<Verdict> {
   const postgres = cfg.store === 'postgres' && !cfg.storeUrl ? new ChaosPostgres() : null;
   let pool: WorkerPool | null = null;
   let client: Rebound | null = null;
+  const cleanup = async () => {
+    await pool?.stop(2000);
+    await client?.close().catch(() => {});
+    await payments.close();
+    await postgres?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  cleanups.add(cleanup);
   try {
     await payments.up();
     if (postgres) await postgres.start();
@@ -59,12 +77,20 @@ export async function runExperiment(cfg: ExperimentConfig): Promise<Verdict> {
     const startedAt = Date.now();
     log(`${cfg.store}: ${planned.length} jobs, ${cfg.workers} workers x ${cfg.concurrency}, seed ${cfg.seed}`);
 
-    pool = new WorkerPool({ storeUrl, size: cfg.workers, concurrency: cfg.concurrency, env: { CHAOS_PAYMENTS_URL: payments.url } });
+    pool = new WorkerPool({
+      storeUrl,
+      size: cfg.workers,
+      concurrency: cfg.concurrency,
+      env: { CHAOS_PAYMENTS_URL: payments.url },
+      supervised: cfg.supervised,
+      // Shorter than a SIGSTOP, so the supervisor replaces a frozen worker.
+      livenessTimeoutMs: cfg.supervised ? Math.min(3000, cfg.faults.stopMs - 1000) : undefined,
+    });
     pool.start();
 
     const producer = produce(client, planned, cfg.enqueueOverMs, log);
     const faults: Fault[] = [];
-    const timeline = scheduleFaults(cfg.faults, cfg.faultWindowMs - 1000, random, !!postgres);
+    const timeline = scheduleFaults(cfg.faults, cfg.faultWindowMs - 1000, random, !!postgres, !!cfg.supervised);
     const injector = (async () => {
       for (const step of timeline) {
         const wait = startedAt + 1000 + step.offset - Date.now();
@@ -79,7 +105,15 @@ export async function runExperiment(cfg: ExperimentConfig): Promise<Verdict> {
     const enqueueRetries = await producer;
     await injector;
     log(`  all faults injected; waiting for the system to go quiet`);
-    await quiesce(client, cfg.quiesceTimeoutMs, log);
+    let stallRestarts = 0;
+    // A stall is a finding, not a loss: replace every worker process once and see whether the work then finishes.
+    if (!(await quiesce(client, cfg.quiesceTimeoutMs, log))) {
+      stallRestarts++;
+      log('  stalled: restarting every worker process');
+      await pool.stop(5000);
+      pool.start();
+      await quiesce(client, cfg.quiesceTimeoutMs, log);
+    }
     const endedAt = Date.now();
     await pool.stop();
     await client.close();
@@ -101,13 +135,13 @@ export async function runExperiment(cfg: ExperimentConfig): Promise<Verdict> {
       faults,
       exits: pool.exits,
       workerStarts: pool.started,
+      supervised: !!cfg.supervised,
+      lingered: pool.lingered,
+      stallRestarts,
     });
   } finally {
-    await pool?.stop(2000);
-    await client?.close().catch(() => {});
-    await payments.close();
-    await postgres?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    cleanups.delete(cleanup);
+    await cleanup();
   }
 }
 
@@ -135,15 +169,15 @@ async function produce(client: Rebound, planned: PlannedJob[], overMs: number, l
   return retries;
 }
 
-/** Waits until no job is scheduled, available or running; store errors (a fault's aftermath) are retried. */
-async function quiesce(client: Rebound, timeoutMs: number, log: (l: string) => void): Promise<void> {
+/** Waits until no job is scheduled, available or running; store errors (a fault's aftermath) are retried. false: timed out. */
+async function quiesce(client: Rebound, timeoutMs: number, log: (l: string) => void): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   let lastLog = 0;
   while (Date.now() < end) {
     try {
       const c = await client.countByState();
       const open = (c.scheduled ?? 0) + (c.available ?? 0) + (c.running ?? 0);
-      if (open === 0) return;
+      if (open === 0) return true;
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now();
         log(`  open: scheduled ${c.scheduled ?? 0}, available ${c.available ?? 0}, running ${c.running ?? 0}; completed ${c.completed ?? 0}, dead ${c.dead ?? 0}`);
@@ -154,4 +188,5 @@ async function quiesce(client: Rebound, timeoutMs: number, log: (l: string) => v
     await sleep(250);
   }
   log(`  quiescence timeout after ${timeoutMs} ms`);
+  return false;
 }

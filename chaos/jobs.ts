@@ -17,6 +17,21 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 /** Retries come fast: the experiment has minutes, not hours, and a downstream outage lasts seconds. */
 const retry = { maxAttempts: 40, baseMs: 50, maxMs: 1000 };
 
+/**
+ * The payment service's breaker, shared by every worker process: an outage trips it and the paying
+ * jobs wait without using attempts. Only the service's own failures count (a database restart does not).
+ * Cool-downs are seconds, to fit the experiment.
+ */
+const breaker = {
+  name: 'payments',
+  cooldownMs: 1000,
+  maxCooldownMs: 4000,
+  windowMs: 10_000,
+  halfOpenProbes: 2,
+  probeTimeoutMs: 5000,
+  countsAsFailure: (err: unknown) => /^downstream_/.test(String((err as { code?: unknown })?.code)),
+};
+
 interface Pay {
   amount: number;
 }
@@ -46,6 +61,7 @@ export default {
   'chaos.pay': defineJob('chaos.pay', {
     leaseMs: 2000,
     retry,
+    breaker,
     handler: async (p: Pay & { ms: number }, ctx) => {
       await pay(p, ctx);
       await sleep(p.ms, ctx.signal);
@@ -55,6 +71,7 @@ export default {
   'chaos.slow': defineJob('chaos.slow', {
     leaseMs: 1500,
     retry,
+    breaker,
     handler: async (p: Pay & { ms: number }, ctx) => {
       await pay(p, ctx);
       await sleep(p.ms, ctx.signal);

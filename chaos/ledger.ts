@@ -125,6 +125,6 @@ export class PaymentService {
 
   async close(): Promise<void> {
     await this.down();
-    this.db.close();
+    if (this.db.open) this.db.close();
   }
 }

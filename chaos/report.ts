@@ -47,6 +47,11 @@ export interface Verdict {
   /** Stale executors whose late outcome was refused by the fence. */
   leaseLostEvents: number;
   workerStarts: number;
+  supervised: boolean;
+  /** Supervised: worker processes still running a grace period after the run (orphans that did not exit). */
+  lingered: number;
+  /** Times the run stalled (no quiescence within the timeout) and every worker had to be replaced. Should be 0. */
+  stallRestarts: number;
   workerExits: Record<string, number>;
   unexpectedExits: WorkerExit[];
   faults: FaultFigures[];
@@ -68,6 +73,9 @@ export interface RunFacts {
   faults: Fault[];
   exits: WorkerExit[];
   workerStarts: number;
+  supervised: boolean;
+  lingered: number;
+  stallRestarts: number;
 }
 
 const FINAL = new Set(['completed', 'dead', 'cancelled']);
@@ -158,6 +166,9 @@ export function judge(f: RunFacts): Verdict {
     leaseExpiredEvents: f.snapshot.events.filter((e) => e.kind === 'lease_expired').length,
     leaseLostEvents: f.snapshot.events.filter((e) => e.kind === 'lease_lost').length,
     workerStarts: f.workerStarts,
+    supervised: f.supervised,
+    lingered: f.lingered,
+    stallRestarts: f.stallRestarts,
     workerExits,
     unexpectedExits: f.exits.filter((e) => e.cause === 'unexpected'),
     faults,
@@ -181,7 +192,7 @@ export function toMarkdown(v: Verdict): string {
   const lines = [
     `### ${v.store}: ${v.ok ? 'PASS' : 'FAIL'}`,
     '',
-    `Started ${v.startedAt}, ran ${ms(v.durationMs)}, seed ${v.seed}, ${v.workers} worker processes x concurrency ${v.concurrency}.`,
+    `Started ${v.startedAt}, ran ${ms(v.durationMs)}, seed ${v.seed}, ${v.workers} worker processes x concurrency ${v.concurrency}${v.supervised ? ' under the supervisor (`rebound worker --processes`)' : ', restarted by the harness'}.`,
     '',
     '| Figure | Value |',
     '| --- | --- |',
@@ -197,8 +208,10 @@ export function toMarkdown(v: Verdict): string {
     `| Payment requests replayed and absorbed by the idempotency key | ${v.ledger.replayed} of ${v.ledger.requests} |`,
     `| Leases expired and rescued | ${v.leaseExpiredEvents} |`,
     `| Stale executors fenced off (late outcome refused) | ${v.leaseLostEvents} |`,
-    `| Worker processes started | ${v.workerStarts} |`,
-    `| Worker exits by cause | ${Object.entries(v.workerExits).map(([c, n]) => `${c} ${n}`).join(', ') || '-'} |`,
+    `| ${v.supervised ? 'Supervisor processes started' : 'Worker processes started'} | ${v.workerStarts} |`,
+    `| ${v.supervised ? 'Supervisor exits' : 'Worker exits'} by cause | ${Object.entries(v.workerExits).map(([c, n]) => `${c} ${n}`).join(', ') || '-'} |`,
+    ...(v.supervised ? [`| Worker processes still running a grace period after the run | ${v.lingered} |`] : []),
+    `| Stalls (no quiescence within the timeout: every worker replaced once) | ${v.stallRestarts}${v.stallRestarts ? ' **FINDING**' : ''} |`,
     '',
     'Final state by job kind:',
     '',

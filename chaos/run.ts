@@ -11,7 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { runExperiment, type ExperimentConfig } from './harness.ts';
+import { abortExperiments, runExperiment, type ExperimentConfig } from './harness.ts';
 import { toMarkdown, type Verdict } from './report.ts';
 
 const { values } = parseArgs({
@@ -35,37 +35,60 @@ if (!stores.every((s) => s === 'postgres' || s === 'sqlite')) {
   process.exit(2);
 }
 
-/** The full experiment: sized so one store takes two to four minutes on a 2-core machine. */
-export function fullConfig(store: 'sqlite' | 'postgres', jobs: number, seed: number): ExperimentConfig {
-  const scale = jobs / 20_000;
-  const rare = (n: number) => Math.max(2, Math.round(n * scale));
-  const windowMs = Math.max(30_000, Math.round(100_000 * scale));
-  return {
-    store,
-    seed,
+/**
+ * The full experiments, sized so the whole run takes a few minutes on a
+ * 2-core machine: the bulk on each store with the harness restarting killed
+ * workers at once, then a supervised run (`rebound worker --processes`) with the
+ * supervisor itself killed, kept under the supervisor's crash-loop threshold
+ * (more than 5 crashes a minute slows its restarts to 30 s, by design).
+ */
+export function experiments(stores: ('sqlite' | 'postgres')[], jobs: number, seed: number): ExperimentConfig[] {
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  const bulk = (store: 'sqlite' | 'postgres', n: number): ExperimentConfig => {
+    const scale = n / 20_000;
+    const rare = (k: number) => Math.max(2, Math.round(k * scale));
+    const windowMs = Math.max(30_000, Math.round(100_000 * scale));
+    return {
+      store,
+      seed,
+      workers: 4,
+      concurrency: 16,
+      mix: { jobs: n, slow: rare(200), flaky: rare(600), hang: rare(100), block: rare(20), permanent: rare(100), exhausted: rare(100), poison: rare(6) },
+      enqueueOverMs: Math.round(windowMs * 0.8),
+      faultWindowMs: windowMs,
+      faults: { killWorker: 24, killSupervisor: 0, stopWorker: 3, downstreamOutage: 2, dbRestart: 1, dbTerminate: 3, stopMs: 5000, outageMs: 3000, dbDownMs: 2000 },
+      quiesceTimeoutMs: 120_000,
+      log,
+    };
+  };
+  const runs = stores.map((store) => bulk(store, store === 'postgres' ? jobs : Math.round(jobs * 0.3)));
+  runs.push({
+    store: stores.includes('postgres') ? 'postgres' : 'sqlite',
+    seed: seed + 1,
+    supervised: true,
     workers: 4,
     concurrency: 16,
-    mix: { jobs, slow: rare(200), flaky: rare(600), hang: rare(100), block: rare(20), permanent: rare(100), exhausted: rare(100), poison: rare(6) },
-    enqueueOverMs: Math.round(windowMs * 0.8),
-    faultWindowMs: windowMs,
-    faults: {
-      killWorker: 24,
-      stopWorker: 3,
-      downstreamOutage: 2,
-      dbRestart: 1,
-      dbTerminate: 3,
-      stopMs: 5000,
-      outageMs: 3000,
-      dbDownMs: 2000,
-    },
-    quiesceTimeoutMs: 180_000,
-    log: (line) => process.stdout.write(`${line}\n`),
-  };
+    mix: { jobs: Math.round(jobs * 0.15), slow: 20, flaky: 60, hang: 5, block: 2, permanent: 10, exhausted: 10, poison: 0 },
+    enqueueOverMs: 50_000,
+    faultWindowMs: 65_000,
+    faults: { killWorker: 3, killSupervisor: 2, stopWorker: 1, downstreamOutage: 1, dbRestart: 0, dbTerminate: 1, stopMs: 5000, outageMs: 3000, dbDownMs: 2000 },
+    quiesceTimeoutMs: 120_000,
+    log,
+  });
+  return runs;
+}
+
+// Ctrl-C or SIGTERM: stop the workers and the experiment's own database before leaving.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stdout.write(`\n${sig}: cleaning up\n`);
+    void abortExperiments().finally(() => process.exit(130));
+  });
 }
 
 const verdicts: Verdict[] = [];
-for (const store of stores as ('sqlite' | 'postgres')[]) {
-  const verdict = await runExperiment(fullConfig(store, jobs, seed));
+for (const config of experiments(stores as ('sqlite' | 'postgres')[], jobs, seed)) {
+  const verdict = await runExperiment(config);
   verdicts.push(verdict);
   process.stdout.write(`\n${toMarkdown(verdict)}\n\n`);
 }

@@ -66,7 +66,11 @@ export function supervisedChild(rebound: Rebound): SupervisedChild | null {
 
   const beat = setInterval(() => send({ type: 'heartbeat', at: Date.now(), inFlight: worker?.activeJobs ?? 0 }), heartbeatMs);
   beat.unref();
+  // The supervisor may die before this process listens (while it was still loading): then the
+  // channel is already closed and 'disconnect' will never come. Either way the worker must not outlive it.
+  let orphaned = !process.connected;
   process.once('disconnect', () => {
+    orphaned = true;
     rebound.logger.warn({}, 'supervisor gone; draining and exiting');
     void worker?.stop();
   });
@@ -74,6 +78,11 @@ export function supervisedChild(rebound: Rebound): SupervisedChild | null {
   return {
     attach(w) {
       worker = w;
+      if (orphaned || !process.connected) {
+        rebound.logger.warn({}, 'supervisor gone before this worker started; draining and exiting');
+        void w.stop();
+        return;
+      }
       send({ type: 'ready', workerId: w.id });
       send({ type: 'heartbeat', at: Date.now(), inFlight: 0 });
     },

@@ -173,7 +173,7 @@ describe.each(storeKinds)('bad arguments to the CLI on %s', (kind) => {
       fc.array(arg, { maxLength: 4 }),
     );
     // Each case starts a process: a sample, run a few at a time.
-    const cases = fc.sample(argv, 12);
+    const cases = fc.sample(argv, 8);
     for (let i = 0; i < cases.length; i += 4) {
       const before = await tablesDigest(url);
       const results = await Promise.all(

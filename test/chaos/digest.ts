@@ -35,3 +35,15 @@ export async function tablesDigest(storeUrl: string): Promise<string> {
   }
   return hash.digest('hex');
 }
+
+/** The same digest, from an open store (its SQLite file, or its pool and schema). */
+export async function storeDigest(store: { kind: string }): Promise<string> {
+  if (store.kind === 'sqlite') return tablesDigest(`sqlite:${(store as unknown as { path: string }).path}`);
+  const { pool, schema } = store as unknown as { pool: pg.Pool; schema: string };
+  const hash = createHash('sha256');
+  for (const t of TABLES) {
+    const { rows } = await pool.query(`SELECT coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') AS d FROM "${schema}".${t} x`);
+    hash.update(t).update(rows[0].d);
+  }
+  return hash.digest('hex');
+}

@@ -5,6 +5,7 @@ import type { WorkloadMix } from '../../chaos/workload.ts';
 
 const noFaults: FaultPlan = {
   killWorker: 0,
+  killSupervisor: 0,
   stopWorker: 0,
   downstreamOutage: 0,
   dbRestart: 0,
@@ -18,7 +19,15 @@ const noRareJobs: WorkloadMix = { jobs: 0, slow: 0, flaky: 0, hang: 0, block: 0,
 
 export function scenario(
   store: ExperimentConfig['store'],
-  opts: { storeUrl?: string; mix: Partial<WorkloadMix>; faults: Partial<FaultPlan>; workers?: number; concurrency?: number; windowMs?: number },
+  opts: {
+    storeUrl?: string;
+    mix: Partial<WorkloadMix>;
+    faults: Partial<FaultPlan>;
+    workers?: number;
+    concurrency?: number;
+    windowMs?: number;
+    supervised?: boolean;
+  },
 ): ExperimentConfig {
   const windowMs = opts.windowMs ?? 9000;
   return {
@@ -27,10 +36,11 @@ export function scenario(
     seed: 1 + Math.floor(Math.random() * 100_000),
     workers: opts.workers ?? 2,
     concurrency: opts.concurrency ?? 4,
+    supervised: opts.supervised,
     mix: { ...noRareJobs, ...opts.mix },
     enqueueOverMs: Math.round(windowMs * 0.6),
     faultWindowMs: windowMs,
     faults: { ...noFaults, ...opts.faults },
-    quiesceTimeoutMs: 45_000,
+    quiesceTimeoutMs: 120_000,
   };
 }
