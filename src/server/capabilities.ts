@@ -22,6 +22,8 @@ export async function capabilityProviders(rebound: Rebound): Promise<OperatorPro
       list: () => rebound.coordination.listSchedules(),
       change: (name, action, actor) =>
         action === 'pause' ? rebound.coordination.pauseSchedule(name, { actor }) : rebound.coordination.resumeSchedule(name, { actor }),
+      put: (name, options, actor) => rebound.coordination.addSchedule(name, options as never, { actor }),
+      remove: (name, actor) => rebound.coordination.removeSchedule(name, { actor }),
     },
     queues: async () =>
       (await rebound.queueStats()).map((q) => ({

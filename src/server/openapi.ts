@@ -139,7 +139,18 @@ export const openapiDocument = {
         responses: { 200: json({ type: 'object' }), 404: err('no such breaker or action'), 501: err('breakers are not available'), ...common },
       }),
     },
-    '/api/schedules': { get: op('schedules with their next fire times', 'viewer', { responses: { 200: json({ type: 'object' }), 501: err('schedules are not available'), ...common } }) },
+    '/api/schedules': {
+      get: op('schedules with their next fire times', 'viewer', { responses: { 200: json({ type: 'object' }), 501: err('schedules are not available'), ...common } }),
+      post: op('add a schedule, or change the one of that name', 'operator', {
+        requestBody: body({
+          type: 'object',
+          required: ['name', 'cron', 'type'],
+          properties: { name: { type: 'string' }, cron: { type: 'string' }, type: { type: 'string' }, payload: {}, tz: { type: 'string' }, misfire: {}, jitterMs: { type: 'integer' } },
+        }),
+        responses: { 201: json({ type: 'object' }, 'added'), 200: json({ type: 'object' }, 'changed'), 400: err('a bad field'), 501: err('schedules are not available'), ...common },
+      }),
+    },
+    '/api/schedules/{name}': { delete: op('remove a schedule', 'operator', { parameters: [nameParam], responses: { 200: json({ type: 'object' }), 404: err('no such schedule'), 501: err('schedules are not available'), ...common } }) },
     '/api/schedules/{name}/{action}': {
       post: op('pause or resume a schedule (action: pause | resume)', 'operator', {
         parameters: [nameParam, { name: 'action', in: 'path', required: true, schema: { enum: ['pause', 'resume'] } }],

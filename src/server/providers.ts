@@ -18,6 +18,9 @@ export interface OperatorProviders {
   schedules?: {
     list(): Promise<unknown[]>;
     change(name: string, action: ScheduleAction, actor: string): Promise<unknown>;
+    /** Adds a schedule, or changes the one of that name. */
+    put(name: string, options: Record<string, unknown>, actor: string): Promise<unknown>;
+    remove(name: string, actor: string): Promise<void>;
   };
   /** Queue depth, lag and drain time; the server has a fallback built on job counts. */
   queues?: () => Promise<unknown[]>;

@@ -40,6 +40,8 @@ const fakeProviders = (): OperatorProviders & { calls: string[] } => {
         calls.push(`schedule ${name} ${action} ${actor}`);
         return { name, paused: action === 'pause' };
       },
+      put: async (name, options, actor) => ({ name, ...options, actor }),
+      remove: async () => {},
     },
     audit: { verify: async () => ({ ok: true, entries: 3 }), recent: async (n) => [{ action: 'dlq.redrive', n }] },
     metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'rebound_jobs_completed_total 3\n' }),
@@ -106,6 +108,8 @@ describe('operator API', () => {
       ['POST', '/api/dlq/redrive', { type: 'ok' }, ['operator', 'admin']],
       ['POST', '/api/breakers/payments/open', undefined, ['operator', 'admin']],
       ['POST', '/api/schedules/nightly/pause', undefined, ['operator', 'admin']],
+      ['POST', '/api/schedules', { name: 'weekly', cron: '0 0 * * 0', type: 'ok' }, ['operator', 'admin']],
+      ['DELETE', '/api/schedules/weekly', undefined, ['operator', 'admin']],
       ['POST', '/api/dlq/purge', { type: 'ok' }, ['admin']],
       ['GET', '/api/tokens', undefined, ['admin']],
     ];
@@ -309,17 +313,19 @@ describe('operator API', () => {
   it('answers 501 not_implemented where a capability is absent', async () => {
     h = await startHarness();
     const j = await h.rebound.enqueue('ok', {});
-    for (const [method, path] of [
+    for (const [method, path, body] of [
       ['GET', '/api/breakers'],
       ['POST', '/api/breakers/payments/open'],
       ['GET', '/api/schedules'],
       ['POST', '/api/schedules/nightly/pause'],
+      ['POST', '/api/schedules', { name: 'x', cron: '* * * * *', type: 'ok' }],
+      ['DELETE', '/api/schedules/x'],
       ['GET', '/api/audit/verify'],
       ['GET', '/api/audit'],
       ['GET', '/metrics'],
       ['POST', `/api/jobs/${j.id}/signal/approve`],
-    ]) {
-      const r = await h.call(method, path);
+    ] as [string, string, unknown?][]) {
+      const r = await h.call(method, path, { body });
       expect(`${method} ${path} ${r.status} ${r.body.error?.code}`).toBe(`${method} ${path} 501 not_implemented`);
     }
     expect((await h.call('GET', '/api/whoami')).body.capabilities).toMatchObject({ breakers: false, schedules: false, audit: false });

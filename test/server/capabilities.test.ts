@@ -48,14 +48,30 @@ describe('operator API on the real capabilities', () => {
     expect(schedules.body.schedules).toEqual([expect.objectContaining({ name: 'nightly', paused: false, nextFireAt: expect.any(Number) })]);
     expect((await h.call('POST', '/api/schedules/nightly/pause', { token: h.tokens.operator })).body.schedule).toMatchObject({ paused: true });
     expect((await h.call('POST', '/api/schedules/missing/pause', { token: h.tokens.operator })).status).toBe(404);
+    const added = await h.call('POST', '/api/schedules', { token: h.tokens.operator, body: { name: 'hourly', cron: '0 * * * *', type: 'ok', payload: { n: 1 } } });
+    expect(added).toMatchObject({ status: 201, body: { schedule: { name: 'hourly', cron: '0 * * * *', paused: false } } });
+    expect((await h.call('POST', '/api/schedules', { token: h.tokens.operator, body: { name: 'hourly', cron: '30 * * * *', type: 'ok' } })).status).toBe(200);
+    const bad = await h.call('POST', '/api/schedules', { token: h.tokens.operator, body: { name: 'broken', cron: 'not a cron', type: 'ok' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('validation');
+    expect((await h.call('DELETE', '/api/schedules/hourly', { token: h.tokens.operator })).body).toEqual({ removed: 'hourly' });
+    expect((await h.call('DELETE', '/api/schedules/hourly', { token: h.tokens.operator })).status).toBe(404);
     const recent = await waitFor(async () => {
       const r = await h.call('GET', '/api/audit?limit=20', { token: h.tokens.viewer });
-      return r.body.entries.some((e: { action: string }) => e.action === 'schedule.pause') ? r.body.entries : null;
+      return r.body.entries.some((e: { action: string }) => e.action === 'schedule.remove') ? r.body.entries : null;
     });
     const ops = recent.filter((e: { actor: string }) => e.actor === 'operator-token').map((e: { action: string; target: string }) => `${e.action} ${e.target}`);
-    expect(ops).toEqual(['schedule.pause schedule:nightly', 'breaker.reset breaker:payments', 'breaker.force_close breaker:payments', 'breaker.force_open breaker:payments']);
+    expect(ops).toEqual([
+      'schedule.remove schedule:hourly',
+      'schedule.update schedule:hourly',
+      'schedule.add schedule:hourly',
+      'schedule.pause schedule:nightly',
+      'breaker.reset breaker:payments',
+      'breaker.force_close breaker:payments',
+      'breaker.force_open breaker:payments',
+    ]);
     const operatorOnly = await h.call('GET', '/api/audit?kind=operator&limit=3', { token: h.tokens.viewer });
-    expect(operatorOnly.body.entries.map((e: { action: string }) => e.action)).toEqual(['schedule.pause', 'breaker.reset', 'breaker.force_close']);
+    expect(operatorOnly.body.entries.map((e: { action: string }) => e.action)).toEqual(['schedule.remove', 'schedule.update', 'schedule.add']);
     expect((await h.call('GET', '/api/audit?kind=nope')).body.error.field).toBe('kind');
     const verify = await h.call('GET', '/api/audit/verify', { token: h.tokens.viewer });
     expect(verify.body).toMatchObject({ ok: true });

@@ -9,7 +9,7 @@ import { GRANTS } from '../auth.ts';
 import { ApiError, badRequest, notImplemented } from '../errors.ts';
 import type { BreakerAction, ScheduleAction } from '../providers.ts';
 import type { ServerContext } from '../server.ts';
-import { limit } from './params.ts';
+import { body, limit } from './params.ts';
 
 const NAME = /^[A-Za-z0-9_.:\-/]{1,128}$/;
 
@@ -96,6 +96,24 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsync {
     app.get('/api/schedules', { config: { permission: 'read' } }, async () => {
       if (!providers.schedules) throw notImplemented('schedules');
       return { schedules: await providers.schedules.list() };
+    });
+
+    app.post('/api/schedules', { config: { permission: 'schedules' } }, async (req, reply) => {
+      const b = body(req.body);
+      const { name, ...options } = b;
+      if (typeof name !== 'string' || !NAME.test(name)) throw badRequest('name', 'must be 1-128 letters, digits or _ . : - /');
+      if (!providers.schedules) throw notImplemented('schedules');
+      const existed = ((await providers.schedules.list()) as { name: string }[]).some((s) => s.name === name);
+      const schedule = await providers.schedules.put(name, options, req.principal.name);
+      return reply.status(existed ? 200 : 201).send({ schedule });
+    });
+
+    app.delete('/api/schedules/:name', { config: { permission: 'schedules' } }, async (req) => {
+      const name = (req.params as { name: string }).name;
+      if (!NAME.test(name)) throw badRequest('name', 'must be a schedule name');
+      if (!providers.schedules) throw notImplemented('schedules');
+      await providers.schedules.remove(name, req.principal.name);
+      return { removed: name };
     });
 
     app.post('/api/schedules/:name/:action', { config: { permission: 'schedules' } }, async (req) => {
