@@ -3,7 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Client, System } from './systems/types.ts';
-import { BENCH_DIR, REPO_DIR, chunks, now, payloads, peakRssMiB, pgExec, sleep } from './lib.ts';
+import { BENCH_DIR, REPO_DIR, chunks, now, payloads, peakRssMiB, settlePostgres, sleep } from './lib.ts';
 
 /** A step that sees no progress for this long has failed. */
 const STALL_MS = 60_000;
@@ -128,16 +128,25 @@ async function until(
 
 // ---------- procedures ----------
 
-/** Pre-enqueue `n` jobs with the system's bulk call; PostgreSQL tables are then ANALYZEd. */
-export async function fill(sys: System, client: Client, n: number): Promise<number> {
+/** Pre-enqueue `n` jobs with the system's bulk call, then let the store settle. */
+export async function fill(ctx: Context, sys: System, client: Client, n: number): Promise<number> {
   const t0 = now();
   for (let from = 0; from < n; from += sys.fillChunk) {
     await client.enqueueMany(payloads(Math.min(sys.fillChunk, n - from), from));
   }
-  // A backlog that has been waiting a while has planner statistics; a freshly
-  // bulk-loaded one only gets them when autovacuum comes round.
-  if (sys.store === 'postgres') await pgExec('analyze');
-  return (now() - t0) / 1000;
+  const seconds = (now() - t0) / 1000;
+  await settle(ctx, sys);
+  return seconds;
+}
+
+/** Before a measurement: PostgreSQL vacuumed, analyzed, checkpointed and quiet (not in smoke runs). */
+export async function settle(ctx: Context, sys: System): Promise<void> {
+  if (sys.store === 'postgres' && ctx.mode !== 'smoke') await settlePostgres(sys.pgSchema);
+}
+
+/** After a measurement: drop the system's data, so it cannot slow down the next system. */
+async function cleanUp(sys: System): Promise<void> {
+  await sys.reset().catch((e) => console.error(`  (cleanup of ${sys.name} failed: ${(e as Error).message})`));
 }
 
 export interface DrainResult {
@@ -181,7 +190,7 @@ async function measureDrain(ctx: Context, sys: System, jobs: number, nWorkers: n
   const producer = await sys.connect('producer');
   let workers: WorkerProcess[] = [];
   try {
-    const fillSeconds = await fill(sys, producer, jobs);
+    const fillSeconds = await fill(ctx, sys, producer, jobs);
     // A lone worker reports the moment it has started the last job; several report every 10 ms.
     workers = await startWorkers(sys, nWorkers, { concurrency: ctx.concurrency, marks: nWorkers === 1 ? [jobs] : [] });
     const handled = () => workers.reduce((s, w) => s + w.count, 0);
@@ -211,6 +220,7 @@ async function measureDrain(ctx: Context, sys: System, jobs: number, nWorkers: n
   } finally {
     workers.forEach((w) => w.kill());
     await producer.close();
+    await cleanUp(sys);
   }
 }
 
@@ -241,31 +251,36 @@ export async function claimRate(
 ): Promise<ClaimRateResult> {
   const reps: number[] = [];
   let fillSeconds = NaN;
-  let left = 0;
-  for (let rep = 0; rep < ctx.repeats; rep++) {
-    if (left < 0.9 * waiting) {
-      await sys.reset();
-      const producer = await sys.connect('producer');
-      try {
-        fillSeconds = await fill(sys, producer, waiting);
-      } finally {
-        await producer.close();
+  try {
+    let left = 0;
+    for (let rep = 0; rep < ctx.repeats; rep++) {
+      if (left < 0.9 * waiting) {
+        await sys.reset();
+        const producer = await sys.connect('producer');
+        try {
+          fillSeconds = await fill(ctx, sys, producer, waiting);
+        } finally {
+          await producer.close();
+        }
+        left = waiting;
       }
-      left = waiting;
+      const [worker] = await startWorkers(sys, 1, { concurrency: ctx.concurrency, marks: [warm, warm + claims] });
+      try {
+        const opened = worker.next('mark', (m) => m.n === warm);
+        const closed = worker.next('mark', (m) => m.n === warm + claims);
+        closed.catch(() => {}); // awaited below; do not let an early failure go unhandled
+        worker.send('go');
+        const [a, b] = [await opened, await closed];
+        reps.push((claims * 1000) / (b.atMs - a.atMs));
+        await worker.stop();
+        // Claimed but unstarted jobs may stay locked: count a generous margin as used.
+        left -= worker.count + 1000;
+      } finally {
+        worker.kill();
+      }
     }
-    const [worker] = await startWorkers(sys, 1, { concurrency: ctx.concurrency, marks: [warm, warm + claims] });
-    try {
-      const opened = worker.next('mark', (m) => m.n === warm);
-      const closed = worker.next('mark', (m) => m.n === warm + claims);
-      worker.send('go');
-      const [a, b] = [await opened, await closed];
-      reps.push((claims * 1000) / (b.atMs - a.atMs));
-      await worker.stop();
-      // Claimed but unstarted jobs may stay locked: count a generous margin as used.
-      left -= worker.count + 1000;
-    } finally {
-      worker.kill();
-    }
+  } finally {
+    await cleanUp(sys);
   }
   const claimsPerSec = [...reps].sort((x, y) => x - y)[Math.floor(reps.length / 2)];
   ctx.log(`${sys.name}: ${waiting} waiting: ${Math.round(claimsPerSec)} claims/s (fill ${fillSeconds.toFixed(1)} s)`);
@@ -283,31 +298,44 @@ export interface LatencyResult {
   mean: number;
 }
 
-/** One idle worker; enqueue one job at a time and time enqueue-call-to-handler-start. */
-export async function pickupLatency(ctx: Context, sys: System, samples: number): Promise<number[]> {
+/**
+ * One idle worker; enqueue one job at a time and time enqueue-call-to-handler-start.
+ * Takes `max` samples, or as many as fit in `budgetMs` (but at least `min`):
+ * a system that picks up by polling takes 100 ms or more per sample.
+ */
+export async function pickupLatency(
+  ctx: Context,
+  sys: System,
+  plan: { max: number; min: number; budgetMs: number },
+): Promise<number[]> {
   await sys.reset();
   const producer = await sys.connect('producer');
   let worker: WorkerProcess | undefined;
   try {
+    await settle(ctx, sys);
     [worker] = await startWorkers(sys, 1, { concurrency: ctx.concurrency });
     const working = worker.next('working');
     worker.send('go');
     await working;
     await sleep(500); // let the worker settle into its idle state
-    const warmup = Math.min(20, Math.ceil(samples / 10));
-    const out: number[] = [];
-    for (let i = -warmup; i < samples; i++) {
-      const picked = worker.next('pickup', (m) => m.i === i, 30_000);
+    const pickup = async (i: number) => {
+      const picked = worker!.next('pickup', (m) => m.i === i, 30_000);
+      picked.catch(() => {}); // awaited below, unless the enqueue throws first
       await producer.enqueue({ i, t: process.hrtime.bigint().toString() });
       const { ms } = await picked;
-      if (i >= 0) out.push(ms);
       await sleep(2); // idle again before the next job
-    }
+      return ms as number;
+    };
+    for (let i = -Math.min(20, plan.min); i < 0; i++) await pickup(i); // warm-up
+    const out: number[] = [];
+    const t0 = now();
+    while (out.length < plan.max && (out.length < plan.min || now() - t0 < plan.budgetMs)) out.push(await pickup(out.length));
     await worker.stop();
     return out;
   } finally {
     worker?.kill();
     await producer.close();
+    await cleanUp(sys);
   }
 }
 
@@ -329,6 +357,7 @@ export async function enqueueRates(
   await sys.reset();
   const c = await sys.connect('producer');
   try {
+    await settle(ctx, sys);
     for (let i = 0; i < 100; i++) await c.enqueue({ i: -i }); // warm up connections and JIT
     await c.enqueueMany(payloads(counts.bulkBatch));
     let t0 = now();
@@ -354,5 +383,6 @@ export async function enqueueRates(
     return r;
   } finally {
     await c.close();
+    await cleanUp(sys);
   }
 }

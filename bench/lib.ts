@@ -58,6 +58,37 @@ export async function pgExec(...statements: string[]): Promise<pg.QueryResult[]>
   }
 }
 
+/**
+ * Let PostgreSQL settle before a measurement: VACUUM ANALYZE the system's own
+ * tables (a backlog that has waited a while has been through autovacuum),
+ * CHECKPOINT (so a checkpoint forced by the fill's WAL does not land inside
+ * the measurement), then wait up to 10 s for autovacuum workers to finish.
+ */
+export async function settlePostgres(schema?: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    if (schema) {
+      const { rows } = await client.query(
+        `select format('%I.%I', n.nspname, c.relname) as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = $1 and c.relkind in ('r', 'p') and not c.relispartition`,
+        [schema],
+      );
+      for (const { t } of rows) await client.query(`vacuum (analyze) ${t}`);
+    }
+    await client.query('checkpoint').catch(() => {}); // needs superuser or pg_checkpoint
+    for (let i = 0; i < 100; i++) {
+      const { rows } = await client.query(
+        `select count(*)::int as n from pg_stat_activity where backend_type = 'autovacuum worker' and datname = current_database()`,
+      );
+      if (!rows[0].n) break;
+      await sleep(100);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 export function tmpPath(name: string): string {
   mkdirSync(TMP_DIR, { recursive: true });
   return path.join(TMP_DIR, name);

@@ -37,7 +37,8 @@ export function bestPeer(rows: { system: System; value: number | undefined }[], 
 /** "2.31x": how many times better than the best peer (for latency and RSS, lower is better). */
 export function ratio(value: number | undefined, best: number | undefined, higherIsBetter = true): string {
   if (value === undefined || best === undefined || !Number.isFinite(value) || !value) return '';
-  return fmt(higherIsBetter ? value / best : best / value) + 'x';
+  const r = higherIsBetter ? value / best : best / value;
+  return (r < 10 ? r.toFixed(2) : fmt(r)) + 'x';
 }
 
 /** Run one measurement per system, turning an exception into a recorded failure. */
@@ -78,7 +79,7 @@ export function checkTargets(data: Record<string, any>): Target[] {
     const ok = higherIsBetter ? value >= goal : value <= goal;
     out.push({ target, measured: show(value), verdict: ok ? 'met' : 'MISSED' });
   };
-  const x = (v: number) => `${fmt(v)}x`;
+  const x = (v: number) => `${v.toFixed(2)}x`;
   const pct = (v: number) => `${Math.round(v * 100)}%`;
 
   const tp: any[] = data.throughput?.results ?? [];

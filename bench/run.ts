@@ -2,7 +2,7 @@
 // Runs Rebound (PostgreSQL, SQLite), graphile-worker, pg-boss, BullMQ and the
 // raw-SQL ceilings side by side, prints Markdown tables with ratios to the best
 // peer, checks the issue's targets and saves raw results as JSON.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,7 +10,7 @@ import { SYSTEMS, system } from './systems/index.ts';
 import type { System } from './systems/types.ts';
 import { liveWorkers, type Context, type Mode } from './harness.ts';
 import { checkTargets, printSection, type Output, type Workload } from './report.ts';
-import { BENCH_DIR, DEFAULT_CONCURRENCY, PG_URL, REDIS_URL, ensureBenchDatabase, pgExec, table } from './lib.ts';
+import { BENCH_DIR, DEFAULT_CONCURRENCY, PG_URL, REDIS_URL, REPO_DIR, ensureBenchDatabase, pgExec, table } from './lib.ts';
 import { throughput } from './workloads/throughput.ts';
 import { enqueue } from './workloads/enqueue.ts';
 import { latency } from './workloads/latency.ts';
@@ -20,7 +20,7 @@ import { memory } from './workloads/memory.ts';
 import { raw } from './workloads/raw.ts';
 
 const WORKLOADS: Workload[] = [throughput, enqueue, latency, backlog, scaleout, memory, raw];
-const TIMEOUT_S = { smoke: 180, default: 1800, full: 7200 };
+const TIMEOUT_S = { smoke: 300, default: 1800, full: 7200 };
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -102,7 +102,12 @@ const date = started.toISOString().slice(0, 10);
 for (const w of workloads) {
   console.error(`\n== ${w.name}: ${w.description}`);
   const t0 = Date.now();
+  const busyBefore = await cpuBusy();
+  if (busyBefore > 0.25) {
+    console.error(`bench: warning: the CPUs were ${Math.round(busyBefore * 100)}% busy with other work before "${w.name}": the figures will be skewed`);
+  }
   const out = await w.run(ctx);
+  const busyAfter = await cpuBusy();
   outputs[w.name] = out;
   failures.push(...out.failures.map((f) => `${w.name}: ${f}`));
   console.log('\n' + out.sections.map(printSection).join('\n\n'));
@@ -122,6 +127,9 @@ for (const w of workloads) {
       systems: Object.fromEntries(selected.map((s) => [s.name, { store: s.store, role: s.role, config: s.config }])),
       pending: pending.map((p) => ({ system: p.system.name, reason: p.reason })),
       failures: out.failures,
+      // Share of CPU time busy over one idle second before and after the workload (other work on the machine).
+      cpuBusyOutside: { before: busyBefore, after: busyAfter },
+      seconds: (Date.now() - t0) / 1000,
       ...out.data,
     };
     writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
@@ -143,8 +151,38 @@ if (problems.length) {
 console.error(`\nbench: ok (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
 process.exit(0);
 
+/** Share of all CPU time that was busy during `ms` while the bench itself is idle. */
+async function cpuBusy(ms = 1000): Promise<number> {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { idle: f[3] + f[4], total: f.reduce((a, b) => a + b, 0) };
+  };
+  try {
+    const a = read();
+    await new Promise((r) => setTimeout(r, ms));
+    const b = read();
+    return 1 - (b.idle - a.idle) / (b.total - a.total);
+  } catch {
+    return NaN;
+  }
+}
+
 async function describeMachine() {
+  const version = (dir: string) => {
+    try {
+      return JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).version;
+    } catch {
+      return undefined;
+    }
+  };
+  const versions = Object.fromEntries(
+    ['bullmq', 'graphile-worker', 'pg-boss', 'ioredis', 'pg', 'better-sqlite3'].map((p) => [
+      p,
+      version(path.join(BENCH_DIR, 'node_modules', p)) ?? version(path.join(REPO_DIR, 'node_modules', p)),
+    ]),
+  );
   const info: Record<string, any> = {
+    versions: { rebound: version(REPO_DIR), ...versions },
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),

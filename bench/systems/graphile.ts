@@ -10,6 +10,7 @@ const LOCAL_QUEUE_SIZE = 500;
 export const graphile: System = {
   name: 'graphile-worker',
   store: 'postgres',
+  pgSchema: SCHEMA,
   role: 'peer',
   config: `schema ${SCHEMA}; concurrentJobs=N, maxPoolSize=N+1, localQueue {size: ${LOCAL_QUEUE_SIZE}, refetchDelay 10 ms}, completeJobBatchDelay 0, failJobBatchDelay 0 (perfTest settings); LISTEN/NOTIFY pickup`,
   fillChunk: 5000,

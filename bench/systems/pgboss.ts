@@ -20,6 +20,7 @@ const BATCH = 500;
 export const pgboss: System = {
   name: 'pg-boss',
   store: 'postgres',
+  pgSchema: SCHEMA,
   role: 'peer',
   config: `schema ${SCHEMA}; loop of fetch({batchSize: ${BATCH}}) -> run N at a time -> complete(ids), refetching at once while busy, ${POLL_MS} ms polling when idle (pg-boss minimum); pool max 10 (default)`,
   fillChunk: 5000,

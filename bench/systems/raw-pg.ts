@@ -32,6 +32,7 @@ where j.id = t.id`;
 export const rawPg: System = {
   name: 'raw-pg',
   store: 'postgres',
+  pgSchema: SCHEMA,
   role: 'raw',
   config: `schema ${SCHEMA}; claim batches of ${BATCH} into a local queue, N running at once, completions batched; <= ${IN_FLIGHT} claims and ${IN_FLIGHT} completions in flight; partial index on queued jobs`,
   fillChunk: 10000,

@@ -56,6 +56,7 @@ async function connect(store: string): Promise<Client> {
 export const reboundPg: System = {
   name: 'rebound-pg',
   store: 'postgres',
+  pgSchema: PG_SCHEMA,
   role: 'rebound',
   config: `store ${withSearchParam(PG_URL, 'schema', PG_SCHEMA)}; work({concurrency: N}); defaults otherwise (pool 10, claim batch 100); log level warn`,
   fillChunk: 5000,

@@ -32,6 +32,8 @@ export interface System {
   role: 'rebound' | 'peer' | 'raw';
   /** Human-readable configuration, printed in results and docs. */
   config: string;
+  /** The PostgreSQL schema holding all of this system's tables, if it is on PostgreSQL. */
+  pgSchema?: string;
   /** Largest batch handed to enqueueMany when pre-filling a backlog. */
   fillChunk: number;
   /** Why the system cannot run here (missing package, missing src), or undefined. */

@@ -37,7 +37,7 @@ export const backlog: Workload = {
       ],
       notes: [
         `Claim rate = handler starts per second between the ${warm.toLocaleString('en-US')}th and the ${(warm + claims).toLocaleString('en-US')}th job a fresh worker process starts (median of ${ctx.repeats}). ` +
-          'Backlogs are filled with each system\'s bulk enqueue; PostgreSQL is ANALYZEd after the fill. Repetitions reuse the large backlog and refill the small one.',
+          'Backlogs are filled with each system\'s bulk enqueue; on PostgreSQL the system\'s tables are then vacuumed, analyzed and checkpointed. Repetitions reuse the large backlog and refill the small one.',
       ],
     });
     return out;
