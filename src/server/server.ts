@@ -104,6 +104,3 @@ export async function buildServer(opts: ServerOptions): Promise<OperatorServer> 
   });
   return { app, ctx, routes };
 }
-
-/** The actor recorded for an action: the token's name. */
-export const actorOf = (p: Principal) => p.name;
