@@ -190,7 +190,7 @@ function summarize(values: (number | null | undefined)[]) {
 export function toMarkdown(v: Verdict): string {
   const mark = (n: number) => `${n}${n === 0 ? '' : ' **FAIL**'}`;
   const lines = [
-    `### ${v.store}: ${v.ok ? 'PASS' : 'FAIL'}`,
+    `### ${v.store}${v.supervised ? ', supervised' : ''}: ${v.ok ? 'PASS' : 'FAIL'}`,
     '',
     `Started ${v.startedAt}, ran ${ms(v.durationMs)}, seed ${v.seed}, ${v.workers} worker processes x concurrency ${v.concurrency}${v.supervised ? ' under the supervisor (`rebound worker --processes`)' : ', restarted by the harness'}.`,
     '',

@@ -130,13 +130,14 @@ export class WorkerPool {
     return this.opts.supervised ? ([...this.members.keys()][0] ?? null) : null;
   }
 
-  /** Live worker pids that are not stopped (SIGSTOP). */
+  /** Live worker pids that are not stopped (SIGSTOP) nor already killed (a killed process is listed until it is reaped). */
   pids(): number[] {
-    if (!this.opts.supervised) return [...this.members.keys()].filter((p) => !this.stopped.has(p));
+    const usable = (p: number) => !this.stopped.has(p) && !this.killedByHarness.has(p);
+    if (!this.opts.supervised) return [...this.members.keys()].filter(usable);
     const sup = this.supervisorPid();
     const kids = sup ? childrenOf(sup) : [];
     for (const k of kids) if (!this.seenChildren.has(k)) this.seenChildren.set(k, Date.now());
-    return kids.filter((p) => !this.stopped.has(p));
+    return kids.filter(usable);
   }
 
   /** A live worker that has been up for at least `minUpMs` (so it has had time to claim work), if any. */
