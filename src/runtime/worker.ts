@@ -83,8 +83,9 @@ export class Worker {
     this.opts = {
       concurrency: options.concurrency ?? 10,
       queues: options.queues ?? [...new Set(defs.map((d) => d.queue))],
-      batchSize: options.batchSize ?? 100,
-      pollIntervalMs: options.pollIntervalMs ?? (deps.store.kind === 'sqlite' ? 100 : 1000),
+      batchSize: options.batchSize ?? 250,
+      // SQLite has no cross-process notification: poll often (an idle poll is one indexed read, no lock).
+      pollIntervalMs: options.pollIntervalMs ?? (deps.store.kind === 'sqlite' ? 20 : 1000),
       rescueIntervalMs: options.rescueIntervalMs ?? 2000,
       shutdownGraceMs: options.shutdownGraceMs ?? 10_000,
       drain: options.drain ?? false,
@@ -146,8 +147,8 @@ export class Worker {
       // Outcomes still being committed hold leases but no slot; cap them so a slow store applies backpressure.
       const committing = this.inFlight.size - this.busySlots;
       const c = this.opts.concurrency;
-      // Prefetch at most one more round of jobs, so a busy worker does not hoard work another worker could run.
-      const prefetch = Math.min(c, this.opts.batchSize);
+      // Prefetch up to four rounds of jobs (at most a batch): fewer, larger claims; a bounded hoard for other workers.
+      const prefetch = Math.min(4 * c, this.opts.batchSize);
       const room = c + prefetch - this.busySlots - this.buffer.length - Math.max(0, committing - 4 * c);
       if (room <= 0 || this.buffer.length >= prefetch) {
         await this.sleep(this.opts.pollIntervalMs);

@@ -132,6 +132,13 @@ export class SqliteStore implements Store {
     if (p.types.length === 0 || p.queues.length === 0) return [];
     const q = placeholders(p.queues.length);
     const t = placeholders(p.types.length);
+    // Idle polls read without taking the write lock, so waiting workers do not queue behind writers.
+    const due = this.db
+      .prepare(
+        `SELECT 1 FROM jobs WHERE state IN ('available', 'scheduled') AND queue IN (${q}) AND type IN (${t}) AND run_at <= ? LIMIT 1`,
+      )
+      .get(...p.queues, ...p.types, p.now);
+    if (!due) return [];
     const rows = this.write(
       () =>
         this.db
