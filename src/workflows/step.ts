@@ -5,6 +5,7 @@
  * step's own backoff (a Snooze: the workflow's attempts are not charged);
  * a permanent error, or the step's last attempt, fails the workflow for good.
  */
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { BreakerGuard } from '../define.ts';
 import { errorInfo } from '../engine/error-info.ts';
 import { Snooze, StepFailedError, TimeoutError, ValidationError } from '../errors.ts';
@@ -52,7 +53,7 @@ export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo)
   let value: unknown;
   try {
     const call = () => withTimeout(Promise.resolve().then(() => fn(info)), opts.timeoutMs);
-    value = opts.breaker ? await guardOf(env, opts.breaker).run(call) : await call();
+    value = await inStepSpan(env, name, attempts, () => (opts.breaker ? guardOf(env, opts.breaker).run(call) : call()));
   } catch (err) {
     // The attempt of the whole workflow ended (lease lost, job timeout, shutdown): not this step's failure.
     if (env.ctx.signal.aborted) throw env.ctx.signal.reason;
@@ -90,4 +91,25 @@ function withTimeout<T>(p: Promise<T>, ms: number | undefined): Promise<T> {
     p.finally(() => clearTimeout(timer)),
     new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new TimeoutError(ms)), ms))),
   ]);
+}
+
+/**
+ * Each step attempt is a child span of the workflow attempt's span (the active
+ * context while the handler runs). With no OpenTelemetry SDK registered it is a no-op.
+ */
+function inStepSpan<T>(env: RunEnv, name: string, attempt: number, run: () => Promise<T>): Promise<T> {
+  const attributes = { 'job.id': env.ctx.jobId, 'job.type': env.ctx.type, 'workflow.step': name, 'workflow.step.attempt': attempt };
+  return trace.getTracer('rebound').startActiveSpan(`step ${name}`, { attributes }, async (span) => {
+    try {
+      const value = await run();
+      span.setAttribute('outcome', 'completed');
+      return value;
+    } catch (err) {
+      span.setAttributes({ outcome: 'failed', 'error.class': (err as Error)?.name ?? 'Error' });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
 }

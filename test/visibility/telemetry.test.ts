@@ -10,7 +10,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createRebound, defineJob, PermanentError, type JobDefinition, type Logger, type Rebound } from '../../src/index.ts';
+import { createRebound, defineJob, defineWorkflow, PermanentError, type JobDefinition, type Logger, type Rebound } from '../../src/index.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor } from '../helpers/stores.ts';
 
 const exporter = new InMemorySpanExporter();
@@ -187,6 +187,41 @@ describe.each(storeKinds)('visibility telemetry on %s', (kind) => {
     expect(childRun.spanContext().traceId).toBe(producer.spanContext().traceId);
     expect(childRun.attributes['job.parent_id']).toBe(id);
     expect(parentOf(childRun)).toBe(childProducer.spanContext().spanId);
+  });
+
+  it('workflow steps are child spans of the attempt that ran them', async () => {
+    let failOnce = true;
+    const r = await open([
+      defineWorkflow('checkout', {
+        run: async (ctx) => {
+          await ctx.step('charge', () => 'ok');
+          await ctx.step('ship', () => {
+            if (failOnce) {
+              failOnce = false;
+              throw new Error('carrier down');
+            }
+            return 'shipped';
+          }, { retry: { baseMs: 1, jitter: 'none' } });
+        },
+      }),
+    ]);
+    await r.enqueue('checkout', {});
+    await drain(r);
+    const spans = exporter.getFinishedSpans();
+    const attempts = spans.filter((s) => s.name === 'process checkout');
+    const steps = spans.filter((s) => s.name.startsWith('step '));
+    expect(steps.map((s) => [s.name, s.attributes['workflow.step.attempt'], s.attributes.outcome])).toEqual([
+      ['step charge', 1, 'completed'],
+      ['step ship', 1, 'failed'],
+      ['step ship', 2, 'completed'],
+    ]);
+    for (const s of steps) {
+      const parent = attempts.find((a) => a.spanContext().spanId === parentOf(s));
+      expect(parent, s.name).toBeDefined();
+      expect(s.spanContext().traceId).toBe(parent!.spanContext().traceId);
+    }
+    // The recorded 'charge' step is replayed, not rerun, in the second attempt: no second span for it.
+    expect(new Set(steps.map((s) => parentOf(s))).size).toBe(2);
   });
 
   it('keeps redacted fields out of logs, spans, stored events, error snapshots and masked reads', async () => {
