@@ -33,8 +33,10 @@ export interface Job {
   state: JobState;
   attempt: number;
   maxAttempts: number;
-  /** Times an attempt ended with its worker gone (lease expired). */
+  /** Crashes blamed on this job: its worker died while running it alone. */
   crashCount: number;
+  /** Suspect of a shared crash: runs only on a worker running nothing else. */
+  isolated: boolean;
   leaseOwner: string | null;
   /** Fencing token: increases with every claim. Only the current holder may change the job. */
   leaseToken: number;

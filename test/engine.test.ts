@@ -229,7 +229,7 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     await waitFor(() => staleSignal);
     // Freeze the first executor's heartbeats by taking its lease away: a second client rescues and reclaims.
     const claimed = await r.getJob(id);
-    await r.store.rescueExpiredLeases({ now: claimed!.leaseExpiresAt! + 1, limit: 10, decide: () => ({ kind: 'requeue', error: { kind: 'lease_lost', name: 'x', message: 'x', fingerprint: 'x' } }) });
+    await r.store.rescueExpiredLeases({ now: claimed!.leaseExpiresAt! + 1, limit: 10, decide: () => ({ kind: 'requeue', error: { kind: 'lease_lost', name: 'x', message: 'x', fingerprint: 'x' }, crashes: 0, isolate: false }) });
     await waitFor(async () => (await r.getJob(id))?.state === 'completed');
     // The next heartbeat finds the lease gone and aborts the stale executor's signal.
     await waitFor(() => staleSignal!.aborted);

@@ -95,7 +95,29 @@ describe.each(storeKinds)('worker processes on %s', (kind) => {
     }
     const dead = await rebound.getJob(poison.id);
     expect(dead).toMatchObject({ deadReason: 'poison', crashCount: 3 });
-    expect(lines(ledger).filter((l) => l[0] === 'crash')).toHaveLength(3);
+    // Three crashes blamed on it (alone on its worker); a crash shared with another job's lease is not blamed.
+    expect(lines(ledger).filter((l) => l[0] === 'crash').length).toBeGreaterThanOrEqual(3);
     await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 5, 30_000);
+  });
+
+  it('jobs that shared a worker with a poison message are not condemned with it: suspects run alone', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url });
+    const ledger = ledgerFile();
+    const innocents = await rebound.enqueueMany(Array.from({ length: 8 }, () => ({ type: 'record', payload: { ms: 400 } })));
+    const poison = await rebound.enqueue('crash', {}, { maxAttempts: 20 });
+    const deadline = Date.now() + 50_000;
+    while ((await rebound.getJob(poison.id))?.state !== 'dead') {
+      if (Date.now() > deadline) throw new Error('poison job never reached the dead letter queue');
+      const w = worker(ledger, ['--concurrency', '10', '--drain']);
+      await exited(w);
+    }
+    await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 8, 30_000);
+    expect(await rebound.getJob(poison.id)).toMatchObject({ deadReason: 'poison', crashCount: 3 });
+    expect((await rebound.listDead()).map((j) => j.id)).toEqual([poison.id]);
+    // The first crash took the innocents down with it: they were suspects, ran alone, and completed.
+    const suspects = await Promise.all(innocents.map((j) => rebound.inspect(j.id)));
+    expect(suspects.some((d) => d.history.some((h) => h.kind === 'lease_expired' && h.data?.isolated === true))).toBe(true);
+    expect(suspects.every((d) => d.job.state === 'completed' && d.job.crashCount === 0)).toBe(true);
   });
 });

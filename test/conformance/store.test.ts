@@ -97,7 +97,7 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     const s = await open();
     await s.insertJobs([newJob()], T0);
     const [first] = await claim(s);
-    const rescued = await s.rescueExpiredLeases({ now: T0 + 2000, limit: 10, decide: (j) => ({ kind: 'requeue', error: leaseExpiredError(j.type, j.leaseOwner) }) });
+    const rescued = await s.rescueExpiredLeases({ now: T0 + 2000, limit: 10, decide: (j) => ({ kind: 'requeue', error: leaseExpiredError(j.type, j.leaseOwner), crashes: j.crashCount + 1, isolate: false }) });
     expect(rescued.requeued).toEqual([first.id]);
     const [second] = await claim(s, { workerId: 'w2', now: T0 + 2000 });
     expect(second.id).toBe(first.id);
@@ -120,7 +120,7 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     await s.insertJobs([newJob()], T0);
     const [j] = await claim(s);
     expect(await s.heartbeatJobs([{ id: j.id, token: j.leaseToken }], 1000, T0 + 900)).toEqual([{ id: j.id, token: j.leaseToken }]);
-    const decide = () => ({ kind: 'requeue' as const, error });
+    const decide = () => ({ kind: 'requeue' as const, error, crashes: 1, isolate: false });
     expect((await s.rescueExpiredLeases({ now: T0 + 1500, limit: 10, decide })).requeued).toEqual([]);
     expect((await s.rescueExpiredLeases({ now: T0 + 2000, limit: 10, decide })).requeued).toEqual([j.id]);
   });
@@ -151,19 +151,47 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     expect((await s.getEvents(j.id)).map((e) => e.kind)).toEqual(['released']);
   });
 
-  it('rescue applies the decision: requeue or dead, and counts the crash', async () => {
+  it('rescue applies the decision: requeue or dead, with the crash count and isolation decided', async () => {
     const s = await open();
     await s.insertJobs([newJob(), newJob()], T0);
     const [a, b] = await claim(s);
+    const seen: boolean[] = [];
     const r = await s.rescueExpiredLeases({
       now: T0 + 5000,
       limit: 10,
-      decide: (j) => (j.id === a.id ? { kind: 'requeue', error } : { kind: 'dead', reason: 'poison', error: { ...error, fingerprint: 'fp-poison' } }),
+      decide: (j, crash) => {
+        seen.push(crash.alone);
+        return j.id === a.id
+          ? { kind: 'requeue', error, crashes: 0, isolate: true }
+          : { kind: 'dead', reason: 'poison', error: { ...error, fingerprint: 'fp-poison' }, crashes: 4 };
+      },
     });
+    // Both jobs belonged to worker w1: neither crash is a solo one.
+    expect(seen).toEqual([false, false]);
     expect(r).toEqual({ requeued: [a.id], dead: [b.id] });
-    expect(await s.getJob(a.id)).toMatchObject({ state: 'available', crashCount: 1 });
-    expect(await s.getJob(b.id)).toMatchObject({ state: 'dead', deadReason: 'poison', crashCount: 1 });
-    expect((await s.getEvents(b.id))[0]).toMatchObject({ kind: 'lease_expired', data: { deadReason: 'poison', crashCount: 1 } });
+    expect(await s.getJob(a.id)).toMatchObject({ state: 'available', crashCount: 0, isolated: true });
+    expect(await s.getJob(b.id)).toMatchObject({ state: 'dead', deadReason: 'poison', crashCount: 4 });
+    expect((await s.getEvents(b.id))[0]).toMatchObject({ kind: 'lease_expired', data: { deadReason: 'poison', crashCount: 4 } });
+  });
+
+  it('jobs to run alone are claimed only by an isolated claim, one at a time; redrive clears the mark', async () => {
+    const s = await open();
+    await s.insertJobs([newJob(), newJob()], T0);
+    const [a, b] = await claim(s, { limit: 2 });
+    await s.rescueExpiredLeases({ now: T0 + 5000, limit: 10, decide: (_j, crash) => ({ kind: 'requeue', error, crashes: crash.alone ? 1 : 0, isolate: !crash.alone }) });
+    expect(await s.hasIsolatedJobs(['default'], ['email'], T0 + 5000)).toBe(true);
+    expect(await claim(s, { now: T0 + 5000 })).toEqual([]);
+    const [alone] = await claim(s, { now: T0 + 5000, isolated: true, limit: 10 });
+    expect([a.id, b.id]).toContain(alone.id);
+    expect(alone.isolated).toBe(true);
+    expect(await claim(s, { now: T0 + 5000, isolated: true, workerId: 'w2' })).toHaveLength(1);
+    expect(await s.hasIsolatedJobs(['default'], ['email'], T0 + 5000)).toBe(false);
+    // A job alone on its worker: the crash is its own.
+    const decided: boolean[] = [];
+    await s.rescueExpiredLeases({ now: T0 + 9000, limit: 10, decide: (j, crash) => (decided.push(crash.alone), { kind: 'dead', reason: 'poison', error, crashes: 1 }) });
+    expect(decided).toEqual([true, true]);
+    expect(await s.redriveDead({ all: true }, 'op', T0 + 9001)).toHaveLength(2);
+    expect((await s.listJobs({ state: 'available' })).every((j) => !j.isolated)).toBe(true);
   });
 
   it('idempotency keys: one job per live key, freed after the key expires', async () => {

@@ -218,7 +218,7 @@ export class PostgresStore implements Store {
       `WITH next AS (
          SELECT id FROM jobs
          WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[]) AND run_at <= $3
-           AND ${ORDERING_HEAD}
+           AND isolate = $7 AND ${ORDERING_HEAD}
          ORDER BY priority, run_at, id
          LIMIT $4
          FOR UPDATE SKIP LOCKED)
@@ -226,7 +226,7 @@ export class PostgresStore implements Store {
               lease_owner = $5, lease_expires_at = $3::bigint + $6::bigint, started_at = $3
        FROM next WHERE j.id = next.id
        RETURNING j.*`,
-      [p.queues, p.types, p.now, p.limit, p.workerId, p.leaseMs],
+      [p.queues, p.types, p.now, p.isolated ? 1 : p.limit, p.workerId, p.leaseMs, p.isolated === true],
     );
     return rows.map(toJob).sort((a, b) => a.priority - b.priority || a.runAt - b.runAt || Number(a.id) - Number(b.id));
   }
@@ -344,23 +344,25 @@ export class PostgresStore implements Store {
         [p.now, p.limit],
       );
       const result: RescueResult = { requeued: [], dead: [] };
+      const perOwner = new Map<string, number>();
+      for (const r of rows) perOwner.set(r.lease_owner ?? '', (perOwner.get(r.lease_owner ?? '') ?? 0) + 1);
       for (const row of rows) {
-        const job = toJob({ ...row, crash_count: row.crash_count + 1 });
-        const d = p.decide(job);
+        const job = toJob(row);
+        const d = p.decide(job, { alone: perOwner.get(row.lease_owner ?? '') === 1 });
         if (d.kind === 'requeue') {
           await c.query(
-            `UPDATE jobs SET state = 'available', crash_count = crash_count + 1, lease_expires_at = NULL, last_error = $2
+            `UPDATE jobs SET state = 'available', crash_count = $3, isolate = $4, lease_expires_at = NULL, last_error = $2
              WHERE id = $1`,
-            [row.id, json(d.error)],
+            [row.id, json(d.error), d.crashes, d.isolate],
           );
           result.requeued.push(job.id);
         } else {
           await c.query(
-            `UPDATE jobs SET state = 'dead', crash_count = crash_count + 1, lease_expires_at = NULL, last_error = $2,
+            `UPDATE jobs SET state = 'dead', crash_count = $6, lease_expires_at = NULL, last_error = $2,
                     dead_reason = $3, error_fingerprint = $4, finished_at = $5,
                     key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE $5::bigint + key_ttl_ms END
              WHERE id = $1`,
-            [row.id, json(d.error), d.reason, d.error.fingerprint, p.now],
+            [row.id, json(d.error), d.reason, d.error.fingerprint, p.now, d.crashes],
           );
           result.dead.push(job.id);
         }
@@ -373,7 +375,8 @@ export class PostgresStore implements Store {
             row.lease_owner,
             json({
               startedAt: row.started_at,
-              crashCount: job.crashCount,
+              crashCount: d.crashes,
+              ...(d.kind === 'requeue' && d.isolate ? { isolated: true } : {}),
               error: d.error,
               ...(d.kind === 'dead' ? { deadReason: d.reason } : {}),
             }),
@@ -417,6 +420,16 @@ export class PostgresStore implements Store {
       [Number(jobId)],
     );
     return rows.map(toEvent);
+  }
+
+  async hasIsolatedJobs(queues: string[], types: string[], now: number): Promise<boolean> {
+    if (!queues.length || !types.length) return false;
+    const { rows } = await this.pool.query(
+      `SELECT 1 FROM jobs WHERE isolate AND state IN ('available', 'scheduled') AND run_at <= $1
+       AND queue = ANY($2::text[]) AND type = ANY($3::text[]) LIMIT 1`,
+      [now, queues, types],
+    );
+    return rows.length > 0;
   }
 
   async nextRunAt(queues: string[], types: string[]): Promise<number | null> {
@@ -470,7 +483,7 @@ export class PostgresStore implements Store {
     const { where, params } = selectionSql(sel, 3);
     const { rows } = await this.pool.query<{ job_id: number }>(
       `WITH upd AS (
-         UPDATE jobs SET state = 'available', attempt = 0, crash_count = 0, run_at = $1, dead_reason = NULL,
+         UPDATE jobs SET state = 'available', attempt = 0, crash_count = 0, isolate = false, run_at = $1, dead_reason = NULL,
                 finished_at = NULL, key_expires_at = NULL, lease_expires_at = NULL
          WHERE state = 'dead' ${where} RETURNING id)
        INSERT INTO job_events (job_id, at, kind, attempt, data)

@@ -13,6 +13,7 @@ export interface JobRow {
   attempt: number;
   max_attempts: number;
   crash_count: number;
+  isolate: boolean;
   lease_owner: string | null;
   lease_token: number;
   lease_expires_at: number | null;
@@ -41,6 +42,7 @@ export function toJob(r: JobRow): Job {
     attempt: r.attempt,
     maxAttempts: r.max_attempts,
     crashCount: r.crash_count,
+    isolated: r.isolate,
     leaseOwner: r.lease_owner,
     leaseToken: r.lease_token,
     leaseExpiresAt: r.lease_expires_at,

@@ -12,6 +12,7 @@ export interface JobRow {
   attempt: number;
   max_attempts: number;
   crash_count: number;
+  isolate: number;
   lease_owner: string | null;
   lease_token: number;
   lease_expires_at: number | null;
@@ -42,6 +43,7 @@ export function toJob(r: JobRow): Job {
     attempt: r.attempt,
     maxAttempts: r.max_attempts,
     crashCount: r.crash_count,
+    isolated: r.isolate === 1,
     leaseOwner: r.lease_owner,
     leaseToken: r.lease_token,
     leaseExpiresAt: r.lease_expires_at,

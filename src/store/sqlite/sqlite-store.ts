@@ -135,9 +135,10 @@ export class SqliteStore implements Store {
     // Idle polls read without taking the write lock, so waiting workers do not queue behind writers.
     const due = this.db
       .prepare(
-        `SELECT 1 FROM jobs WHERE state IN ('available', 'scheduled') AND queue IN (${q}) AND type IN (${t}) AND run_at <= ? LIMIT 1`,
+        `SELECT 1 FROM jobs WHERE state IN ('available', 'scheduled') AND queue IN (${q}) AND type IN (${t}) AND run_at <= ?
+         AND isolate = ? LIMIT 1`,
       )
-      .get(...p.queues, ...p.types, p.now);
+      .get(...p.queues, ...p.types, p.now, p.isolated ? 1 : 0);
     if (!due) return [];
     const rows = this.write(
       () =>
@@ -148,11 +149,11 @@ export class SqliteStore implements Store {
              WHERE id IN (
                SELECT id FROM jobs
                WHERE state IN ('available', 'scheduled') AND queue IN (${q}) AND type IN (${t}) AND run_at <= ?
-                 AND ${ORDERING_HEAD}
+                 AND isolate = ? AND ${ORDERING_HEAD}
                ORDER BY priority, run_at, id LIMIT ?)
              RETURNING *`,
           )
-          .all(p.workerId, p.now + p.leaseMs, p.now, ...p.queues, ...p.types, p.now, p.limit) as JobRow[],
+          .all(p.workerId, p.now + p.leaseMs, p.now, ...p.queues, ...p.types, p.now, p.isolated ? 1 : 0, p.isolated ? 1 : p.limit) as JobRow[],
     );
     return rows.map(toJob).sort(claimOrder);
   }
@@ -251,31 +252,33 @@ export class SqliteStore implements Store {
         .prepare("SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?")
         .all(p.now, p.limit) as JobRow[];
       const result: RescueResult = { requeued: [], dead: [] };
+      const perOwner = countBy(expired.map((r) => r.lease_owner ?? ''));
       for (const row of expired) {
-        const job = toJob({ ...row, crash_count: row.crash_count + 1 });
-        const d = p.decide(job);
+        const job = toJob(row);
+        const d = p.decide(job, { alone: perOwner.get(row.lease_owner ?? '') === 1 });
         if (d.kind === 'requeue') {
           this.db
             .prepare(
-              `UPDATE jobs SET state = 'available', crash_count = crash_count + 1, lease_expires_at = NULL, last_error = ?
+              `UPDATE jobs SET state = 'available', crash_count = ?, isolate = ?, lease_expires_at = NULL, last_error = ?
                WHERE id = ?`,
             )
-            .run(json(d.error), row.id);
+            .run(d.crashes, d.isolate ? 1 : 0, json(d.error), row.id);
           result.requeued.push(job.id);
         } else {
           this.db
             .prepare(
-              `UPDATE jobs SET state = 'dead', crash_count = crash_count + 1, lease_expires_at = NULL, last_error = ?,
+              `UPDATE jobs SET state = 'dead', crash_count = ?, lease_expires_at = NULL, last_error = ?,
                       dead_reason = ?, error_fingerprint = ?, finished_at = ?,
                       key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE ? + key_ttl_ms END
                WHERE id = ?`,
             )
-            .run(json(d.error), d.reason, d.error.fingerprint, p.now, p.now, row.id);
+            .run(d.crashes, json(d.error), d.reason, d.error.fingerprint, p.now, p.now, row.id);
           result.dead.push(job.id);
         }
         this.insertEvent(row.id, p.now, 'lease_expired', row.attempt, row.lease_owner, {
           startedAt: row.started_at,
-          crashCount: job.crashCount,
+          crashCount: d.crashes,
+          ...(d.kind === 'requeue' && d.isolate ? { isolated: true } : {}),
           error: d.error as unknown as Json,
           ...(d.kind === 'dead' ? { deadReason: d.reason } : {}),
         });
@@ -312,6 +315,16 @@ export class SqliteStore implements Store {
       .prepare('SELECT id, at, kind, attempt, worker, data FROM job_events WHERE job_id = ? ORDER BY id')
       .all(Number(jobId)) as EventRow[];
     return rows.map(toEvent);
+  }
+
+  async hasIsolatedJobs(queues: string[], types: string[], now: number): Promise<boolean> {
+    if (!queues.length || !types.length) return false;
+    return !!this.db
+      .prepare(
+        `SELECT 1 FROM jobs WHERE isolate = 1 AND state IN ('available', 'scheduled') AND run_at <= ?
+         AND queue IN (${placeholders(queues.length)}) AND type IN (${placeholders(types.length)}) LIMIT 1`,
+      )
+      .get(now, ...queues, ...types);
   }
 
   async nextRunAt(queues: string[], types: string[]): Promise<number | null> {
@@ -360,7 +373,7 @@ export class SqliteStore implements Store {
     return this.write(() => {
       const rows = this.db
         .prepare(
-          `UPDATE jobs SET state = 'available', attempt = 0, crash_count = 0, run_at = ?, dead_reason = NULL,
+          `UPDATE jobs SET state = 'available', attempt = 0, crash_count = 0, isolate = 0, run_at = ?, dead_reason = NULL,
                   finished_at = NULL, key_expires_at = NULL, lease_expires_at = NULL
            WHERE state = 'dead' ${where} RETURNING id, queue`,
         )
@@ -400,6 +413,12 @@ export class SqliteStore implements Store {
   get database(): Database.Database {
     return this.db;
   }
+}
+
+function countBy(values: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return counts;
 }
 
 const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');

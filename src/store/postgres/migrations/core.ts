@@ -75,4 +75,12 @@ export const coreMigrations: Migration[] = [
         REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION notify_jobs_inserted();
     `,
   },
+  {
+    version: 2,
+    name: 'suspects of a shared crash run alone',
+    sql: `
+      ALTER TABLE jobs ADD COLUMN isolate boolean NOT NULL DEFAULT false;
+      CREATE INDEX jobs_isolated ON jobs (run_at) WHERE isolate AND state IN ('available', 'scheduled');
+    `,
+  },
 ];

@@ -64,4 +64,12 @@ export const coreMigrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'suspects of a shared crash run alone',
+    sql: `
+      ALTER TABLE jobs ADD COLUMN isolate INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX jobs_isolated ON jobs (run_at) WHERE isolate = 1 AND state IN ('available', 'scheduled');
+    `,
+  },
 ];
