@@ -10,24 +10,9 @@ import type { Store } from '../../src/store/store.ts';
 import type { ScheduleSpec } from '../../src/store/coordination.ts';
 import { StaleTermError } from '../../src/errors.ts';
 import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
+import { jobFactory, T0 } from '../helpers/new-job.ts';
 
-const T0 = 1_700_000_000_000;
-
-function newJob(over: Partial<NewJob> = {}): NewJob {
-  return {
-    type: 'tick',
-    queue: 'default',
-    payload: {},
-    payloadHash: 'h',
-    priority: 0,
-    runAt: T0,
-    maxAttempts: 3,
-    idempotencyKey: null,
-    keyTtlMs: 60_000,
-    parentId: null,
-    ...over,
-  };
-}
+const newJob = jobFactory('tick');
 
 const spec: ScheduleSpec = {
   name: 'billing',

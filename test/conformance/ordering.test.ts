@@ -9,25 +9,12 @@ import type { NewJob } from '../../src/job.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
 import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
+import { jobFactory, T0 } from '../helpers/new-job.ts';
 
-const T0 = 1_700_000_000_000;
 const error = { kind: 'permanent', name: 'Error', message: 'boom', fingerprint: 'fp1' };
 
-function newJob(over: Partial<NewJob> = {}): NewJob {
-  return {
-    type: 'email',
-    queue: 'default',
-    payload: {},
-    payloadHash: 'h1',
-    priority: 0,
-    runAt: T0,
-    maxAttempts: 3,
-    idempotencyKey: null,
-    keyTtlMs: 60_000,
-    parentId: null,
-    ...over,
-  };
-}
+const baseJob = jobFactory('email');
+const newJob = (over: Partial<NewJob> = {}) => baseJob({ payloadHash: 'h1', ...over });
 
 describe.each(storeKinds)('ordering keys: %s', (kind) => {
   let url: string;

@@ -8,24 +8,10 @@ import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
 import { leaseExpiredError } from '../../src/engine/error-info.ts';
 import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
+import { jobFactory, T0 } from '../helpers/new-job.ts';
 
-const T0 = 1_700_000_000_000;
-
-function newJob(over: Partial<NewJob> = {}): NewJob {
-  return {
-    type: 'email',
-    queue: 'default',
-    payload: { to: 'a@example.com' },
-    payloadHash: 'h1',
-    priority: 0,
-    runAt: T0,
-    maxAttempts: 3,
-    idempotencyKey: null,
-    keyTtlMs: 60_000,
-    parentId: null,
-    ...over,
-  };
-}
+const baseJob = jobFactory('email');
+const newJob = (over: Partial<NewJob> = {}) => baseJob({ payload: { to: 'a@example.com' }, payloadHash: 'h1', ...over });
 
 const error = { kind: 'transient', name: 'Error', message: 'boom', fingerprint: 'fp1' };
 

@@ -10,24 +10,9 @@ import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
 import type { StepRecord } from '../../src/store/workflows.ts';
 import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
+import { jobFactory, T0 } from '../helpers/new-job.ts';
 
-const T0 = 1_700_000_000_000;
-
-function newJob(over: Partial<NewJob> = {}): NewJob {
-  return {
-    type: 'wf',
-    queue: 'default',
-    payload: {},
-    payloadHash: 'h',
-    priority: 0,
-    runAt: T0,
-    maxAttempts: 3,
-    idempotencyKey: null,
-    keyTtlMs: 60_000,
-    parentId: null,
-    ...over,
-  };
-}
+const newJob = jobFactory('wf');
 
 function step(seq: number, over: Partial<StepRecord> = {}): StepRecord {
   return {
