@@ -209,6 +209,14 @@ export class Worker {
       this.isolation = 'draining';
     }
     if (this.inFlight.size > 0 || this.buffer.length > 0) {
+      // Every worker drains when a suspect appears; once one of them has taken it, the others go back to work.
+      if (now - this.lastIsolationCheck >= 1000) {
+        this.lastIsolationCheck = now;
+        if (!(await this.deps.store.hasIsolatedJobs(this.opts.queues, types, now).catch(() => true))) {
+          this.isolation = 'off';
+          return false;
+        }
+      }
       await this.sleep(this.opts.pollIntervalMs);
       this.woken = false;
       return true;
