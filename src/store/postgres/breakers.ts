@@ -1,5 +1,6 @@
 /** Circuit breakers on PostgreSQL: one row per breaker, locked with FOR UPDATE while a transition is applied. */
 import type pg from 'pg';
+import { withTransaction } from './transaction.ts';
 import { freshBreaker, type BreakerRecord, type Step } from '../../policies/breaker.ts';
 import type { BreakerEvent, BreakerStore } from '../breakers.ts';
 
@@ -38,9 +39,7 @@ export class PostgresBreakerStore implements BreakerStore {
   }
 
   async update<T>(name: string, now: number, step: (current: BreakerRecord) => Step<T>, actor: string) {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+    return withTransaction(this.pool, async (c) => {
       const lock = () => c.query<{ data: BreakerRecord }>('SELECT data FROM breakers WHERE name = $1 FOR UPDATE', [name]);
       let { rows } = await lock();
       if (!rows[0]) {
@@ -70,14 +69,8 @@ export class PostgresBreakerStore implements BreakerStore {
         );
         event = toEvent(ev[0]);
       }
-      await c.query('COMMIT');
       return { result: s.result, record, event };
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   async listEvents(filter: { name?: string; limit?: number }): Promise<BreakerEvent[]> {

@@ -6,6 +6,7 @@
  * transaction client handed to the core store qualify the schema.
  */
 import type pg from 'pg';
+import { withTransaction } from './transaction.ts';
 import { canonicalJson } from '../../engine/enqueue-input.ts';
 import { StaleTermError } from '../../errors.ts';
 import type {
@@ -76,19 +77,8 @@ export class PostgresCoordinationStore implements CoordinationStore {
     private readonly jobs: Pick<Store, 'insertJobs'>,
   ) {}
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, fn);
   }
 
   private async checkFence(c: pg.PoolClient, fence: Fence, now: number) {

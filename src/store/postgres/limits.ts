@@ -1,5 +1,6 @@
 /** Rate-limit buckets and concurrency slots on PostgreSQL: a row lock per bucket, an advisory lock per slot key. */
 import type pg from 'pg';
+import { withTransaction } from './transaction.ts';
 import { refill, take, type LimitStore, type SlotRequest, type TokenRequest } from '../limits.ts';
 
 /** Slots whose job still runs under the token that took them. */
@@ -12,19 +13,8 @@ export class PostgresLimitStore implements LimitStore {
     private readonly schema: string,
   ) {}
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      c.release();
-    }
+  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, fn);
   }
 
   async takeToken(r: TokenRequest) {

@@ -5,6 +5,7 @@
  * LISTEN/NOTIFY and poll as a fallback. Every value is a bound parameter.
  */
 import pg from 'pg';
+import { withTransaction } from './transaction.ts';
 import type { Job, JobEvent, JobFilter, Json, NewJob } from '../../job.ts';
 import type {
   ClaimParams,
@@ -96,26 +97,8 @@ export class PostgresStore implements Store {
     this.visibility = new PostgresVisibilityStore(this.pool, this.schema);
   }
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    // A checked-out client has no error listener: a connection killed between two statements
-    // (a restart, pg_terminate_backend) would be an uncaught 'error' and crash the process.
-    let broken: Error | undefined;
-    const onError = (err: Error) => (broken ??= err);
-    client.on('error', onError);
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.removeListener('error', onError);
-      // A broken client is destroyed, not returned to the pool.
-      client.release(broken);
-    }
+  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, fn);
   }
 
   async migrate(): Promise<void> {

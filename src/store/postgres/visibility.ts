@@ -1,5 +1,6 @@
 /** The visibility store on PostgreSQL: audit entries, sealed segments, stats rollups. */
 import type pg from 'pg';
+import { withTransaction } from './transaction.ts';
 import type {
   AuditEntry,
   AuditRecord,
@@ -18,19 +19,8 @@ export class PostgresVisibilityStore implements VisibilityStore {
     private readonly schema: string,
   ) {}
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, fn);
   }
 
   async appendAudit(records: AuditRecord[]): Promise<void> {
