@@ -20,8 +20,7 @@ export function visibilityPlugin(opts: { tracer: Tracer | null }): WorkerPlugin 
   return {
     name: 'visibility',
     ...(tracer ? { wrapEnqueue: (jobs, next) => tracedEnqueue(tracer, jobs, next) } : {}),
-    async wrap(next, ctx, job, def) {
-      ctx.logger = ctx.logger.child({ status: 'running' });
+    async wrap(next, _ctx, job, def) {
       const attempt = tracer ? startAttemptSpan(tracer, job) : null;
       try {
         const value = attempt ? await context.with(attempt.ctx, next) : await next();

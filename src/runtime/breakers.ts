@@ -173,7 +173,8 @@ export class Breakers {
       extendContext: (ctx, _job, def) => {
         ctx.breaker = (name: string) => this.guard(name, def.classify);
       },
-      wrap: (next, ctx, job, def) => this.runGuarded(next, ctx.signal, job.id, job.leaseToken, def),
+      wrap: (next, ctx, job, def) =>
+        def.breaker ? this.runGuarded(next, ctx.signal, job.id, job.leaseToken, def) : next().catch((err) => Promise.reject(toSnooze(err, this.deps.now()))),
       stop: async () => {
         await Promise.allSettled([...this.redrives]);
       },
@@ -181,8 +182,7 @@ export class Breakers {
   }
 
   private async runGuarded(next: () => Promise<unknown>, signal: AbortSignal, jobId: string, token: number, def: JobDefinition) {
-    const name = def.breaker?.name;
-    if (!name) return next().catch((err) => Promise.reject(toSnooze(err, this.deps.now())));
+    const name = def.breaker!.name;
     const probeId = `job:${jobId}:${token}`;
     const adm = await this.admit(name, probeId);
     if (!adm.allowed) throw new Snooze(this.deps.now() + snoozeMs(adm.waitMs), `circuit breaker "${name}" is ${adm.state}`);

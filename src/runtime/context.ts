@@ -1,46 +1,80 @@
-/** The `ctx` a handler receives: its job, its abort signal, its lease and its once-ledger. */
-import type { JobContext, Logger, OnceInfo } from '../define.ts';
+/**
+ * The `ctx` a handler receives: its job, its abort signal, its lease and its
+ * once-ledger. It is made for every attempt, so it is a class (no closures
+ * per job), and the costly parts, the abort signal and the logger, are made
+ * only when the handler asks for them.
+ */
+import type { BreakerGuard, JobContext, Logger, OnceInfo } from '../define.ts';
 import { ConfigError, ValidationError } from '../errors.ts';
 import type { Job, Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
+import type { Abort } from './abort.ts';
 
 export interface ContextDeps {
   job: Job;
-  controller: AbortController;
+  abort: Abort;
   store: Store;
   now: () => number;
-  logger: Logger;
+  /** Makes the handler's logger, on first use. */
+  logger: () => Logger;
   heartbeat: () => Promise<void>;
 }
 
-export function makeContext({ job, controller, store, now, logger, heartbeat }: ContextDeps): JobContext {
-  return {
-    jobId: job.id,
-    type: job.type,
-    queue: job.queue,
-    attempt: job.attempt,
-    maxAttempts: job.maxAttempts,
-    parentId: job.parentId,
-    signal: controller.signal,
-    heartbeat,
-    logger,
-    job,
-    fencingToken: job.leaseToken,
-    // Replaced by the breaker plugin that every Rebound client installs (runtime/breakers.ts).
-    breaker: () => {
-      throw new ConfigError('ctx.breaker needs a worker started by a Rebound client');
-    },
-    async once<T extends Json | void>(key: string, fn: (info: OnceInfo) => Promise<T> | T): Promise<T> {
-      if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
-        throw new ValidationError('once.key', 'must be a non-empty string of at most 255 characters');
-      }
-      const stored = await store.getOnce(job.id, key);
-      if (stored) return stored.value as T;
-      const value = await fn({ idempotencyKey: `rebound:${job.id}:${key}` });
-      const json = (value === undefined ? null : JSON.parse(JSON.stringify(value))) as Json;
-      await store.putOnce(job.id, key, json, now());
-      // If another executor recorded first, its result is the one that counts.
-      return ((await store.getOnce(job.id, key))?.value ?? json) as T;
-    },
-  };
+export class JobRunContext implements JobContext {
+  readonly jobId: string;
+  readonly type: string;
+  readonly queue: string;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly parentId: string | null;
+  readonly job: Job;
+  readonly fencingToken: number;
+  private madeLogger: Logger | null = null;
+
+  constructor(private readonly deps: ContextDeps) {
+    const job = deps.job;
+    this.job = job;
+    this.jobId = job.id;
+    this.type = job.type;
+    this.queue = job.queue;
+    this.attempt = job.attempt;
+    this.maxAttempts = job.maxAttempts;
+    this.parentId = job.parentId;
+    this.fencingToken = job.leaseToken;
+  }
+
+  get signal(): AbortSignal {
+    return this.deps.abort.signal;
+  }
+
+  get logger(): Logger {
+    return (this.madeLogger ??= this.deps.logger());
+  }
+
+  set logger(logger: Logger) {
+    this.madeLogger = logger;
+  }
+
+  heartbeat(): Promise<void> {
+    return this.deps.heartbeat();
+  }
+
+  // Replaced by the breaker plugin that every Rebound client installs (runtime/breakers.ts).
+  breaker(_name: string): BreakerGuard {
+    throw new ConfigError('ctx.breaker needs a worker started by a Rebound client');
+  }
+
+  async once<T extends Json | void>(key: string, fn: (info: OnceInfo) => Promise<T> | T): Promise<T> {
+    if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
+      throw new ValidationError('once.key', 'must be a non-empty string of at most 255 characters');
+    }
+    const { store, job, now } = this.deps;
+    const stored = await store.getOnce(job.id, key);
+    if (stored) return stored.value as T;
+    const value = await fn({ idempotencyKey: `rebound:${job.id}:${key}` });
+    const json = (value === undefined ? null : JSON.parse(JSON.stringify(value))) as Json;
+    await store.putOnce(job.id, key, json, now());
+    // If another executor recorded first, its result is the one that counts.
+    return ((await store.getOnce(job.id, key))?.value ?? json) as T;
+  }
 }

@@ -14,8 +14,10 @@ import type { ReboundEmitter } from '../events.ts';
 import { deadReasonOf, endStateOf, type Job, type Json } from '../job.ts';
 import { backoffDelay, classifyError } from '../policies/retry.ts';
 import type { Completion, FailOutcome, Store } from '../store/store.ts';
-import { makeContext } from './context.ts';
+import { Abort } from './abort.ts';
+import { JobRunContext } from './context.ts';
 import { LeaseRescuer } from './lease-rescuer.ts';
+import { Pace } from './pace.ts';
 import type { WorkerPlugin } from './plugin.ts';
 
 export interface WorkOptions {
@@ -46,7 +48,7 @@ export interface WorkerDeps {
 interface InFlight {
   job: Job;
   def: JobDefinition;
-  controller: AbortController;
+  abort: Abort;
   done: Promise<void>;
   /** Frees the job's concurrency slot; called once the handler is over, before its outcome is committed. */
   freeSlot: () => void;
@@ -63,6 +65,12 @@ export class Worker {
   private busySlots = 0;
   /** Claimed jobs waiting for a slot: one claim round trip fetches the next round while this one runs. */
   private readonly buffer: Job[] = [];
+  /** Claims in flight, and how many jobs they may bring. */
+  private readonly claims = new Set<Promise<void>>();
+  private claiming = 0;
+  /** The last claim came back short: the queue ran dry, so wait for a notification, a scheduled job or a poll. */
+  private dry = false;
+  private readonly pace: Pace;
   /**
    * Suspects of a shared crash run alone, so a crash during their run is theirs (lease-rescuer.ts):
    * 'draining' stops claiming until in-flight jobs finish, 'alone' runs one suspect and nothing else.
@@ -97,6 +105,9 @@ export class Worker {
       drain: options.drain ?? false,
     };
     this.done = new Promise((r) => (this.resolveDone = r));
+    const c = this.opts.concurrency;
+    // Small workers start without prefetch: a slow job would hold buffered ones hostage until the pace is known.
+    this.pace = new Pace(deps.now, this.opts.batchSize, c < 10 ? 0 : Math.min(4 * c, this.opts.batchSize));
     this.completer = new Batcher(
       async (items) => {
         const accepted = new Set(await deps.store.completeJobs(items, deps.now()));
@@ -128,13 +139,20 @@ export class Worker {
     return this;
   }
 
+  /** New work may be waiting (a notification, or stop): the next sleep returns at once. */
   private wake() {
     this.woken = true;
     this.wakeUp?.();
   }
 
-  private sleep(ms: number): Promise<void> {
-    if (this.woken) return Promise.resolve();
+  /** Something changed here (a slot freed, a claim returned): re-plan now, without claiming an empty queue again. */
+  private nudge() {
+    this.wakeUp?.();
+  }
+
+  /** Sleeps until `ms` pass, or a nudge; or at once if woken, unless `onlyNudge` (nothing to do with new work now). */
+  private sleep(ms: number, onlyNudge = false): Promise<void> {
+    if (this.woken && !onlyNudge) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(() => done(), ms);
       const done = () => {
@@ -146,47 +164,84 @@ export class Worker {
     });
   }
 
+  /**
+   * Keeps up to two claims in flight while there is room, so the next batch
+   * is on its way while this one runs. Sleeps when there is no room, and when
+   * the queue ran dry until a notification, the next scheduled job or a poll.
+   */
   private async claimLoop(): Promise<void> {
     const allTypes = [...this.deps.defs.keys()];
     while (this.state === 'running') {
       const types = await this.claimableTypes(allTypes);
       if (await this.runSuspectAlone(types)) continue;
-      // Outcomes still being committed hold leases but no slot; cap them so a slow store applies backpressure.
-      const committing = this.inFlight.size - this.busySlots;
-      const c = this.opts.concurrency;
-      // Prefetch up to four rounds of jobs (at most a batch): fewer, larger claims; a bounded hoard for other workers.
-      // Small workers do not prefetch: a slow job would hold the buffered ones hostage.
-      const prefetch = c < 10 ? 0 : Math.min(4 * c, this.opts.batchSize);
-      const room = c + prefetch - this.busySlots - this.buffer.length - Math.max(0, committing - 4 * c);
-      if (room <= 0 || (prefetch > 0 && this.buffer.length >= prefetch)) {
-        await this.sleep(this.opts.pollIntervalMs);
+      const limit = this.claimLimit();
+      if (limit > 0 && !this.dry) {
         this.woken = false;
+        this.startClaim(types, limit);
         continue;
       }
-      this.woken = false;
-      let jobs: Job[] = [];
-      try {
-        jobs = await this.deps.store.claimJobs({
-          workerId: this.id,
-          queues: this.opts.queues,
-          types,
-          limit: Math.min(room, this.opts.batchSize),
-          // The shortest lease of our types: heartbeats (every shortest/3) then extend each job to its own lease.
-          leaseMs: this.shortestLeaseMs,
-          now: this.deps.now(),
-        });
-      } catch (error) {
-        this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'claim' });
-        await this.sleep(this.opts.pollIntervalMs);
+      if (this.dry && this.claims.size === 0) {
+        this.dry = false;
+        if (this.opts.drain && (await this.isDrained(allTypes))) break;
+        await this.sleep(types.length < allTypes.length ? this.opts.pollIntervalMs : await this.idleDelay(types));
         continue;
       }
-      this.buffer.push(...jobs);
-      this.fill();
-      if (jobs.length > 0) continue;
-      if (this.opts.drain && (await this.isDrained(allTypes))) break;
-      await this.sleep(types.length < allTypes.length ? this.opts.pollIntervalMs : await this.idleDelay(types));
+      // No room, or a claim is still out: a freed slot or the claim's return nudges.
+      await this.sleep(this.opts.pollIntervalMs, true);
     }
+    await Promise.all(this.claims);
     if (this.opts.drain && this.state === 'running') void this.stop();
+  }
+
+  /**
+   * How many jobs the next claim may take: the room left under concurrency
+   * plus prefetch, counting claims in flight. A second claim goes out only
+   * when at least half the room is free, so claims stay large.
+   */
+  private claimLimit(): number {
+    if (this.claims.size >= MAX_CLAIMS_IN_FLIGHT) return 0;
+    const c = this.opts.concurrency;
+    const capacity = c + this.pace.prefetch();
+    // Outcomes still being committed hold leases but no slot; cap them so a slow store applies backpressure.
+    const committing = this.inFlight.size - this.busySlots;
+    const room = capacity - this.busySlots - this.buffer.length - this.claiming - Math.max(0, committing - capacity);
+    if (room <= 0 || (this.claims.size > 0 && room < capacity / 2)) return 0;
+    return Math.min(room, this.opts.batchSize);
+  }
+
+  private startClaim(types: string[], limit: number) {
+    this.claiming += limit;
+    const started = this.deps.now();
+    const claim = this.deps.store
+      .claimJobs({
+        workerId: this.id,
+        queues: this.opts.queues,
+        types,
+        limit,
+        // The shortest lease of our types: heartbeats (every shortest/3) then extend each job to its own lease.
+        leaseMs: this.shortestLeaseMs,
+        now: started,
+      })
+      .then(
+        (jobs) => {
+          this.pace.claimed(this.deps.now() - started);
+          if (jobs.length < limit) this.dry = true;
+          if (this.state === 'running') {
+            this.buffer.push(...jobs);
+            this.fill();
+          } else this.buffer.push(...jobs); // released by stop()
+        },
+        (error) => {
+          this.dry = true; // back off for a poll interval
+          this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'claim' });
+        },
+      )
+      .finally(() => {
+        this.claiming -= limit;
+        this.claims.delete(claim);
+        this.nudge();
+      });
+    this.claims.add(claim);
   }
 
   /**
@@ -208,7 +263,7 @@ export class Worker {
       if (!waiting) return false;
       this.isolation = 'draining';
     }
-    if (this.inFlight.size > 0 || this.buffer.length > 0) {
+    if (this.inFlight.size > 0 || this.buffer.length > 0 || this.claims.size > 0) {
       // Every worker drains when a suspect appears; once one of them has taken it, the others go back to work.
       if (now - this.lastIsolationCheck >= 1000) {
         this.lastIsolationCheck = now;
@@ -277,7 +332,6 @@ export class Worker {
 
   private run(job: Job): Promise<void> {
     const def = this.deps.defs.get(job.type)!;
-    const controller = new AbortController();
     let slotHeld = true;
     this.busySlots++;
     const freeSlot = () => {
@@ -285,42 +339,45 @@ export class Worker {
       slotHeld = false;
       this.busySlots--;
       this.fill();
-      this.wake();
+      this.nudge();
     };
-    const entry = { job, def, controller, freeSlot } as InFlight;
+    const entry = { job, def, abort: new Abort(), freeSlot } as InFlight;
     // Keyed by claim, not job: after a lost lease this worker may hold the same job again under a new token.
     const key = leaseKey(job);
     this.inFlight.set(key, entry);
+    this.pace.jobStarted();
     entry.done = this.execute(entry).finally(() => {
       this.inFlight.delete(key);
       freeSlot();
-      this.wake();
+      this.nudge();
     });
     return entry.done;
   }
 
-  private async execute({ job, def, controller, freeSlot }: InFlight): Promise<void> {
+  private async execute({ job, def, abort, freeSlot }: InFlight): Promise<void> {
     const started = this.deps.now();
-    const log = this.deps.logger.child({ job_id: job.id, parent_job_id: job.parentId, type: job.type, attempt: job.attempt, trace_id: traceIdOf(job) });
+    // Made only when a line is logged: most attempts log nothing.
+    const bindings = () => ({ job_id: job.id, parent_job_id: job.parentId, type: job.type, attempt: job.attempt, trace_id: traceIdOf(job) });
     this.deps.events.emit('job:started', { job, workerId: this.id });
-    const ctx = makeContext({ job, controller, store: this.deps.store, now: this.deps.now, logger: log, heartbeat: () => this.heartbeat(job, def) });
+    const ctx = new JobRunContext({
+      job,
+      abort,
+      store: this.deps.store,
+      now: this.deps.now,
+      logger: () => this.deps.logger.child({ ...bindings(), status: 'running' }),
+      heartbeat: () => this.heartbeat(job, def),
+    });
     for (const p of this.deps.plugins) p.extendContext?.(ctx, job, def);
     const run = this.deps.plugins.reduceRight<() => Promise<unknown>>(
       (next, p) => (p.wrap ? () => p.wrap!(next, ctx, job, def) : next),
       async () => def.handler(job.payload, ctx),
     );
     let timer: NodeJS.Timeout | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      const onAbort = () => reject(controller.signal.reason);
-      if (controller.signal.aborted) onAbort();
-      else controller.signal.addEventListener('abort', onAbort, { once: true });
-    });
-    aborted.catch(() => {});
-    if (def.timeoutMs) timer = setTimeout(() => controller.abort(new TimeoutError(def.timeoutMs!)), def.timeoutMs);
+    if (def.timeoutMs) timer = setTimeout(() => abort.abort(new TimeoutError(def.timeoutMs!)), def.timeoutMs);
     try {
-      const value = await Promise.race([Promise.resolve().then(run), aborted]);
+      const value = await abort.race(run);
       clearTimeout(timer);
-      if (controller.signal.aborted) throw controller.signal.reason;
+      if (abort.aborted) throw abort.reason;
       const ending = endStateOf(value);
       const result = toJsonResult(ending ? ending.result : value);
       freeSlot();
@@ -330,11 +387,11 @@ export class Worker {
       this.deps.events.emit('job:completed', { jobId: job.id, type: job.type, job, durationMs, workerId: this.id, state: ending?.state ?? 'completed' });
     } catch (err) {
       clearTimeout(timer);
-      const reason = controller.signal.aborted ? controller.signal.reason : err;
+      const reason = abort.aborted ? abort.reason : err;
       if (reason instanceof LeaseLostError) return this.leaseLost(job);
       if (reason instanceof ShutdownError) return; // released by stop(), without charging the attempt
       if (reason instanceof Snooze) return this.snooze(job, reason);
-      await this.fail(job, def, reason, this.deps.now() - started, log);
+      await this.fail(job, def, reason, this.deps.now() - started, this.deps.logger.child(bindings()));
     }
   }
 
@@ -392,23 +449,23 @@ export class Worker {
   private async heartbeat(job: Job, def: JobDefinition): Promise<void> {
     const held = await this.deps.store.heartbeatJobs([{ id: job.id, token: job.leaseToken }], def.leaseMs, this.deps.now());
     if (held.length === 0) {
-      this.inFlight.get(leaseKey(job))?.controller.abort(new LeaseLostError(job.id));
+      this.inFlight.get(leaseKey(job))?.abort.abort(new LeaseLostError(job.id));
       throw new LeaseLostError(job.id);
     }
   }
 
   /** Renews every lease this worker holds, one statement per lease length. */
   private async heartbeatAll(): Promise<void> {
-    const byLease = new Map<number, { job: Job; controller?: AbortController }[]>();
-    const add = (leaseMs: number, item: { job: Job; controller?: AbortController }) =>
+    const byLease = new Map<number, { job: Job; abort?: Abort }[]>();
+    const add = (leaseMs: number, item: { job: Job; abort?: Abort }) =>
       byLease.set(leaseMs, [...(byLease.get(leaseMs) ?? []), item]);
-    for (const f of this.inFlight.values()) if (!f.controller.signal.aborted) add(f.def.leaseMs, f);
+    for (const f of this.inFlight.values()) if (!f.abort.aborted) add(f.def.leaseMs, f);
     for (const job of this.buffer) add(this.deps.defs.get(job.type)!.leaseMs, { job });
     for (const [leaseMs, group] of byLease) {
       try {
         const refs = group.map((f) => ({ id: f.job.id, token: f.job.leaseToken }));
         const held = new Set((await this.deps.store.heartbeatJobs(refs, leaseMs, this.deps.now())).map((r) => `${r.id}:${r.token}`));
-        for (const f of group) if (!held.has(leaseKey(f.job))) f.controller?.abort(new LeaseLostError(f.job.id));
+        for (const f of group) if (!held.has(leaseKey(f.job))) f.abort?.abort(new LeaseLostError(f.job.id));
       } catch (error) {
         this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'heartbeat' });
       }
@@ -448,7 +505,7 @@ export class Worker {
       clearTimeout(graceTimer);
       if (expired) {
         const left = [...this.inFlight.values()];
-        for (const f of left) f.controller.abort(new ShutdownError());
+        for (const f of left) f.abort.abort(new ShutdownError());
         await Promise.all(left.map((f) => f.done));
         const released = await this.deps.store
           .releaseJobs(left.map((f) => ({ id: f.job.id, token: f.job.leaseToken })), this.deps.now())
@@ -466,6 +523,9 @@ export class Worker {
     return this.stopping;
   }
 }
+
+/** Two claims in flight: the next batch is on its way while this one runs. */
+const MAX_CLAIMS_IN_FLIGHT = 2;
 
 const leaseKey = (job: Job) => `${job.id}:${job.leaseToken}`;
 

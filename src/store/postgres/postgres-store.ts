@@ -29,7 +29,7 @@ import { PostgresWorkflowStore } from './workflows.ts';
 import { ORDERING_HEAD, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
 import { PostgresVisibilityStore } from './visibility.ts';
-import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
+import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type ClaimedRow, type EventRow, type JobRow } from './rows.ts';
 
 /** Anything with node-postgres's `query`: a Pool, a Client or a PoolClient. */
 export interface Queryable {
@@ -197,21 +197,23 @@ export class PostgresStore implements Store {
 
   async claimJobs(p: ClaimParams): Promise<Job[]> {
     if (p.types.length === 0 || p.queues.length === 0) return [];
-    const { rows } = await this.pool.query<JobRow>(
-      `WITH next AS (
+    // `id = ANY(ARRAY(...))` takes the claimed rows by primary key: joined to a CTE instead, the planner
+    // may hash-join the whole table on each claim. Only the columns a claim does not set come back.
+    const { rows } = await this.pool.query<ClaimedRow>(
+      `UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_token = j.lease_token + 1,
+              lease_owner = $5, lease_expires_at = $3::bigint + $6::bigint, started_at = $3
+       WHERE j.id = ANY(ARRAY(
          SELECT id FROM jobs
          WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[]) AND run_at <= $3
            AND isolate = $7 AND ${ORDERING_HEAD}
          ORDER BY priority, run_at, id
          LIMIT $4
-         FOR UPDATE SKIP LOCKED)
-       UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_token = j.lease_token + 1,
-              lease_owner = $5, lease_expires_at = $3::bigint + $6::bigint, started_at = $3
-       FROM next WHERE j.id = next.id
-       RETURNING j.*`,
+         FOR UPDATE SKIP LOCKED))
+       RETURNING ${CLAIMED_COLUMNS}`,
       [p.queues, p.types, p.now, p.isolated ? 1 : p.limit, p.workerId, p.leaseMs, p.isolated === true],
     );
-    return rows.map(toJob).sort((a, b) => a.priority - b.priority || a.runAt - b.runAt || Number(a.id) - Number(b.id));
+    const jobs = rows.map((r) => claimedJob(r, p.workerId, p.now, p.now + p.leaseMs));
+    return jobs.sort((a, b) => a.priority - b.priority || a.runAt - b.runAt || Number(a.id) - Number(b.id));
   }
 
   async completeJobs(items: Completion[], now: number): Promise<string[]> {
@@ -220,7 +222,7 @@ export class PostgresStore implements Store {
       `UPDATE jobs j SET state = v.state, result = v.result, finished_at = $4, lease_expires_at = NULL,
               key_expires_at = CASE WHEN j.idempotency_key IS NULL THEN NULL ELSE $4::bigint + j.key_ttl_ms END
        FROM unnest($1::bigint[], $2::int[], $3::jsonb[], $5::text[]) AS v(id, token, result, state)
-       WHERE j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
+       WHERE j.id = ANY($1::bigint[]) AND j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
        RETURNING j.id`,
       [
         items.map((i) => Number(i.id)),
@@ -272,7 +274,7 @@ export class PostgresStore implements Store {
     const { rows } = await this.pool.query<{ id: number; lease_token: number }>(
       `UPDATE jobs j SET lease_expires_at = $3
        FROM unnest($1::bigint[], $2::int[]) AS v(id, token)
-       WHERE j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
+       WHERE j.id = ANY($1::bigint[]) AND j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
        RETURNING j.id, j.lease_token`,
       [items.map((i) => Number(i.id)), items.map((i) => i.token), now + leaseMs],
     );
@@ -301,7 +303,7 @@ export class PostgresStore implements Store {
       `WITH upd AS (
          UPDATE jobs j SET state = 'available', attempt = j.attempt - 1, lease_expires_at = NULL
          FROM unnest($1::bigint[], $2::int[]) AS v(id, token)
-         WHERE j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
+         WHERE j.id = ANY($1::bigint[]) AND j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
          RETURNING j.id, j.attempt, j.lease_owner, j.started_at, j.queue)
        INSERT INTO job_events (job_id, at, kind, attempt, worker, data)
        SELECT id, $3, 'released', attempt + 1, lease_owner, jsonb_build_object('startedAt', started_at) FROM upd

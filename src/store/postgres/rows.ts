@@ -59,6 +59,43 @@ export function toJob(r: JobRow): Job {
   };
 }
 
+/** What a claim reads back: the columns a claim does not set itself. */
+export const CLAIMED_COLUMNS = `j.id, j.type, j.queue, j.payload, j.priority, j.run_at, j.attempt, j.max_attempts, j.crash_count,
+  j.isolate, j.lease_token, j.idempotency_key, j.last_error, j.parent_id, j.created_at, j.trace_context,
+  j.ordering_key, j.ordering_seq`;
+
+export type ClaimedRow = Omit<JobRow, 'payload_hash' | 'state' | 'lease_owner' | 'lease_expires_at' | 'result' | 'dead_reason' | 'started_at' | 'finished_at'>;
+
+/** A job just claimed: running, leased to `owner` until `leaseExpiresAt`, started `now`. */
+export function claimedJob(r: ClaimedRow, owner: string, now: number, leaseExpiresAt: number): Job {
+  return {
+    id: String(r.id),
+    type: r.type,
+    queue: r.queue,
+    payload: r.payload,
+    priority: r.priority,
+    runAt: r.run_at,
+    state: 'running',
+    attempt: r.attempt,
+    maxAttempts: r.max_attempts,
+    crashCount: r.crash_count,
+    isolated: r.isolate,
+    leaseOwner: owner,
+    leaseToken: r.lease_token,
+    leaseExpiresAt,
+    idempotencyKey: r.idempotency_key,
+    result: null,
+    lastError: r.last_error,
+    deadReason: null,
+    parentId: r.parent_id == null ? null : String(r.parent_id),
+    createdAt: r.created_at,
+    startedAt: now,
+    finishedAt: null,
+    traceContext: r.trace_context ?? null,
+    ...(r.ordering_key != null && { orderingKey: r.ordering_key, orderingSeq: r.ordering_seq ?? null }),
+  };
+}
+
 export interface EventRow {
   id: number;
   at: number;
