@@ -1,11 +1,14 @@
 /**
- * How many claimed jobs a worker holds beyond the ones it runs: enough to
- * cover two claim round trips at the pace jobs start now, at most one batch.
+ * How many claimed jobs a worker holds beyond the ones it runs: enough for
+ * two claim round trips, and at least HORIZON_MS, of work at the pace jobs
+ * start now; at most one batch.
  * Fast jobs get a deep local queue, so the next batch arrives before this one
  * runs out; slow jobs get almost none, so claimed jobs do not sit waiting
  * here while another worker could run them.
  */
 const ALPHA = 0.3;
+/** Fewer, larger claims cost the store less per job (SQLite claims are quick but each commit has a cost of its own). */
+const HORIZON_MS = 20;
 
 export class Pace {
   /** Jobs started per millisecond, smoothed; null until the first claim returns. */
@@ -39,6 +42,6 @@ export class Pace {
 
   prefetch(): number {
     if (this.rate == null) return this.initial;
-    return Math.min(this.max, Math.ceil(2 * this.rate * Math.max(1, this.latency)));
+    return Math.min(this.max, Math.ceil(this.rate * Math.max(HORIZON_MS, 2 * this.latency)));
   }
 }

@@ -195,17 +195,18 @@ export class Worker {
 
   /**
    * How many jobs the next claim may take: the room left under concurrency
-   * plus prefetch, counting claims in flight. A second claim goes out only
-   * when at least half the room is free, so claims stay large.
+   * plus prefetch, counting claims in flight. A claim goes out when the local
+   * queue (buffered plus on their way) is down to half the prefetch, or half
+   * the capacity is free; not for every freed slot, so claims stay large.
    */
   private claimLimit(): number {
     if (this.claims.size >= MAX_CLAIMS_IN_FLIGHT) return 0;
-    const c = this.opts.concurrency;
-    const capacity = c + this.pace.prefetch();
+    const prefetch = this.pace.prefetch();
+    const capacity = this.opts.concurrency + prefetch;
     // Outcomes still being committed hold leases but no slot; cap them so a slow store applies backpressure.
     const committing = this.inFlight.size - this.busySlots;
     const room = capacity - this.busySlots - this.buffer.length - this.claiming - Math.max(0, committing - capacity);
-    if (room <= 0 || (this.claims.size > 0 && room < capacity / 2)) return 0;
+    if (room <= 0 || (this.buffer.length + this.claiming > prefetch / 2 && room < capacity / 2)) return 0;
     return Math.min(room, this.opts.batchSize);
   }
 

@@ -55,6 +55,13 @@ export interface PostgresStoreOptions {
   poolSize?: number;
 }
 
+/**
+ * Batched writes to leased jobs join unnest($1 ids, $2 tokens, ...) to the table by primary key.
+ * `state || ''` keeps the planner from reading every running job through the lease index and
+ * hashing them (statistics often say few run; many may): each row is then one key lookup.
+ */
+const HELD = `j.id = v.id AND j.lease_token = v.token AND (j.state || '') = 'running'`;
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly coordination: PostgresCoordinationStore;
@@ -222,7 +229,7 @@ export class PostgresStore implements Store {
       `UPDATE jobs j SET state = v.state, result = v.result, finished_at = $4, lease_expires_at = NULL,
               key_expires_at = CASE WHEN j.idempotency_key IS NULL THEN NULL ELSE $4::bigint + j.key_ttl_ms END
        FROM unnest($1::bigint[], $2::int[], $3::jsonb[], $5::text[]) AS v(id, token, result, state)
-       WHERE j.id = ANY($1::bigint[]) AND j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
+       WHERE ${HELD}
        RETURNING j.id`,
       [
         items.map((i) => Number(i.id)),
@@ -272,10 +279,8 @@ export class PostgresStore implements Store {
   async heartbeatJobs(items: LeaseRef[], leaseMs: number, now: number): Promise<LeaseRef[]> {
     if (items.length === 0) return [];
     const { rows } = await this.pool.query<{ id: number; lease_token: number }>(
-      `UPDATE jobs j SET lease_expires_at = $3
-       FROM unnest($1::bigint[], $2::int[]) AS v(id, token)
-       WHERE j.id = ANY($1::bigint[]) AND j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
-       RETURNING j.id, j.lease_token`,
+      `UPDATE jobs j SET lease_expires_at = $3 FROM unnest($1::bigint[], $2::int[]) AS v(id, token)
+       WHERE ${HELD} RETURNING j.id, j.lease_token`,
       [items.map((i) => Number(i.id)), items.map((i) => i.token), now + leaseMs],
     );
     return rows.map((r) => ({ id: String(r.id), token: r.lease_token }));
@@ -303,7 +308,7 @@ export class PostgresStore implements Store {
       `WITH upd AS (
          UPDATE jobs j SET state = 'available', attempt = j.attempt - 1, lease_expires_at = NULL
          FROM unnest($1::bigint[], $2::int[]) AS v(id, token)
-         WHERE j.id = ANY($1::bigint[]) AND j.id = v.id AND j.lease_token = v.token AND j.state = 'running'
+         WHERE ${HELD}
          RETURNING j.id, j.attempt, j.lease_owner, j.started_at, j.queue)
        INSERT INTO job_events (job_id, at, kind, attempt, worker, data)
        SELECT id, $3, 'released', attempt + 1, lease_owner, jsonb_build_object('startedAt', started_at) FROM upd

@@ -29,7 +29,7 @@ import { SqliteWorkflowStore } from './workflows.ts';
 import { ORDERING_HEAD, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
-import { toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
+import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
 /** Workers in this process hear about enqueues at once; other processes poll. */
 const localListeners = new Map<string, Set<WakeListener>>();
@@ -51,7 +51,7 @@ export class SqliteStore implements Store {
   constructor(path: string) {
     this.path = path === ':memory:' ? path : resolve(path);
     if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
-    this.db = new Database(this.path);
+    this.db = cacheStatements(new Database(this.path));
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 10000');
@@ -140,34 +140,40 @@ export class SqliteStore implements Store {
       )
       .get(...p.queues, ...p.types, p.now, p.isolated ? 1 : 0);
     if (!due) return [];
-    const rows = this.write(
-      () =>
-        this.db
-          .prepare(
-            `UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
-                    lease_owner = ?, lease_expires_at = ?, started_at = ?
-             WHERE id IN (
-               SELECT id FROM jobs
-               WHERE state IN ('available', 'scheduled') AND queue IN (${q}) AND type IN (${t}) AND run_at <= ?
-                 AND isolate = ? AND ${ORDERING_HEAD}
-               ORDER BY priority, run_at, id LIMIT ?)
-             RETURNING *`,
-          )
-          .all(p.workerId, p.now + p.leaseMs, p.now, ...p.queues, ...p.types, p.now, p.isolated ? 1 : 0, p.isolated ? 1 : p.limit) as JobRow[],
+    const rows = this.write(() =>
+      this.db
+        .prepare(
+          `UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
+                  lease_owner = ?, lease_expires_at = ?, started_at = ?
+           WHERE id IN (
+             SELECT id FROM jobs
+             WHERE state IN ('available', 'scheduled') AND queue IN (${q}) AND type IN (${t}) AND run_at <= ?
+               AND isolate = ? AND ${ORDERING_HEAD}
+             ORDER BY priority, run_at, id LIMIT ?)
+           RETURNING ${CLAIMED_COLUMNS}`,
+        )
+        .raw(true)
+        .all(p.workerId, p.now + p.leaseMs, p.now, ...p.queues, ...p.types, p.now, p.isolated ? 1 : 0, p.isolated ? 1 : p.limit) as unknown[][],
     );
-    return rows.map(toJob).sort(claimOrder);
+    return rows.map((r) => claimedJob(r, p.workerId, p.now, p.now + p.leaseMs)).sort(claimOrder);
   }
 
   async completeJobs(items: Completion[], now: number): Promise<string[]> {
-    const stmt = this.db.prepare(`
-      UPDATE jobs SET state = ?, result = ?, finished_at = ?, lease_expires_at = NULL,
-             key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE ? + key_ttl_ms END
-      WHERE id = ? AND lease_token = ? AND state = 'running'`);
-    return this.write(() =>
-      items
-        .filter((c) => stmt.run(c.state ?? 'completed', json(c.result), now, now, Number(c.id), c.token).changes === 1)
-        .map((c) => c.id),
-    );
+    if (items.length === 0) return [];
+    // One statement for the batch: [id, token, state, result] per job, matched by primary key.
+    const rows = this.write(() =>
+      this.db
+        .prepare(
+          `UPDATE jobs SET state = v.value ->> 2, result = v.value ->> 3, finished_at = @now, lease_expires_at = NULL,
+                  key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE @now + key_ttl_ms END
+           FROM json_each(@items) AS v
+           WHERE jobs.id = v.value ->> 0 AND jobs.lease_token = v.value ->> 1 AND jobs.state = 'running'
+           RETURNING jobs.id`,
+        )
+        .pluck()
+        .all({ now, items: JSON.stringify(items.map((c) => [Number(c.id), c.token, c.state ?? 'completed', json(c.result)])) }),
+    ) as number[];
+    return rows.map(String);
   }
 
   async failJob(p: FailParams): Promise<boolean> {
@@ -448,4 +454,24 @@ function selectionSql(sel: Selection) {
   const { where, params } = filterSql({ ids: sel.ids, type: sel.type, fingerprint: sel.fingerprint });
   if (!where) return { where: 'AND 0', params };
   return { where: `AND ${where.slice('WHERE '.length)}`, params };
+}
+
+/**
+ * Every store method prepares its SQL where it runs it, which keeps each query
+ * next to its use; compiling a statement costs more than running a small one,
+ * so the connection keeps what it compiled, keyed by the SQL text. Texts are
+ * fixed or vary only in placeholder counts; past `max` the cache starts over.
+ */
+function cacheStatements(db: Database.Database, max = 1000): Database.Database {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      if (cache.size >= max) cache.clear();
+      cache.set(sql, (stmt = prepare(sql)));
+    }
+    return stmt;
+  }) as typeof db.prepare;
+  return db;
 }
