@@ -61,6 +61,8 @@ export interface NewJob {
   type: string;
   queue: string;
   payload: Json;
+  /** The payload's JSON text, when the caller has it already (enqueue does). */
+  payloadText?: string;
   payloadHash: string;
   priority: number;
   runAt: number;

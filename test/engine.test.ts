@@ -49,6 +49,13 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect(await r.countJobs()).toBe(0);
   });
 
+  it('stores payload text that merely looks like an escape (a backslash then u0000 or ud800) as it is', async () => {
+    const r = await open([defineJob('note', { handler: async () => {} })]);
+    const payload = { text: 'C:\\u0000 and \\ud800', nested: { 'key\\u0000': ['\\\\u0000'] }, emoji: '\u{1F600}' };
+    const { id } = await r.enqueue('note', payload);
+    expect((await r.getJob(id))?.payload).toEqual(payload);
+  });
+
   it('deduplicates by idempotency key, returns the stored result, and refuses a different payload', async () => {
     const r = await open([order]);
     const first = await r.enqueue('order', { orderId: 'o1', amount: 5 }, { idempotencyKey: 'order-42' });

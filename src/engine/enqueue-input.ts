@@ -35,6 +35,8 @@ export const MAX_PAYLOAD_DEPTH = 64;
 /** U+0000 and unpaired surrogates cannot be stored by PostgreSQL (text and jsonb); refuse them on every store alike. */
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const storable = (s: string) => !UNSTORABLE.test(s);
+/** An escaped U+0000 or lone surrogate in JSON text (an odd run of backslashes before the `u`). */
+const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/;
 const UNSTORABLE_MESSAGE = 'must not contain U+0000 or unpaired UTF-16 surrogates';
 const text = (min: number, max: number) => z.string().min(min).max(max).refine(storable, UNSTORABLE_MESSAGE);
 
@@ -59,6 +61,8 @@ const optionsSchema = z
   })
   .strict();
 
+const NO_OPTIONS = optionsSchema.safeParse({});
+
 export function buildNewJob(
   type: unknown,
   payload: unknown,
@@ -69,7 +73,8 @@ export function buildNewJob(
   if (typeof type !== 'string' || !TYPE_PATTERN.test(type)) {
     throw new ValidationError('type', 'must be 1-128 letters, digits or _ . : - / (the name given to defineJob)');
   }
-  const parsedOpts = optionsSchema.safeParse(opts ?? {});
+  // Most enqueues give no options: skip the schema for them.
+  const parsedOpts = opts == null ? NO_OPTIONS : optionsSchema.safeParse(opts);
   if (!parsedOpts.success) {
     const issue = parsedOpts.error.issues[0];
     const field = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.');
@@ -82,13 +87,14 @@ export function buildNewJob(
   if (o.orderingOnDead !== undefined && o.orderingKey === undefined) {
     throw new ValidationError('options.orderingOnDead', 'applies only with an orderingKey');
   }
-  const checked = checkPayload(payload, def);
+  const { json: checked, text } = checkPayload(payload, def);
   const runAt = o.runAt !== undefined ? toTime(o.runAt) : now + (o.delayMs ?? 0);
   return {
     type,
     queue: o.queue ?? def?.queue ?? DEFAULTS.queue,
     payload: checked,
-    payloadHash: payloadHash(type, checked),
+    payloadText: text,
+    payloadHash: payloadHash(type, checked, text),
     priority: o.priority ?? def?.priority ?? DEFAULTS.priority,
     runAt,
     maxAttempts: o.maxAttempts ?? def?.retry.maxAttempts ?? 5,
@@ -99,31 +105,30 @@ export function buildNewJob(
   };
 }
 
-function checkPayload(payload: unknown, def: JobDefinition | undefined): Json {
+/** The payload as stored: JSON-serializable, storable strings, within size and depth; its JSON text too. */
+function checkPayload(payload: unknown, def: JobDefinition | undefined): { json: Json; text: string } {
   let text: string | undefined;
   try {
-    text = JSON.stringify(payload === undefined ? null : payload, (key, value) => {
-      if (!storable(key) || (typeof value === 'string' && !storable(value))) throw new ValidationError('payload', `strings ${UNSTORABLE_MESSAGE}`);
-      return value;
-    });
+    text = JSON.stringify(payload === undefined ? null : payload);
   } catch (err) {
-    if (err instanceof ValidationError) throw err;
     throw new ValidationError('payload', `must be JSON-serializable (${(err as Error).message})`);
   }
   if (text === undefined) throw new ValidationError('payload', 'must be JSON-serializable');
-  if (Buffer.byteLength(text) > MAX_PAYLOAD_BYTES) {
+  // JSON.stringify writes U+0000 and lone surrogates (in keys and values) as \u escapes, and nothing else as those.
+  if (text.includes('\\u') && UNSTORABLE_ESCAPE.test(text)) throw new ValidationError('payload', `strings ${UNSTORABLE_MESSAGE}`);
+  if (text.length > MAX_PAYLOAD_BYTES / 3 && Buffer.byteLength(text) > MAX_PAYLOAD_BYTES) {
     throw new ValidationError('payload', `is larger than ${MAX_PAYLOAD_BYTES} bytes; store large data elsewhere and enqueue a reference`);
   }
   const json = JSON.parse(text) as Json;
   if (depthOf(json) > MAX_PAYLOAD_DEPTH) throw new ValidationError('payload', `nests deeper than ${MAX_PAYLOAD_DEPTH} levels`);
-  if (!def?.schema) return json;
+  if (!def?.schema) return { json, text };
   const result = def.schema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
     const path = issue.path.map(String).join('.');
     throw new ValidationError(path ? `payload.${path}` : 'payload', issue.message);
   }
-  return json;
+  return { json, text };
 }
 
 /** Nesting depth of arrays and objects, without recursion. */
@@ -150,8 +155,9 @@ function toTime(v: Date | number | string): number {
 }
 
 /** Same type and same payload (whatever the key order) give the same hash. */
-export function payloadHash(type: string, payload: Json): string {
-  return createHash('sha256').update(type).update('\0').update(canonicalJson(payload)).digest('hex');
+export function payloadHash(type: string, payload: Json, text?: string): string {
+  const canonical = text !== undefined && keysSorted(payload) ? text : canonicalJson(payload);
+  return createHash('sha256').update(type).update('\0').update(canonical).digest('hex');
 }
 
 export function canonicalJson(v: Json): string {
@@ -159,4 +165,17 @@ export function canonicalJson(v: Json): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   const keys = Object.keys(v).sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k] as Json)}`).join(',')}}`;
+}
+
+/** Whether every object's keys are in sorted order already, so that JSON.stringify is canonical. */
+function keysSorted(v: Json): boolean {
+  if (v === null || typeof v !== 'object') return true;
+  if (Array.isArray(v)) return v.every(keysSorted);
+  let prev: string | null = null;
+  for (const k in v) {
+    if (prev !== null && !(prev < k)) return false;
+    if (!keysSorted(v[k] as Json)) return false;
+    prev = k;
+  }
+  return true;
 }

@@ -28,14 +28,15 @@ function levelEnabled(logger: Logger, level: string): boolean {
 }
 
 export function subscribeJobLogs(events: ReboundEmitter, logger: Logger): Unsubscribe[] {
-  const debug = (job: Job, status: string, msg: string, extra: Record<string, unknown> = {}) => {
-    if (levelEnabled(logger, 'debug')) logger.debug({ ...jobLogFields(job, status), ...extra }, msg);
+  // Checked before a line's fields are built: these events come once or twice per job.
+  const debug = (job: Job, status: string, msg: string, extra: () => Record<string, unknown>) => {
+    if (levelEnabled(logger, 'debug')) logger.debug({ ...jobLogFields(job, status), ...extra() }, msg);
   };
   return [
-    on(events, 'job:enqueued', (e) => debug(e.job, e.job.state, e.deduplicated ? 'enqueue deduplicated' : 'job enqueued', { deduplicated: e.deduplicated })),
-    on(events, 'job:started', (e) => debug(e.job, 'running', 'attempt started', { worker: e.workerId })),
-    on(events, 'job:completed', (e) => debug(e.job, 'completed', 'job completed', { duration_ms: e.durationMs })),
-    on(events, 'job:snoozed', (e) => debug(e.job, 'snoozed', 'job snoozed', { reason: e.reason, run_at: e.runAt })),
+    on(events, 'job:enqueued', (e) => debug(e.job, e.job.state, e.deduplicated ? 'enqueue deduplicated' : 'job enqueued', () => ({ deduplicated: e.deduplicated }))),
+    on(events, 'job:started', (e) => debug(e.job, 'running', 'attempt started', () => ({ worker: e.workerId }))),
+    on(events, 'job:completed', (e) => debug(e.job, 'completed', 'job completed', () => ({ duration_ms: e.durationMs }))),
+    on(events, 'job:snoozed', (e) => debug(e.job, 'snoozed', 'job snoozed', () => ({ reason: e.reason, run_at: e.runAt }))),
     on(events, 'job:cancelled', (e) => logger.info({ ...jobLogFields(e.job, 'cancelled'), actor: e.actor }, 'job cancelled')),
   ];
 }

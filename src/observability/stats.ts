@@ -42,6 +42,7 @@ interface PendingBucket extends Omit<StatsBucket, 'latency'> {
 
 export class StatsRecorder {
   private pending = new Map<string, PendingBucket>();
+  private last: { minute: number; type: string; key: string; bucket: PendingBucket } | null = null;
   private readonly off: Unsubscribe[];
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
@@ -73,9 +74,13 @@ export class StatsRecorder {
 
   private bucket(type: string): PendingBucket {
     const minute = Math.floor(this.deps.now() / MINUTE) * MINUTE;
+    // Most events in a row are of one type in one minute: skip building the key for them.
+    const last = this.last;
+    if (last && last.minute === minute && last.type === type && this.pending.get(last.key) === last.bucket) return last.bucket;
     const key = `${minute}\0${type}`;
     let b = this.pending.get(key);
     if (!b) this.pending.set(key, (b = { minute, type, outcomes: {}, latency: new Map(), errors: [] }));
+    this.last = { minute, type, key, bucket: b };
     return b;
   }
 

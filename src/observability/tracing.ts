@@ -102,10 +102,14 @@ export interface AttemptEnd {
   errorMessage?: string;
 }
 
-/** Starts the consumer span of one attempt; the caller runs the handler in `ctx` and calls `end`. */
-export function startAttemptSpan(tracer: Tracer, job: Job): { span: Span; ctx: Context; end: (e: AttemptEnd) => void } {
+/**
+ * Starts the consumer span of one attempt; the caller runs the handler in `ctx` and calls `end`.
+ * Null when no SDK is registered (the span is a no-op with no trace id): nothing to run under or end.
+ */
+export function startAttemptSpan(tracer: Tracer, job: Job): { span: Span; ctx: Context; end: (e: AttemptEnd) => void } | null {
   const parent = jobParentContext(job);
   const span = tracer.startSpan(`process ${job.type}`, { kind: SpanKind.CONSUMER, attributes: jobAttributes(job) }, parent);
+  if (!job.traceContext && !trace.isSpanContextValid(span.spanContext())) return null;
   return {
     span,
     ctx: trace.setSpan(parent, span),

@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { withTransaction } from './transaction.ts';
-import type { Job, JobEvent, JobFilter, Json, NewJob } from '../../job.ts';
+import type { Job, JobEvent, JobFilter, JobState, Json, NewJob } from '../../job.ts';
 import type {
   ClaimParams,
   Completion,
@@ -29,7 +29,7 @@ import { PostgresWorkflowStore } from './workflows.ts';
 import { ORDERING_HEAD, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
 import { PostgresVisibilityStore } from './visibility.ts';
-import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type ClaimedRow, type EventRow, type JobRow } from './rows.ts';
+import { CLAIMED_COLUMNS, claimedJob, newJob, toEvent, toJob, type ClaimedRow, type EventRow, type JobRow } from './rows.ts';
 
 /** Anything with node-postgres's `query`: a Pool, a Client or a PoolClient. */
 export interface Queryable {
@@ -60,6 +60,17 @@ export interface PostgresStoreOptions {
  * `state || ''` keeps the planner from reading every running job through the lease index and
  * hashing them (statistics often say few run; many may): each row is then one key lookup.
  */
+/** Jobs to insert as one JSON array of rows (the payload's own JSON text inlined). */
+function rowsJson(jobs: NewJob[]): string {
+  const s = JSON.stringify;
+  const rows = jobs.map(
+    (j) =>
+      `[${s(j.type)},${s(j.queue)},${j.payloadText ?? s(j.payload)},${s(j.payloadHash)},${j.priority},${j.runAt},${j.maxAttempts},` +
+      `${s(j.idempotencyKey)},${j.keyTtlMs},${j.parentId == null ? null : Number(j.parentId)},${s(j.traceContext ?? null)}]`,
+  );
+  return `[${rows.join(',')}]`;
+}
+
 const HELD = `j.id = v.id AND j.lease_token = v.token AND (j.state || '') = 'running'`;
 
 export class PostgresStore implements Store {
@@ -143,33 +154,18 @@ export class PostgresStore implements Store {
           [keys, now],
         );
       }
-      const { rows } = await db.query<JobRow>(
+      // One JSON parameter carries the rows: node-postgres escapes array parameters character by character.
+      const { rows } = await db.query<{ id: number; state: JobState; idempotency_key: string | null }>(
         `INSERT INTO ${ident(this.schema)}.jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts,
                            idempotency_key, key_ttl_ms, parent_id, created_at, trace_context)
-         SELECT type, queue, payload, payload_hash, priority, run_at,
-                CASE WHEN run_at > $11 THEN 'scheduled' ELSE 'available' END,
-                max_attempts, idempotency_key, key_ttl_ms, parent_id, $11, trace_context
-         FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::int[], $6::bigint[], $7::int[],
-                     $8::text[], $9::bigint[], $10::bigint[], $12::text[])
-              WITH ORDINALITY AS t(type, queue, payload, payload_hash, priority, run_at, max_attempts,
-                                   idempotency_key, key_ttl_ms, parent_id, trace_context, ord)
+         SELECT r->>0, r->>1, r->2, r->>3, (r->>4)::int, (r->>5)::bigint,
+                CASE WHEN (r->>5)::bigint > $2 THEN 'scheduled' ELSE 'available' END,
+                (r->>6)::int, r->>7, (r->>8)::bigint, (r->>9)::bigint, $2, r->>10
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, ord)
          ORDER BY ord
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING *`,
-        [
-          jobs.map((j) => j.type),
-          jobs.map((j) => j.queue),
-          jobs.map((j) => JSON.stringify(j.payload)),
-          jobs.map((j) => j.payloadHash),
-          jobs.map((j) => j.priority),
-          jobs.map((j) => j.runAt),
-          jobs.map((j) => j.maxAttempts),
-          jobs.map((j) => j.idempotencyKey),
-          jobs.map((j) => j.keyTtlMs),
-          jobs.map((j) => (j.parentId == null ? null : Number(j.parentId))),
-          now,
-          jobs.map((j) => j.traceContext ?? null),
-        ],
+         RETURNING id, state, idempotency_key`,
+        [rowsJson(jobs), now],
       );
       // Rows come back in insertion order (ids ascend); a keyed job missing from them hit an existing key.
       const inserted = rows.sort((a, b) => a.id - b.id);
@@ -178,7 +174,7 @@ export class PostgresStore implements Store {
         const row = inserted[next];
         if (row && (j.idempotencyKey == null || row.idempotency_key === j.idempotencyKey)) {
           next++;
-          return { job: toJob(row), inserted: true, payloadHash: row.payload_hash };
+          return { job: newJob(j, row.id, row.state, now), inserted: true, payloadHash: j.payloadHash };
         }
         return j.idempotencyKey!;
       });

@@ -25,16 +25,14 @@ export class PostgresVisibilityStore implements VisibilityStore {
 
   async appendAudit(records: AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
+    // One JSON parameter for the batch (node-postgres escapes array parameters character by character);
+    // details stay the text JSON.stringify wrote, which is what the chain hashes.
     await this.pool.query(
       `INSERT INTO audit_log (at, actor, action, target, details)
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])`,
-      [
-        records.map((r) => r.at),
-        records.map((r) => r.actor),
-        records.map((r) => r.action),
-        records.map((r) => r.target),
-        records.map((r) => (r.details == null ? null : JSON.stringify(r.details))),
-      ],
+       SELECT (r->>0)::bigint, r->>1, r->>2, r->>3, r->>4
+       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, ord)
+       ORDER BY ord`,
+      [JSON.stringify(records.map((r) => [r.at, r.actor, r.action, r.target, r.details == null ? null : JSON.stringify(r.details)]))],
     );
   }
 

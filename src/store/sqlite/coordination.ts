@@ -231,7 +231,7 @@ export class SqliteCoordinationStore implements CoordinationStore {
       .get(
         j.type,
         j.queue,
-        JSON.stringify(j.payload),
+        j.payloadText ?? JSON.stringify(j.payload),
         j.payloadHash,
         j.priority,
         j.runAt,

@@ -106,7 +106,7 @@ export class SqliteStore implements Store {
         if (j.idempotencyKey) freeKey.run(j.idempotencyKey, now);
         const row = insert.get({
           ...j,
-          payload: JSON.stringify(j.payload),
+          payload: j.payloadText ?? JSON.stringify(j.payload),
           state: j.runAt > now ? 'scheduled' : 'available',
           parentId: j.parentId == null ? null : Number(j.parentId),
           traceContext: j.traceContext ?? null,
