@@ -99,7 +99,7 @@ export class Worker {
       queues: options.queues ?? [...new Set(defs.map((d) => d.queue))],
       batchSize: options.batchSize ?? 250,
       // SQLite has no cross-process notification: poll often (an idle poll is one indexed read, no lock).
-      pollIntervalMs: options.pollIntervalMs ?? (deps.store.kind === 'sqlite' ? 20 : 1000),
+      pollIntervalMs: options.pollIntervalMs ?? (deps.store.kind === 'sqlite' ? 10 : 1000),
       rescueIntervalMs: options.rescueIntervalMs ?? 2000,
       shutdownGraceMs: options.shutdownGraceMs ?? 10_000,
       drain: options.drain ?? false,

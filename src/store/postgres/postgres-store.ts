@@ -195,6 +195,8 @@ export class PostgresStore implements Store {
       });
     };
     if (tx) return run(tx as Queryable);
+    // Without keys or ordering the insert is one statement: no transaction, one round trip instead of three.
+    if (jobs.every((j) => j.idempotencyKey == null && j.orderingKey == null)) return run(this.pool);
     return this.tx(run);
   }
 
@@ -202,8 +204,10 @@ export class PostgresStore implements Store {
     if (p.types.length === 0 || p.queues.length === 0) return [];
     // `id = ANY(ARRAY(...))` takes the claimed rows by primary key: joined to a CTE instead, the planner
     // may hash-join the whole table on each claim. Only the columns a claim does not set come back.
-    const { rows } = await this.pool.query<ClaimedRow>(
-      `UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_token = j.lease_token + 1,
+    const { rows } = await this.pool.query<ClaimedRow>({
+      // Named: each connection plans it once (a generic plan is as good here), a third of a lone claim's time.
+      name: 'rebound_claim',
+      text: `UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_token = j.lease_token + 1,
               lease_owner = $5, lease_expires_at = $3::bigint + $6::bigint, started_at = $3
        WHERE j.id = ANY(ARRAY(
          SELECT id FROM jobs
@@ -213,8 +217,8 @@ export class PostgresStore implements Store {
          LIMIT $4
          FOR UPDATE SKIP LOCKED))
        RETURNING ${CLAIMED_COLUMNS}`,
-      [p.queues, p.types, p.now, p.isolated ? 1 : p.limit, p.workerId, p.leaseMs, p.isolated === true],
-    );
+      values: [p.queues, p.types, p.now, p.isolated ? 1 : p.limit, p.workerId, p.leaseMs, p.isolated === true],
+    });
     const jobs = rows.map((r) => claimedJob(r, p.workerId, p.now, p.now + p.leaseMs));
     return jobs.sort((a, b) => a.priority - b.priority || a.runAt - b.runAt || Number(a.id) - Number(b.id));
   }
