@@ -29,7 +29,8 @@ import { PostgresWorkflowStore } from './workflows.ts';
 import { ORDERING_HEAD, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
 import { PostgresVisibilityStore } from './visibility.ts';
-import { CLAIMED_COLUMNS, claimedJob, newJob, toEvent, toJob, type ClaimedRow, type EventRow, type JobRow } from './rows.ts';
+import { newJob, storedPayloadHash } from '../new-job.ts';
+import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type ClaimedRow, type EventRow, type JobRow } from './rows.ts';
 
 /** Anything with node-postgres's `query`: a Pool, a Client or a PoolClient. */
 export interface Queryable {
@@ -65,7 +66,7 @@ function rowsJson(jobs: NewJob[]): string {
   const s = JSON.stringify;
   const rows = jobs.map(
     (j) =>
-      `[${s(j.type)},${s(j.queue)},${j.payloadText ?? s(j.payload)},${s(j.payloadHash)},${j.priority},${j.runAt},${j.maxAttempts},` +
+      `[${s(j.type)},${s(j.queue)},${j.payloadText ?? s(j.payload)},${s(storedPayloadHash(j))},${j.priority},${j.runAt},${j.maxAttempts},` +
       `${s(j.idempotencyKey)},${j.keyTtlMs},${j.parentId == null ? null : Number(j.parentId)},${s(j.traceContext ?? null)}]`,
   );
   return `[${rows.join(',')}]`;

@@ -1,4 +1,4 @@
-import type { Job, JobEvent, JobState, Json, ErrorInfo, NewJob } from '../../job.ts';
+import type { Job, JobEvent, JobState, Json, ErrorInfo } from '../../job.ts';
 
 /** A jobs row as node-postgres returns it (bigint parsed to number, jsonb parsed). */
 export interface JobRow {
@@ -56,35 +56,6 @@ export function toJob(r: JobRow): Job {
     finishedAt: r.finished_at,
     traceContext: r.trace_context ?? null,
     ...(r.ordering_key != null && { orderingKey: r.ordering_key, orderingSeq: r.ordering_seq ?? null }),
-  };
-}
-
-/** A job just inserted from `j`: the store gave it its id and state. */
-export function newJob(j: NewJob, id: number, state: JobState, createdAt: number): Job {
-  return {
-    id: String(id),
-    type: j.type,
-    queue: j.queue,
-    payload: j.payload,
-    priority: j.priority,
-    runAt: j.runAt,
-    state,
-    attempt: 0,
-    maxAttempts: j.maxAttempts,
-    crashCount: 0,
-    isolated: false,
-    leaseOwner: null,
-    leaseToken: 0,
-    leaseExpiresAt: null,
-    idempotencyKey: j.idempotencyKey,
-    result: null,
-    lastError: null,
-    deadReason: null,
-    parentId: j.parentId,
-    createdAt,
-    startedAt: null,
-    finishedAt: null,
-    traceContext: j.traceContext ?? null,
   };
 }
 

@@ -6,6 +6,7 @@ import type Database from 'better-sqlite3';
 import { canonicalJson } from '../../engine/enqueue-input.ts';
 import { StaleTermError } from '../../errors.ts';
 import type { NewJob } from '../../job.ts';
+import { storedPayloadHash } from '../new-job.ts';
 import type {
   CoordinationStore,
   Fence,
@@ -232,7 +233,7 @@ export class SqliteCoordinationStore implements CoordinationStore {
         j.type,
         j.queue,
         j.payloadText ?? JSON.stringify(j.payload),
-        j.payloadHash,
+        storedPayloadHash(j),
         j.priority,
         j.runAt,
         j.runAt > now ? 'scheduled' : 'available',

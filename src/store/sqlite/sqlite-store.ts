@@ -29,6 +29,7 @@ import { SqliteWorkflowStore } from './workflows.ts';
 import { ORDERING_HEAD, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
+import { newJob, storedPayloadHash } from '../new-job.ts';
 import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
 /** Workers in this process hear about enqueues at once; other processes poll. */
@@ -93,27 +94,29 @@ export class SqliteStore implements Store {
     const freeKey = this.db.prepare(
       'UPDATE jobs SET idempotency_key = NULL WHERE idempotency_key = ? AND key_expires_at IS NOT NULL AND key_expires_at <= ?',
     );
-    const insert = this.db.prepare(`
-      INSERT INTO jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts,
-                        idempotency_key, key_ttl_ms, parent_id, created_at, trace_context)
-      VALUES (@type, @queue, @payload, @payloadHash, @priority, @runAt, @state, @maxAttempts,
-              @idempotencyKey, @keyTtlMs, @parentId, @now, @traceContext)
-      ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-      RETURNING *`);
+    const insert = this.db
+      .prepare(
+        `INSERT INTO jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts,
+                           idempotency_key, key_ttl_ms, parent_id, created_at, trace_context)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING id`,
+      )
+      .pluck();
     const byKey = this.db.prepare('SELECT * FROM jobs WHERE idempotency_key = ?');
     const inserted = this.write(() =>
       jobs.map((j): InsertedJob => {
         if (j.idempotencyKey) freeKey.run(j.idempotencyKey, now);
-        const row = insert.get({
-          ...j,
-          payload: j.payloadText ?? JSON.stringify(j.payload),
-          state: j.runAt > now ? 'scheduled' : 'available',
-          parentId: j.parentId == null ? null : Number(j.parentId),
-          traceContext: j.traceContext ?? null,
-          now,
-        }) as JobRow | undefined;
-        if (row && j.orderingKey) return { job: toJob(orderJob(this.db, row, j.orderingKey, j.orderingOnDead ?? 'wait')), inserted: true, payloadHash: row.payload_hash };
-        if (row) return { job: toJob(row), inserted: true, payloadHash: row.payload_hash };
+        const state = j.runAt > now ? 'scheduled' : 'available';
+        const id = insert.get(
+          j.type, j.queue, j.payloadText ?? JSON.stringify(j.payload), storedPayloadHash(j), j.priority, j.runAt, state, j.maxAttempts,
+          j.idempotencyKey, j.keyTtlMs, j.parentId == null ? null : Number(j.parentId), now, j.traceContext ?? null,
+        ) as number | undefined;
+        if (id !== undefined && j.orderingKey) {
+          const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow;
+          return { job: toJob(orderJob(this.db, row, j.orderingKey, j.orderingOnDead ?? 'wait')), inserted: true, payloadHash: j.payloadHash };
+        }
+        if (id !== undefined) return { job: newJob(j, id, state, now), inserted: true, payloadHash: j.payloadHash };
         const existing = byKey.get(j.idempotencyKey) as JobRow;
         return { job: toJob(existing), inserted: false, payloadHash: existing.payload_hash };
       }),
