@@ -160,11 +160,16 @@ export function payloadHash(type: string, payload: Json, text?: string): string 
   return createHash('sha256').update(type).update('\0').update(canonical).digest('hex');
 }
 
+/** JSON with every object's keys sorted: the same text for the same value, whatever the key order. */
 export function canonicalJson(v: Json): string {
+  return keysSorted(v) ? JSON.stringify(v) : sortedJson(v);
+}
+
+function sortedJson(v: Json): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`;
   const keys = Object.keys(v).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k] as Json)}`).join(',')}}`;
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${sortedJson(v[k] as Json)}`).join(',')}}`;
 }
 
 /** Whether every object's keys are in sorted order already, so that JSON.stringify is canonical. */

@@ -83,13 +83,14 @@ export class AuditTrail {
           actor: e.actor ?? 'library',
           action: e.deduplicated ? 'job.submit.deduplicated' : 'job.submit',
           target: `job:${j.id}`,
+          // Keys in sorted order, so the chain's canonical JSON of the entry is a plain JSON.stringify.
           details: {
-            type: j.type,
-            queue: j.queue,
             idempotency_key: j.idempotencyKey,
-            payload_digest: e.payloadHash ?? payloadHash(j.type, j.payload),
             parent_id: j.parentId,
+            payload_digest: e.payloadHash ?? payloadHash(j.type, j.payload),
             policy: this.policyOf(j.type),
+            queue: j.queue,
+            type: j.type,
           },
         });
       }),
@@ -121,7 +122,8 @@ export class AuditTrail {
     let p = this.policies.get(def);
     if (p === undefined) {
       const extra = def as unknown as { breaker?: unknown; retention?: unknown };
-      p = JSON.parse(
+      // Through JSON (functions drop out), then with sorted keys, like the rest of an entry's details.
+      const plain = JSON.parse(
         JSON.stringify({
           retry: def.retry,
           timeout_ms: def.timeoutMs,
@@ -132,6 +134,7 @@ export class AuditTrail {
           redact: def.redact ?? [],
         }),
       ) as Json;
+      p = JSON.parse(canonicalJson(plain)) as Json;
       this.policies.set(def, p);
     }
     return p;
