@@ -106,8 +106,8 @@ export class Worker {
     };
     this.done = new Promise((r) => (this.resolveDone = r));
     const c = this.opts.concurrency;
-    // Small workers start without prefetch: a slow job would hold buffered ones hostage until the pace is known.
-    this.pace = new Pace(deps.now, this.opts.batchSize, c < 10 ? 0 : Math.min(4 * c, this.opts.batchSize));
+    // Small workers never prefetch: the jobs they hold are the jobs they run, so a crash with one job held is that job's.
+    this.pace = c < 10 ? new Pace(deps.now, 0, 0) : new Pace(deps.now, this.opts.batchSize, Math.min(4 * c, this.opts.batchSize));
     this.completer = new Batcher(
       async (items) => {
         const accepted = new Set(await deps.store.completeJobs(items, deps.now()));
