@@ -15,7 +15,8 @@ import {
   type Rebound,
   type ReboundOptions,
 } from '../src/index.ts';
-import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
+import pg from 'pg';
+import { databaseUrl, dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
 
 describe.each(storeKinds)('engine on %s', (kind) => {
   let url: string;
@@ -351,5 +352,31 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     await worker.stop();
     expect((await r.getJob(gated.id))?.result).toBe('from plugin');
     expect(seen).toEqual(['free', 'gated']);
+  });
+});
+
+describe('enqueue inside a caller\'s transaction (PostgreSQL)', () => {
+  it('with tx, the jobs commit or roll back with the caller\'s transaction', async () => {
+    const url = freshStoreUrl('postgres');
+    const r = await createRebound({ store: url, jobs: [defineJob('note', { handler: async () => {} })] });
+    const client = new pg.Client({ connectionString: databaseUrl() });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      await r.enqueue('note', { n: 1 }, { tx: client });
+      await r.enqueueMany([{ type: 'note', payload: { n: 2 } }], { tx: client });
+      expect(await r.countJobs()).toBe(0); // not visible outside the transaction yet
+      await client.query('ROLLBACK');
+      expect(await r.countJobs()).toBe(0);
+      await client.query('BEGIN');
+      const { id } = await r.enqueue('note', { n: 3 }, { tx: client });
+      await client.query('COMMIT');
+      expect((await r.getJob(id))?.payload).toEqual({ n: 3 });
+      expect(await r.countJobs()).toBe(1);
+    } finally {
+      await client.end();
+      await r.close();
+      await dropStore(url);
+    }
   });
 });

@@ -61,6 +61,8 @@ export interface PostgresStoreOptions {
  * `state || ''` keeps the planner from reading every running job through the lease index and
  * hashing them (statistics often say few run; many may): each row is then one key lookup.
  */
+type InsertedRow = { id: number; state: JobState; idempotency_key: string | null };
+
 /** Jobs to insert as one JSON array of rows (the payload's own JSON text inlined). */
 function rowsJson(jobs: NewJob[]): string {
   const s = JSON.stringify;
@@ -156,8 +158,8 @@ export class PostgresStore implements Store {
         );
       }
       // One JSON parameter carries the rows: node-postgres escapes array parameters character by character.
-      const { rows } = await db.query<{ id: number; state: JobState; idempotency_key: string | null }>(
-        `INSERT INTO ${ident(this.schema)}.jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts,
+      const insert = {
+        text: `INSERT INTO ${ident(this.schema)}.jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts,
                            idempotency_key, key_ttl_ms, parent_id, created_at, trace_context)
          SELECT r->>0, r->>1, r->2, r->>3, (r->>4)::int, (r->>5)::bigint,
                 CASE WHEN (r->>5)::bigint > $2 THEN 'scheduled' ELSE 'available' END,
@@ -166,8 +168,12 @@ export class PostgresStore implements Store {
          ORDER BY ord
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id, state, idempotency_key`,
-        [rowsJson(jobs), now],
-      );
+        values: [rowsJson(jobs), now],
+      };
+      // Named on Rebound's own connections, so it is planned once per connection; a caller's client gets plain text.
+      const { rows } = tx
+        ? await db.query<InsertedRow>(insert.text, insert.values)
+        : await (db as pg.Pool | pg.PoolClient).query<InsertedRow>({ name: `rebound_insert_jobs:${this.schema}`, ...insert });
       // Rows come back in insertion order (ids ascend); a keyed job missing from them hit an existing key.
       const inserted = rows.sort((a, b) => a.id - b.id);
       let next = 0;
