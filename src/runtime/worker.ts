@@ -227,10 +227,8 @@ export class Worker {
         (jobs) => {
           this.pace.claimed(this.deps.now() - started);
           if (jobs.length < limit) this.dry = true;
-          if (this.state === 'running') {
-            this.buffer.push(...jobs);
-            this.fill();
-          } else this.buffer.push(...jobs); // released by stop()
+          this.buffer.push(...jobs); // after a stop, released by stop()
+          this.fill();
         },
         (error) => {
           this.dry = true; // back off for a poll interval

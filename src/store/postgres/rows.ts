@@ -68,32 +68,17 @@ export type ClaimedRow = Omit<JobRow, 'payload_hash' | 'state' | 'lease_owner' |
 
 /** A job just claimed: running, leased to `owner` until `leaseExpiresAt`, started `now`. */
 export function claimedJob(r: ClaimedRow, owner: string, now: number, leaseExpiresAt: number): Job {
-  return {
-    id: String(r.id),
-    type: r.type,
-    queue: r.queue,
-    payload: r.payload,
-    priority: r.priority,
-    runAt: r.run_at,
+  return toJob({
+    ...r,
+    payload_hash: '',
     state: 'running',
-    attempt: r.attempt,
-    maxAttempts: r.max_attempts,
-    crashCount: r.crash_count,
-    isolated: r.isolate,
-    leaseOwner: owner,
-    leaseToken: r.lease_token,
-    leaseExpiresAt,
-    idempotencyKey: r.idempotency_key,
+    lease_owner: owner,
+    lease_expires_at: leaseExpiresAt,
     result: null,
-    lastError: r.last_error,
-    deadReason: null,
-    parentId: r.parent_id == null ? null : String(r.parent_id),
-    createdAt: r.created_at,
-    startedAt: now,
-    finishedAt: null,
-    traceContext: r.trace_context ?? null,
-    ...(r.ordering_key != null && { orderingKey: r.ordering_key, orderingSeq: r.ordering_seq ?? null }),
-  };
+    dead_reason: null,
+    started_at: now,
+    finished_at: null,
+  });
 }
 
 export interface EventRow {

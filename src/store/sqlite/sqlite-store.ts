@@ -464,6 +464,8 @@ function selectionSql(sel: Selection) {
  * next to its use; compiling a statement costs more than running a small one,
  * so the connection keeps what it compiled, keyed by the SQL text. Texts are
  * fixed or vary only in placeholder counts; past `max` the cache starts over.
+ * A statement keeps the mode it was given (`raw`, `pluck`): give one only to
+ * SQL written in that one place.
  */
 function cacheStatements(db: Database.Database, max = 1000): Database.Database {
   const prepare = db.prepare.bind(db);
