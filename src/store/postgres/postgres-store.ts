@@ -56,11 +56,6 @@ export interface PostgresStoreOptions {
   poolSize?: number;
 }
 
-/**
- * Batched writes to leased jobs join unnest($1 ids, $2 tokens, ...) to the table by primary key.
- * `state || ''` keeps the planner from reading every running job through the lease index and
- * hashing them (statistics often say few run; many may): each row is then one key lookup.
- */
 type InsertedRow = { id: number; state: JobState; idempotency_key: string | null };
 
 /** Jobs to insert as one JSON array of rows (the payload's own JSON text inlined). */
@@ -74,6 +69,11 @@ function rowsJson(jobs: NewJob[]): string {
   return `[${rows.join(',')}]`;
 }
 
+/**
+ * Batched writes to leased jobs join unnest($1 ids, $2 tokens, ...) to the table by primary key.
+ * `state || ''` keeps the planner from reading every running job through the lease index and
+ * hashing them (statistics often say few run; many may): each row is then one key lookup.
+ */
 const HELD = `j.id = v.id AND j.lease_token = v.token AND (j.state || '') = 'running'`;
 
 export class PostgresStore implements Store {
