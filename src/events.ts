@@ -6,7 +6,10 @@ import { EventEmitter } from 'node:events';
 import type { DeadReason, ErrorInfo, Job } from './job.ts';
 
 export interface ReboundEvents {
-  'job:enqueued': { job: Job; deduplicated: boolean; actor?: string; payloadHash?: string };
+  /** `batched`: part of an `enqueueMany` call, which also emits one `jobs:submitted` for its jobs. */
+  'job:enqueued': { job: Job; deduplicated: boolean; actor?: string; payloadHash?: string; batched?: boolean };
+  /** One `enqueueMany` call's jobs submitted by one actor (the audit trail records them as one entry). */
+  'jobs:submitted': { actor?: string; jobs: { job: Job; deduplicated: boolean; payloadHash?: string }[] };
   'job:started': { job: Job; workerId: string };
   /** `state`: 'compensated' when a workflow ended by undoing its steps (docs/workflows.md), else 'completed'. */
   'job:completed': { jobId: string; type: string; job: Job; durationMs: number; workerId: string; state?: 'completed' | 'compensated' };

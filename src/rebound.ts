@@ -9,7 +9,7 @@ import { Batcher } from './engine/batcher.ts';
 import { buildNewJob, type EnqueueOptions } from './engine/enqueue-input.ts';
 import { jobHistory } from './engine/history.ts';
 import { checkFilter, checkSelectionFields, jobIdOf, shownId } from './engine/job-query.ts';
-import { ReboundEmitter } from './events.ts';
+import { ReboundEmitter, type ReboundEvents } from './events.ts';
 import type { Attempt, Job, JobEvent, JobFilter, JobState, Json, NewJob } from './job.ts';
 import { openStore, resolveStoreUrl } from './store/open.ts';
 import type { InsertedJob, Selection, StateCounts, Store } from './store/store.ts';
@@ -159,7 +159,17 @@ export class Rebound {
     for (const j of jobs) perQueue.set(j.queue, (perQueue.get(j.queue) ?? 0) + 1);
     for (const [queue, n] of perQueue) await this.backpressure.admit(queue, n, opts.waitForRoomMs);
     const inserted = await this.insertWithPlugins(jobs, () => this.store.insertJobs(jobs, now, opts.tx));
-    return inserted.map((r, i) => this.settle(jobs[i], r, items[i]?.opts?.actor));
+    // One submission per actor, emitted before any conflict below throws (its jobs are stored either way):
+    // the audit trail seals one entry for the call, not one per job. A conflicting key stored nothing.
+    const byActor = new Map<string | undefined, ReboundEvents['jobs:submitted']['jobs']>();
+    inserted.forEach((r, i) => {
+      if (!r.inserted && r.payloadHash !== jobs[i].payloadHash) return;
+      const actor = items[i]?.opts?.actor;
+      const list = byActor.get(actor) ?? byActor.set(actor, []).get(actor)!;
+      list.push({ job: r.job, deduplicated: !r.inserted, payloadHash: r.payloadHash });
+    });
+    for (const [actor, list] of byActor) this.events.emit('jobs:submitted', { jobs: list, ...(actor ? { actor } : {}) });
+    return inserted.map((r, i) => this.settle(jobs[i], r, items[i]?.opts?.actor, true));
   }
 
   /** Runs the insert inside every plugin's `wrapEnqueue` (tracing stores the producer span's context on each job). */
@@ -171,12 +181,18 @@ export class Rebound {
     return run();
   }
 
-  private settle(job: NewJob, inserted: InsertedJob, actor?: string): EnqueueResult {
+  private settle(job: NewJob, inserted: InsertedJob, actor?: string, batched = false): EnqueueResult {
     if (!inserted.inserted && inserted.payloadHash !== job.payloadHash) {
       throw new IdempotencyConflictError(job.idempotencyKey!, inserted.job.id);
     }
     const deduplicated = !inserted.inserted;
-    this.events.emit('job:enqueued', { job: inserted.job, deduplicated, payloadHash: inserted.payloadHash, ...(actor ? { actor } : {}) });
+    this.events.emit('job:enqueued', {
+      job: inserted.job,
+      deduplicated,
+      payloadHash: inserted.payloadHash,
+      ...(actor ? { actor } : {}),
+      ...(batched ? { batched } : {}),
+    });
     return {
       id: inserted.job.id,
       state: inserted.job.state,

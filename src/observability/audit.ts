@@ -19,7 +19,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { JobDefinition } from '../define.ts';
 import { canonicalJson, payloadHash } from '../engine/enqueue-input.ts';
-import type { ReboundEmitter } from '../events.ts';
+import type { ReboundEmitter, ReboundEvents } from '../events.ts';
 import type { Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEntry, AuditRecord, ChainHead } from '../store/visibility.ts';
@@ -78,6 +78,7 @@ export class AuditTrail {
     const sealIntervalMs = opts.sealIntervalMs ?? 1000;
     this.off = [
       on(deps.events, 'job:enqueued', (e) => {
+        if (e.batched) return; // recorded with its call's `jobs:submitted`
         const j = e.job;
         this.record({
           actor: e.actor ?? 'library',
@@ -94,6 +95,7 @@ export class AuditTrail {
           },
         });
       }),
+      on(deps.events, 'jobs:submitted', (e) => this.recordBatch(e.actor ?? 'library', e.jobs)),
       on(deps.events, 'operator:action', (e) =>
         this.record({ actor: e.actor, action: e.action, target: e.target, details: (e.details ?? null) as Json }),
       ),
@@ -138,6 +140,38 @@ export class AuditTrail {
       this.policies.set(def, p);
     }
     return p;
+  }
+
+  /**
+   * One `enqueueMany` call's jobs (of one actor) as one entry, `job.submit.batch`: `count` new jobs and
+   * `deduplicated` answered by an existing job, each listed with what a single submission records, and the
+   * policy of each type once. A bulk enqueue then writes and seals one entry instead of one per job.
+   */
+  private recordBatch(actor: string, list: ReboundEvents['jobs:submitted']['jobs']): void {
+    if (list.length === 0) return;
+    const policies: Record<string, Json> = {};
+    let count = 0;
+    // Keys in sorted order, so the chain's canonical JSON of the entry is a plain JSON.stringify.
+    const jobs = list.map(({ job: j, deduplicated, payloadHash: hash }) => {
+      if (!deduplicated) count++;
+      if (!(j.type in policies)) policies[j.type] = this.policyOf(j.type);
+      return {
+        deduplicated,
+        id: j.id,
+        idempotency_key: j.idempotencyKey,
+        parent_id: j.parentId,
+        payload_digest: hash || payloadHash(j.type, j.payload),
+        queue: j.queue,
+        type: j.type,
+      };
+    });
+    const sortedPolicies = Object.fromEntries(Object.keys(policies).sort().map((t) => [t, policies[t]]));
+    this.record({
+      actor,
+      action: BATCH_SUBMIT,
+      target: `jobs:${jobs[0].id}..${jobs[jobs.length - 1].id}`,
+      details: { count, deduplicated: list.length - count, jobs, policies: sortedPolicies },
+    });
   }
 
   /** Buffers one entry; it is written within one flush interval. */
@@ -316,6 +350,9 @@ export class AuditTamperedError extends Error {
   }
 }
 
+/** A bulk enqueue's entry: `details.count` new jobs submitted at once (single submissions are `job.submit`). */
+export const BATCH_SUBMIT = 'job.submit.batch';
+
 /** Audit actions whose `details.count` says how many jobs left the store without finishing there. */
 export const REMOVAL_ACTIONS = { purged: ['dlq.purge'], pruned: ['retention.prune'] };
 
@@ -341,7 +378,8 @@ export interface Reconciliation {
  * coordination store's running counts when there is one, else the trail).
  */
 export async function reconcileAudit(store: Store): Promise<Reconciliation> {
-  const totals = await store.visibility.auditTotals([...REMOVAL_ACTIONS.purged, ...REMOVAL_ACTIONS.pruned]);
+  const totals = await store.visibility.auditTotals([BATCH_SUBMIT, ...REMOVAL_ACTIONS.purged, ...REMOVAL_ACTIONS.pruned]);
+  const submitted = totals.submitted + (totals.counted[BATCH_SUBMIT] ?? 0);
   const counts = await store.countByState();
   const sum = (actions: string[]) => actions.reduce((n, a) => n + (totals.counted[a] ?? 0), 0);
   const prunedCounts = (store as { coordination?: { prunedCounts?: () => Promise<{ count: number }[]> } }).coordination?.prunedCounts;
@@ -358,5 +396,5 @@ export async function reconcileAudit(store: Store): Promise<Reconciliation> {
     in_flight: Object.entries(counts).reduce((n, [state, c]) => (['completed', 'dead', 'cancelled'].includes(state) ? n : n + (c ?? 0)), 0),
   };
   const total = Object.values(accounted).reduce((a, b) => a + b, 0);
-  return { ok: total === totals.submitted, submitted: totals.submitted, accounted, total, difference: totals.submitted - total };
+  return { ok: total === submitted, submitted, accounted, total, difference: submitted - total };
 }

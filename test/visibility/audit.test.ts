@@ -130,6 +130,46 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(entry).toMatchObject({ actor: 'schedule:nightly', action: 'job.submit', target: 'job:7', details: { schedule: 'nightly', fire_at: 1_700_000_000_000, term: 3 } });
   });
 
+  it('records an enqueueMany call as one entry per actor, which verifies and reconciles', async () => {
+    url = freshStoreUrl(kind);
+    const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
+    const first = await r.enqueue('pay', { n: 0 }, { idempotencyKey: 'k0' });
+    const results = await r.enqueueMany([
+      { type: 'pay', payload: { n: 1 } },
+      { type: 'fail', payload: { n: 2 }, opts: { actor: 'carol' } },
+      { type: 'pay', payload: { n: 0 }, opts: { idempotencyKey: 'k0' } },
+      { type: 'pay', payload: { n: 3 } },
+    ]);
+    await r.visibility.audit!.flush();
+    await r.visibility.audit!.seal();
+    const entries = await r.store.visibility.readAudit({ afterSeq: 0, limit: 100 });
+    expect(entries.map((e) => [e.action, e.actor])).toEqual([
+      ['job.submit', 'library'],
+      ['job.submit.batch', 'library'],
+      ['job.submit.batch', 'carol'],
+    ]);
+    const [, mine, carols] = entries;
+    const ids = results.map((x) => x.id);
+    expect(mine.target).toBe(`jobs:${ids[0]}..${ids[3]}`);
+    expect(mine.details).toMatchObject({
+      count: 2,
+      deduplicated: 1,
+      jobs: [
+        { id: ids[0], type: 'pay', deduplicated: false, payload_digest: expect.stringMatching(/^[0-9a-f]{64}$/) },
+        { id: first.id, type: 'pay', deduplicated: true, idempotency_key: 'k0' },
+        { id: ids[3], type: 'pay', deduplicated: false },
+      ],
+      policies: { pay: { retry: { maxAttempts: 2, baseMs: 1 }, timeout_ms: 5000 } },
+    });
+    expect(carols.details).toMatchObject({ count: 1, deduplicated: 0, jobs: [{ id: ids[1], type: 'fail' }], policies: { fail: expect.any(Object) } });
+    expect(JSON.stringify(entries)).not.toContain('"n":'); // payloads stay out of the trail
+    expect(await verifyAudit(r.store)).toMatchObject({ ok: true, count: 3 });
+    expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 4, difference: 0 });
+    // Altering one job's line inside the batch entry breaks the chain at that entry.
+    await tamper(r, [`UPDATE audit_log SET details = replace(details, '"type":"fail"', '"type":"pay"') WHERE seq = 3`]);
+    expect(await verifyAudit(r.store)).toMatchObject({ ok: false, problem: { seq: 3 } });
+  });
+
   it('reconciles submitted jobs with completed, dead, purged, cancelled and in-flight ones', async () => {
     url = freshStoreUrl(kind);
     const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
