@@ -143,11 +143,16 @@ export class AuditTrail {
   }
 
   /**
-   * One `enqueueMany` call's jobs (of one actor) as one entry, `job.submit.batch`: `count` new jobs and
+   * One `enqueueMany` call's jobs (of one actor) as one entry per 1,000 jobs, `job.submit.batch`: `count` new jobs and
    * `deduplicated` answered by an existing job, each listed with what a single submission records, and the
    * policy of each type once. A bulk enqueue then writes and seals one entry instead of one per job.
    */
   private recordBatch(actor: string, list: ReboundEvents['jobs:submitted']['jobs']): void {
+    // At most BATCH_ENTRY_JOBS per entry, so one entry stays small enough to list and read (about 150 KB).
+    if (list.length > BATCH_ENTRY_JOBS) {
+      for (let i = 0; i < list.length; i += BATCH_ENTRY_JOBS) this.recordBatch(actor, list.slice(i, i + BATCH_ENTRY_JOBS));
+      return;
+    }
     if (list.length === 0) return;
     const policies: Record<string, Json> = {};
     let count = 0;
@@ -352,6 +357,8 @@ export class AuditTamperedError extends Error {
 
 /** A bulk enqueue's entry: `details.count` new jobs submitted at once (single submissions are `job.submit`). */
 export const BATCH_SUBMIT = 'job.submit.batch';
+/** The most jobs one `job.submit.batch` entry lists; a larger call is recorded as several entries. */
+export const BATCH_ENTRY_JOBS = 1000;
 
 /** Audit actions whose `details.count` says how many jobs left the store without finishing there. */
 export const REMOVAL_ACTIONS = { purged: ['dlq.purge'], pruned: ['retention.prune'] };

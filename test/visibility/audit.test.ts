@@ -170,6 +170,23 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(await verifyAudit(r.store)).toMatchObject({ ok: false, problem: { seq: 3 } });
   });
 
+  it('splits a large enqueueMany call into entries of at most 1,000 jobs', async () => {
+    url = freshStoreUrl(kind);
+    const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
+    const results = await r.enqueueMany(Array.from({ length: 2001 }, (_, n) => ({ type: 'pay', payload: { n } })));
+    await r.visibility.audit!.flush();
+    await r.visibility.audit!.seal();
+    const entries = await r.store.visibility.readAudit({ afterSeq: 0, limit: 100 });
+    expect(entries.map((e) => [e.action, (e.details as { count: number }).count])).toEqual([
+      ['job.submit.batch', 1000],
+      ['job.submit.batch', 1000],
+      ['job.submit.batch', 1],
+    ]);
+    const listed = entries.flatMap((e) => (e.details as { jobs: { id: string }[] }).jobs.map((j) => j.id));
+    expect(listed).toEqual(results.map((x) => x.id));
+    expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 2001, difference: 0 });
+  });
+
   it('reconciles submitted jobs with completed, dead, purged, cancelled and in-flight ones', async () => {
     url = freshStoreUrl(kind);
     const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
