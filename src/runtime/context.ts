@@ -4,20 +4,27 @@
  * per job), and the costly parts, the abort signal and the logger, are made
  * only when the handler asks for them.
  */
-import type { BreakerGuard, JobContext, Logger, OnceInfo } from '../define.ts';
+import type { BreakerGuard, JobContext, JobDefinition, Logger, OnceInfo } from '../define.ts';
 import { ConfigError, ValidationError } from '../errors.ts';
 import type { Job, Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
 import type { Abort } from './abort.ts';
 
+/** What the context asks of the worker running the attempt. */
+export interface ContextWorker {
+  /** Makes the handler's logger (called on first use). */
+  jobLogger(job: Job): Logger;
+  /** Renews the job's lease now. */
+  heartbeat(job: Job, def: JobDefinition): Promise<void>;
+}
+
 export interface ContextDeps {
   job: Job;
+  def: JobDefinition;
   abort: Abort;
   store: Store;
   now: () => number;
-  /** Makes the handler's logger, on first use. */
-  logger: () => Logger;
-  heartbeat: () => Promise<void>;
+  worker: ContextWorker;
 }
 
 export class JobRunContext implements JobContext {
@@ -48,7 +55,7 @@ export class JobRunContext implements JobContext {
   }
 
   get logger(): Logger {
-    return (this.madeLogger ??= this.deps.logger());
+    return (this.madeLogger ??= this.deps.worker.jobLogger(this.job));
   }
 
   set logger(logger: Logger) {
@@ -56,7 +63,7 @@ export class JobRunContext implements JobContext {
   }
 
   heartbeat(): Promise<void> {
-    return this.deps.heartbeat();
+    return this.deps.worker.heartbeat(this.job, this.deps.def);
   }
 
   // Replaced by the breaker plugin that every Rebound client installs (runtime/breakers.ts).

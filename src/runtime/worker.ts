@@ -50,8 +50,8 @@ interface InFlight {
   def: JobDefinition;
   abort: Abort;
   done: Promise<void>;
-  /** Frees the job's concurrency slot; called once the handler is over, before its outcome is committed. */
-  freeSlot: () => void;
+  /** Whether the job still holds a concurrency slot: it gives it back once the handler is over, before its outcome is committed. */
+  slotHeld: boolean;
 }
 
 export class Worker {
@@ -329,43 +329,41 @@ export class Worker {
     while (this.state === 'running' && this.busySlots < this.opts.concurrency && this.buffer.length) this.run(this.buffer.shift()!);
   }
 
+  // Per job: no closures made here or in execute(). Under tsx every named closure costs a defineProperty (keepNames).
   private run(job: Job): Promise<void> {
     const def = this.deps.defs.get(job.type)!;
-    let slotHeld = true;
     this.busySlots++;
-    const freeSlot = () => {
-      if (!slotHeld) return;
-      slotHeld = false;
-      this.busySlots--;
-      this.fill();
-      this.nudge();
-    };
-    const entry = { job, def, abort: new Abort(), freeSlot } as InFlight;
+    const entry = { job, def, abort: new Abort(), slotHeld: true } as InFlight;
     // Keyed by claim, not job: after a lost lease this worker may hold the same job again under a new token.
     const key = leaseKey(job);
     this.inFlight.set(key, entry);
     this.pace.jobStarted();
     entry.done = this.execute(entry).finally(() => {
       this.inFlight.delete(key);
-      freeSlot();
+      this.freeSlot(entry);
       this.nudge();
     });
     return entry.done;
   }
 
-  private async execute({ job, def, abort, freeSlot }: InFlight): Promise<void> {
+  private freeSlot(entry: InFlight) {
+    if (!entry.slotHeld) return;
+    entry.slotHeld = false;
+    this.busySlots--;
+    this.fill();
+    this.nudge();
+  }
+
+  /** The handler's logger (`ctx.logger`), made on first use. */
+  jobLogger(job: Job): Logger {
+    return this.deps.logger.child({ ...jobBindings(job), status: 'running' });
+  }
+
+  private async execute(entry: InFlight): Promise<void> {
+    const { job, def, abort } = entry;
     const started = this.deps.now();
-    // Made only when a line is logged: most attempts log nothing.
-    const bindings = () => ({ job_id: job.id, parent_job_id: job.parentId, type: job.type, attempt: job.attempt, trace_id: traceIdOf(job) });
     this.deps.events.emit('job:started', { job, workerId: this.id });
-    const ctx = new JobRunContext({
-      job,
-      abort,
-      store: this.deps.store,
-      now: this.deps.now,
-      logger: () => this.deps.logger.child({ ...bindings(), status: 'running' }),
-      heartbeat: () => this.heartbeat(job, def),
-    });
+    const ctx = new JobRunContext({ job, def, abort, store: this.deps.store, now: this.deps.now, worker: this });
     for (const p of this.deps.plugins) p.extendContext?.(ctx, job, def);
     const run = this.deps.plugins.reduceRight<() => Promise<unknown>>(
       (next, p) => (p.wrap ? () => p.wrap!(next, ctx, job, def) : next),
@@ -379,7 +377,7 @@ export class Worker {
       if (abort.aborted) throw abort.reason;
       const ending = endStateOf(value);
       const result = toJsonResult(ending ? ending.result : value);
-      freeSlot();
+      this.freeSlot(entry);
       const accepted = await this.completer.add({ id: job.id, token: job.leaseToken, result, ...(ending && { state: ending.state }) });
       if (!accepted) return this.leaseLost(job);
       const durationMs = this.deps.now() - started;
@@ -390,7 +388,7 @@ export class Worker {
       if (reason instanceof LeaseLostError) return this.leaseLost(job);
       if (reason instanceof ShutdownError) return; // released by stop(), without charging the attempt
       if (reason instanceof Snooze) return this.snooze(job, reason);
-      await this.fail(job, def, reason, this.deps.now() - started, this.deps.logger.child(bindings()));
+      await this.fail(job, def, reason, this.deps.now() - started, this.deps.logger.child(jobBindings(job)));
     }
   }
 
@@ -445,7 +443,8 @@ export class Worker {
       .catch(() => {});
   }
 
-  private async heartbeat(job: Job, def: JobDefinition): Promise<void> {
+  /** Renews one job's lease now (`ctx.heartbeat()`); a lost lease aborts the attempt. */
+  async heartbeat(job: Job, def: JobDefinition): Promise<void> {
     const held = await this.deps.store.heartbeatJobs([{ id: job.id, token: job.leaseToken }], def.leaseMs, this.deps.now());
     if (held.length === 0) {
       this.inFlight.get(leaseKey(job))?.abort.abort(new LeaseLostError(job.id));
@@ -527,6 +526,11 @@ export class Worker {
 const MAX_CLAIMS_IN_FLIGHT = 2;
 
 const leaseKey = (job: Job) => `${job.id}:${job.leaseToken}`;
+
+/** The fields every log line about an attempt carries. */
+function jobBindings(job: Job) {
+  return { job_id: job.id, parent_job_id: job.parentId, type: job.type, attempt: job.attempt, trace_id: traceIdOf(job) };
+}
 
 function toJsonResult(value: unknown): Json {
   if (value === undefined) return null;
