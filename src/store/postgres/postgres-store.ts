@@ -69,6 +69,11 @@ function rowsJson(jobs: NewJob[]): string {
   return `[${rows.join(',')}]`;
 }
 
+function completionsJson(items: Completion[]): string {
+  const s = JSON.stringify;
+  return `[${items.map((i) => `[${Number(i.id)},${i.token},${s(i.result ?? null)},${s(i.state ?? 'completed')}]`).join(',')}]`;
+}
+
 /**
  * Batched writes to leased jobs join unnest($1 ids, $2 tokens, ...) to the table by primary key.
  * `state || ''` keeps the planner from reading every running job through the lease index and
@@ -232,19 +237,15 @@ export class PostgresStore implements Store {
 
   async completeJobs(items: Completion[], now: number): Promise<string[]> {
     if (items.length === 0) return [];
+    // One JSON parameter, [id, token, result, state] per job: node-postgres escapes array parameters character by character.
     const { rows } = await this.pool.query<{ id: number }>(
-      `UPDATE jobs j SET state = v.state, result = v.result, finished_at = $4, lease_expires_at = NULL,
-              key_expires_at = CASE WHEN j.idempotency_key IS NULL THEN NULL ELSE $4::bigint + j.key_ttl_ms END
-       FROM unnest($1::bigint[], $2::int[], $3::jsonb[], $5::text[]) AS v(id, token, result, state)
+      `UPDATE jobs j SET state = v.state, result = v.result, finished_at = $2, lease_expires_at = NULL,
+              key_expires_at = CASE WHEN j.idempotency_key IS NULL THEN NULL ELSE $2::bigint + j.key_ttl_ms END
+       FROM (SELECT (r->>0)::bigint AS id, (r->>1)::int AS token, r->2 AS result, r->>3 AS state
+             FROM jsonb_array_elements($1::jsonb) AS t(r)) AS v
        WHERE ${HELD}
        RETURNING j.id`,
-      [
-        items.map((i) => Number(i.id)),
-        items.map((i) => i.token),
-        items.map((i) => json(i.result)),
-        now,
-        items.map((i) => i.state ?? 'completed'),
-      ],
+      [completionsJson(items), now],
     );
     return rows.map((r) => String(r.id));
   }
