@@ -329,7 +329,7 @@ export class Worker {
     while (this.state === 'running' && this.busySlots < this.opts.concurrency && this.buffer.length) this.run(this.buffer.shift()!);
   }
 
-  // Per job: no closures made here or in execute(). Under tsx every named closure costs a defineProperty (keepNames).
+  // Per job: no named closures here or in execute(). Under tsx (esbuild's keepNames) each one costs a defineProperty.
   private run(job: Job): Promise<void> {
     const def = this.deps.defs.get(job.type)!;
     this.busySlots++;

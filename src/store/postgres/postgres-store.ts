@@ -75,7 +75,8 @@ function completionsJson(items: Completion[]): string {
 }
 
 /**
- * Batched writes to leased jobs join unnest($1 ids, $2 tokens, ...) to the table by primary key.
+ * Batched writes to leased jobs join their batch (unnest of id and token arrays, or a JSON parameter's
+ * elements) to the table by primary key.
  * `state || ''` keeps the planner from reading every running job through the lease index and
  * hashing them (statistics often say few run; many may): each row is then one key lookup.
  */
