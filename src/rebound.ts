@@ -163,7 +163,7 @@ export class Rebound {
     // the audit trail seals one entry for the call, not one per job. A conflicting key stored nothing.
     const byActor = new Map<string | undefined, ReboundEvents['jobs:submitted']['jobs']>();
     inserted.forEach((r, i) => {
-      if (!r.inserted && r.payloadHash !== jobs[i].payloadHash) return;
+      if (isKeyConflict(jobs[i], r)) return;
       const actor = items[i]?.opts?.actor;
       const list = byActor.get(actor) ?? byActor.set(actor, []).get(actor)!;
       list.push({ job: r.job, deduplicated: !r.inserted, payloadHash: r.payloadHash });
@@ -182,7 +182,7 @@ export class Rebound {
   }
 
   private settle(job: NewJob, inserted: InsertedJob, actor?: string, batched = false): EnqueueResult {
-    if (!inserted.inserted && inserted.payloadHash !== job.payloadHash) {
+    if (isKeyConflict(job, inserted)) {
       throw new IdempotencyConflictError(job.idempotencyKey!, inserted.job.id);
     }
     const deduplicated = !inserted.inserted;
@@ -372,4 +372,9 @@ export function defaultLogger(): Logger {
     ? pino({ level, transport: { target: 'pino-pretty', options: { destination: 2 } } })
     : pino({ level }, pino.destination(2));
   return logger as unknown as Logger;
+}
+
+/** The job's idempotency key is held by a job with a different payload: nothing was stored for it. */
+function isKeyConflict(job: NewJob, inserted: InsertedJob): boolean {
+  return !inserted.inserted && inserted.payloadHash !== job.payloadHash;
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, defineJob, PermanentError, type Rebound } from '../../src/index.ts';
+import { createRebound, defineJob, IdempotencyConflictError, PermanentError, type Rebound } from '../../src/index.ts';
 import { verifyAudit, exportCheckpoint, reconcileAudit, signCheckpoint } from '../../src/observability/audit.ts';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
@@ -168,6 +168,24 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     // Altering one job's line inside the batch entry breaks the chain at that entry.
     await tamper(r, [`UPDATE audit_log SET details = replace(details, '"type":"fail"', '"type":"pay"') WHERE seq = 3`]);
     expect(await verifyAudit(r.store)).toMatchObject({ ok: false, problem: { seq: 3 } });
+  });
+
+  it('audits the jobs an enqueueMany call stored even when one of its keys conflicts', async () => {
+    url = freshStoreUrl(kind);
+    const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
+    await r.enqueue('pay', { n: 0 }, { idempotencyKey: 'k0' });
+    const call = r.enqueueMany([
+      { type: 'pay', payload: { n: 1 } },
+      { type: 'pay', payload: { n: 9 }, opts: { idempotencyKey: 'k0' } },
+    ]);
+    await expect(call).rejects.toBeInstanceOf(IdempotencyConflictError);
+    await r.visibility.audit!.flush();
+    await r.visibility.audit!.seal();
+    const entries = await r.store.visibility.readAudit({ afterSeq: 0, limit: 100 });
+    expect(entries.map((e) => e.action)).toEqual(['job.submit', 'job.submit.batch']);
+    expect(entries[1].details).toMatchObject({ count: 1, deduplicated: 0, jobs: [{ type: 'pay', deduplicated: false }] });
+    expect((entries[1].details as { jobs: unknown[] }).jobs).toHaveLength(1);
+    expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 2, difference: 0 });
   });
 
   it('splits a large enqueueMany call into entries of at most 1,000 jobs', async () => {
