@@ -58,7 +58,7 @@ export const reboundPg: System = {
   store: 'postgres',
   pgSchema: PG_SCHEMA,
   role: 'rebound',
-  config: `store ${withSearchParam(PG_URL, 'schema', PG_SCHEMA)}; work({concurrency: N}); defaults otherwise (pool 10; claims of up to 250, two in flight, prefetch sized by pace); log level warn`,
+  config: `store ${withSearchParam(PG_URL, 'schema', PG_SCHEMA)}; work({concurrency: N}); defaults otherwise (pool 10; claims of up to 1,000 (SQLite 500), one in flight, prefetch sized by pace); log level warn`,
   fillChunk: 5000,
   unavailable,
   async reset() {

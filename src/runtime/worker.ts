@@ -24,7 +24,7 @@ export interface WorkOptions {
   concurrency?: number;
   /** Queues to claim from; default: every queue the job definitions name. */
   queues?: string[];
-  /** Claim at most this many jobs per round trip. */
+  /** Claim at most this many jobs per round trip; default 1000 on PostgreSQL, 500 on SQLite. */
   batchSize?: number;
   /** Poll this often when no wake-up arrives (LISTEN/NOTIFY or in-process). */
   pollIntervalMs?: number;
@@ -97,7 +97,8 @@ export class Worker {
     this.opts = {
       concurrency: options.concurrency ?? 10,
       queues: options.queues ?? [...new Set(defs.map((d) => d.queue))],
-      batchSize: options.batchSize ?? 250,
+      // Larger claims cost the store less per job; SQLite's run on the event loop, so they stay smaller there.
+      batchSize: options.batchSize ?? (deps.store.kind === 'sqlite' ? 500 : 1000),
       // SQLite has no cross-process notification: poll often (an idle poll is one indexed read, no lock).
       pollIntervalMs: options.pollIntervalMs ?? (deps.store.kind === 'sqlite' ? 10 : 1000),
       rescueIntervalMs: options.rescueIntervalMs ?? 2000,
@@ -165,8 +166,8 @@ export class Worker {
   }
 
   /**
-   * Keeps up to two claims in flight while there is room, so the next batch
-   * is on its way while this one runs. Sleeps when there is no room, and when
+   * Sends a claim whenever there is room and none is in flight (the prefetch
+   * brings the next batch before this one runs out). Sleeps when there is no room, and when
    * the queue ran dry until a notification, the next scheduled job or a poll.
    */
   private async claimLoop(): Promise<void> {
@@ -225,7 +226,7 @@ export class Worker {
       })
       .then(
         (jobs) => {
-          this.pace.claimed(this.deps.now() - started);
+          this.pace.claimed(this.deps.now() - started, jobs.length === limit);
           if (jobs.length < limit) this.dry = true;
           this.buffer.push(...jobs); // after a stop, released by stop()
           this.fill();
@@ -327,6 +328,7 @@ export class Worker {
   /** Starts buffered jobs while slots are free. */
   private fill() {
     while (this.state === 'running' && this.busySlots < this.opts.concurrency && this.buffer.length) this.run(this.buffer.shift()!);
+    if (this.busySlots < this.opts.concurrency && this.buffer.length === 0) this.pace.ranDry();
   }
 
   // Per job: no named closures here or in execute(). Under tsx (esbuild's keepNames) each one costs a defineProperty.
@@ -522,8 +524,13 @@ export class Worker {
   }
 }
 
-/** Two claims in flight: the next batch is on its way while this one runs. */
-const MAX_CLAIMS_IN_FLIGHT = 2;
+/**
+ * One claim in flight. The prefetch already covers two claim round trips, so a second claim would only
+ * overlap the first and contend with it: it skips the rows the first has locked (SKIP LOCKED). In A/B
+ * drains of 60,000 jobs, one claim of up to 1,000 cost PostgreSQL 3-5 µs less per job than two, for the same
+ * or better throughput.
+ */
+const MAX_CLAIMS_IN_FLIGHT = 1;
 
 const leaseKey = (job: Job) => `${job.id}:${job.leaseToken}`;
 
