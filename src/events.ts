@@ -2,7 +2,6 @@
  * The one place the engine announces what happened to a job. Logs, metrics,
  * traces and audit subscribe here; the engine never imports them.
  */
-import { EventEmitter } from 'node:events';
 import type { DeadReason, ErrorInfo, Job } from './job.ts';
 
 export interface ReboundEvents {
@@ -51,21 +50,24 @@ export interface ReboundEvents {
 export type EventName = keyof ReboundEvents;
 
 export class ReboundEmitter {
-  private readonly emitter = new EventEmitter({ captureRejections: false });
-
-  constructor() {
-    this.emitter.setMaxListeners(100);
-  }
+  // Copy on write: on() and the unsubscribe replace a name's array, so emit() walks it without copying it
+  // (it runs several times per job), and a listener added or removed during an emit does not change that emit.
+  private readonly listeners = new Map<EventName, ((e: never) => void)[]>();
 
   on<K extends EventName>(name: K, fn: (e: ReboundEvents[K]) => void): () => void {
-    this.emitter.on(name, fn);
-    return () => this.emitter.off(name, fn);
+    this.listeners.set(name, [...(this.listeners.get(name) ?? []), fn]);
+    return () => {
+      const list = this.listeners.get(name) ?? [];
+      const i = list.indexOf(fn);
+      if (i >= 0) this.listeners.set(name, [...list.slice(0, i), ...list.slice(i + 1)]);
+    };
   }
 
   /** A subscriber's exception must not break the engine: it is reported, not thrown. */
   emit<K extends EventName>(name: K, e: ReboundEvents[K]): void {
-    if (this.emitter.listenerCount(name) === 0) return;
-    for (const fn of this.emitter.listeners(name)) {
+    const list = this.listeners.get(name);
+    if (list === undefined) return;
+    for (const fn of list) {
       try {
         (fn as (e: ReboundEvents[K]) => void)(e);
       } catch (error) {
