@@ -83,7 +83,7 @@ export class Worker {
   private wakeUp: (() => void) | null = null;
   private woken = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  private unlisten: (() => Promise<void>) | null = null;
+  private listening: Promise<() => Promise<void>> | null = null;
   private loop: Promise<void> | null = null;
   private resolveDone!: () => void;
   private stopping: Promise<void> | null = null;
@@ -130,7 +130,9 @@ export class Worker {
   async start(): Promise<this> {
     if (this.state !== 'idle') return this;
     this.state = 'running';
-    this.unlisten = await this.deps.store.onWake((queue) => {
+    // Not awaited: the first claim need not wait for the LISTEN connection. A job enqueued before it
+    // listens is not missed: the store wakes the worker once it does.
+    this.listening = this.deps.store.onWake((queue) => {
       if (queue === '*' || this.opts.queues.includes(queue)) this.wake();
     });
     this.rescuer.start();
@@ -516,7 +518,8 @@ export class Worker {
       for (const p of this.deps.plugins) await p.stop?.();
       if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
       await this.rescuer.stop();
-      await this.unlisten?.();
+      const unlisten = await this.listening?.catch(() => null);
+      await unlisten?.();
       this.state = 'stopped';
       this.resolveDone();
     })();

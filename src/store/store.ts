@@ -152,6 +152,10 @@ export interface Store {
   redriveDead(sel: Selection, actor: string, now: number): Promise<string[]>;
   purgeDead(sel: Selection): Promise<number>;
 
-  /** Listens for new work. Returns a function that stops listening. */
+  /**
+   * Listens for new work. Returns a function that stops listening. A store that starts listening
+   * later than the call (a LISTEN connection) calls the listener with '*' once it listens, so work
+   * that arrived in between is not missed.
+   */
   onWake(listener: WakeListener): Promise<() => Promise<void>>;
 }
