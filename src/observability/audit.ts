@@ -16,7 +16,7 @@
  * checkpoint (head seq and hash) kept elsewhere also catches a rewrite of the
  * whole chain or a cut tail.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash as hashText } from 'node:crypto';
 import type { JobDefinition } from '../define.ts';
 import { canonicalJson, payloadHash } from '../engine/enqueue-input.ts';
 import type { ReboundEmitter, ReboundEvents } from '../events.ts';
@@ -29,7 +29,7 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 export function entryHash(prevHash: string, e: Pick<AuditEntry, 'id' | 'at' | 'actor' | 'action' | 'target' | 'details'>, seq: number): string {
   const body = canonicalJson([seq, e.id, e.at, e.actor, e.action, e.target, e.details ?? null] as Json);
-  return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
+  return hashText('sha256', `${prevHash}\n${body}`);
 }
 
 /** The chain links for `entries` (in id order) after `head`. */
