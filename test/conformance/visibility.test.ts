@@ -66,6 +66,20 @@ describe.each(storeKinds)('visibility store conformance: %s', (kind) => {
     expect((await s.visibility.readAudit({ afterSeq: 4, limit: 100 })).map((e) => e.seq)).toEqual([5, 6]);
   });
 
+  it('appends a few entries and many entries in order, each with its details as given', async () => {
+    const s = await open();
+    // Stores may write a few entries differently from many (PostgreSQL: parameters, or one JSON array).
+    const few = [record(1), { at: T0, actor: 'ops', action: 'dlq.purge', target: 'dlq:all', details: null }];
+    const many = Array.from({ length: 60 }, (_, i) => record(i + 10));
+    many[7] = { ...many[7], details: { text: 'quote " backslash \\ newline \n ü 🎉', n: 0.1 + 0.2, big: 1e21 } };
+    await s.visibility.appendAudit(few);
+    await s.visibility.appendAudit(many);
+    while (await s.visibility.sealAudit({ limit: 100, now: T0, chain: chainLinks }));
+    const entries = await s.visibility.readAudit({ afterSeq: 0, limit: 100 });
+    expect(entries.map(({ at, actor, action, target, details }) => ({ at, actor, action, target, details }))).toEqual([...few, ...many]);
+    expect(await verifyAudit(s, { pageSize: 25 })).toMatchObject({ ok: true, count: 62 });
+  });
+
   it('totals submissions and the counts of removal actions', async () => {
     const s = await open();
     await s.visibility.appendAudit([

@@ -13,6 +13,9 @@ import type {
 } from '../visibility.ts';
 import { toAuditEntry, toSegment } from '../sqlite/visibility.ts';
 
+/** Up to this many audit entries are inserted with one parameter per column each; more go as one JSON parameter. */
+const FEW_ENTRIES = 20;
+
 export class PostgresVisibilityStore implements VisibilityStore {
   constructor(
     private readonly pool: pg.Pool,
@@ -25,14 +28,20 @@ export class PostgresVisibilityStore implements VisibilityStore {
 
   async appendAudit(records: AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
-    // One JSON parameter for the batch (node-postgres escapes array parameters character by character);
-    // details stay the text JSON.stringify wrote, which is what the chain hashes.
+    const rows = records.map((r) => [r.at, r.actor, r.action, r.target, r.details == null ? null : JSON.stringify(r.details)]);
+    if (rows.length <= FEW_ENTRIES) {
+      // A few entries, such as a bulk submission's large one: plain text parameters, sent as they are.
+      const values = rows.map((_, i) => `($${5 * i + 1}::bigint, $${5 * i + 2}, $${5 * i + 3}, $${5 * i + 4}, $${5 * i + 5})`);
+      await this.pool.query(`INSERT INTO audit_log (at, actor, action, target, details) VALUES ${values.join(', ')}`, rows.flat());
+      return;
+    }
+    // Many entries: one JSON parameter (node-postgres escapes array parameters character by character).
     await this.pool.query(
       `INSERT INTO audit_log (at, actor, action, target, details)
        SELECT (r->>0)::bigint, r->>1, r->>2, r->>3, r->>4
        FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, ord)
        ORDER BY ord`,
-      [JSON.stringify(records.map((r) => [r.at, r.actor, r.action, r.target, r.details == null ? null : JSON.stringify(r.details)]))],
+      [JSON.stringify(rows)],
     );
   }
 
