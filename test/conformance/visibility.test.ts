@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chainLinks, verifyAudit } from '../../src/observability/audit.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
+import type { AuditRecord } from '../../src/store/visibility.ts';
 import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
 
 const T0 = 1_700_000_040_000 - (1_700_000_040_000 % 60_000);
@@ -70,7 +71,7 @@ describe.each(storeKinds)('visibility store conformance: %s', (kind) => {
     const s = await open();
     // Stores may write a few entries differently from many (PostgreSQL: parameters, or one JSON array).
     const few = [record(1), { at: T0, actor: 'ops', action: 'dlq.purge', target: 'dlq:all', details: null }];
-    const many = Array.from({ length: 60 }, (_, i) => record(i + 10));
+    const many: AuditRecord[] = Array.from({ length: 60 }, (_, i) => record(i + 10));
     many[7] = { ...many[7], details: { text: 'quote " backslash \\ newline \n ü 🎉', n: 0.1 + 0.2, big: 1e21 } };
     await s.visibility.appendAudit(few);
     await s.visibility.appendAudit(many);
