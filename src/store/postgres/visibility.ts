@@ -55,11 +55,12 @@ export class PostgresVisibilityStore implements VisibilityStore {
       if (rows.length === 0) return null;
       const head = await c.query('SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1');
       const links = p.chain(head.rows[0] ? { seq: Number(head.rows[0].seq), hash: head.rows[0].hash } : null, rows.map(toAuditEntry));
+      // One JSON parameter, [id, seq, prev_hash, hash] per entry: node-postgres escapes array parameters character by character.
       await c.query(
-        `UPDATE audit_log a SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
-         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS v(id, seq, prev_hash, hash)
-         WHERE a.id = v.id`,
-        [rows.map((r) => r.id), links.map((l) => l.seq), links.map((l) => l.prevHash), links.map((l) => l.hash)],
+        `UPDATE audit_log a SET seq = (v->>1)::bigint, prev_hash = v->>2, hash = v->>3
+         FROM jsonb_array_elements($1::jsonb) AS t(v)
+         WHERE a.id = (v->>0)::bigint`,
+        [JSON.stringify(links.map((l, i) => [Number(rows[i].id), l.seq, l.prevHash, l.hash]))],
       );
       const last = links[links.length - 1];
       const seg = await c.query(
