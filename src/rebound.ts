@@ -267,7 +267,8 @@ export class Rebound {
     return watcher.start();
   }
 
-  listDead(filter: { type?: string; fingerprint?: string; limit?: number } = {}): Promise<Job[]> {
+  // async: a bad filter rejects the promise rather than throwing, like every other query here.
+  async listDead(filter: { type?: string; fingerprint?: string; limit?: number } = {}): Promise<Job[]> {
     return this.store.listJobs(checkFilter({ ...filter, state: 'dead' }));
   }
 

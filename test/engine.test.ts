@@ -50,6 +50,17 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect(await r.countJobs()).toBe(0);
   });
 
+  it('a bad query filter rejects the returned promise instead of throwing', async () => {
+    const r = await open([order]);
+    // A throw would escape a Promise.all built beside other queries (the DLQ route's) as an unhandled rejection.
+    const calls = [() => r.listDead({ type: 'a\u0000' }), () => r.listJobs({ type: 'a\u0000' }), () => r.countJobs({ type: 'a\u0000' })];
+    for (const call of calls) {
+      let pending: Promise<unknown> | undefined;
+      expect(() => (pending = call())).not.toThrow();
+      await expect(pending).rejects.toMatchObject({ field: 'filter.type' });
+    }
+  });
+
   it('stores payload text that merely looks like an escape (a backslash then u0000 or ud800) as it is', async () => {
     const r = await open([defineJob('note', { handler: async () => {} })]);
     const payload = { text: 'C:\\u0000 and \\ud800', nested: { 'key\\u0000': ['\\\\u0000'] }, emoji: '\u{1F600}' };
