@@ -89,6 +89,10 @@ export async function inject(kind: FaultKind, plan: FaultPlan, t: FaultTargets):
     case 'kill-supervisor': {
       const pid = t.pool.killSupervisor();
       if (pid == null) return null;
+      // The pool starts a new supervisor after its restart delay. Wait for it, so that a kill landing
+      // after the last job cannot end the run before the restart it is meant to test.
+      const until = Date.now() + 10_000;
+      while ((t.pool.supervisorPid() ?? pid) === pid && Date.now() < until) await sleep(50);
       return { kind, at, endAt: at, note: `supervisor pid ${pid}` };
     }
     case 'stop-worker': {
