@@ -5,9 +5,9 @@
 import type { DeadReason, ErrorInfo, Job } from './job.ts';
 
 export interface ReboundEvents {
-  /** `batched`: part of an `enqueueMany` call, which also emits one `jobs:submitted` for its jobs. */
+  /** `batched`: part of an `enqueueMany` call or of a group commit shared by several `enqueue` calls, which also emit one `jobs:submitted` for their jobs. */
   'job:enqueued': { job: Job; deduplicated: boolean; actor?: string; payloadHash?: string; batched?: boolean };
-  /** One `enqueueMany` call's jobs submitted by one actor (the audit trail records them as one entry). */
+  /** The jobs of one insert statement (an `enqueueMany` call, or a group commit of several `enqueue` calls) submitted by one actor (the audit trail records them as one entry). */
   'jobs:submitted': { actor?: string; jobs: { job: Job; deduplicated: boolean; payloadHash?: string }[] };
   'job:started': { job: Job; workerId: string };
   /** `state`: 'compensated' when a workflow ended by undoing its steps (docs/workflows.md), else 'completed'. */

@@ -188,6 +188,42 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 2, difference: 0 });
   });
 
+  it('records single enqueues that share a group commit as one entry per actor, like an enqueueMany call', async () => {
+    url = freshStoreUrl(kind);
+    const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
+    const alone = await r.enqueue('pay', { n: 0 }, { idempotencyKey: 'k0' });
+    // Made in one turn of the event loop, these calls travel in one insert statement.
+    const calls = [
+      r.enqueue('pay', { n: 1 }),
+      r.enqueue('fail', { n: 2 }, { actor: 'dave' }),
+      r.enqueue('pay', { n: 0 }, { idempotencyKey: 'k0' }), // answered by the first job
+      r.enqueue('pay', { n: 9 }, { idempotencyKey: 'k0' }), // a conflicting key stores nothing
+      r.enqueue('pay', { n: 3 }, { actor: 'dave' }),
+    ];
+    const settled = await Promise.allSettled(calls);
+    expect(settled[3]).toMatchObject({ status: 'rejected', reason: expect.any(IdempotencyConflictError) });
+    const ids = settled.map((s) => (s.status === 'fulfilled' ? s.value.id : null));
+    expect(ids[2]).toBe(alone.id);
+    await r.visibility.audit!.flush();
+    await r.visibility.audit!.seal();
+    const entries = await r.store.visibility.readAudit({ afterSeq: 0, limit: 100 });
+    expect(entries.map((e) => [e.action, e.actor])).toEqual([
+      ['job.submit', 'library'],
+      ['job.submit.batch', 'library'],
+      ['job.submit.batch', 'dave'],
+    ]);
+    expect(entries[1].details).toMatchObject({
+      count: 1,
+      deduplicated: 1,
+      jobs: [
+        { id: ids[0], type: 'pay', deduplicated: false, payload_digest: expect.stringMatching(/^[0-9a-f]{64}$/) },
+        { id: alone.id, deduplicated: true, idempotency_key: 'k0' },
+      ],
+    });
+    expect(entries[2].details).toMatchObject({ count: 2, deduplicated: 0, jobs: [{ id: ids[1], type: 'fail' }, { id: ids[4], type: 'pay' }] });
+    expect(await verifyAudit(r.store)).toMatchObject({ ok: true, count: 3 });
+    expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 4, difference: 0 });
+  });
   it('splits a large enqueueMany call into entries of at most 1,000 jobs', async () => {
     url = freshStoreUrl(kind);
     const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
