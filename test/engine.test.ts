@@ -290,6 +290,31 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect(((await r.getJob(id))!.result as number) - enqueuedAt).toBeGreaterThanOrEqual(300);
   });
 
+  it('a worker whose queue ran dry claims again on new work, not for every job it finishes; its own retry wakes it when due', async () => {
+    let failures = 0;
+    const r = await open([
+      defineJob('tick', { handler: async () => 'ok' }),
+      defineJob('flaky', { retry: { maxAttempts: 2, baseMs: 50, jitter: 'none' }, handler: async () => { if (failures++ === 0) throw new Error('once'); } }),
+    ]);
+    let claims = 0;
+    const claimJobs = r.store.claimJobs.bind(r.store);
+    r.store.claimJobs = (p) => ((claims += 1), claimJobs(p));
+    // A minute between polls: only a wake-up (a notification, in-process on SQLite) or a due job can end the dry spell.
+    const worker = r.work({ concurrency: 10, pollIntervalMs: 60_000 });
+    await sleep(300); // the first claim finds nothing; settled and listening
+    const before = claims;
+    const ids = (await r.enqueueMany([1, 2, 3, 4, 5].map((n) => ({ type: 'tick', payload: { n } })))).map((x) => x.id);
+    await waitFor(async () => (await r.countJobs({ state: 'completed' })) === ids.length);
+    await sleep(300);
+    // One claim took the five jobs; the five slots they freed claimed nothing more.
+    expect(claims - before).toBe(1);
+    const { id } = await r.enqueue('flaky', {});
+    // The retry is due 50 ms after the failure, long before the next poll.
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed', 10_000);
+    expect(failures).toBe(2);
+    await worker.stop();
+  });
+
   it('cancel stops a waiting job; finished jobs refuse with a clear error', async () => {
     const r = await open([order]);
     const { id } = await r.enqueue('order', { orderId: 'x', amount: 1 }, { delayMs: 60_000 });

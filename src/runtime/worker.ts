@@ -70,6 +70,8 @@ export class Worker {
   private claiming = 0;
   /** The last claim came back short: the queue ran dry, so wait for a notification, a scheduled job or a poll. */
   private dry = false;
+  /** While dry: when to look again (the next scheduled job, or a poll); 0 until the loop has asked. */
+  private dryUntil = 0;
   private readonly pace: Pace;
   /**
    * Suspects of a shared crash run alone, so a crash during their run is theirs (lease-rescuer.ts):
@@ -184,9 +186,20 @@ export class Worker {
         continue;
       }
       if (this.dry && this.claims.size === 0) {
-        this.dry = false;
-        if (this.opts.drain && (await this.isDrained(allTypes))) break;
-        await this.sleep(types.length < allTypes.length ? this.opts.pollIntervalMs : await this.idleDelay(types));
+        const gated = types.length < allTypes.length;
+        if (this.dryUntil === 0) {
+          if (this.opts.drain && (await this.isDrained(allTypes))) break;
+          this.dryUntil = this.deps.now() + (gated ? this.opts.pollIntervalMs : await this.idleDelay(types));
+        }
+        await this.sleep(Math.max(0, this.dryUntil - this.deps.now()));
+        // A notification, or the time to look again, ends the dry spell. A nudge (a slot freed, an outcome committed)
+        // does not: claiming the empty queue again for each finished job would cost a round trip each. Unless a gate
+        // holds types back (it may open by now), or a drain may have run its last job.
+        const drainCheck = this.opts.drain && this.inFlight.size === 0;
+        if (this.woken || this.deps.now() >= this.dryUntil || gated || drainCheck) {
+          this.dry = false;
+          this.dryUntil = 0;
+        }
         continue;
       }
       // No room, or a claim is still out: a freed slot or the claim's return nudges.
@@ -417,6 +430,7 @@ export class Worker {
     }
     if (!ok) return this.leaseLost(job);
     if (outcome.kind === 'retry') {
+      this.lookAgainBy(outcome.runAt);
       log.warn({ status: 'retry', err: error.message, delay_ms: outcome.delayMs }, 'attempt failed; retry scheduled');
       this.deps.events.emit('job:retry', { job, error, delayMs: outcome.delayMs, durationMs, workerId: this.id });
     } else {
@@ -433,7 +447,16 @@ export class Worker {
         return true; // the lease will expire and the job will come back
       });
     if (!ok) return this.leaseLost(job);
+    this.lookAgainBy(s.runAt);
     this.deps.events.emit('job:snoozed', { job, runAt: s.runAt, reason: s.reason, workerId: this.id });
+  }
+
+  /** This worker made a job due again at `runAt` (a retry, a snooze): while the queue is dry, look again by then. */
+  private lookAgainBy(runAt: number) {
+    if (this.dryUntil > runAt) {
+      this.dryUntil = runAt;
+      this.nudge();
+    }
   }
 
   private async leaseLost(job: Job) {
