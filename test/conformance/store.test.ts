@@ -57,6 +57,22 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     expect(later.map((j) => j.id)).toEqual([d.job.id]);
   });
 
+  it('a claimed job is the stored job as the claim left it, every field', async () => {
+    const s = await open();
+    const [parent] = await s.insertJobs([newJob()], T0);
+    const traceContext = JSON.stringify({ traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+    await s.insertJobs(
+      [newJob({ priority: 3, idempotencyKey: 'k1', parentId: parent.job.id, maxAttempts: 7, traceContext, payload: { to: 'b', n: [1, { x: null }] } })],
+      T0,
+    );
+    await s.insertJobs([newJob({ priority: 4, orderingKey: 'account-1' })], T0);
+    const claimed = await claim(s);
+    expect(claimed).toHaveLength(3);
+    for (const job of claimed) expect(job).toEqual(await s.getJob(job.id));
+    expect(claimed[1]).toMatchObject({ priority: 3, idempotencyKey: 'k1', parentId: parent.job.id, maxAttempts: 7, traceContext, isolated: false });
+    expect(claimed[2]).toMatchObject({ orderingKey: 'account-1', orderingSeq: expect.any(Number) });
+  });
+
   it('claims only the queues and types asked for', async () => {
     const s = await open();
     await s.insertJobs([newJob({ queue: 'other' }), newJob({ type: 'sms' }), newJob()], T0);

@@ -30,7 +30,7 @@ import { ORDERING_HEAD, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
 import { PostgresVisibilityStore } from './visibility.ts';
 import { newJob, storedPayloadHash } from '../new-job.ts';
-import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type ClaimedRow, type EventRow, type JobRow } from './rows.ts';
+import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
 /** Anything with node-postgres's `query`: a Pool, a Client or a PoolClient. */
 export interface Queryable {
@@ -217,9 +217,10 @@ export class PostgresStore implements Store {
     if (p.types.length === 0 || p.queues.length === 0) return [];
     // `id = ANY(ARRAY(...))` takes the claimed rows by primary key: joined to a CTE instead, the planner
     // may hash-join the whole table on each claim. Only the columns a claim does not set come back.
-    const { rows } = await this.pool.query<ClaimedRow>({
+    const { rows } = await this.pool.query<unknown[]>({
       // Named: each connection plans it once (a generic plan is as good here), a third of a lone claim's time.
       name: 'rebound_claim',
+      rowMode: 'array',
       text: `UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_token = j.lease_token + 1,
               lease_owner = $5, lease_expires_at = $3::bigint + $6::bigint, started_at = $3
        WHERE j.id = ANY(ARRAY(
