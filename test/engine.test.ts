@@ -301,7 +301,9 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     r.store.claimJobs = (p) => ((claims += 1), claimJobs(p));
     // A minute between polls: only a wake-up (a notification, in-process on SQLite) or a due job can end the dry spell.
     const worker = r.work({ concurrency: 10, pollIntervalMs: 60_000 });
-    await sleep(300); // the first claim finds nothing; settled and listening
+    // The first claim finds nothing; on PostgreSQL the listener's wake-up once it listens claims once more.
+    await waitFor(() => claims >= (kind === 'postgres' ? 2 : 1));
+    await sleep(100);
     const before = claims;
     const ids = (await r.enqueueMany([1, 2, 3, 4, 5].map((n) => ({ type: 'tick', payload: { n } })))).map((x) => x.id);
     await waitFor(async () => (await r.countJobs({ state: 'completed' })) === ids.length);

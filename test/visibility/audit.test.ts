@@ -224,6 +224,7 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(await verifyAudit(r.store)).toMatchObject({ ok: true, count: 3 });
     expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 4, difference: 0 });
   });
+
   it('splits a large enqueueMany call into entries of at most 1,000 jobs', async () => {
     url = freshStoreUrl(kind);
     const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
