@@ -324,8 +324,7 @@ export class Worker {
   /** How long to sleep when nothing was claimable: until the next scheduled job, at most one poll interval. */
   private async idleDelay(types: string[]): Promise<number> {
     try {
-      // Asked with dueBy: when other workers' claims took or locked what this one wanted, jobs are still due.
-      const next = await this.deps.store.nextRunAt(this.opts.queues, types, this.deps.now());
+      const next = await this.deps.store.nextRunAt(this.opts.queues, types);
       if (next == null) return this.opts.pollIntervalMs;
       return Math.max(0, Math.min(this.opts.pollIntervalMs, next - this.deps.now()));
     } catch {

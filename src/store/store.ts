@@ -142,12 +142,8 @@ export interface Store {
   getEvents(jobId: string): Promise<JobEvent[]>;
   /** Whether a due job waits to be run alone (see ClaimParams.isolated). */
   hasIsolatedJobs(queues: string[], types: string[], now: number): Promise<boolean>;
-  /**
-   * The earliest run-at among waiting jobs of these queues, or null. With `dueBy`, a job a claim at that time
-   * would take answers at once with its run-at (not always the earliest): an idle worker only asks whether to look
-   * again now, and this is an index probe where the earliest run-at reads every waiting job.
-   */
-  nextRunAt(queues: string[], types: string[], dueBy?: number): Promise<number | null>;
+  /** The earliest run-at among waiting jobs of these queues, or null. */
+  nextRunAt(queues: string[], types: string[]): Promise<number | null>;
 
   getOnce(jobId: string, key: string): Promise<{ value: Json } | null>;
   putOnce(jobId: string, key: string, value: Json, now: number): Promise<void>;

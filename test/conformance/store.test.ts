@@ -270,13 +270,6 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     expect(await s.nextRunAt(['default'], ['email'])).toBeNull();
     await s.insertJobs([newJob({ runAt: T0 + 300 }), newJob({ runAt: T0 + 100 })], T0);
     expect(await s.nextRunAt(['default'], ['email'])).toBe(T0 + 100);
-    // Asked whether anything is due by a time: nothing is, so the earliest run-at.
-    expect(await s.nextRunAt(['default'], ['email'], T0 + 50)).toBe(T0 + 100);
-    // Due jobs answer with the one a claim would take first (priority before run-at), not the earliest.
-    await s.insertJobs([newJob({ priority: 2, runAt: T0 - 100 }), newJob({ priority: 1, runAt: T0 - 10 })], T0);
-    expect(await s.nextRunAt(['default'], ['email'], T0)).toBe(T0 - 10);
-    expect(await s.nextRunAt(['default'], ['email'])).toBe(T0 - 100);
-    expect(await s.nextRunAt(['default'], ['sms'], T0)).toBeNull();
   });
 
   it('wakes listeners when work arrives', async () => {

@@ -432,24 +432,13 @@ export class PostgresStore implements Store {
     return rows.length > 0;
   }
 
-  async nextRunAt(queues: string[], types: string[], dueBy?: number): Promise<number | null> {
+  async nextRunAt(queues: string[], types: string[]): Promise<number | null> {
     if (!queues.length || !types.length) return null;
-    const earliest = `SELECT min(run_at) FROM jobs
-       WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[]) AND ${ORDERING_HEAD}`;
-    // With dueBy: first the claim's own conditions in the claim index's order (a due job is at the index's head);
-    // the earliest run-at is read only when nothing is due. COALESCE runs its second subquery only if the first is null.
-    const { rows } =
-      dueBy == null
-        ? await this.pool.query<{ at: number | null }>(`SELECT (${earliest}) AS at`, [queues, types])
-        : await this.pool.query<{ at: number | null }>(
-            `SELECT COALESCE(
-               (SELECT run_at FROM jobs
-                WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[]) AND run_at <= $3
-                  AND NOT isolate AND ${ORDERING_HEAD}
-                ORDER BY priority, run_at, id LIMIT 1),
-               (${earliest})) AS at`,
-            [queues, types, dueBy],
-          );
+    const { rows } = await this.pool.query<{ at: number | null }>(
+      `SELECT min(run_at) AS at FROM jobs
+       WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[]) AND ${ORDERING_HEAD}`,
+      [queues, types],
+    );
     return rows[0].at;
   }
 

@@ -336,20 +336,8 @@ export class SqliteStore implements Store {
       .get(now, ...queues, ...types);
   }
 
-  async nextRunAt(queues: string[], types: string[], dueBy?: number): Promise<number | null> {
+  async nextRunAt(queues: string[], types: string[]): Promise<number | null> {
     if (!queues.length || !types.length) return null;
-    if (dueBy != null) {
-      // The claim's own conditions, in the claim index's order: the first row is at the head of the index.
-      const due = this.db
-        .prepare(
-          `SELECT run_at FROM jobs WHERE state IN ('available', 'scheduled') AND queue IN (${placeholders(queues.length)})
-           AND type IN (${placeholders(types.length)}) AND run_at <= ? AND isolate = 0 AND ${ORDERING_HEAD}
-           ORDER BY priority, run_at, id LIMIT 1`,
-        )
-        .pluck()
-        .get(...queues, ...types, dueBy) as number | undefined;
-      if (due !== undefined) return due;
-    }
     const row = this.db
       .prepare(
         `SELECT min(run_at) AS at FROM jobs WHERE state IN ('available', 'scheduled')
