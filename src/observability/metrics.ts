@@ -34,10 +34,11 @@
  *   rebound_oldest_waiting_age_seconds               store, on scrape (oldest available job's run-at)
  *   rebound_dead_letter_jobs                         store, on scrape
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { ReboundEmitter } from '../events.ts';
 import { JOB_STATES } from '../job.ts';
 import type { Store } from '../store/store.ts';
+import { HotCounter, HotHistogram, registerHot } from './hot-metrics.ts';
 import { on, onLoose, str, type Unsubscribe } from './subscribe.ts';
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -62,13 +63,15 @@ export class ReboundMetrics {
     const once = <M>(name: string, make: () => M): M => (r.getSingleMetric(name) as M | undefined) ?? make();
     const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
       once(name, () => new Counter<L>({ name, help, labelNames, registers }));
-    const histogram = <L extends string>(name: string, help: string, labelNames: L[]) =>
-      once(name, () => new Histogram<L>({ name, help, labelNames, buckets: DURATION_BUCKETS, registers }));
+    // The four metrics every job touches are counted without prom-client's per-call label hashing (hot-metrics.ts).
+    const hotCounter = (name: string, help: string, labelNames: [string] | [string, string]) => registerHot(r, new HotCounter(name, help, labelNames));
+    const histogram = (name: string, help: string, labelNames: [string] | [string, string]) =>
+      registerHot(r, new HotHistogram(name, help, labelNames, DURATION_BUCKETS));
 
     const enqueued = counter('rebound_jobs_enqueued_total', 'Jobs enqueued (new jobs, not deduplicated).', ['type', 'queue']);
     const deduplicated = counter('rebound_jobs_deduplicated_total', 'Enqueues answered by an existing job with the same idempotency key.', ['type']);
-    const started = counter('rebound_jobs_started_total', 'Attempts started.', ['type']);
-    const completed = counter('rebound_jobs_completed_total', 'Attempts ended, by outcome.', ['type', 'outcome']);
+    const started = hotCounter('rebound_jobs_started_total', 'Attempts started.', ['type']);
+    const completed = hotCounter('rebound_jobs_completed_total', 'Attempts ended, by outcome.', ['type', 'outcome']);
     const runDuration = histogram('rebound_job_run_duration_seconds', 'How long attempts ran.', ['type', 'outcome']);
     const pickup = histogram('rebound_job_pickup_latency_seconds', 'From a job being due (run-at) to its claim.', ['type']);
     const retries = counter('rebound_job_retries_total', 'Failed attempts scheduled for a retry.', ['type']);
@@ -126,8 +129,8 @@ export class ReboundMetrics {
     );
 
     const ended = (type: string, outcome: string, durationMs?: number) => {
-      completed.inc({ type, outcome });
-      if (durationMs != null) runDuration.observe({ type, outcome }, durationMs / 1000);
+      completed.inc(type, outcome);
+      if (durationMs != null) runDuration.observe(durationMs / 1000, type, outcome);
     };
     this.off.push(
       on(events, 'job:enqueued', (e) => {
@@ -135,8 +138,8 @@ export class ReboundMetrics {
         else enqueued.inc({ type: e.job.type, queue: e.job.queue });
       }),
       on(events, 'job:started', (e) => {
-        started.inc({ type: e.job.type });
-        if (e.job.startedAt != null) pickup.observe({ type: e.job.type }, Math.max(0, e.job.startedAt - e.job.runAt) / 1000);
+        started.inc(e.job.type);
+        if (e.job.startedAt != null) pickup.observe(Math.max(0, e.job.startedAt - e.job.runAt) / 1000, e.job.type);
       }),
       on(events, 'job:completed', (e) => ended(e.type, 'completed', e.durationMs)),
       on(events, 'job:retry', (e) => {
@@ -178,7 +181,7 @@ export class ReboundMetrics {
       onLoose(events, 'queue:backlog_growing', (e) => backlog.inc({ queue: str(e.queue, 'unknown') })),
     );
     // 'job:released' was added to the event map with the core; count it when present.
-    this.off.push(onLoose(events, 'job:released', () => completed.inc({ type: '', outcome: 'released' })));
+    this.off.push(onLoose(events, 'job:released', () => completed.inc('', 'released')));
   }
 
   /** The Prometheus text exposition of every metric. */
