@@ -50,7 +50,8 @@ export class Visibility {
     opts: VisibilityOptions = {},
   ) {
     const tracer = opts.tracing === false ? null : typeof opts.tracing === 'object' ? opts.tracing.tracer : reboundTracer();
-    this.plugin = visibilityPlugin({ tracer });
+    // A tracer of the caller's own may record without a global SDK; the global one does not.
+    this.plugin = visibilityPlugin({ tracer, globalTracer: typeof opts.tracing !== 'object' });
     this.metrics =
       opts.metrics === false ? null : new ReboundMetrics({ ...deps, registry: typeof opts.metrics === 'object' ? opts.metrics : undefined });
     this.audit = opts.audit === false ? null : new AuditTrail(deps, typeof opts.audit === 'object' ? opts.audit : {});

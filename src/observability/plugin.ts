@@ -10,18 +10,18 @@ import type { Job, Json } from '../job.ts';
 import { classifyError } from '../policies/retry.ts';
 import type { WorkerPlugin } from '../runtime/plugin.ts';
 import { maskPayload, scrub, sensitiveValues } from './redaction.ts';
-import { startAttemptSpan, tracedEnqueue, type AttemptEnd } from './tracing.ts';
+import { attemptTraced, startAttemptSpan, tracedEnqueue, type AttemptEnd } from './tracing.ts';
 
 /** Larger payloads are summarised in error snapshots rather than copied. */
 export const MAX_SNAPSHOT_BYTES = 16 * 1024;
 
-export function visibilityPlugin(opts: { tracer: Tracer | null }): WorkerPlugin {
+export function visibilityPlugin(opts: { tracer: Tracer | null; /** The API's global tracer: no-op until an SDK registers. */ globalTracer?: boolean }): WorkerPlugin {
   const tracer = opts.tracer;
   return {
     name: 'visibility',
     ...(tracer ? { wrapEnqueue: (jobs, next) => tracedEnqueue(tracer, jobs, next) } : {}),
     async wrap(next, _ctx, job, def) {
-      const attempt = tracer ? startAttemptSpan(tracer, job) : null;
+      const attempt = tracer && (!opts.globalTracer || attemptTraced(job)) ? startAttemptSpan(tracer, job) : null;
       try {
         const value = attempt ? await context.with(attempt.ctx, next) : await next();
         attempt?.end({ outcome: 'completed', status: 'completed' });

@@ -9,6 +9,7 @@
  */
 import {
   context,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -100,6 +101,21 @@ export interface AttemptEnd {
   errorClass?: string;
   errorName?: string;
   errorMessage?: string;
+}
+
+/** The API's no-op provider: the global provider's delegate until an SDK registers one. */
+const NO_SDK = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether an attempt of `job` can have a span at all: an SDK is registered, or there is a trace to continue
+ * (the job's stored context, or a span active where the worker runs). Else the span would be a no-op with no
+ * trace id, and building it (parent context, attributes, the span object) costs every job for nothing.
+ */
+export function attemptTraced(job: Pick<Job, 'traceContext'>): boolean {
+  if (job.traceContext) return true;
+  const provider = trace.getTracerProvider();
+  if (!(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_SDK) return true;
+  return trace.getSpan(context.active()) !== undefined;
 }
 
 /**
