@@ -20,7 +20,7 @@ import { createHmac, hash as hashText } from 'node:crypto';
 import type { JobDefinition } from '../define.ts';
 import { canonicalJson, payloadHash } from '../engine/enqueue-input.ts';
 import type { ReboundEmitter, ReboundEvents } from '../events.ts';
-import type { Json } from '../job.ts';
+import type { Job, Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEntry, AuditRecord, ChainHead } from '../store/visibility.ts';
 import { on, onLoose, str, type Unsubscribe } from './subscribe.ts';
@@ -143,39 +143,45 @@ export class AuditTrail {
   }
 
   /**
-   * One `enqueueMany` call's jobs (of one actor) as one entry per 1,000 jobs, `job.submit.batch`: `count` new jobs and
-   * `deduplicated` answered by an existing job, each listed with what a single submission records, and the
-   * policy of each type once. A bulk enqueue then writes and seals one entry instead of one per job.
+   * One `enqueueMany` call's jobs (of one actor) as one entry per 1,000 jobs, `job.submit.batch`: `count` new jobs
+   * and `deduplicated` answered by an existing job, their `ids` in call order (`deduplicated_ids` among them), the
+   * `idempotency_keys` given ([id, key] pairs), the policy of each type once, and `jobs_digest`, which commits the
+   * entry to each job's type, queue, payload digest and parent (batchLine). The entry stays small and cheap to seal
+   * whatever the batch size; `verifyAudit(store, { jobs: true })` recomputes each digest from the stored jobs.
    */
   private recordBatch(actor: string, list: ReboundEvents['jobs:submitted']['jobs']): void {
-    // At most BATCH_ENTRY_JOBS per entry, so one entry stays small enough to list and read (about 150 KB).
     if (list.length > BATCH_ENTRY_JOBS) {
       for (let i = 0; i < list.length; i += BATCH_ENTRY_JOBS) this.recordBatch(actor, list.slice(i, i + BATCH_ENTRY_JOBS));
       return;
     }
     if (list.length === 0) return;
     const policies: Record<string, Json> = {};
-    let count = 0;
-    // Keys in sorted order, so the chain's canonical JSON of the entry is a plain JSON.stringify.
-    const jobs = list.map(({ job: j, deduplicated, payloadHash: hash }) => {
-      if (!deduplicated) count++;
+    const ids: string[] = [];
+    const deduplicatedIds: string[] = [];
+    const keys: [string, string][] = [];
+    const lines: string[] = [];
+    for (const { job: j, deduplicated, payloadHash: hash } of list) {
       if (!(j.type in policies)) policies[j.type] = this.policyOf(j.type);
-      return {
-        deduplicated,
-        id: j.id,
-        idempotency_key: j.idempotencyKey,
-        parent_id: j.parentId,
-        payload_digest: hash || payloadHash(j.type, j.payload),
-        queue: j.queue,
-        type: j.type,
-      };
-    });
+      ids.push(j.id);
+      if (deduplicated) deduplicatedIds.push(j.id);
+      if (j.idempotencyKey != null) keys.push([j.id, j.idempotencyKey]);
+      lines.push(batchLine(j, hash || payloadHash(j.type, j.payload)));
+    }
     const sortedPolicies = Object.fromEntries(Object.keys(policies).sort().map((t) => [t, policies[t]]));
+    // Keys in sorted order, so the chain's canonical JSON of the entry is a plain JSON.stringify.
     this.record({
       actor,
       action: BATCH_SUBMIT,
-      target: `jobs:${jobs[0].id}..${jobs[jobs.length - 1].id}`,
-      details: { count, deduplicated: list.length - count, jobs, policies: sortedPolicies },
+      target: `jobs:${ids[0]}..${ids[ids.length - 1]}`,
+      details: {
+        count: list.length - deduplicatedIds.length,
+        deduplicated: deduplicatedIds.length,
+        deduplicated_ids: deduplicatedIds,
+        idempotency_keys: keys,
+        ids,
+        jobs_digest: batchDigest(lines),
+        policies: sortedPolicies,
+      },
     });
   }
 
@@ -241,6 +247,8 @@ export interface VerifyResult {
   ok: boolean;
   /** Sealed entries checked. */
   count: number;
+  /** With `jobs: true`: batch entries whose jobs_digest was recomputed from the stored jobs, and those skipped (jobs pruned). */
+  batches?: { checked: number; skipped: number };
   head: ChainHead | null;
   unsealed: number;
   problem?: AuditProblem;
@@ -258,7 +266,14 @@ export interface Checkpoint {
 /** Walks the sealed chain in order; the first entry that does not check out is named. */
 export async function verifyAudit(
   store: Store,
-  opts: { checkpoint?: Checkpoint; pageSize?: number; /** Default REBOUND_AUDIT_KEY. */ key?: string } = {},
+  opts: {
+    checkpoint?: Checkpoint;
+    pageSize?: number;
+    /** Default REBOUND_AUDIT_KEY. */
+    key?: string;
+    /** Also recompute each batch entry's jobs_digest from the stored jobs (a read of every job the trail names). */
+    jobs?: boolean;
+  } = {},
 ): Promise<VerifyResult> {
   const v = store.visibility;
   const pageSize = opts.pageSize ?? 5000;
@@ -266,6 +281,7 @@ export async function verifyAudit(
   let prev = GENESIS_HASH;
   let head: ChainHead | null = null;
   const hashAt = new Map<number, string>();
+  const batches: AuditEntry[] = [];
   const segments = await v.listAuditSegments();
   const wanted = new Set(segments.map((s) => s.lastSeq));
   if (opts.checkpoint) wanted.add(opts.checkpoint.head_seq);
@@ -290,6 +306,7 @@ export async function verifyAudit(
       if (entryHash(prev, e, seq) !== e.hash) {
         return fail({ seq, id: e.id, reason: `entry seq ${seq} (id ${e.id}, ${e.action}) was altered: its content does not match its hash` });
       }
+      if (opts.jobs && e.action === BATCH_SUBMIT && (e.details as { jobs_digest?: unknown } | null)?.jobs_digest) batches.push(e);
       prev = e.hash!;
       head = { seq, hash: prev };
       if (wanted.has(seq)) hashAt.set(seq, prev);
@@ -326,7 +343,30 @@ export async function verifyAudit(
       return fail({ seq: cp.head_seq, id: null, reason: `entry seq ${cp.head_seq} does not match the checkpoint's head hash: the chain was rewritten` });
     }
   }
-  return { ok: true, count: last, head, unsealed: await v.countUnsealedAudit() };
+  const result: VerifyResult = { ok: true, count: last, head, unsealed: await v.countUnsealedAudit() };
+  if (!opts.jobs) return result;
+  result.batches = { checked: 0, skipped: 0 };
+  for (const e of batches) {
+    const problem = await checkBatch(store, e);
+    if (problem === 'skipped') result.batches.skipped++;
+    else if (problem) return { ...(await fail(problem)), count: last, batches: result.batches };
+    else result.batches.checked++;
+  }
+  return result;
+}
+
+/** Recomputes a batch entry's jobs_digest from the stored jobs: null when it matches, 'skipped' when some are gone. */
+async function checkBatch(store: Store, e: AuditEntry): Promise<AuditProblem | 'skipped' | null> {
+  const d = e.details as { ids: string[]; jobs_digest: string };
+  const stored = new Map((await store.listJobs({ ids: [...new Set(d.ids)], limit: d.ids.length })).map((j) => [j.id, j]));
+  const lines: string[] = [];
+  for (const id of d.ids) {
+    const j = stored.get(id);
+    if (!j) return 'skipped';
+    lines.push(batchLine(j, payloadHash(j.type, j.payload)));
+  }
+  if (batchDigest(lines) === d.jobs_digest) return null;
+  return { seq: e.seq!, id: e.id, reason: `entry seq ${e.seq} (id ${e.id}, ${BATCH_SUBMIT}) does not match the jobs it names: a job's payload, type, queue or parent was changed` };
 }
 
 export function signCheckpoint(c: Checkpoint, key = process.env.REBOUND_AUDIT_KEY): Checkpoint {
@@ -353,6 +393,20 @@ export class AuditTamperedError extends Error {
     super(`audit trail does not verify: ${problem.reason}`);
     this.name = 'AuditTamperedError';
   }
+}
+
+/**
+ * What a batch entry's `jobs_digest` commits to for one job: the JSON array `[id, type, queue, payload_digest,
+ * parent_id]`, which stay as stored for the job's life (an idempotency key is released when its TTL ends, so the
+ * entry lists keys in `idempotency_keys` instead).
+ */
+export function batchLine(job: Pick<Job, 'id' | 'type' | 'queue' | 'parentId'>, payloadDigest: string): string {
+  return JSON.stringify([job.id, job.type, job.queue, payloadDigest, job.parentId]);
+}
+
+/** sha256 of the batch's lines (batchLine), each ended by a newline, in the entry's `ids` order. */
+export function batchDigest(lines: string[]): string {
+  return hashText('sha256', lines.map((l) => `${l}\n`).join(''));
 }
 
 /** A bulk enqueue's entry: `details.count` new jobs submitted at once (single submissions are `job.submit`). */

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, IdempotencyConflictError, PermanentError, type Rebound } from '../../src/index.ts';
-import { verifyAudit, exportCheckpoint, reconcileAudit, signCheckpoint } from '../../src/observability/audit.ts';
+import { batchDigest, batchLine, verifyAudit, exportCheckpoint, reconcileAudit, signCheckpoint } from '../../src/observability/audit.ts';
+import { payloadHash } from '../../src/engine/enqueue-input.ts';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -151,22 +152,33 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     const [, mine, carols] = entries;
     const ids = results.map((x) => x.id);
     expect(mine.target).toBe(`jobs:${ids[0]}..${ids[3]}`);
-    expect(mine.details).toMatchObject({
+    expect(mine.details).toEqual({
       count: 2,
       deduplicated: 1,
-      jobs: [
-        { id: ids[0], type: 'pay', deduplicated: false, payload_digest: expect.stringMatching(/^[0-9a-f]{64}$/) },
-        { id: first.id, type: 'pay', deduplicated: true, idempotency_key: 'k0' },
-        { id: ids[3], type: 'pay', deduplicated: false },
-      ],
-      policies: { pay: { retry: { maxAttempts: 2, baseMs: 1 }, timeout_ms: 5000 } },
+      deduplicated_ids: [first.id],
+      idempotency_keys: [[first.id, 'k0']],
+      ids: [ids[0], first.id, ids[3]],
+      jobs_digest: expect.stringMatching(/^[0-9a-f]{64}$/),
+      policies: { pay: expect.objectContaining({ retry: expect.objectContaining({ maxAttempts: 2, baseMs: 1 }), timeout_ms: 5000 }) },
     });
-    expect(carols.details).toMatchObject({ count: 1, deduplicated: 0, jobs: [{ id: ids[1], type: 'fail' }], policies: { fail: expect.any(Object) } });
+    expect(carols.details).toMatchObject({ count: 1, deduplicated: 0, ids: [ids[1]], policies: { fail: expect.any(Object) } });
+    // The digest commits the entry to each job as stored: type, queue, payload digest and parent.
+    const byId = new Map((await r.listJobs({ limit: 10 })).map((j) => [j.id, j]));
+    const line = (id: string) => batchLine(byId.get(id)!, payloadHash(byId.get(id)!.type, byId.get(id)!.payload));
+    expect((mine.details as { jobs_digest: string }).jobs_digest).toBe(batchDigest([ids[0], first.id, ids[3]].map(line)));
     expect(JSON.stringify(entries)).not.toContain('"n":'); // payloads stay out of the trail
     expect(await verifyAudit(r.store)).toMatchObject({ ok: true, count: 3 });
+    expect(await verifyAudit(r.store, { jobs: true })).toMatchObject({ ok: true, count: 3, batches: { checked: 2, skipped: 0 } });
     expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 4, difference: 0 });
-    // Altering one job's line inside the batch entry breaks the chain at that entry.
-    await tamper(r, [`UPDATE audit_log SET details = replace(details, '"type":"fail"', '"type":"pay"') WHERE seq = 3`]);
+    // A job's payload changed in the jobs table: the chain still verifies, the check against the jobs names the entry.
+    await tamper(r, [`UPDATE jobs SET payload = '{"n":30}' WHERE id = ${ids[3]}`]);
+    expect(await verifyAudit(r.store)).toMatchObject({ ok: true });
+    expect(await verifyAudit(r.store, { jobs: true })).toMatchObject({ ok: false, problem: { seq: 2, id: mine.id } });
+    const cli = await runCli(['audit', 'verify', '--jobs', '--store', url]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toMatch(/entry seq 2 \(id \d+, job\.submit\.batch\) does not match the jobs it names/);
+    // Altering the batch entry itself breaks the chain at that entry.
+    await tamper(r, [`UPDATE audit_log SET details = replace(details, '"count":1', '"count":2') WHERE seq = 3`]);
     expect(await verifyAudit(r.store)).toMatchObject({ ok: false, problem: { seq: 3 } });
   });
 
@@ -183,8 +195,8 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     await r.visibility.audit!.seal();
     const entries = await r.store.visibility.readAudit({ afterSeq: 0, limit: 100 });
     expect(entries.map((e) => e.action)).toEqual(['job.submit', 'job.submit.batch']);
-    expect(entries[1].details).toMatchObject({ count: 1, deduplicated: 0, jobs: [{ type: 'pay', deduplicated: false }] });
-    expect((entries[1].details as { jobs: unknown[] }).jobs).toHaveLength(1);
+    expect(entries[1].details).toMatchObject({ count: 1, deduplicated: 0, deduplicated_ids: [], idempotency_keys: [] });
+    expect((entries[1].details as { ids: unknown[] }).ids).toHaveLength(1);
     expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 2, difference: 0 });
   });
 
@@ -215,13 +227,12 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(entries[1].details).toMatchObject({
       count: 1,
       deduplicated: 1,
-      jobs: [
-        { id: ids[0], type: 'pay', deduplicated: false, payload_digest: expect.stringMatching(/^[0-9a-f]{64}$/) },
-        { id: alone.id, deduplicated: true, idempotency_key: 'k0' },
-      ],
+      deduplicated_ids: [alone.id],
+      idempotency_keys: [[alone.id, 'k0']],
+      ids: [ids[0], alone.id],
     });
-    expect(entries[2].details).toMatchObject({ count: 2, deduplicated: 0, jobs: [{ id: ids[1], type: 'fail' }, { id: ids[4], type: 'pay' }] });
-    expect(await verifyAudit(r.store)).toMatchObject({ ok: true, count: 3 });
+    expect(entries[2].details).toMatchObject({ count: 2, deduplicated: 0, ids: [ids[1], ids[4]] });
+    expect(await verifyAudit(r.store, { jobs: true })).toMatchObject({ ok: true, count: 3, batches: { checked: 2 } });
     expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 4, difference: 0 });
   });
 
@@ -237,7 +248,7 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
       ['job.submit.batch', 1000],
       ['job.submit.batch', 1],
     ]);
-    const listed = entries.flatMap((e) => (e.details as { jobs: { id: string }[] }).jobs.map((j) => j.id));
+    const listed = entries.flatMap((e) => (e.details as { ids: string[] }).ids);
     expect(listed).toEqual(results.map((x) => x.id));
     expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 2001, difference: 0 });
   });

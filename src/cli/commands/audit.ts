@@ -31,18 +31,20 @@ export function register(program: Command) {
     .command('verify')
     .description('check that no audit entry was altered, removed or reordered (exit 1 names the first bad entry)')
     .option('--checkpoint <file>', 'also check against a checkpoint written by "rebound audit export"')
-    .action(async (o: { checkpoint?: string }, cmd: Command) => {
+    .option('--jobs', 'also check each bulk submission entry against the jobs it names (reads every one of them)')
+    .action(async (o: { checkpoint?: string; jobs?: boolean }, cmd: Command) => {
       const checkpoint = o.checkpoint ? readCheckpoint(o.checkpoint) : undefined;
       const result = await withClient(cmd, async (r) => {
         await r.visibility.audit?.seal();
-        return verifyAudit(r.store, { checkpoint });
+        return verifyAudit(r.store, { checkpoint, jobs: o.jobs });
       });
       if (globals(cmd).json) printJson(result);
       if (!result.ok) throw new AuditTamperedError(result.problem!);
       if (!globals(cmd).json) {
         process.stdout.write(
           `audit trail verifies: ${result.count} entries, head seq ${result.head?.seq ?? 0} ${result.head?.hash ?? '-'}` +
-            `${result.unsealed ? ` (${result.unsealed} not yet sealed)` : ''}${checkpoint ? ', matches the checkpoint' : ''}\n`,
+            `${result.unsealed ? ` (${result.unsealed} not yet sealed)` : ''}${checkpoint ? ', matches the checkpoint' : ''}` +
+            `${result.batches ? `; ${result.batches.checked} bulk entries match their jobs${result.batches.skipped ? ` (${result.batches.skipped} name pruned jobs, not checked)` : ''}` : ''}\n`,
         );
       }
     });
