@@ -10,7 +10,7 @@ import type { Job, Json } from '../job.ts';
 import { classifyError } from '../policies/retry.ts';
 import type { WorkerPlugin } from '../runtime/plugin.ts';
 import { maskPayload, scrub, sensitiveValues } from './redaction.ts';
-import { attemptTraced, startAttemptSpan, tracedEnqueue, type AttemptEnd } from './tracing.ts';
+import { attemptTraced, startAttemptSpan, tracedEnqueue, tracingLive, type AttemptEnd } from './tracing.ts';
 
 /** Larger payloads are summarised in error snapshots rather than copied. */
 export const MAX_SNAPSHOT_BYTES = 16 * 1024;
@@ -19,7 +19,8 @@ export function visibilityPlugin(opts: { tracer: Tracer | null; /** The API's gl
   const tracer = opts.tracer;
   return {
     name: 'visibility',
-    ...(tracer ? { wrapEnqueue: (jobs, next) => tracedEnqueue(tracer, jobs, next) } : {}),
+    // With the global tracer and no SDK, a producer span is a no-op that stores no trace context: skip it.
+    ...(tracer ? { wrapEnqueue: (jobs, next) => (opts.globalTracer && !tracingLive() ? next() : tracedEnqueue(tracer, jobs, next)) } : {}),
     async wrap(next, _ctx, job, def) {
       const attempt = tracer && (!opts.globalTracer || attemptTraced(job)) ? startAttemptSpan(tracer, job) : null;
       try {

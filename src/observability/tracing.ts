@@ -107,15 +107,19 @@ export interface AttemptEnd {
 const NO_SDK = new ProxyTracerProvider().getDelegate();
 
 /**
- * Whether an attempt of `job` can have a span at all: an SDK is registered, or there is a trace to continue
- * (the job's stored context, or a span active where the worker runs). Else the span would be a no-op with no
- * trace id, and building it (parent context, attributes, the span object) costs every job for nothing.
+ * Whether a span made now could be recorded or carry a trace on: an SDK is registered, or a span is active where
+ * the code runs. Else a span is a no-op with no trace id, and building it (parent context, attributes, the span
+ * object) costs every job for nothing. Looked at each time, so an SDK registered later is used from then on.
  */
-export function attemptTraced(job: Pick<Job, 'traceContext'>): boolean {
-  if (job.traceContext) return true;
+export function tracingLive(): boolean {
   const provider = trace.getTracerProvider();
   if (!(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_SDK) return true;
   return trace.getSpan(context.active()) !== undefined;
+}
+
+/** Whether an attempt of `job` can have a span: it continues the job's stored trace, or tracing is live. */
+export function attemptTraced(job: Pick<Job, 'traceContext'>): boolean {
+  return Boolean(job.traceContext) || tracingLive();
 }
 
 /**
