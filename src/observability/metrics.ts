@@ -65,15 +65,15 @@ export class ReboundMetrics {
       once(name, () => new Counter<L>({ name, help, labelNames, registers }));
     // The four metrics every job touches are counted without prom-client's per-call label hashing (hot-metrics.ts).
     const hotCounter = (name: string, help: string, labelNames: [string] | [string, string]) => registerHot(r, new HotCounter(name, help, labelNames));
-    const histogram = (name: string, help: string, labelNames: [string] | [string, string]) =>
+    const hotHistogram = (name: string, help: string, labelNames: [string] | [string, string]) =>
       registerHot(r, new HotHistogram(name, help, labelNames, DURATION_BUCKETS));
 
     const enqueued = counter('rebound_jobs_enqueued_total', 'Jobs enqueued (new jobs, not deduplicated).', ['type', 'queue']);
     const deduplicated = counter('rebound_jobs_deduplicated_total', 'Enqueues answered by an existing job with the same idempotency key.', ['type']);
     const started = hotCounter('rebound_jobs_started_total', 'Attempts started.', ['type']);
     const completed = hotCounter('rebound_jobs_completed_total', 'Attempts ended, by outcome.', ['type', 'outcome']);
-    const runDuration = histogram('rebound_job_run_duration_seconds', 'How long attempts ran.', ['type', 'outcome']);
-    const pickup = histogram('rebound_job_pickup_latency_seconds', 'From a job being due (run-at) to its claim.', ['type']);
+    const runDuration = hotHistogram('rebound_job_run_duration_seconds', 'How long attempts ran.', ['type', 'outcome']);
+    const pickup = hotHistogram('rebound_job_pickup_latency_seconds', 'From a job being due (run-at) to its claim.', ['type']);
     const retries = counter('rebound_job_retries_total', 'Failed attempts scheduled for a retry.', ['type']);
     const dead = counter('rebound_jobs_dead_total', 'Jobs moved to the dead letter queue by a failed attempt.', ['type', 'reason']);
     const expiries = counter('rebound_lease_expiries_total', 'Leases that expired (the worker died or froze).', ['outcome']);
