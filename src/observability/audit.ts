@@ -281,7 +281,7 @@ export async function verifyAudit(
   let prev = GENESIS_HASH;
   let head: ChainHead | null = null;
   const hashAt = new Map<number, string>();
-  const batches: AuditEntry[] = [];
+  const batches = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
   const segments = await v.listAuditSegments();
   const wanted = new Set(segments.map((s) => s.lastSeq));
   if (opts.checkpoint) wanted.add(opts.checkpoint.head_seq);
@@ -306,7 +306,11 @@ export async function verifyAudit(
       if (entryHash(prev, e, seq) !== e.hash) {
         return fail({ seq, id: e.id, reason: `entry seq ${seq} (id ${e.id}, ${e.action}) was altered: its content does not match its hash` });
       }
-      if (opts.jobs && e.action === BATCH_SUBMIT && (e.details as { jobs_digest?: unknown } | null)?.jobs_digest) batches.push(e);
+      if (batches && e.action === BATCH_SUBMIT && (e.details as { jobs_digest?: unknown } | null)?.jobs_digest) {
+        const problem = await checkBatch(store, e);
+        if (problem && problem !== 'skipped') return { ...(await fail(problem)), batches };
+        batches[problem ? 'skipped' : 'checked']++;
+      }
       prev = e.hash!;
       head = { seq, hash: prev };
       if (wanted.has(seq)) hashAt.set(seq, prev);
@@ -343,16 +347,7 @@ export async function verifyAudit(
       return fail({ seq: cp.head_seq, id: null, reason: `entry seq ${cp.head_seq} does not match the checkpoint's head hash: the chain was rewritten` });
     }
   }
-  const result: VerifyResult = { ok: true, count: last, head, unsealed: await v.countUnsealedAudit() };
-  if (!opts.jobs) return result;
-  result.batches = { checked: 0, skipped: 0 };
-  for (const e of batches) {
-    const problem = await checkBatch(store, e);
-    if (problem === 'skipped') result.batches.skipped++;
-    else if (problem) return { ...(await fail(problem)), count: last, batches: result.batches };
-    else result.batches.checked++;
-  }
-  return result;
+  return { ok: true, count: last, head, unsealed: await v.countUnsealedAudit(), ...(batches && { batches }) };
 }
 
 /** Recomputes a batch entry's jobs_digest from the stored jobs: null when it matches, 'skipped' when some are gone. */
