@@ -75,8 +75,6 @@ export interface WorkflowStore {
    */
   saveStep(jobId: string, step: StepRecord): Promise<StepRecord>;
 
-  /** Makes a sleeping job due now when its run waits for `waiting`. Returns whether it did. */
-  wake(jobId: string, waiting: string, now: number): Promise<boolean>;
   /** Stores a signal; wakes the job when its run waits for this signal. Returns whether it woke the job. */
   sendSignal(p: SendSignalParams): Promise<{ signalId: string; woke: boolean }>;
   /**

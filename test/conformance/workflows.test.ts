@@ -134,6 +134,23 @@ describe.each(storeKinds)('workflow store conformance: %s', (kind) => {
     expect((await claim(s, T0 + 3)).map((j) => j.id)).toEqual([job.id]);
   });
 
+  it('a signal sent at the moment its workflow goes to sleep, from another connection, still wakes it', async () => {
+    const s = await open();
+    const other = openStore(url);
+    const n = 40;
+    const jobs = (await s.insertJobs(Array.from({ length: n }, () => newJob()), T0)).map((r) => r.job);
+    for (const job of jobs) await s.workflows.startRun({ jobId: job.id, type: 'wf', version: 1, state: null, now: T0 });
+    const claimed = await s.claimJobs({ workerId: 'w1', queues: ['default'], types: ['wf'], limit: n, leaseMs: 60_000, now: T0 });
+    for (const job of jobs) await s.workflows.updateRun(job.id, { waiting: 'signal:go' }, T0);
+    // Each workflow goes to sleep on one connection while its signal arrives on another, all at once.
+    await Promise.all(
+      claimed.flatMap((c) => [snooze(s, c, T0 + 3_600_000, T0 + 1), other.workflows.sendSignal({ jobId: c.id, name: 'go', payload: null, now: T0 + 1 })]),
+    );
+    await other.close();
+    const states = await Promise.all(jobs.map(async (j) => (await s.getJob(j.id))?.state));
+    expect(states.filter((st) => st !== 'available')).toEqual([]);
+  });
+
   it('a finished child wakes its parent sleeping in join, also when it finished while the parent was running', async () => {
     const s = await open();
     const [{ job: parent }] = await s.insertJobs([newJob()], T0);

@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import type { ErrorInfo, Json } from '../../job.ts';
 import type { RunStatus, SendSignalParams, StepRecord, WorkflowRun, WorkflowSignal, WorkflowStore } from '../workflows.ts';
+import { withTransaction } from './transaction.ts';
 
 interface RunRow {
   job_id: number;
@@ -165,21 +166,20 @@ export class PostgresWorkflowStore implements WorkflowStore {
     return toStep(rows[0]);
   }
 
-  async wake(jobId: string, waiting: string, now: number): Promise<boolean> {
-    if (!isId(jobId)) return false;
-    const { rows } = await this.pool.query(WAKE, [Number(jobId), waiting, now]);
-    if (rows.length) await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '*']);
-    return rows.length === 1;
-  }
-
   async sendSignal(p: SendSignalParams): Promise<{ signalId: string; woke: boolean }> {
-    const { rows } = await this.pool.query<{ id: number; woke: boolean }>(
-      `WITH sig AS (
-         INSERT INTO workflow_signals (job_id, name, payload, created_at) VALUES ($1, $4, $5, $3) RETURNING id),
-       woke AS (${WAKE})
-       SELECT (SELECT id FROM sig) AS id, EXISTS (SELECT 1 FROM woke) AS woke`,
-      [Number(p.jobId), `signal:${p.name}`, p.now, p.name, JSON.stringify(p.payload)],
-    );
+    // Lock the job first. Without it, a workflow going to sleep at the same moment could miss the signal:
+    // this statement would see it still running (its sleep not yet committed) while its sleep's trigger
+    // could not yet see this uncommitted signal. With the lock, one of the two waits for the other to commit.
+    const { rows } = await withTransaction(this.pool, async (c) => {
+      await c.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [Number(p.jobId)]);
+      return c.query<{ id: number; woke: boolean }>(
+        `WITH sig AS (
+           INSERT INTO workflow_signals (job_id, name, payload, created_at) VALUES ($1, $4, $5, $3) RETURNING id),
+         woke AS (${WAKE})
+         SELECT (SELECT id FROM sig) AS id, EXISTS (SELECT 1 FROM woke) AS woke`,
+        [Number(p.jobId), `signal:${p.name}`, p.now, p.name, JSON.stringify(p.payload)],
+      );
+    });
     if (rows[0].woke) await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '*']);
     return { signalId: String(rows[0].id), woke: rows[0].woke };
   }

@@ -151,10 +151,6 @@ export class SqliteWorkflowStore implements WorkflowStore {
     });
   }
 
-  async wake(jobId: string, waiting: string, now: number): Promise<boolean> {
-    return this.write(() => this.wakeNow(jobId, waiting, now));
-  }
-
   private wakeNow(jobId: string, waiting: string, now: number): boolean {
     const res = this.db
       .prepare(
