@@ -50,6 +50,8 @@ env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/rebound_bench), RE
 }
 
 const mode: Mode = flags.smoke ? 'smoke' : flags.full ? 'full' : 'default';
+// A full run's results sit next to the same day's default run instead of replacing them.
+const suffix = mode === 'full' ? '-full' : '';
 const save = flags.save || (mode !== 'smoke' && !flags['no-save']);
 const workloads = positionals.length
   ? positionals.map((n) => WORKLOADS.find((w) => w.name === n) ?? fail(`unknown workload "${n}"; known: ${WORKLOADS.map((w) => w.name).join(', ')}`))
@@ -115,7 +117,7 @@ for (const w of workloads) {
   if (save) {
     const dir = path.join(BENCH_DIR, 'results');
     mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, `${date}-${w.name}.json`);
+    const file = path.join(dir, `${date}-${w.name}${suffix}.json`);
     const record = {
       workload: w.name,
       date: started.toISOString(),
@@ -141,7 +143,7 @@ if (targets.length) {
   console.log('\n### Targets (issue #3)\n\n' + table(['target', 'measured', 'verdict'], targets.map((t) => [t.target, t.measured, t.verdict])));
 }
 console.log(`\nconcurrency ${ctx.concurrency} per worker process; ${machine.cpus} cores (${machine.cpuModel}); PostgreSQL ${machine.postgres}; Redis ${machine.redis}; Node ${process.version}`);
-if (save) console.log(`raw results: bench/results/${date}-<workload>.json`);
+if (save) console.log(`raw results: bench/results/${date}-<workload>${suffix}.json`);
 
 const problems = [...failures, ...pending.map((p) => `${p.system.name} not run: ${p.reason}`)];
 if (problems.length) {
