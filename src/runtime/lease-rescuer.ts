@@ -1,7 +1,9 @@
 /**
  * Brings back the jobs of dead workers: a job whose lease expired returns to
  * the queue within one rescue interval, and the expiry is counted. A job whose
- * workers keep dying is poison and goes to the dead letter queue.
+ * workers keep dying is poison and goes to the dead letter queue. The same pass
+ * wakes workflow parents whose finishing child could not wake them (a child that
+ * finished while its parent was going to sleep, see WorkflowStore.wakeMissed).
  */
 import type { JobDefinition } from '../define.ts';
 import { DEFAULTS } from '../define.ts';
@@ -41,6 +43,7 @@ export class LeaseRescuer {
 
   /** One pass; tests call it directly. */
   async runOnce(): Promise<{ requeued: string[]; dead: string[] }> {
+    await this.store.workflows.wakeMissed(this.now());
     const result = await this.store.rescueExpiredLeases({
       now: this.now(),
       limit: 1000,

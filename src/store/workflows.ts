@@ -75,6 +75,12 @@ export interface WorkflowStore {
    */
   saveStep(jobId: string, step: StepRecord): Promise<StepRecord>;
 
+  /**
+   * Wakes the parents that a finishing child could not wake because the parent was going to sleep at
+   * that moment (PostgreSQL notes them; SQLite, one writer at a time, never misses one). The workers'
+   * periodic pass calls it. Returns how many parents it woke.
+   */
+  wakeMissed(now: number): Promise<number>;
   /** Stores a signal; wakes the job when its run waits for this signal. Returns whether it woke the job. */
   sendSignal(p: SendSignalParams): Promise<{ signalId: string; woke: boolean }>;
   /**

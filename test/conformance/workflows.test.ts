@@ -182,6 +182,29 @@ describe.each(storeKinds)('workflow store conformance: %s', (kind) => {
     expect((await s.getJob(parent.id))?.state).toBe('scheduled');
   });
 
+  it('a child that finishes at the moment its parent goes to sleep, on another connection, still wakes the parent', async () => {
+    const s = await open();
+    const other = openStore(url);
+    const n = 40;
+    const parents = (await s.insertJobs(Array.from({ length: n }, () => newJob()), T0)).map((r) => r.job);
+    for (const p of parents) await s.workflows.startRun({ jobId: p.id, type: 'wf', version: 1, state: null, now: T0 });
+    await s.insertJobs(parents.map((p) => newJob({ type: 'kid', parentId: p.id })), T0);
+    const running = await s.claimJobs({ workerId: 'w1', queues: ['default'], types: ['wf'], limit: n, leaseMs: 60_000, now: T0 });
+    const kids = await s.claimJobs({ workerId: 'w2', queues: ['default'], types: ['kid'], limit: n, leaseMs: 60_000, now: T0 });
+    expect([running.length, kids.length]).toEqual([n, n]);
+    for (const p of parents) await s.workflows.updateRun(p.id, { waiting: 'children' }, T0);
+    // Each parent goes to sleep on one connection while its only child finishes on another, all at once.
+    await Promise.all([
+      ...running.map((p) => snooze(s, p, T0 + 3_600_000, T0 + 1)),
+      ...kids.map((k) => other.completeJobs([{ id: k.id, token: k.leaseToken, result: 1 }], T0 + 2)),
+    ]);
+    await other.close();
+    // A parent that neither side woke was noted; the workers' periodic pass wakes it.
+    await s.workflows.wakeMissed(T0 + 3);
+    const states = await Promise.all(parents.map(async (p) => (await s.getJob(p.id))?.state));
+    expect(states.filter((st) => st !== 'available')).toEqual([]);
+  });
+
   it('a purged job takes its run, history and signals with it', async () => {
     const s = await open();
     const [{ job: gone }, { job: kept }] = await s.insertJobs([newJob(), newJob()], T0);

@@ -166,6 +166,30 @@ export class PostgresWorkflowStore implements WorkflowStore {
     return toStep(rows[0]);
   }
 
+  async wakeMissed(now: number): Promise<number> {
+    // Notes and parents are taken with SKIP LOCKED, so two workers' passes never wait for each other. A parent
+    // locked right now (going to sleep) keeps its note for the next pass; one that is running will see the
+    // child when it sleeps (the child is committed: its note is visible); a parent that is gone drops its note.
+    const { rows } = await this.pool.query<{ woke: number }>(
+      `WITH note AS (SELECT ctid, parent_id FROM workflow_missed_wakes LIMIT 1000 FOR UPDATE SKIP LOCKED),
+       parent AS (SELECT id, state FROM jobs WHERE id IN (SELECT parent_id FROM note) FOR UPDATE SKIP LOCKED),
+       woke AS (
+         UPDATE jobs j SET state = 'available', run_at = LEAST(j.run_at, $1::bigint)
+         FROM parent p
+         WHERE j.id = p.id AND p.state = 'scheduled'
+           AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.job_id = j.id AND r.waiting = 'children')
+         RETURNING j.id),
+       done AS (
+         DELETE FROM workflow_missed_wakes w USING note n
+         WHERE w.ctid = n.ctid
+           AND (n.parent_id IN (SELECT id FROM parent) OR NOT EXISTS (SELECT 1 FROM jobs WHERE id = n.parent_id)))
+       SELECT count(*)::int AS woke FROM woke`,
+      [now],
+    );
+    if (rows[0].woke > 0) await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '*']);
+    return rows[0].woke;
+  }
+
   async sendSignal(p: SendSignalParams): Promise<{ signalId: string; woke: boolean }> {
     // Lock the job first. Without it, a workflow going to sleep at the same moment could miss the signal:
     // this statement would see it still running (its sleep not yet committed) while its sleep's trigger

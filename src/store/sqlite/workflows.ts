@@ -151,6 +151,10 @@ export class SqliteWorkflowStore implements WorkflowStore {
     });
   }
 
+  async wakeMissed(): Promise<number> {
+    return 0; // One writer at a time: a parent's sleep and its child's last transition never overlap.
+  }
+
   private wakeNow(jobId: string, waiting: string, now: number): boolean {
     const res = this.db
       .prepare(

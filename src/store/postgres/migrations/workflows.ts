@@ -128,4 +128,35 @@ export const workflowMigrations: Migration[] = [
       CREATE UNIQUE INDEX workflow_signals_consumed ON workflow_signals (job_id, consumed_by) WHERE consumed_by IS NOT NULL;
     `,
   },
+  {
+    version: 24,
+    name: 'a wake-up a finished child could not deliver is noted for the workers',
+    sql: `
+      -- A child that finishes while its parent is going to sleep can be missed by both sides: the child's
+      -- trigger skips the parent's row (locked by the sleep), and the sleep's own check cannot see the
+      -- child's uncommitted transition. Waiting for the other side would risk lock-order deadlocks between
+      -- completion batches, so the child leaves a note (committed with it) and the workers' periodic pass
+      -- (WorkflowStore.wakeMissed) wakes the parent. No key, so two notes never wait for each other.
+      CREATE TABLE workflow_missed_wakes (parent_id bigint NOT NULL, at bigint NOT NULL);
+      CREATE OR REPLACE FUNCTION workflow_child_finished() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE woke integer;
+      BEGIN
+        EXECUTE format(
+          'UPDATE %1$I.jobs SET state = ''available'', run_at = LEAST(run_at, COALESCE($2, run_at))
+           WHERE id = (SELECT id FROM %1$I.jobs WHERE id = $1 AND state = ''scheduled'' FOR UPDATE SKIP LOCKED)
+             AND EXISTS (SELECT 1 FROM %1$I.workflow_runs r WHERE r.job_id = $1 AND r.waiting = ''children'')',
+          TG_TABLE_SCHEMA) USING NEW.parent_id, NEW.finished_at;
+        GET DIAGNOSTICS woke = ROW_COUNT;
+        IF woke > 0 THEN
+          PERFORM pg_notify('rebound_' || TG_TABLE_SCHEMA, '*');
+        ELSE
+          EXECUTE format(
+            'INSERT INTO %1$I.workflow_missed_wakes (parent_id, at)
+             SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM %1$I.workflow_runs r WHERE r.job_id = $1 AND r.waiting = ''children'')',
+            TG_TABLE_SCHEMA) USING NEW.parent_id, NEW.finished_at;
+        END IF;
+        RETURN NULL;
+      END $$;
+    `,
+  },
 ];
