@@ -83,6 +83,8 @@ export class Worker {
   private readonly rescuer: LeaseRescuer;
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   private wakeUp: (() => void) | null = null;
+  /** Whether the current sleep ends on new work (a wake), or only on a nudge (it waits for room, not for work). */
+  private sleepTakesWake = false;
   private woken = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private listening: Promise<() => Promise<void>> | null = null;
@@ -144,10 +146,10 @@ export class Worker {
     return this;
   }
 
-  /** New work may be waiting (a notification, or stop): the next sleep returns at once. */
+  /** New work may be waiting (a notification): a sleep for work, and the next one, return at once. */
   private wake() {
     this.woken = true;
-    this.wakeUp?.();
+    if (this.sleepTakesWake) this.wakeUp?.();
   }
 
   /** Something changed here (a slot freed, a claim returned): re-plan now, without claiming an empty queue again. */
@@ -166,6 +168,7 @@ export class Worker {
         resolve();
       };
       this.wakeUp = done;
+      this.sleepTakesWake = !onlyNudge;
     });
   }
 
@@ -510,6 +513,7 @@ export class Worker {
     }
     this.state = 'stopping';
     this.wake();
+    this.nudge(); // also out of a sleep that waits for room
     this.stopping = (async () => {
       await this.loop;
       // Claimed but never started: give them back at once, uncharged.
