@@ -26,6 +26,7 @@ import { SqliteBreakerStore } from './breakers.ts';
 import { SqliteBacklogStore } from './backlog.ts';
 import { SqliteLimitStore } from './limits.ts';
 import { SqliteWorkflowStore } from './workflows.ts';
+import { watchWrites } from './wal-watch.ts';
 import { ORDERING_HEAD, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
@@ -45,6 +46,10 @@ export class SqliteStore implements Store {
   readonly limits: SqliteLimitStore;
   readonly workflows: SqliteWorkflowStore;
   readonly path: string;
+  /** This store's wake-up listeners (its workers), and the watch that wakes them on other processes' commits. */
+  private readonly ownListeners = new Set<WakeListener>();
+  private stopWatch: (() => void) | null = null;
+  private seenDataVersion = 0;
   readonly tokens: SqliteTokenStore;
   readonly visibility: SqliteVisibilityStore;
   private db: Database.Database;
@@ -87,6 +92,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.unwatch();
     if (this.db.open) this.db.close();
   }
 
@@ -413,9 +419,38 @@ export class SqliteStore implements Store {
     let set = localListeners.get(this.path);
     if (!set) localListeners.set(this.path, (set = new Set()));
     set.add(listener);
+    this.ownListeners.add(listener);
+    // Inserts in this process wake its workers directly (wake() above); other processes' commits, through the file's log.
+    if (this.path !== ':memory:' && !this.stopWatch) {
+      this.seenDataVersion = this.dataVersion();
+      this.stopWatch = watchWrites(this.path, () => this.logChanged());
+    }
     return async () => {
       set.delete(listener);
+      this.ownListeners.delete(listener);
+      if (this.ownListeners.size === 0) this.unwatch();
     };
+  }
+
+  /**
+   * The file's log changed. SQLite's data_version moves only when another connection committed, so this
+   * connection's own writes (completions, heartbeats) do not end its workers' dry spells.
+   */
+  private logChanged() {
+    if (!this.db.open) return;
+    const version = this.dataVersion();
+    if (version === this.seenDataVersion) return;
+    this.seenDataVersion = version;
+    for (const l of this.ownListeners) l('*');
+  }
+
+  private dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  private unwatch() {
+    this.stopWatch?.();
+    this.stopWatch = null;
   }
 
   /** The raw connection, for tests and the chaos harness. */
