@@ -43,7 +43,10 @@ export class LeaseRescuer {
 
   /** One pass; tests call it directly. */
   async runOnce(): Promise<{ requeued: string[]; dead: string[] }> {
-    await this.store.workflows.wakeMissed(this.now());
+    // Its own failure must not hold back the rescue of expired leases.
+    await this.store.workflows
+      .wakeMissed(this.now())
+      .catch((error) => this.events.emit('worker:error', { workerId: '-', error, during: 'missed workflow wake-ups' }));
     const result = await this.store.rescueExpiredLeases({
       now: this.now(),
       limit: 1000,

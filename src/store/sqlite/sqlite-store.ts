@@ -46,13 +46,13 @@ export class SqliteStore implements Store {
   readonly limits: SqliteLimitStore;
   readonly workflows: SqliteWorkflowStore;
   readonly path: string;
+  readonly tokens: SqliteTokenStore;
+  readonly visibility: SqliteVisibilityStore;
+  private db: Database.Database;
   /** This store's wake-up listeners (its workers), and the watch that wakes them on other processes' commits. */
   private readonly ownListeners = new Set<WakeListener>();
   private stopWatch: (() => void) | null = null;
   private seenDataVersion = 0;
-  readonly tokens: SqliteTokenStore;
-  readonly visibility: SqliteVisibilityStore;
-  private db: Database.Database;
 
   constructor(path: string) {
     this.path = path === ':memory:' ? path : resolve(path);
