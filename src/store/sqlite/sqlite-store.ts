@@ -26,7 +26,6 @@ import { SqliteBreakerStore } from './breakers.ts';
 import { SqliteBacklogStore } from './backlog.ts';
 import { SqliteLimitStore } from './limits.ts';
 import { SqliteWorkflowStore } from './workflows.ts';
-import { watchWrites } from './wal-watch.ts';
 import { ORDERING_HEAD, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
@@ -49,10 +48,6 @@ export class SqliteStore implements Store {
   readonly tokens: SqliteTokenStore;
   readonly visibility: SqliteVisibilityStore;
   private db: Database.Database;
-  /** This store's wake-up listeners (its workers), and the watch that wakes them on other processes' commits. */
-  private readonly ownListeners = new Set<WakeListener>();
-  private stopWatch: (() => void) | null = null;
-  private seenDataVersion = 0;
 
   constructor(path: string) {
     this.path = path === ':memory:' ? path : resolve(path);
@@ -92,7 +87,6 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    this.unwatch();
     if (this.db.open) this.db.close();
   }
 
@@ -419,38 +413,9 @@ export class SqliteStore implements Store {
     let set = localListeners.get(this.path);
     if (!set) localListeners.set(this.path, (set = new Set()));
     set.add(listener);
-    this.ownListeners.add(listener);
-    // Inserts in this process wake its workers directly (wake() above); other processes' commits, through the file's log.
-    if (this.path !== ':memory:' && !this.stopWatch) {
-      this.seenDataVersion = this.dataVersion();
-      this.stopWatch = watchWrites(this.path, () => this.logChanged());
-    }
     return async () => {
       set.delete(listener);
-      this.ownListeners.delete(listener);
-      if (this.ownListeners.size === 0) this.unwatch();
     };
-  }
-
-  /**
-   * The file's log changed. SQLite's data_version moves only when another connection committed, so this
-   * connection's own writes (completions, heartbeats) do not end its workers' dry spells.
-   */
-  private logChanged() {
-    if (!this.db.open) return;
-    const version = this.dataVersion();
-    if (version === this.seenDataVersion) return;
-    this.seenDataVersion = version;
-    for (const l of this.ownListeners) l('*');
-  }
-
-  private dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
-  }
-
-  private unwatch() {
-    this.stopWatch?.();
-    this.stopWatch = null;
   }
 
   /** The raw connection, for tests and the chaos harness. */
