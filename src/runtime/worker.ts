@@ -16,6 +16,7 @@ import { backoffDelay, classifyError } from '../policies/retry.ts';
 import type { Completion, FailOutcome, Store } from '../store/store.ts';
 import { Abort } from './abort.ts';
 import { JobRunContext } from './context.ts';
+import { HandoffClient } from './handoff.ts';
 import { LeaseRescuer } from './lease-rescuer.ts';
 import { Pace } from './pace.ts';
 import type { WorkerPlugin } from './plugin.ts';
@@ -81,6 +82,8 @@ export class Worker {
   private lastIsolationCheck = 0;
   private readonly completer: Batcher<Completion, boolean>;
   private readonly rescuer: LeaseRescuer;
+  /** While idle, new jobs are handed to this worker inside their enqueue (store/handoff.ts); null where the store cannot. */
+  private readonly handoff: HandoffClient | null;
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   private wakeUp: (() => void) | null = null;
   /** Whether the current sleep ends on new work (a wake), or only on a nudge (it waits for room, not for work). */
@@ -121,6 +124,23 @@ export class Worker {
       { maxBatch: 1000, maxInFlight: 2 },
     );
     this.rescuer = new LeaseRescuer(deps.store, deps.defs, deps.events, deps.now, this.opts.rescueIntervalMs);
+    // A draining worker is about to stop: it takes no offers. Nor does one whose id would not fit a notification.
+    this.handoff =
+      deps.store.handoff && !this.opts.drain && Buffer.byteLength(this.id) <= MAX_HANDOFF_WORKER_ID
+        ? new HandoffClient({
+            store: deps.store.handoff,
+            workerId: this.id,
+            now: deps.now,
+            held: () => new Set([...[...this.inFlight.values()].map((f) => f.job.id), ...this.buffer.map((j) => j.id)]),
+            deliver: (jobs) => {
+              this.buffer.push(...jobs); // after a stop, released by stop()
+              this.fill();
+              this.nudge();
+            },
+            canSweep: () => this.claims.size === 0 && this.isolation === 'off',
+            onError: (error, during) => this.deps.events.emit('worker:error', { workerId: this.id, error, during }),
+          })
+        : null;
   }
 
   private get shortestLeaseMs(): number {
@@ -136,9 +156,12 @@ export class Worker {
     this.state = 'running';
     // Not awaited: the first claim need not wait for the LISTEN connection. A job enqueued before it
     // listens is not missed: the store wakes the worker once it does.
-    this.listening = this.deps.store.onWake((queue) => {
-      if (queue === '*' || this.opts.queues.includes(queue)) this.wake();
-    });
+    this.listening = this.deps.store.onWake(
+      (queue) => {
+        if (queue === '*' || this.opts.queues.includes(queue)) this.wake();
+      },
+      (jobId, workerId) => this.handoff?.heardOf(jobId, workerId),
+    );
     this.rescuer.start();
     this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), Math.max(50, Math.floor(this.shortestLeaseMs / 3)));
     this.heartbeatTimer.unref();
@@ -194,6 +217,7 @@ export class Worker {
           if (this.opts.drain && (await this.isDrained(allTypes))) break;
           this.dryUntil = this.deps.now() + (gated ? this.opts.pollIntervalMs : await this.idleDelay(types));
         }
+        this.offerSlots(types);
         await this.sleep(Math.max(0, this.dryUntil - this.deps.now()));
         // A notification, or the time to look again, ends the dry spell. A nudge (a slot freed, an outcome committed)
         // does not: claiming the empty queue again for each finished job would cost a round trip each. Unless a gate
@@ -219,7 +243,7 @@ export class Worker {
    * the capacity is free; not for every freed slot, so claims stay large.
    */
   private claimLimit(): number {
-    if (this.claims.size >= MAX_CLAIMS_IN_FLIGHT) return 0;
+    if (this.claims.size >= MAX_CLAIMS_IN_FLIGHT || this.handoff?.sweeping) return 0;
     const prefetch = this.pace.prefetch();
     const capacity = this.opts.concurrency + prefetch;
     // Outcomes still being committed hold leases but no slot; cap them so a slow store applies backpressure.
@@ -246,6 +270,8 @@ export class Worker {
         (jobs) => {
           this.pace.claimed(this.deps.now() - started, jobs.length === limit);
           if (jobs.length < limit) this.dry = true;
+          // A full claim: work is waiting, so new jobs queue behind it instead of being handed over.
+          else void this.handoff?.withdraw();
           this.buffer.push(...jobs); // after a stop, released by stop()
           this.fill();
         },
@@ -280,6 +306,7 @@ export class Worker {
       const waiting = await this.deps.store.hasIsolatedJobs(this.opts.queues, types, now).catch(() => false);
       if (!waiting) return false;
       this.isolation = 'draining';
+      void this.handoff?.withdraw(); // a suspect runs alone: nothing may be handed to this worker meanwhile
     }
     if (this.inFlight.size > 0 || this.buffer.length > 0 || this.claims.size > 0) {
       // Every worker drains when a suspect appears; once one of them has taken it, the others go back to work.
@@ -322,6 +349,19 @@ export class Worker {
       }
     }
     return blocked.size ? types.filter((t) => !blocked.has(t)) : types;
+  }
+
+  /** While idle: offers the free slots, so a new job of these types comes straight here (store/handoff.ts). */
+  private offerSlots(types: string[]) {
+    if (!this.handoff || this.isolation !== 'off' || this.state !== 'running') return;
+    this.handoff.keep({
+      free: this.opts.concurrency - this.busySlots - this.buffer.length,
+      queues: this.opts.queues,
+      types,
+      leaseMs: this.shortestLeaseMs,
+      // A worker that died keeps receiving jobs until its offer lapses; theirs wait for their lease to expire.
+      ttlMs: Math.max(3000, 3 * this.opts.pollIntervalMs),
+    });
   }
 
   /** How long to sleep when nothing was claimable: until the next scheduled job, at most one poll interval. */
@@ -516,6 +556,8 @@ export class Worker {
     this.nudge(); // also out of a sleep that waits for room
     this.stopping = (async () => {
       await this.loop;
+      // No more hand-offs; the jobs handed over but not yet fetched join the buffer, to be released below.
+      await this.handoff?.close();
       // Claimed but never started: give them back at once, uncharged.
       const unstarted = this.buffer.splice(0);
       if (unstarted.length) {
@@ -561,6 +603,9 @@ export class Worker {
  * 250) and added no throughput beyond the noise.
  */
 const MAX_CLAIMS_IN_FLIGHT = 1;
+
+/** The longest worker id (bytes) that takes hand-offs: each one's notification names it, and PostgreSQL's limit is 8,000 bytes. */
+const MAX_HANDOFF_WORKER_ID = 1000;
 
 const leaseKey = (job: Job) => `${job.id}:${job.leaseToken}`;
 

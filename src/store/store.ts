@@ -12,6 +12,7 @@ import type { LimitStore } from './limits.ts';
 import type { VisibilityStore } from './visibility.ts';
 import type { ErrorInfo, Job, JobEvent, JobFilter, JobState, Json, NewJob, DeadReason } from '../job.ts';
 import type { WorkflowStore } from './workflows.ts';
+import type { HandoffStore } from './handoff.ts';
 
 export interface InsertedJob {
   job: Job;
@@ -90,6 +91,9 @@ export type StateCounts = Partial<Record<JobState, number>>;
 /** Runs `fn` once per notification that work is available on a queue. */
 export type WakeListener = (queue: string) => void;
 
+/** Runs once per job handed to a worker (store/handoff.ts); every listener hears of every hand-off. */
+export type HandedListener = (jobId: string, workerId: string) => void;
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Leases (leader election, locks), schedules and retention counts (store/coordination.ts). */
@@ -106,6 +110,8 @@ export interface Store {
   readonly tokens: TokenStore;
   /** Audit trail and stats rollups (store/visibility.ts). */
   readonly visibility: VisibilityStore;
+  /** Idle workers' offers, where the store can hand a new job straight to one (store/handoff.ts); absent on SQLite. */
+  readonly handoff?: HandoffStore;
   /** Applies pending migrations. Safe to call many times and from many processes at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -157,5 +163,5 @@ export interface Store {
    * later than the call (a LISTEN connection) calls the listener with '*' once it listens, so work
    * that arrived in between is not missed.
    */
-  onWake(listener: WakeListener): Promise<() => Promise<void>>;
+  onWake(listener: WakeListener, handed?: HandedListener): Promise<() => Promise<void>>;
 }

@@ -16,6 +16,7 @@ import type {
   RescueParams,
   RescueResult,
   Selection,
+  HandedListener,
   StateCounts,
   Store,
   WakeListener,
@@ -29,6 +30,7 @@ import { PostgresWorkflowStore } from './workflows.ts';
 import { ORDERING_HEAD, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
 import { PostgresVisibilityStore } from './visibility.ts';
+import { PostgresHandoffStore } from './handoff.ts';
 import { newJob, storedPayloadHash } from '../new-job.ts';
 import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
@@ -93,6 +95,7 @@ export class PostgresStore implements Store {
   readonly pool: pg.Pool;
   readonly tokens: PostgresTokenStore;
   readonly visibility: PostgresVisibilityStore;
+  readonly handoff: PostgresHandoffStore;
   private readonly connectionString: string;
   private readonly channel: string;
 
@@ -122,6 +125,7 @@ export class PostgresStore implements Store {
     this.workflows = new PostgresWorkflowStore(this.pool, this.channel);
     this.tokens = new PostgresTokenStore(this.pool);
     this.visibility = new PostgresVisibilityStore(this.pool, this.schema);
+    this.handoff = new PostgresHandoffStore(this.pool);
   }
 
   private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -208,9 +212,59 @@ export class PostgresStore implements Store {
       });
     };
     if (tx) return run(tx as Queryable);
+    const plain = jobs.every((j) => j.idempotencyKey == null && j.orderingKey == null);
+    // A lone plain job may go straight to an idle worker's offer (store/handoff.ts).
+    if (plain && jobs.length === 1) return [await this.insertOrHand(jobs[0], now)];
     // Without keys or ordering the insert is one statement: no transaction, one round trip instead of three.
-    if (jobs.every((j) => j.idempotencyKey == null && j.orderingKey == null)) return run(this.pool);
+    if (plain) return run(this.pool);
     return this.tx(run);
+  }
+
+  /**
+   * Inserts one job without key or ordering. If it is due and an idle worker offers a slot for its
+   * queue and type, the same statement takes the slot and inserts the job running, leased to that
+   * worker (token 1, attempt 1); the insert trigger tells the worker. Otherwise it is a plain insert.
+   * SKIP LOCKED: concurrent enqueues never wait for each other's offer; one that finds every offer
+   * locked inserts the job for a claim.
+   */
+  private async insertOrHand(j: NewJob, now: number): Promise<InsertedJob> {
+    const { rows } = await this.pool.query<{ id: number; state: JobState; lease_owner: string | null; lease_expires_at: number | null }>({
+      name: 'rebound_insert_or_hand',
+      text: `WITH offer AS (
+         UPDATE job_offers o SET slots = o.slots - 1, handed = o.handed + 1
+         WHERE o.worker_id = (
+           SELECT worker_id FROM job_offers
+           WHERE $6::bigint <= $10::bigint AND slots > 0 AND expires_at > $10 AND $2::text = ANY(queues) AND $1::text = ANY(types)
+           LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING o.worker_id, o.lease_ms)
+       INSERT INTO jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts, key_ttl_ms, parent_id,
+                         created_at, trace_context, attempt, lease_token, lease_owner, lease_expires_at, started_at)
+       SELECT $1, $2, $3::jsonb, '', $4, $6,
+              CASE WHEN offer.worker_id IS NOT NULL THEN 'running' WHEN $6 > $10 THEN 'scheduled' ELSE 'available' END,
+              $5, $7, $8, $10, $9,
+              CASE WHEN offer.worker_id IS NULL THEN 0 ELSE 1 END, CASE WHEN offer.worker_id IS NULL THEN 0 ELSE 1 END,
+              offer.worker_id, $10 + offer.lease_ms, CASE WHEN offer.worker_id IS NULL THEN NULL ELSE $10 END
+       FROM (SELECT 1) one LEFT JOIN offer ON true
+       RETURNING id, state, lease_owner, lease_expires_at`,
+      values: [
+        j.type,
+        j.queue,
+        j.payloadText ?? JSON.stringify(j.payload),
+        j.priority,
+        j.maxAttempts,
+        j.runAt,
+        j.keyTtlMs,
+        j.parentId == null ? null : Number(j.parentId),
+        j.traceContext ?? null,
+        now,
+      ],
+    });
+    const r = rows[0];
+    const job = newJob(j, r.id, r.state, now);
+    if (r.lease_owner != null) {
+      Object.assign(job, { attempt: 1, leaseToken: 1, leaseOwner: r.lease_owner, leaseExpiresAt: r.lease_expires_at, startedAt: now });
+    }
+    return { job, inserted: true, payloadHash: j.payloadHash };
   }
 
   async claimJobs(p: ClaimParams): Promise<Job[]> {
@@ -505,14 +559,20 @@ export class PostgresStore implements Store {
     });
   }
 
-  async onWake(listener: WakeListener): Promise<() => Promise<void>> {
+  async onWake(listener: WakeListener, handed?: HandedListener): Promise<() => Promise<void>> {
     let client: pg.Client | null = null;
     let stopped = false;
     let retryMs = 100;
     const connect = async () => {
       if (stopped) return;
       const c = new pg.Client({ connectionString: this.connectionString });
-      c.on('notification', (n) => listener(n.payload ?? '*'));
+      c.on('notification', (n) => {
+        const payload = n.payload ?? '*';
+        if (!payload.startsWith('@')) return listener(payload);
+        // '@<job id> <worker id>': a job handed to one worker (see the insert trigger, migration 3).
+        const space = payload.indexOf(' ');
+        handed?.(payload.slice(1, space), payload.slice(space + 1));
+      });
       const reconnect = () => {
         if (client !== c || stopped) return;
         client = null;

@@ -83,4 +83,30 @@ export const coreMigrations: Migration[] = [
       CREATE INDEX jobs_isolated ON jobs (run_at) WHERE isolate AND state IN ('available', 'scheduled');
     `,
   },
+  {
+    version: 3,
+    name: 'idle workers offer slots; a lone enqueue hands its job over (store/handoff.ts)',
+    sql: `
+      -- One row per idle worker. \`handed\` counts every job ever handed to it, so the worker can tell
+      -- when a notification went missing.
+      CREATE TABLE job_offers (
+        worker_id text PRIMARY KEY,
+        queues text[] NOT NULL,
+        types text[] NOT NULL,
+        slots integer NOT NULL,
+        lease_ms bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        handed bigint NOT NULL DEFAULT 0
+      );
+      -- A job inserted already running was handed to the worker that leases it: tell that worker which job
+      -- ('@<id> <worker>'); jobs inserted available wake every worker of their queue, as before.
+      CREATE OR REPLACE FUNCTION notify_jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('rebound_' || TG_TABLE_SCHEMA, q.payload)
+          FROM (SELECT DISTINCT CASE WHEN state = 'running' THEN '@' || id || ' ' || lease_owner ELSE queue END AS payload
+                FROM new_rows WHERE state IN ('available', 'running')) q;
+        RETURN NULL;
+      END $$;
+    `,
+  },
 ];

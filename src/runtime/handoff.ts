@@ -1,0 +1,167 @@
+/**
+ * The worker's half of the hand-off (store/handoff.ts). While the worker is
+ * idle it keeps an offer of its free slots open; the store hands new jobs to
+ * it inside their enqueue, and a notification names each one. This module
+ * fetches the jobs it is told of and gives them to the worker.
+ *
+ * Exactly once: fetches run one at a time, and each leaves out the jobs the
+ * worker already holds (buffered or in flight, which lasts until the outcome
+ * is committed). A job is 'running' under token 1 until its outcome commits,
+ * so a fetch that starts after the job was delivered either sees it held or
+ * sees it finished; it never delivers it again. A notification that went
+ * missing (the LISTEN connection dropped) shows up as the store's hand-off
+ * count running ahead of the notifications heard: the next fetch then takes
+ * every job handed to this worker that it does not hold.
+ */
+import type { Job } from '../job.ts';
+import type { HandoffStore } from '../store/handoff.ts';
+
+export interface HandoffDeps {
+  store: HandoffStore;
+  workerId: string;
+  now: () => number;
+  /** Ids of the jobs the worker holds now (buffered, running, or committing their outcome). */
+  held: () => Set<string>;
+  /** Takes handed jobs: the worker buffers and runs them like claimed ones. Called after every fetch, maybe with none. */
+  deliver: (jobs: Job[]) => void;
+  /**
+   * Whether no claim is in flight. A sweep (a fetch of every job leased to this worker under token 1)
+   * cannot tell a handed job from one a claim in flight has just taken, so sweeps and claims never overlap.
+   */
+  canSweep: () => boolean;
+  onError: (error: unknown, during: string) => void;
+}
+
+export interface OfferWanted {
+  /** Slots the worker could start a job in now. */
+  free: number;
+  queues: string[];
+  types: string[];
+  leaseMs: number;
+  /** How long an offer stays valid without renewal. */
+  ttlMs: number;
+}
+
+export class HandoffClient {
+  /** The open offer as far as this worker knows: slots when offered, hand-offs heard of since, when it lapses. */
+  private offered: { slots: number; heard: number; expiresAt: number } | null = null;
+  /** Offer and withdraw statements run in order, one at a time, so the last one sent decides. */
+  private chain: Promise<void> = Promise.resolve();
+  private offerQueued = false;
+  /** Bumped by each withdrawal: an offer sent before it does not count as open when it returns. */
+  private generation = 0;
+  /** Hand-offs to this worker heard of in all, to compare with the store's count. */
+  private heard = 0;
+  private readonly announced: string[] = [];
+  private sweepWanted = false;
+  private fetching: Promise<void> | null = null;
+  private sweepInFlight = false;
+  private closed = false;
+
+  constructor(private readonly deps: HandoffDeps) {}
+
+  /** A notification: job `jobId` was handed to worker `workerId` (every worker hears every hand-off). */
+  heardOf(jobId: string, workerId: string): void {
+    if (workerId !== this.deps.workerId || this.closed) return;
+    this.heard++;
+    if (this.offered) this.offered.heard++;
+    this.announced.push(jobId);
+    this.pump();
+  }
+
+  /**
+   * Called while the worker is idle: opens or renews the offer when fewer than half the free slots
+   * remain in it, or half its life is gone.
+   */
+  keep(w: OfferWanted): void {
+    if (this.closed) return;
+    if (this.sweepWanted) this.pump();
+    if (this.offerQueued || w.free <= 0 || w.types.length === 0) return;
+    const now = this.deps.now();
+    const o = this.offered;
+    if (o && o.slots - o.heard >= w.free / 2 && now < o.expiresAt - w.ttlMs / 2) return;
+    this.offerQueued = true;
+    const generation = this.generation;
+    const offer = { workerId: this.deps.workerId, queues: w.queues, types: w.types, slots: w.free, leaseMs: w.leaseMs, ttlMs: w.ttlMs, now };
+    this.chain = this.chain.then(async () => {
+      try {
+        const handed = await this.deps.store.offer(offer);
+        if (generation === this.generation) this.offered = { slots: w.free, heard: 0, expiresAt: now + w.ttlMs };
+        if (handed > this.heard) {
+          // Some hand-off's notification has not arrived (yet, or ever): look for its job.
+          this.heard = handed;
+          this.sweepWanted = true;
+          this.pump();
+        }
+      } catch (error) {
+        this.deps.onError(error, 'offer');
+      } finally {
+        this.offerQueued = false;
+      }
+    });
+  }
+
+  /** The worker is busy (or isolating a suspect): no more hand-offs until it offers again. */
+  withdraw(): Promise<void> {
+    if (!this.offered && !this.offerQueued) return this.chain;
+    this.generation++;
+    this.offered = null;
+    this.chain = this.chain.then(() => this.deps.store.withdraw(this.deps.workerId).catch((error) => this.deps.onError(error, 'withdraw offer')));
+    return this.chain;
+  }
+
+  /**
+   * On stop: withdraws the offer, then fetches every job handed to this worker that it does not
+   * hold, so the worker can release them with its other unstarted jobs.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.generation++;
+    this.offered = null;
+    await this.chain;
+    // Once the offer's row is gone, no enqueue can hand this worker a job (an enqueue holding the row commits first).
+    await this.deps.store.withdraw(this.deps.workerId).catch((error) => this.deps.onError(error, 'withdraw offer'));
+    while (this.fetching) await this.fetching;
+    this.announced.length = 0;
+    this.sweepWanted = true;
+    await this.fetch(true); // the worker's claims have settled by now
+  }
+
+  /** Starts the next fetch unless one is running. */
+  private pump(): void {
+    if (this.fetching || this.closed || (!this.sweepWanted && this.announced.length === 0)) return;
+    this.fetching = this.fetch().finally(() => {
+      this.fetching = null;
+      // A failed fetch leaves a sweep wanted: the next keep() retries it, not a tight loop here.
+      if (this.announced.length) this.pump();
+    });
+  }
+
+  /** Whether a sweep is in flight: the worker sends no claim meanwhile. */
+  get sweeping(): boolean {
+    return this.sweepInFlight;
+  }
+
+  private async fetch(closing = false): Promise<void> {
+    const held = this.deps.held();
+    const sweep = this.sweepWanted && (closing || this.deps.canSweep());
+    const only = sweep ? undefined : this.announced.splice(0).filter((id) => !held.has(id));
+    if (sweep) {
+      this.announced.length = 0;
+      this.sweepWanted = false;
+    }
+    if (only && only.length === 0) return;
+    this.sweepInFlight = sweep;
+    try {
+      const jobs = await this.deps.store.handedJobs(this.deps.workerId, { only, except: sweep ? [...held] : [] });
+      this.sweepInFlight = false;
+      this.deps.deliver(jobs);
+    } catch (error) {
+      this.sweepInFlight = false;
+      this.deps.onError(error, 'fetch handed jobs');
+      // Its jobs are leased to this worker: look for them with the next fetch.
+      this.sweepWanted = true;
+      this.deps.deliver([]);
+    }
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Hand-off (src/store/handoff.ts): an idle worker's offer, and the lone
+ * enqueue that hands its job straight to it. PostgreSQL has it; SQLite has no
+ * cross-process notification to tell a worker, so it declares none and every
+ * insert stays a plain one there.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NewJob } from '../../src/job.ts';
+import { openStore } from '../../src/store/open.ts';
+import type { Store } from '../../src/store/store.ts';
+import type { HandoffStore, JobOffer } from '../../src/store/handoff.ts';
+import { leaseExpiredError } from '../../src/engine/error-info.ts';
+import { dropStore, freshStoreUrl, waitFor } from '../helpers/stores.ts';
+import { jobFactory, T0 } from '../helpers/new-job.ts';
+
+const newJob = jobFactory('email');
+const offer = (over: Partial<JobOffer> = {}): JobOffer => ({
+  workerId: 'w1',
+  queues: ['default'],
+  types: ['email'],
+  slots: 2,
+  leaseMs: 5000,
+  ttlMs: 3000,
+  now: T0,
+  ...over,
+});
+
+describe('hand-off: sqlite', () => {
+  it('declares no hand-off, so a lone insert waits for a claim', async () => {
+    const url = freshStoreUrl('sqlite');
+    const s = openStore(url);
+    await s.migrate();
+    expect(s.handoff).toBeUndefined();
+    const [r] = await s.insertJobs([newJob()], T0);
+    expect(r.job.state).toBe('available');
+    expect((await s.getJob(r.job.id))?.leaseOwner).toBeNull();
+    await s.close();
+  });
+});
+
+describe('hand-off: postgres', () => {
+  const opened: { store: Store; url: string }[] = [];
+  const open = async (url = freshStoreUrl('postgres')) => {
+    const store = openStore(url);
+    await store.migrate();
+    opened.push({ store, url });
+    return { s: store, h: store.handoff as HandoffStore, url };
+  };
+  afterEach(async () => {
+    const urls = new Set(opened.map((o) => o.url));
+    for (const o of opened.splice(0)) await o.store.close();
+    for (const url of urls) await dropStore(url);
+  });
+
+  it('hands a lone due job to an idle worker, leased under token 1 and completable with it', async () => {
+    const { s, h } = await open();
+    expect(await h.offer(offer())).toBe(0);
+    const [r] = await s.insertJobs([newJob()], T0 + 10);
+    expect(r.job).toMatchObject({ state: 'running', attempt: 1, leaseToken: 1, leaseOwner: 'w1', leaseExpiresAt: T0 + 10 + 5000, startedAt: T0 + 10 });
+    expect(await s.getJob(r.job.id)).toMatchObject({ state: 'running', attempt: 1, leaseToken: 1, leaseOwner: 'w1', leaseExpiresAt: T0 + 10 + 5000 });
+    // Nothing is left for a claim, and the renewal reports the hand-off.
+    expect(await s.claimJobs({ workerId: 'w2', queues: ['default'], types: ['email'], limit: 10, leaseMs: 1000, now: T0 + 20 })).toEqual([]);
+    expect(await h.offer(offer({ now: T0 + 30 }))).toBe(1);
+    expect(await s.completeJobs([{ id: r.job.id, token: 1, result: { ok: true } }], T0 + 40)).toEqual([r.job.id]);
+    expect(await s.getJob(r.job.id)).toMatchObject({ state: 'completed', result: { ok: true } });
+  });
+
+  it('hands over only due jobs of an offered queue and type, inserted alone and without key or ordering', async () => {
+    const { s, h } = await open();
+    await h.offer(offer({ slots: 10 }));
+    const states = async (jobs: NewJob[]) => (await s.insertJobs(jobs, T0)).map((r) => r.job.state);
+    expect(await states([newJob({ runAt: T0 + 5000 })])).toEqual(['scheduled']);
+    expect(await states([newJob({ type: 'sms' })])).toEqual(['available']);
+    expect(await states([newJob({ queue: 'bulk' })])).toEqual(['available']);
+    expect(await states([newJob(), newJob()])).toEqual(['available', 'available']);
+    expect(await states([newJob({ idempotencyKey: 'k1' })])).toEqual(['available']);
+    expect(await states([newJob({ orderingKey: 'o1' })])).toEqual(['available']);
+    expect(await states([newJob()])).toEqual(['running']);
+    expect(await s.countJobs({ state: 'running' })).toBe(1);
+  });
+
+  it('hands over at most the offered slots, and nothing once the offer lapsed or was withdrawn', async () => {
+    const { s, h } = await open();
+    await h.offer(offer({ slots: 2 }));
+    const one = async (now = T0) => (await s.insertJobs([newJob()], now))[0].job.state;
+    expect([await one(), await one(), await one()]).toEqual(['running', 'running', 'available']);
+    await h.offer(offer({ slots: 5, ttlMs: 1000 }));
+    expect(await one(T0 + 999)).toBe('running');
+    expect(await one(T0 + 1000)).toBe('available');
+    await h.offer(offer({ slots: 5, now: T0 + 2000 }));
+    await h.withdraw('w1');
+    expect(await one(T0 + 2001)).toBe('available');
+  });
+
+  it('never hands more jobs than slots to concurrent enqueues, and counts each', async () => {
+    const { s, h, url } = await open();
+    const { s: other } = await open(url);
+    await h.offer(offer({ slots: 5 }));
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? s : other).insertJobs([newJob()], T0)));
+    const running = results.filter(([r]) => r.job.state === 'running').length;
+    expect(running).toBeGreaterThan(0);
+    expect(running).toBeLessThanOrEqual(5);
+    expect(await s.countJobs({ state: 'running' })).toBe(running);
+    expect(await s.countJobs({})).toBe(40);
+    expect(await h.offer(offer({ now: T0 + 1 }))).toBe(running);
+  });
+
+  it('tells the listeners which job went to which worker; a plain insert still wakes its queue', async () => {
+    const { s, h } = await open();
+    const handed: [string, string][] = [];
+    const woken: string[] = [];
+    const stop = await s.onWake(
+      (q) => woken.push(q),
+      (jobId, workerId) => handed.push([jobId, workerId]),
+    );
+    await h.offer(offer({ workerId: 'worker:with spaces?', slots: 1 }));
+    const [a] = await s.insertJobs([newJob()], T0);
+    const [b] = await s.insertJobs([newJob()], T0);
+    await waitFor(() => handed.length === 1 && woken.includes('default'));
+    expect(handed).toEqual([[a.job.id, 'worker:with spaces?']]);
+    expect(b.job.state).toBe('available');
+    await stop();
+  });
+
+  it('lists the jobs handed to a worker and still leased to it, leaving out those it holds', async () => {
+    const { s, h } = await open();
+    await h.offer(offer({ slots: 3 }));
+    const [[a], [b], [c]] = [await s.insertJobs([newJob()], T0), await s.insertJobs([newJob()], T0), await s.insertJobs([newJob()], T0)];
+    const ids = (jobs: { id: string }[]) => jobs.map((j) => j.id);
+    expect(ids(await h.handedJobs('w1', { except: [] }))).toEqual([a.job.id, b.job.id, c.job.id]);
+    expect(ids(await h.handedJobs('w1', { except: [a.job.id] }))).toEqual([b.job.id, c.job.id]);
+    expect(ids(await h.handedJobs('w1', { only: [c.job.id, 'not-an-id'], except: [] }))).toEqual([c.job.id]);
+    expect(await h.handedJobs('w2', { except: [] })).toEqual([]);
+    await s.completeJobs([{ id: b.job.id, token: 1, result: null }], T0 + 1);
+    expect(ids(await h.handedJobs('w1', { except: [] }))).toEqual([a.job.id, c.job.id]);
+    // The full job comes back: payload and all.
+    expect((await h.handedJobs('w1', { only: [a.job.id], except: [] }))[0]).toMatchObject({ type: 'email', queue: 'default', leaseToken: 1 });
+  });
+
+  it('a job handed to a worker that died is rescued when its lease expires, and a claim runs it under a new token', async () => {
+    const { s, h } = await open();
+    await h.offer(offer({ workerId: 'dead-worker', leaseMs: 1000 }));
+    const [r] = await s.insertJobs([newJob()], T0);
+    expect(r.job.leaseOwner).toBe('dead-worker');
+    const rescued = await s.rescueExpiredLeases({
+      now: T0 + 1001,
+      limit: 10,
+      decide: (job) => ({ kind: 'requeue', error: leaseExpiredError(job.type, job.leaseOwner), crashes: job.crashCount + 1, isolate: false }),
+    });
+    expect(rescued.requeued).toEqual([r.job.id]);
+    const [again] = await s.claimJobs({ workerId: 'w2', queues: ['default'], types: ['email'], limit: 10, leaseMs: 1000, now: T0 + 1002 });
+    expect(again).toMatchObject({ id: r.job.id, leaseToken: 2, attempt: 2, leaseOwner: 'w2' });
+    // Its old holder can no longer finish it.
+    expect(await s.completeJobs([{ id: r.job.id, token: 1, result: null }], T0 + 1003)).toEqual([]);
+  });
+});

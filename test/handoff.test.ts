@@ -1,0 +1,107 @@
+/**
+ * Hand-off through real workers on PostgreSQL (src/runtime/handoff.ts): an
+ * idle worker takes a lone new job without a claim; a worker killed with its
+ * offer open, a notification that never arrives and a stop with a handed job
+ * not yet fetched each lose nothing and run nothing twice.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createRebound, defineJob, type Rebound, type ReboundOptions } from '../src/index.ts';
+import { exited, FIXTURE_JOBS, startCli } from './helpers/cli.ts';
+import { databaseUrl, dropStore, freshStoreUrl, waitFor } from './helpers/stores.ts';
+
+describe('hand-off on postgres', () => {
+  let url: string;
+  let rebound: Rebound;
+  let db: pg.Client;
+  const children: ReturnType<typeof startCli>[] = [];
+  const open = async (jobs: ReboundOptions['jobs'] = []) => {
+    url = freshStoreUrl('postgres');
+    rebound = await createRebound({ store: url, jobs });
+    db = new pg.Client({ connectionString: databaseUrl() });
+    await db.connect();
+    return rebound;
+  };
+  const schema = () => new URL(url).searchParams.get('schema')!;
+  const offers = async () =>
+    (await db.query<{ worker_id: string; slots: number }>(`SELECT worker_id, slots FROM "${schema()}".job_offers WHERE slots > 0`)).rows;
+  afterEach(async () => {
+    for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+    await rebound?.close();
+    await db?.end();
+    await dropStore(url);
+  });
+
+  it('an idle worker takes a lone new job without a claim, and runs it once', async () => {
+    const runs: string[] = [];
+    const r = await open([defineJob('ping', { handler: async (_p, ctx) => void runs.push(ctx.jobId) })]);
+    const w = r.work({ concurrency: 4 });
+    await waitFor(async () => (await offers()).some((o) => o.worker_id === w.id && o.slots === 4));
+    const e = await r.enqueue('ping', {});
+    expect(e.state).toBe('running');
+    expect(e.job.leaseOwner).toBe(w.id);
+    await waitFor(async () => (await r.getJob(e.id))?.state === 'completed');
+    expect(runs).toEqual([e.id]);
+    expect(await r.getJob(e.id)).toMatchObject({ attempt: 1, leaseToken: 1 });
+    // A burst too large for the offer: the rest waits for a claim, and each job still runs once.
+    const burst = await Promise.all(Array.from({ length: 30 }, () => r.enqueue('ping', {})));
+    await waitFor(async () => (await r.countJobs({ state: 'completed' })) === 31);
+    expect(runs.sort()).toEqual([e.id, ...burst.map((b) => b.id)].sort());
+    await w.stop();
+    expect(await offers()).toEqual([]);
+  });
+
+  it('a job handed to a worker killed with SIGKILL runs once, on another worker, after its lease expires', async () => {
+    const r = await open();
+    const ledger = join(mkdtempSync(join(tmpdir(), 'rebound-ledger-')), 'ledger.txt');
+    writeFileSync(ledger, '');
+    const env = { LEDGER: ledger, REBOUND_LOG_LEVEL: 'info', REBOUND_LOG_FORMAT: 'json' };
+    const doomed = startCli(['worker', '--jobs', FIXTURE_JOBS, '--store', url, '--concurrency', '4'], env);
+    children.push(doomed);
+    await waitFor(async () => (await offers()).length === 1);
+    doomed.kill('SIGKILL');
+    await exited(doomed);
+    // Its offer outlives it for a few seconds: the job goes to the dead worker.
+    const e = await r.enqueue('record', { ms: 5 });
+    expect(e.state).toBe('running');
+    const heir = startCli(['worker', '--jobs', FIXTURE_JOBS, '--store', url, '--concurrency', '4'], env);
+    children.push(heir);
+    await waitFor(async () => (await r.getJob(e.id))?.state === 'completed', 30_000);
+    const starts = readFileSync(ledger, 'utf8').split('\n').filter((l) => l.startsWith(`start ${e.id} `));
+    expect(starts).toHaveLength(1);
+    expect(starts[0].split(' ')[2]).toBe(String(heir.pid));
+    expect((await r.inspect(e.id)).history.map((ev) => ev.kind)).toContain('lease_expired');
+  });
+
+  it('a hand-off whose notification never arrives is found by the offer count, and runs once', async () => {
+    const runs: string[] = [];
+    const r = await open([defineJob('ping', { handler: async (_p, ctx) => void runs.push(ctx.jobId) })]);
+    const w = r.work({ concurrency: 4, pollIntervalMs: 200 });
+    await waitFor(async () => (await offers()).length === 1);
+    // Drop the insert trigger's notifications: the hand-off happens, nobody is told.
+    await db.query(`ALTER TABLE "${schema()}".jobs DISABLE TRIGGER jobs_inserted`);
+    const e = await r.enqueue('ping', {});
+    expect(e.state).toBe('running');
+    await waitFor(async () => (await r.getJob(e.id))?.state === 'completed', 15_000);
+    expect(runs).toEqual([e.id]);
+    await w.stop();
+  });
+
+  it('a worker that stops with a handed job it has not fetched gives it back uncharged', async () => {
+    const runs: string[] = [];
+    const r = await open([defineJob('ping', { handler: async (_p, ctx) => void runs.push(ctx.jobId) })]);
+    await r.store.handoff!.offer({ workerId: 'w-stop', queues: ['default'], types: ['ping'], slots: 1, leaseMs: 30_000, ttlMs: 60_000, now: Date.now() });
+    const e = await r.enqueue('ping', {});
+    expect(e.job.leaseOwner).toBe('w-stop');
+    // The worker starts after the notification went out and stops before it could look for the job.
+    const w = r.work({ workerId: 'w-stop' });
+    await w.stop();
+    expect(runs).toEqual([]);
+    expect(await r.getJob(e.id)).toMatchObject({ state: 'available', attempt: 0 });
+    expect((await r.inspect(e.id)).history.map((ev) => ev.kind)).toContain('released');
+    expect(await offers()).toEqual([]);
+  });
+});
