@@ -54,25 +54,52 @@ describe('hand-off on postgres', () => {
     expect(await offers()).toEqual([]);
   });
 
-  it('a job handed to a worker killed with SIGKILL runs once, on another worker, after its lease expires', async () => {
-    const r = await open();
+  const ledgerEnv = () => {
     const ledger = join(mkdtempSync(join(tmpdir(), 'rebound-ledger-')), 'ledger.txt');
     writeFileSync(ledger, '');
-    const env = { LEDGER: ledger, REBOUND_LOG_LEVEL: 'info', REBOUND_LOG_FORMAT: 'json' };
-    const doomed = startCli(['worker', '--jobs', FIXTURE_JOBS, '--store', url, '--concurrency', '4'], env);
-    children.push(doomed);
-    await waitFor(async () => (await offers()).length === 1);
+    return { ledger, env: { LEDGER: ledger, REBOUND_LOG_LEVEL: 'info', REBOUND_LOG_FORMAT: 'json' } };
+  };
+  const cliWorker = (env: Record<string, string>) => {
+    const child = startCli(['worker', '--jobs', FIXTURE_JOBS, '--store', url, '--concurrency', '4'], env);
+    children.push(child);
+    return child;
+  };
+  const starts = (ledger: string, id: string) => readFileSync(ledger, 'utf8').split('\n').filter((l) => l.startsWith(`start ${id} `));
+  const theOffer = async () => {
+    type Offer = { worker_id: string; listener_pid: number };
+    const sql = `SELECT worker_id, listener_pid FROM "${schema()}".job_offers`;
+    return waitFor(async () => (await db.query<Offer>(sql)).rows[0]);
+  };
+
+  it('a worker killed with SIGKILL is handed nothing once the database saw its connection close; the job runs once elsewhere', async () => {
+    const r = await open();
+    const { ledger, env } = ledgerEnv();
+    const doomed = cliWorker(env);
+    const offer = await theOffer();
     doomed.kill('SIGKILL');
     await exited(doomed);
-    // Its offer outlives it for a few seconds: the job goes to the dead worker.
+    await waitFor(async () => (await db.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [offer.listener_pid])).rowCount === 0);
+    // Its offer has not lapsed, but nobody is listening for it.
     const e = await r.enqueue('record', { ms: 5 });
-    expect(e.state).toBe('running');
-    const heir = startCli(['worker', '--jobs', FIXTURE_JOBS, '--store', url, '--concurrency', '4'], env);
-    children.push(heir);
+    expect(e.state).toBe('available');
+    const heir = cliWorker(env);
     await waitFor(async () => (await r.getJob(e.id))?.state === 'completed', 30_000);
-    const starts = readFileSync(ledger, 'utf8').split('\n').filter((l) => l.startsWith(`start ${e.id} `));
-    expect(starts).toHaveLength(1);
-    expect(starts[0].split(' ')[2]).toBe(String(heir.pid));
+    expect(starts(ledger, e.id).map((l) => l.split(' ')[2])).toEqual([String(heir.pid)]);
+    expect((await r.inspect(e.id)).history.map((ev) => ev.kind)).not.toContain('lease_expired');
+  });
+
+  it('a job handed to a frozen worker (SIGSTOP) runs once, on another worker, after its lease expires', async () => {
+    const r = await open();
+    const { ledger, env } = ledgerEnv();
+    const frozen = cliWorker(env);
+    const offer = await theOffer();
+    frozen.kill('SIGSTOP');
+    // Its connection stays open and its offer has not lapsed: the job goes to it, and waits for its lease.
+    const e = await r.enqueue('record', { ms: 5 });
+    expect(e.job).toMatchObject({ state: 'running', leaseOwner: offer.worker_id });
+    const heir = cliWorker(env);
+    await waitFor(async () => (await r.getJob(e.id))?.state === 'completed', 30_000);
+    expect(starts(ledger, e.id).map((l) => l.split(' ')[2])).toEqual([String(heir.pid)]);
     expect((await r.inspect(e.id)).history.map((ev) => ev.kind)).toContain('lease_expired');
   });
 
@@ -93,7 +120,8 @@ describe('hand-off on postgres', () => {
   it('a worker that stops with a handed job it has not fetched gives it back uncharged', async () => {
     const runs: string[] = [];
     const r = await open([defineJob('ping', { handler: async (_p, ctx) => void runs.push(ctx.jobId) })]);
-    await r.store.handoff!.offer({ workerId: 'w-stop', queues: ['default'], types: ['ping'], slots: 1, leaseMs: 30_000, ttlMs: 60_000, now: Date.now() });
+    const listener = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    await r.store.handoff!.offer({ workerId: 'w-stop', listener, queues: ['default'], types: ['ping'], slots: 1, leaseMs: 30_000, ttlMs: 60_000, now: Date.now() });
     const e = await r.enqueue('ping', {});
     expect(e.job.leaseOwner).toBe('w-stop');
     // The worker starts after the notification went out and stops before it could look for the job.

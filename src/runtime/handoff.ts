@@ -57,11 +57,20 @@ export class HandoffClient {
   private fetching: Promise<void> | null = null;
   private sweepInFlight = false;
   private closed = false;
+  /** The connection this worker hears hand-offs on; no offer without one. */
+  private listener: number | null = null;
 
   constructor(private readonly deps: HandoffDeps) {}
 
+  /** The store listens for this worker on `connection` now (null: it lost it and reconnects). A new one needs a new offer. */
+  listening(connection: number | null): void {
+    if (connection === this.listener) return;
+    this.listener = connection;
+    this.offered = null;
+  }
+
   /** A notification: job `jobId` was handed to worker `workerId` (every worker hears every hand-off). */
-  heardOf(jobId: string, workerId: string): void {
+  handed(jobId: string, workerId: string): void {
     if (workerId !== this.deps.workerId || this.closed) return;
     this.heard++;
     if (this.offered) this.offered.heard++;
@@ -76,13 +85,13 @@ export class HandoffClient {
   keep(w: OfferWanted): void {
     if (this.closed) return;
     if (this.sweepWanted) this.pump();
-    if (this.offerQueued || w.free <= 0 || w.types.length === 0) return;
+    if (this.offerQueued || this.listener === null || w.free <= 0 || w.types.length === 0) return;
     const now = this.deps.now();
     const o = this.offered;
     if (o && o.slots - o.heard >= w.free / 2 && now < o.expiresAt - w.ttlMs / 2) return;
     this.offerQueued = true;
     const generation = this.generation;
-    const offer = { workerId: this.deps.workerId, queues: w.queues, types: w.types, slots: w.free, leaseMs: w.leaseMs, ttlMs: w.ttlMs, now };
+    const offer = { workerId: this.deps.workerId, listener: this.listener, queues: w.queues, types: w.types, slots: w.free, leaseMs: w.leaseMs, ttlMs: w.ttlMs, now };
     this.chain = this.chain.then(async () => {
       try {
         const handed = await this.deps.store.offer(offer);

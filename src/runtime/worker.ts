@@ -160,7 +160,7 @@ export class Worker {
       (queue) => {
         if (queue === '*' || this.opts.queues.includes(queue)) this.wake();
       },
-      (jobId, workerId) => this.handoff?.heardOf(jobId, workerId),
+      this.handoff ?? undefined,
     );
     this.rescuer.start();
     this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), Math.max(50, Math.floor(this.shortestLeaseMs / 3)));

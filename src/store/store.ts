@@ -91,8 +91,13 @@ export type StateCounts = Partial<Record<JobState, number>>;
 /** Runs `fn` once per notification that work is available on a queue. */
 export type WakeListener = (queue: string) => void;
 
-/** Runs once per job handed to a worker (store/handoff.ts); every listener hears of every hand-off. */
-export type HandedListener = (jobId: string, workerId: string) => void;
+/** A worker's ears for hand-offs (store/handoff.ts), on stores that have them. */
+export interface HandoffListener {
+  /** Once per job handed to a worker; every listener hears of every hand-off. */
+  handed(jobId: string, workerId: string): void;
+  /** The listening connection, for the worker's offer (`JobOffer.listener`); null while it reconnects. */
+  listening(connection: number | null): void;
+}
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
@@ -161,7 +166,7 @@ export interface Store {
   /**
    * Listens for new work. Returns a function that stops listening. A store that starts listening
    * later than the call (a LISTEN connection) calls the listener with '*' once it listens, so work
-   * that arrived in between is not missed.
+   * that arrived in between is not missed. `handoff` hears of jobs handed to workers (store/handoff.ts).
    */
-  onWake(listener: WakeListener, handed?: HandedListener): Promise<() => Promise<void>>;
+  onWake(listener: WakeListener, handoff?: HandoffListener): Promise<() => Promise<void>>;
 }

@@ -4,18 +4,22 @@
  * cross-process notification to tell a worker, so it declares none and every
  * insert stays a plain one there.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import type { NewJob } from '../../src/job.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
 import type { HandoffStore, JobOffer } from '../../src/store/handoff.ts';
 import { leaseExpiredError } from '../../src/engine/error-info.ts';
-import { dropStore, freshStoreUrl, waitFor } from '../helpers/stores.ts';
+import { databaseUrl, dropStore, freshStoreUrl, waitFor } from '../helpers/stores.ts';
 import { jobFactory, T0 } from '../helpers/new-job.ts';
 
 const newJob = jobFactory('email');
+/** The backend pid of a live connection: offers need one (JobOffer.listener). */
+let live = 0;
 const offer = (over: Partial<JobOffer> = {}): JobOffer => ({
   workerId: 'w1',
+  listener: live,
   queues: ['default'],
   types: ['email'],
   slots: 2,
@@ -40,6 +44,17 @@ describe('hand-off: sqlite', () => {
 
 describe('hand-off: postgres', () => {
   const opened: { store: Store; url: string }[] = [];
+  const clients: pg.Client[] = [];
+  /** A new connection and its backend pid. */
+  const connect = async () => {
+    const c = new pg.Client({ connectionString: databaseUrl() });
+    await c.connect();
+    clients.push(c);
+    return { c, pid: (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid };
+  };
+  beforeEach(async () => {
+    live = (await connect()).pid;
+  });
   const open = async (url = freshStoreUrl('postgres')) => {
     const store = openStore(url);
     await store.migrate();
@@ -50,6 +65,7 @@ describe('hand-off: postgres', () => {
     const urls = new Set(opened.map((o) => o.url));
     for (const o of opened.splice(0)) await o.store.close();
     for (const url of urls) await dropStore(url);
+    for (const c of clients.splice(0)) await c.end().catch(() => {});
   });
 
   it('hands a lone due job to an idle worker, leased under token 1 and completable with it', async () => {
@@ -109,17 +125,33 @@ describe('hand-off: postgres', () => {
     const { s, h } = await open();
     const handed: [string, string][] = [];
     const woken: string[] = [];
-    const stop = await s.onWake(
-      (q) => woken.push(q),
-      (jobId, workerId) => handed.push([jobId, workerId]),
-    );
-    await h.offer(offer({ workerId: 'worker:with spaces?', slots: 1 }));
+    const listening: (number | null)[] = [];
+    const stop = await s.onWake((q) => woken.push(q), {
+      handed: (jobId, workerId) => handed.push([jobId, workerId]),
+      listening: (pid) => listening.push(pid),
+    });
+    expect(listening).toEqual([expect.any(Number)]);
+    await h.offer(offer({ workerId: 'worker:with spaces?', slots: 1, listener: listening[0]! }));
     const [a] = await s.insertJobs([newJob()], T0);
     const [b] = await s.insertJobs([newJob()], T0);
     await waitFor(() => handed.length === 1 && woken.includes('default'));
     expect(handed).toEqual([[a.job.id, 'worker:with spaces?']]);
     expect(b.job.state).toBe('available');
     await stop();
+  });
+
+  it('hands nothing to an offer whose listening connection has closed', async () => {
+    const { s, h } = await open();
+    const { c, pid } = await connect();
+    await h.offer(offer({ listener: pid, slots: 5 }));
+    expect((await s.insertJobs([newJob()], T0))[0].job.state).toBe('running');
+    await c.end();
+    const { c: probe } = await connect();
+    await waitFor(async () => (await probe.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0);
+    expect((await s.insertJobs([newJob()], T0))[0].job.state).toBe('available');
+    // Another worker's live offer still takes the next one.
+    await h.offer(offer({ workerId: 'w2' }));
+    expect((await s.insertJobs([newJob()], T0))[0].job).toMatchObject({ state: 'running', leaseOwner: 'w2' });
   });
 
   it('lists the jobs handed to a worker and still leased to it, leaving out those it holds', async () => {

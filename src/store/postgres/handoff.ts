@@ -13,11 +13,13 @@ export class PostgresHandoffStore implements HandoffStore {
   async offer(o: JobOffer): Promise<number> {
     const { rows } = await this.pool.query<{ handed: number }>(
       `WITH forgotten AS (DELETE FROM job_offers WHERE expires_at < $7::bigint - ${FORGET_AFTER_MS} AND worker_id <> $1)
-       INSERT INTO job_offers (worker_id, queues, types, slots, lease_ms, expires_at) VALUES ($1, $2, $3, $4, $5, $7::bigint + $6::bigint)
+       INSERT INTO job_offers (worker_id, queues, types, slots, lease_ms, expires_at, listener_pid)
+       VALUES ($1, $2, $3, $4, $5, $7::bigint + $6::bigint, $8)
        ON CONFLICT (worker_id) DO UPDATE
-         SET queues = excluded.queues, types = excluded.types, slots = excluded.slots, lease_ms = excluded.lease_ms, expires_at = excluded.expires_at
+         SET queues = excluded.queues, types = excluded.types, slots = excluded.slots, lease_ms = excluded.lease_ms,
+             expires_at = excluded.expires_at, listener_pid = excluded.listener_pid
        RETURNING handed`,
-      [o.workerId, o.queues, o.types, o.slots, o.leaseMs, o.ttlMs, o.now],
+      [o.workerId, o.queues, o.types, o.slots, o.leaseMs, o.ttlMs, o.now, o.listener],
     );
     return rows[0].handed;
   }

@@ -16,7 +16,7 @@ import type {
   RescueParams,
   RescueResult,
   Selection,
-  HandedListener,
+  HandoffListener,
   StateCounts,
   Store,
   WakeListener,
@@ -224,6 +224,8 @@ export class PostgresStore implements Store {
    * Inserts one job without key or ordering. If it is due and an idle worker offers a slot for its
    * queue and type, the same statement takes the slot and inserts the job running, leased to that
    * worker (token 1, attempt 1); the insert trigger tells the worker. Otherwise it is a plain insert.
+   * An offer counts only while its worker's LISTEN connection is alive (`pg_stat_get_activity(pid)`
+   * reads the server's table of backends; the planner checks it last, after the cheap conditions).
    * SKIP LOCKED: concurrent enqueues never wait for each other's offer; one that finds every offer
    * locked inserts the job for a claim.
    */
@@ -235,6 +237,7 @@ export class PostgresStore implements Store {
          WHERE o.worker_id = (
            SELECT worker_id FROM job_offers
            WHERE $6::bigint <= $10::bigint AND slots > 0 AND expires_at > $10 AND $2::text = ANY(queues) AND $1::text = ANY(types)
+             AND EXISTS (SELECT 1 FROM pg_stat_get_activity(listener_pid))
            LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING o.worker_id, o.lease_ms)
        INSERT INTO jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts, key_ttl_ms, parent_id,
@@ -559,7 +562,7 @@ export class PostgresStore implements Store {
     });
   }
 
-  async onWake(listener: WakeListener, handed?: HandedListener): Promise<() => Promise<void>> {
+  async onWake(listener: WakeListener, handoff?: HandoffListener): Promise<() => Promise<void>> {
     let client: pg.Client | null = null;
     let stopped = false;
     let retryMs = 100;
@@ -571,12 +574,13 @@ export class PostgresStore implements Store {
         if (!payload.startsWith('@')) return listener(payload);
         // '@<job id> <worker id>': a job handed to one worker (see the insert trigger, migration 3).
         const space = payload.indexOf(' ');
-        handed?.(payload.slice(1, space), payload.slice(space + 1));
+        handoff?.handed(payload.slice(1, space), payload.slice(space + 1));
       });
       const reconnect = () => {
         if (client !== c || stopped) return;
         client = null;
         c.end().catch(() => {});
+        handoff?.listening(null);
         // The listener is gone until we are back: wake the worker so it polls meanwhile.
         listener('*');
         setTimeout(connect, retryMs).unref();
@@ -588,6 +592,7 @@ export class PostgresStore implements Store {
       try {
         await c.connect();
         await c.query(`LISTEN ${ident(this.channel)}`);
+        if (handoff) handoff.listening((await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid);
         retryMs = 100;
         listener('*');
       } catch {

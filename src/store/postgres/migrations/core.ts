@@ -88,9 +88,11 @@ export const coreMigrations: Migration[] = [
     name: 'idle workers offer slots; a lone enqueue hands its job over (store/handoff.ts)',
     sql: `
       -- One row per idle worker. \`handed\` counts every job ever handed to it, so the worker can tell
-      -- when a notification went missing.
+      -- when a notification went missing. \`listener_pid\` is the backend of the worker's LISTEN connection:
+      -- an enqueue hands nothing to an offer whose listener is gone (the worker died or lost its connection).
       CREATE TABLE job_offers (
         worker_id text PRIMARY KEY,
+        listener_pid integer NOT NULL,
         queues text[] NOT NULL,
         types text[] NOT NULL,
         slots integer NOT NULL,
