@@ -73,7 +73,7 @@ export class ReboundMetrics {
     const started = hotCounter('rebound_jobs_started_total', 'Attempts started.', ['type']);
     const completed = hotCounter('rebound_jobs_completed_total', 'Attempts ended, by outcome.', ['type', 'outcome']);
     const runDuration = hotHistogram('rebound_job_run_duration_seconds', 'How long attempts ran.', ['type', 'outcome']);
-    const pickup = hotHistogram('rebound_job_pickup_latency_seconds', 'From a job being due (run-at) to its claim.', ['type']);
+    const pickup = hotHistogram('rebound_job_pickup_latency_seconds', 'From a job being due (run-at) to its claim (or its hand-off to an idle worker, at enqueue).', ['type']);
     const retries = counter('rebound_job_retries_total', 'Failed attempts scheduled for a retry.', ['type']);
     const dead = counter('rebound_jobs_dead_total', 'Jobs moved to the dead letter queue by a failed attempt.', ['type', 'reason']);
     const expiries = counter('rebound_lease_expiries_total', 'Leases that expired (the worker died or froze).', ['outcome']);

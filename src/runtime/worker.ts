@@ -331,6 +331,7 @@ export class Worker {
     this.isolation = 'alone';
     void this.run(suspect).finally(() => {
       this.isolation = 'off';
+      this.fill();
       this.lastIsolationCheck = 0; // look for the next suspect at once
       this.wake();
     });
@@ -383,8 +384,9 @@ export class Worker {
     return true;
   }
 
-  /** Starts buffered jobs while slots are free. */
+  /** Starts buffered jobs while slots are free; none beside a suspect running alone (a hand-off may arrive meanwhile). */
   private fill() {
+    if (this.isolation === 'alone') return;
     while (this.state === 'running' && this.busySlots < this.opts.concurrency && this.buffer.length) this.run(this.buffer.shift()!);
     if (this.busySlots < this.opts.concurrency && this.buffer.length === 0) this.pace.ranDry();
   }
