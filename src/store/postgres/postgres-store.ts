@@ -168,6 +168,8 @@ export class PostgresStore implements Store {
         );
       }
       // One JSON parameter carries the rows: node-postgres escapes array parameters character by character.
+      // Without keys there is no conflict to resolve: the arbiter check cost 15 % of a 1,000-row insert.
+      const onConflict = keys.length ? 'ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING' : '';
       const insert = {
         text: `INSERT INTO ${ident(this.schema)}.jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts,
                            idempotency_key, key_ttl_ms, parent_id, created_at, trace_context)
@@ -176,14 +178,14 @@ export class PostgresStore implements Store {
                 (r->>6)::int, r->>7, (r->>8)::bigint, (r->>9)::bigint, $2, r->>10
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, ord)
          ORDER BY ord
-         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         ${onConflict}
          RETURNING id, state, idempotency_key`,
         values: [rowsJson(jobs), now],
       };
       // Named on Rebound's own connections, so it is planned once per connection; a caller's client gets plain text.
       const { rows } = tx
         ? await db.query<InsertedRow>(insert.text, insert.values)
-        : await (db as pg.Pool | pg.PoolClient).query<InsertedRow>({ name: `rebound_insert_jobs:${this.schema}`, ...insert });
+        : await (db as pg.Pool | pg.PoolClient).query<InsertedRow>({ name: `rebound_insert_jobs:${this.schema}:${keys.length ? 'keyed' : 'plain'}`, ...insert });
       // Rows come back in insertion order (ids ascend); a keyed job missing from them hit an existing key.
       const inserted = rows.sort((a, b) => a.id - b.id);
       let next = 0;
