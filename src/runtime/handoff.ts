@@ -48,7 +48,7 @@ export class HandoffClient {
   /** Offer and withdraw statements run in order, one at a time, so the last one sent decides. */
   private chain: Promise<void> = Promise.resolve();
   private offerQueued = false;
-  /** Bumped by each withdrawal: an offer sent before it does not count as open when it returns. */
+  /** Bumped by each withdrawal and new connection: an offer sent before it does not count as open when it returns. */
   private generation = 0;
   /** Hand-offs to this worker heard of in all, to compare with the store's count. */
   private heard = 0;
@@ -67,6 +67,7 @@ export class HandoffClient {
     if (connection === this.listener) return;
     this.listener = connection;
     this.offered = null;
+    this.generation++; // an offer in flight names the old connection: it does not count as open
   }
 
   /** A notification: job `jobId` was handed to worker `workerId` (every worker hears every hand-off). */
