@@ -44,6 +44,8 @@ export interface FaultTargets {
   payments: PaymentService;
   postgres: ChaosPostgres | null;
   random: () => number;
+  /** Pids of the worker processes that hold a running job now (from the jobs' lease owners). */
+  busy?: () => Promise<Set<number>>;
 }
 
 /** The order and offsets (ms from the window's start) of the faults, spread over `windowMs`. */
@@ -63,8 +65,19 @@ export function scheduleFaults(plan: FaultPlan, windowMs: number, random: () => 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A live worker to strike; waits for one while the pool (or a new supervisor) is still starting them. */
-async function target(t: FaultTargets, waitMs = 20_000): Promise<number | null> {
+/**
+ * A live worker to strike; waits for one while the pool (or a new supervisor) is still starting them.
+ * For up to `busyWaitMs` it waits for one that holds a running job: a fault that finds every worker idle
+ * (short jobs on a fast machine) tests nothing.
+ */
+async function target(t: FaultTargets, waitMs = 20_000, busyWaitMs = 3000): Promise<number | null> {
+  const busyUntil = Date.now() + busyWaitMs;
+  while (t.busy && Date.now() < busyUntil) {
+    const busy = await t.busy().catch(() => new Set<number>());
+    const candidates = t.pool.pids().filter((p) => busy.has(p) && t.pool.upFor(p) >= 1000);
+    if (candidates.length) return candidates[Math.floor(t.random() * candidates.length)];
+    await sleep(25);
+  }
   const end = Date.now() + waitMs;
   for (;;) {
     // Prefer a worker up for a few seconds: it has had time to claim work.

@@ -95,7 +95,7 @@ export async function runExperiment(cfg: ExperimentConfig): Promise<Verdict> {
       for (const step of timeline) {
         const wait = startedAt + 1000 + step.offset - Date.now();
         if (wait > 0) await sleep(wait);
-        const fault = await inject(step.kind, cfg.faults, { pool: pool!, payments, postgres, random });
+        const fault = await inject(step.kind, cfg.faults, { pool: pool!, payments, postgres, random, busy: () => busyPids(client!) });
         if (fault) {
           faults.push(fault);
           log(`  t=${((fault.at - startedAt) / 1000).toFixed(1)}s ${fault.kind}${fault.pid ? ` pid ${fault.pid}` : ''}${fault.note ? ` (${fault.note})` : ''}`);
@@ -146,6 +146,12 @@ export async function runExperiment(cfg: ExperimentConfig): Promise<Verdict> {
 }
 
 /** Enqueues the workload in batches over `overMs`; a batch that fails (a fault) is retried with the same keys. */
+/** Pids of the workers holding a running job: worker ids are `<host>:<pid>:<suffix>` (src/runtime/worker.ts). */
+async function busyPids(client: Rebound): Promise<Set<number>> {
+  const running = await client.listJobs({ state: 'running', limit: 200 });
+  return new Set(running.map((j) => Number(j.leaseOwner?.split(':').at(-2))).filter((pid) => Number.isInteger(pid)));
+}
+
 async function produce(client: Rebound, planned: PlannedJob[], overMs: number, log: (l: string) => void): Promise<number> {
   const batches = Math.max(1, Math.ceil(overMs / 100));
   const size = Math.ceil(planned.length / batches);
