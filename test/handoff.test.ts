@@ -103,6 +103,31 @@ describe('hand-off on postgres', () => {
     expect((await r.inspect(e.id)).history.map((ev) => ev.kind)).toContain('lease_expired');
   });
 
+  it('two worker processes share two producers\' lone enqueues by hand-off and claim, and run each job once', async () => {
+    const r = await open();
+    const other = await createRebound({ store: url });
+    const { ledger, env } = ledgerEnv();
+    const workers = [cliWorker(env), cliWorker(env)];
+    await waitFor(async () => (await db.query(`SELECT 1 FROM "${schema()}".job_offers`)).rowCount === 2);
+    // Each producer enqueues 100 jobs one after another (concurrent enqueues of one process share a
+    // group commit, which hands nothing over); the two race for the offers.
+    const produce = async (p: Rebound) => {
+      const out: { id: string; handed: boolean }[] = [];
+      for (let i = 0; i < 100; i++) {
+        const e = await p.enqueue('record', { ms: 2 });
+        out.push({ id: e.id, handed: e.state === 'running' });
+      }
+      return out;
+    };
+    const results = (await Promise.all([produce(r), produce(other)])).flat();
+    await other.close();
+    await waitFor(async () => (await r.countJobs({ state: 'completed' })) === 200, 30_000);
+    const lines = readFileSync(ledger, 'utf8').split('\n').filter((l) => l.startsWith('start '));
+    expect(lines.map((l) => l.split(' ')[1]).sort()).toEqual(results.map((e) => e.id).sort());
+    expect(results.filter((e) => e.handed).length).toBeGreaterThan(0);
+    expect(lines.every((l) => workers.some((w) => l.split(' ')[2] === String(w.pid)))).toBe(true);
+  });
+
   it('a hand-off whose notification never arrives is found by the offer count, and runs once', async () => {
     const runs: string[] = [];
     const r = await open([defineJob('ping', { handler: async (_p, ctx) => void runs.push(ctx.jobId) })]);

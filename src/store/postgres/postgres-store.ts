@@ -226,6 +226,7 @@ export class PostgresStore implements Store {
    * Inserts one job without key or ordering. If it is due and an idle worker offers a slot for its
    * queue and type, the same statement takes the slot and inserts the job running, leased to that
    * worker (token 1, attempt 1); the insert trigger tells the worker. Otherwise it is a plain insert.
+   * The offer with the most free slots goes first, so idle workers share the work.
    * An offer counts only while its worker's LISTEN connection is alive (`pg_stat_get_activity(pid)`
    * reads the server's table of backends; the planner checks it last, after the cheap conditions).
    * SKIP LOCKED: concurrent enqueues never wait for each other's offer; one that finds every offer
@@ -240,6 +241,7 @@ export class PostgresStore implements Store {
            SELECT worker_id FROM job_offers
            WHERE $6::bigint <= $10::bigint AND slots > 0 AND expires_at > $10 AND $2::text = ANY(queues) AND $1::text = ANY(types)
              AND EXISTS (SELECT 1 FROM pg_stat_get_activity(listener_pid))
+           ORDER BY slots DESC
            LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING o.worker_id, o.lease_ms)
        INSERT INTO jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts, key_ttl_ms, parent_id,
