@@ -81,18 +81,38 @@ describe('hand-off: postgres', () => {
     expect(await s.getJob(r.job.id)).toMatchObject({ state: 'completed', result: { ok: true } });
   });
 
-  it('hands over only due jobs of an offered queue and type, inserted alone and without key or ordering', async () => {
+  it('hands over only due jobs of an offered queue and type, without key or ordering, from inserts of up to 100', async () => {
     const { s, h } = await open();
     await h.offer(offer({ slots: 10 }));
     const states = async (jobs: NewJob[]) => (await s.insertJobs(jobs, T0)).map((r) => r.job.state);
     expect(await states([newJob({ runAt: T0 + 5000 })])).toEqual(['scheduled']);
     expect(await states([newJob({ type: 'sms' })])).toEqual(['available']);
     expect(await states([newJob({ queue: 'bulk' })])).toEqual(['available']);
-    expect(await states([newJob(), newJob()])).toEqual(['available', 'available']);
     expect(await states([newJob({ idempotencyKey: 'k1' })])).toEqual(['available']);
     expect(await states([newJob({ orderingKey: 'o1' })])).toEqual(['available']);
+    // A bulk load is not handed over, even with slots to spare.
+    expect(new Set(await states(Array.from({ length: 101 }, () => newJob())))).toEqual(new Set(['available']));
     expect(await states([newJob()])).toEqual(['running']);
-    expect(await s.countJobs({ state: 'running' })).toBe(1);
+    // In a group, the matching due jobs go over in order; the others stay plain.
+    expect(await states([newJob({ type: 'sms' }), newJob(), newJob({ runAt: T0 + 5000 }), newJob()])).toEqual([
+      'available',
+      'running',
+      'scheduled',
+      'running',
+    ]);
+    expect(await s.countJobs({ state: 'running' })).toBe(3);
+    expect(await h.offer(offer({ slots: 10, now: T0 + 1 }))).toBe(3);
+  });
+
+  it('a group gets at most the offer\'s slots, in order, with ids and leases that match its rows', async () => {
+    const { s, h } = await open();
+    await h.offer(offer({ slots: 3 }));
+    const inserted = await s.insertJobs(Array.from({ length: 5 }, (_, i) => newJob({ payload: { i } })), T0);
+    expect(inserted.map((r) => r.job.state)).toEqual(['running', 'running', 'running', 'available', 'available']);
+    for (const [i, r] of inserted.entries()) {
+      expect(await s.getJob(r.job.id)).toMatchObject({ payload: { i }, state: r.job.state, leaseOwner: r.job.leaseOwner, leaseToken: r.job.leaseToken });
+    }
+    expect(await s.insertJobs([newJob()], T0).then(([r]) => r.job.state)).toBe('available');
   });
 
   it('hands over at most the offered slots, and nothing once the offer lapsed or was withdrawn', async () => {

@@ -82,6 +82,9 @@ function completionsJson(items: Completion[]): string {
  * `state || ''` keeps the planner from reading every running job through the lease index and
  * hashing them (statistics often say few run; many may): each row is then one key lookup.
  */
+/** The largest insert that may hand jobs over: a group commit's, not a bulk load (whose statement stays lean). */
+const HANDOFF_MAX_BATCH = 100;
+
 const HELD = `j.id = v.id AND j.lease_token = v.token AND (j.state || '') = 'running'`;
 
 export class PostgresStore implements Store {
@@ -215,63 +218,64 @@ export class PostgresStore implements Store {
     };
     if (tx) return run(tx as Queryable);
     const plain = jobs.every((j) => j.idempotencyKey == null && j.orderingKey == null);
-    // A lone plain job may go straight to an idle worker's offer (store/handoff.ts).
-    if (plain && jobs.length === 1) return [await this.insertOrHand(jobs[0], now)];
+    // A lone job or a group commit's few may go straight to an idle worker's offer (store/handoff.ts).
+    if (plain && jobs.length <= HANDOFF_MAX_BATCH) return this.insertOrHand(jobs, now);
     // Without keys or ordering the insert is one statement: no transaction, one round trip instead of three.
     if (plain) return run(this.pool);
     return this.tx(run);
   }
 
   /**
-   * Inserts one job without key or ordering. If it is due and an idle worker offers a slot for its
-   * queue and type, the same statement takes the slot and inserts the job running, leased to that
-   * worker (token 1, attempt 1); the insert trigger tells the worker. Otherwise it is a plain insert.
-   * The offer with the most free slots goes first, so idle workers share the work.
-   * An offer counts only while its worker's LISTEN connection is alive (`pg_stat_get_activity(pid)`
-   * reads the server's table of backends; the planner checks it last, after the cheap conditions).
-   * SKIP LOCKED: concurrent enqueues never wait for each other's offer; one that finds every offer
-   * locked inserts the job for a claim.
+   * Inserts jobs without keys or ordering in one statement that may hand some of them over. The offer
+   * with the most free slots that matches any due job is locked (`SKIP LOCKED`: concurrent enqueues never
+   * wait for each other; one that finds every offer locked inserts its jobs for a claim), and up to its
+   * slots of the matching due jobs are inserted running, attempt 1, token 1, leased to its worker; the
+   * insert trigger tells the worker which. The rest are plain inserts. An offer counts only while its
+   * worker's LISTEN connection is alive (`pg_stat_get_activity(pid)` reads the server's table of backends).
    */
-  private async insertOrHand(j: NewJob, now: number): Promise<InsertedJob> {
+  private async insertOrHand(jobs: NewJob[], now: number): Promise<InsertedJob[]> {
     const { rows } = await this.pool.query<{ id: number; state: JobState; lease_owner: string | null; lease_expires_at: number | null }>({
       name: 'rebound_insert_or_hand',
-      text: `WITH offer AS (
-         UPDATE job_offers o SET slots = o.slots - 1, handed = o.handed + 1
-         WHERE o.worker_id = (
-           SELECT worker_id FROM job_offers
-           WHERE $6::bigint <= $10::bigint AND slots > 0 AND expires_at > $10 AND $2::text = ANY(queues) AND $1::text = ANY(types)
-             AND EXISTS (SELECT 1 FROM pg_stat_get_activity(listener_pid))
-           ORDER BY slots DESC
-           LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING o.worker_id, o.lease_ms)
+      text: `WITH input AS MATERIALIZED (
+         SELECT ord, r->>0 AS type, r->>1 AS queue, r->2 AS payload, (r->>4)::int AS priority, (r->>5)::bigint AS run_at,
+                (r->>6)::int AS max_attempts, (r->>8)::bigint AS key_ttl_ms, (r->>9)::bigint AS parent_id, r->>10 AS trace_context
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, ord)),
+       offer AS (
+         SELECT worker_id, slots, lease_ms, queues, types FROM job_offers o
+         WHERE slots > 0 AND expires_at > $2
+           AND EXISTS (SELECT 1 FROM input i WHERE i.run_at <= $2 AND i.queue = ANY(o.queues) AND i.type = ANY(o.types))
+           AND EXISTS (SELECT 1 FROM pg_stat_get_activity(o.listener_pid))
+         ORDER BY slots DESC LIMIT 1 FOR UPDATE SKIP LOCKED),
+       assigned AS (
+         SELECT i.ord, o.worker_id, o.lease_ms FROM input i JOIN offer o
+           ON i.run_at <= $2 AND i.queue = ANY(o.queues) AND i.type = ANY(o.types)
+         ORDER BY i.ord LIMIT (SELECT slots FROM offer)),
+       taken AS (
+         UPDATE job_offers SET slots = slots - n.count, handed = handed + n.count
+         FROM (SELECT count(*) AS count FROM assigned) n
+         WHERE worker_id = (SELECT worker_id FROM offer))
        INSERT INTO jobs (type, queue, payload, payload_hash, priority, run_at, state, max_attempts, key_ttl_ms, parent_id,
                          created_at, trace_context, attempt, lease_token, lease_owner, lease_expires_at, started_at)
-       SELECT $1, $2, $3::jsonb, '', $4, $6,
-              CASE WHEN offer.worker_id IS NOT NULL THEN 'running' WHEN $6 > $10 THEN 'scheduled' ELSE 'available' END,
-              $5, $7, $8, $10, $9,
-              CASE WHEN offer.worker_id IS NULL THEN 0 ELSE 1 END, CASE WHEN offer.worker_id IS NULL THEN 0 ELSE 1 END,
-              offer.worker_id, $10 + offer.lease_ms, CASE WHEN offer.worker_id IS NULL THEN NULL ELSE $10 END
-       FROM (SELECT 1) one LEFT JOIN offer ON true
+       SELECT i.type, i.queue, i.payload, '', i.priority, i.run_at,
+              CASE WHEN a.worker_id IS NOT NULL THEN 'running' WHEN i.run_at > $2 THEN 'scheduled' ELSE 'available' END,
+              i.max_attempts, i.key_ttl_ms, i.parent_id, $2, i.trace_context,
+              CASE WHEN a.worker_id IS NULL THEN 0 ELSE 1 END, CASE WHEN a.worker_id IS NULL THEN 0 ELSE 1 END,
+              a.worker_id, $2 + a.lease_ms, CASE WHEN a.worker_id IS NULL THEN NULL ELSE $2 END
+       FROM input i LEFT JOIN assigned a ON a.ord = i.ord
+       ORDER BY i.ord
        RETURNING id, state, lease_owner, lease_expires_at`,
-      values: [
-        j.type,
-        j.queue,
-        j.payloadText ?? JSON.stringify(j.payload),
-        j.priority,
-        j.maxAttempts,
-        j.runAt,
-        j.keyTtlMs,
-        j.parentId == null ? null : Number(j.parentId),
-        j.traceContext ?? null,
-        now,
-      ],
+      values: [rowsJson(jobs), now],
     });
-    const r = rows[0];
-    const job = newJob(j, r.id, r.state, now);
-    if (r.lease_owner != null) {
-      Object.assign(job, { attempt: 1, leaseToken: 1, leaseOwner: r.lease_owner, leaseExpiresAt: r.lease_expires_at, startedAt: now });
-    }
-    return { job, inserted: true, payloadHash: j.payloadHash };
+    // Rows come back in insertion order: ids ascend with the input's order.
+    rows.sort((a, b) => a.id - b.id);
+    return jobs.map((j, i) => {
+      const r = rows[i];
+      const job = newJob(j, r.id, r.state, now);
+      if (r.lease_owner != null) {
+        Object.assign(job, { attempt: 1, leaseToken: 1, leaseOwner: r.lease_owner, leaseExpiresAt: r.lease_expires_at, startedAt: now });
+      }
+      return { job, inserted: true, payloadHash: j.payloadHash };
+    });
   }
 
   async claimJobs(p: ClaimParams): Promise<Job[]> {
