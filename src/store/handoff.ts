@@ -1,7 +1,8 @@
 /**
- * Hand-off: an idle worker offers its free slots, and a lone enqueue's own
- * statement hands the new job to it, already leased. The pickup then costs one
- * durable commit (the enqueue's) instead of two (the enqueue's, then a claim's).
+ * Hand-off: an idle worker offers its free slots, and an enqueue's own
+ * statement (a lone job, or a group commit of up to 100) hands new jobs to it,
+ * already leased. The pickup then costs one durable commit (the enqueue's)
+ * instead of two (the enqueue's, then a claim's).
  *
  * A store that cannot tell a worker about a hand-off at once (SQLite has no
  * cross-process notification) has no hand-off; its workers only claim.

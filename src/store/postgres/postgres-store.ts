@@ -76,15 +76,15 @@ function completionsJson(items: Completion[]): string {
   return `[${items.map((i) => `[${Number(i.id)},${i.token},${s(i.result ?? null)},${s(i.state ?? 'completed')}]`).join(',')}]`;
 }
 
+/** The largest insert that may hand jobs over: a group commit's, not a bulk load (whose statement stays lean). */
+const HANDOFF_MAX_BATCH = 100;
+
 /**
  * Batched writes to leased jobs join their batch (unnest of id and token arrays, or a JSON parameter's
  * elements) to the table by primary key.
  * `state || ''` keeps the planner from reading every running job through the lease index and
  * hashing them (statistics often say few run; many may): each row is then one key lookup.
  */
-/** The largest insert that may hand jobs over: a group commit's, not a bulk load (whose statement stays lean). */
-const HANDOFF_MAX_BATCH = 100;
-
 const HELD = `j.id = v.id AND j.lease_token = v.token AND (j.state || '') = 'running'`;
 
 export class PostgresStore implements Store {

@@ -85,7 +85,7 @@ export const coreMigrations: Migration[] = [
   },
   {
     version: 3,
-    name: 'idle workers offer slots; a lone enqueue hands its job over (store/handoff.ts)',
+    name: 'idle workers offer slots; an enqueue hands its jobs over (store/handoff.ts)',
     sql: `
       -- One row per idle worker. \`handed\` counts every job ever handed to it, so the worker can tell
       -- when a notification went missing. \`listener_pid\` is the backend of the worker's LISTEN connection:
