@@ -24,7 +24,18 @@ const payment = new PaymentService(
   process.env.REBOUND_DEMO_EPOCH ? Number(process.env.REBOUND_DEMO_EPOCH) : undefined,
 );
 
-const PAYMENTS = { name: 'payments', consecutiveFailures: 8, minCalls: 10, failureRatio: 0.5, windowMs: 10_000, cooldownMs: 4000, maxCooldownMs: 12_000 };
+// The demo's bad reports kill their worker process on purpose; a payment probe that was running there never
+// reports, and holds the breaker half-open until its slot times out (60 s by default). 10 s keeps the story moving.
+const PAYMENTS = {
+  name: 'payments',
+  consecutiveFailures: 8,
+  minCalls: 10,
+  failureRatio: 0.5,
+  windowMs: 10_000,
+  cooldownMs: 4000,
+  maxCooldownMs: 12_000,
+  probeTimeoutMs: 10_000,
+};
 
 const order = z.object({ orderId: z.string(), amount: z.number().positive(), card: z.string(), email: z.string() });
 type Order = z.infer<typeof order>;
