@@ -50,8 +50,12 @@ export class HandoffClient {
   private offerQueued = false;
   /** Bumped by each withdrawal and new connection: an offer sent before it does not count as open when it returns. */
   private generation = 0;
-  /** Hand-offs to this worker heard of in all, to compare with the store's count. */
-  private heard = 0;
+  /**
+   * The store's hand-off count for this worker's offer row when last read, and the notifications heard
+   * since. A row withdrawn and offered again counts from 0, so each reading is compared as a difference.
+   */
+  private counted = 0;
+  private heardSince = 0;
   private readonly announced: string[] = [];
   private sweepWanted = false;
   private fetching: Promise<void> | null = null;
@@ -73,7 +77,7 @@ export class HandoffClient {
   /** A notification: job `jobId` was handed to worker `workerId` (every worker hears every hand-off). */
   handed(jobId: string, workerId: string): void {
     if (workerId !== this.deps.workerId || this.closed) return;
-    this.heard++;
+    this.heardSince++;
     if (this.offered) this.offered.heard++;
     this.announced.push(jobId);
     this.pump();
@@ -97,12 +101,7 @@ export class HandoffClient {
       try {
         const handed = await this.deps.store.offer(offer);
         if (generation === this.generation) this.offered = { slots: w.free, heard: 0, expiresAt: now + w.ttlMs };
-        if (handed > this.heard) {
-          // Some hand-off's notification has not arrived (yet, or ever): look for its job.
-          this.heard = handed;
-          this.sweepWanted = true;
-          this.pump();
-        }
+        this.reconcile(handed, false);
       } catch (error) {
         this.deps.onError(error, 'offer');
       } finally {
@@ -116,8 +115,28 @@ export class HandoffClient {
     if (!this.offered && !this.offerQueued) return this.chain;
     this.generation++;
     this.offered = null;
-    this.chain = this.chain.then(() => this.deps.store.withdraw(this.deps.workerId).catch((error) => this.deps.onError(error, 'withdraw offer')));
+    this.chain = this.chain.then(() =>
+      this.deps.store.withdraw(this.deps.workerId).then(
+        (handed) => this.reconcile(handed, true),
+        (error) => this.deps.onError(error, 'withdraw offer'),
+      ),
+    );
     return this.chain;
+  }
+
+  /**
+   * Compares the store's count with the notifications heard since the last reading: if the store handed
+   * over more, some notification has not arrived (yet, or ever), so the next fetch sweeps for the jobs.
+   * (A notification that arrives after the reading only causes a sweep that finds nothing new.)
+   */
+  private reconcile(handed: number, rowGone: boolean): void {
+    const sinceLast = handed >= this.counted ? handed - this.counted : handed; // a smaller count: a new row
+    if (sinceLast > this.heardSince && !this.closed) {
+      this.sweepWanted = true;
+      this.pump();
+    }
+    this.heardSince = 0;
+    this.counted = rowGone ? 0 : handed;
   }
 
   /**

@@ -42,8 +42,11 @@ export interface HandoffStore {
    * went missing.
    */
   offer(o: JobOffer): Promise<number>;
-  /** Withdraws the offer: once this returns, no job is handed to the worker any more. */
-  withdraw(workerId: string): Promise<void>;
+  /**
+   * Withdraws the offer: once this returns, no job is handed to the worker any more. Returns the
+   * withdrawn offer's hand-off count (0 if there was none); the next offer counts from 0 again.
+   */
+  withdraw(workerId: string): Promise<number>;
   /**
    * The jobs handed to this worker and still leased to it under their first
    * token: the ones in `only` if given, else all of them, leaving out `except`.

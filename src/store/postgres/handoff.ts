@@ -24,9 +24,10 @@ export class PostgresHandoffStore implements HandoffStore {
     return rows[0].handed;
   }
 
-  async withdraw(workerId: string): Promise<void> {
+  async withdraw(workerId: string): Promise<number> {
     // Waits for an enqueue that holds the offer's row: its hand-off has committed once this returns.
-    await this.pool.query('DELETE FROM job_offers WHERE worker_id = $1', [workerId]);
+    const { rows } = await this.pool.query<{ handed: number }>('DELETE FROM job_offers WHERE worker_id = $1 RETURNING handed', [workerId]);
+    return rows[0]?.handed ?? 0;
   }
 
   async handedJobs(workerId: string, select: { only?: string[]; except: string[] }): Promise<Job[]> {
