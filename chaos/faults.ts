@@ -44,8 +44,10 @@ export interface FaultTargets {
   payments: PaymentService;
   postgres: ChaosPostgres | null;
   random: () => number;
-  /** Pids of the worker processes that hold a running job now (from the jobs' lease owners). */
-  busy?: () => Promise<Set<number>>;
+  /** The running jobs of each worker process that holds any now, by pid (from the jobs' lease owners). */
+  busy?: () => Promise<Map<number, string[]>>;
+  /** Jobs a worker fault was aimed at already: aiming at one again would make it poison by design. */
+  struck?: Set<string>;
 }
 
 /** The order and offsets (ms from the window's start) of the faults, spread over `windowMs`. */
@@ -67,15 +69,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A live worker to strike; waits for one while the pool (or a new supervisor) is still starting them.
- * For up to `busyWaitMs` it waits for one that holds a running job: a fault that finds every worker idle
- * (short jobs on a fast machine) tests nothing.
+ * For up to `busyWaitMs` it waits for one that runs a job no earlier fault was aimed at: a fault that
+ * finds every worker idle (short jobs on a fast machine) tests nothing, and one aimed at the same long
+ * job again and again makes that job poison, as designed, rather than testing the rescue.
  */
 async function target(t: FaultTargets, waitMs = 20_000, busyWaitMs = 3000): Promise<number | null> {
   const busyUntil = Date.now() + busyWaitMs;
-  while (t.busy && Date.now() < busyUntil) {
-    const busy = await t.busy().catch(() => new Set<number>());
-    const candidates = t.pool.pids().filter((p) => busy.has(p) && t.pool.upFor(p) >= 1000);
-    if (candidates.length) return candidates[Math.floor(t.random() * candidates.length)];
+  while (t.busy && t.struck && Date.now() < busyUntil) {
+    const busy = await t.busy().catch(() => new Map<number, string[]>());
+    const fresh = (p: number) => (busy.get(p) ?? []).some((id) => !t.struck!.has(id));
+    const candidates = t.pool.pids().filter((p) => fresh(p) && t.pool.upFor(p) >= 1000);
+    if (candidates.length) {
+      const pid = candidates[Math.floor(t.random() * candidates.length)];
+      for (const id of busy.get(pid)!) t.struck.add(id);
+      return pid;
+    }
     await sleep(25);
   }
   const end = Date.now() + waitMs;

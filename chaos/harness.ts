@@ -91,11 +91,12 @@ export async function runExperiment(cfg: ExperimentConfig): Promise<Verdict> {
     const producer = produce(client, planned, cfg.enqueueOverMs, log);
     const faults: Fault[] = [];
     const timeline = scheduleFaults(cfg.faults, cfg.faultWindowMs - 1000, random, !!postgres, !!cfg.supervised);
+    const struck = new Set<string>();
     const injector = (async () => {
       for (const step of timeline) {
         const wait = startedAt + 1000 + step.offset - Date.now();
         if (wait > 0) await sleep(wait);
-        const fault = await inject(step.kind, cfg.faults, { pool: pool!, payments, postgres, random, busy: () => busyPids(client!) });
+        const fault = await inject(step.kind, cfg.faults, { pool: pool!, payments, postgres, random, busy: () => runningByPid(client!), struck });
         if (fault) {
           faults.push(fault);
           log(`  t=${((fault.at - startedAt) / 1000).toFixed(1)}s ${fault.kind}${fault.pid ? ` pid ${fault.pid}` : ''}${fault.note ? ` (${fault.note})` : ''}`);
@@ -146,10 +147,14 @@ export async function runExperiment(cfg: ExperimentConfig): Promise<Verdict> {
 }
 
 /** Enqueues the workload in batches over `overMs`; a batch that fails (a fault) is retried with the same keys. */
-/** Pids of the workers holding a running job: worker ids are `<host>:<pid>:<suffix>` (src/runtime/worker.ts). */
-async function busyPids(client: Rebound): Promise<Set<number>> {
-  const running = await client.listJobs({ state: 'running', limit: 200 });
-  return new Set(running.map((j) => Number(j.leaseOwner?.split(':').at(-2))).filter((pid) => Number.isInteger(pid)));
+/** Running jobs by the pid of the worker holding them: worker ids are `<host>:<pid>:<suffix>` (src/runtime/worker.ts). */
+async function runningByPid(client: Rebound): Promise<Map<number, string[]>> {
+  const byPid = new Map<number, string[]>();
+  for (const j of await client.listJobs({ state: 'running', limit: 200 })) {
+    const pid = Number(j.leaseOwner?.split(':').at(-2));
+    if (Number.isInteger(pid)) byPid.set(pid, [...(byPid.get(pid) ?? []), j.id]);
+  }
+  return byPid;
 }
 
 async function produce(client: Rebound, planned: PlannedJob[], overMs: number, log: (l: string) => void): Promise<number> {
