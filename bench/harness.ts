@@ -171,18 +171,68 @@ export interface DrainResult {
  * store reports no outstanding job (every completion committed).
  */
 export function drain(ctx: Context, sys: System, jobs: number, workers = 1): Promise<DrainResult> {
-  const key = `${sys.name}|${jobs}|${workers}|${ctx.concurrency}`;
+  const key = drainKey(ctx, sys, jobs, workers);
   let result = ctx.drains.get(key);
   if (!result) {
     result = (async () => {
       const runs: DrainResult[] = [];
       for (let i = 0; i < ctx.repeats; i++) runs.push(await measureDrain(ctx, sys, jobs, workers));
-      const median = [...runs].sort((a, b) => a.jobsPerSec - b.jobsPerSec)[Math.floor(runs.length / 2)];
-      return { ...median, peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB ?? NaN)), repetitions: runs.map((r) => r.jobsPerSec) };
+      return medianDrain(runs);
     })();
     ctx.drains.set(key, result);
   }
   return result;
+}
+
+/**
+ * `drain` for several systems, with their repetitions interleaved (A B C, A B C, A B C) rather than
+ * run back to back (A A A, B B B, ...): this machine's speed drifts by tens of percent within minutes,
+ * and interleaving lets the drift weigh on every system alike. Results are shared with `drain`.
+ */
+export async function drainEach(
+  ctx: Context,
+  systems: System[],
+  jobs: number,
+  failures: string[],
+): Promise<{ system: System; result?: DrainResult; error?: string }[]> {
+  const todo = systems.filter((s) => !ctx.drains.has(drainKey(ctx, s, jobs, 1)));
+  const runs = new Map<System, DrainResult[]>(todo.map((s) => [s, []]));
+  const errors = new Map<System, string>();
+  for (let i = 0; i < ctx.repeats; i++) {
+    for (const s of todo) {
+      if (errors.has(s)) continue;
+      try {
+        runs.get(s)!.push(await measureDrain(ctx, s, jobs, 1));
+      } catch (e) {
+        errors.set(s, (e as Error).message);
+        console.error(`  ! ${s.name} failed: ${(e as Error).stack}`);
+      }
+    }
+  }
+  for (const s of todo) if (!errors.has(s)) ctx.drains.set(drainKey(ctx, s, jobs, 1), Promise.resolve(medianDrain(runs.get(s)!)));
+  return Promise.all(
+    systems.map(async (system) => {
+      const error = errors.get(system);
+      if (error === undefined) {
+        try {
+          return { system, result: await ctx.drains.get(drainKey(ctx, system, jobs, 1))! };
+        } catch (e) {
+          failures.push(`${system.name}: ${(e as Error).message}`);
+          return { system, error: (e as Error).message };
+        }
+      }
+      failures.push(`${system.name}: ${error}`);
+      return { system, error };
+    }),
+  );
+}
+
+const drainKey = (ctx: Context, sys: System, jobs: number, workers: number) => `${sys.name}|${jobs}|${workers}|${ctx.concurrency}`;
+
+/** The median repetition, with the highest peak RSS of all and every repetition's rate. */
+function medianDrain(runs: DrainResult[]): DrainResult {
+  const median = [...runs].sort((a, b) => a.jobsPerSec - b.jobsPerSec)[Math.floor(runs.length / 2)];
+  return { ...median, peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB ?? NaN)), repetitions: runs.map((r) => r.jobsPerSec) };
 }
 
 async function measureDrain(ctx: Context, sys: System, jobs: number, nWorkers: number): Promise<DrainResult> {
@@ -346,6 +396,48 @@ export interface EnqueueResult {
   concurrentPerSec: number;
   bulkPerSec: number;
   counts: { sequential: number; concurrent: number; bulk: number; bulkBatch: number; inFlight: number };
+  /** Every repetition's rates, in the order run (each figure above is the median of its own). */
+  repetitions?: { sequentialPerSec: number; concurrentPerSec: number; bulkPerSec: number }[];
+}
+
+/** `enqueueRates` for several systems, repetitions interleaved as in `drainEach`; each rate is the median of its repetitions. */
+export async function enqueueEach(
+  ctx: Context,
+  systems: System[],
+  counts: EnqueueResult['counts'],
+  failures: string[],
+): Promise<{ system: System; result?: EnqueueResult; error?: string }[]> {
+  const runs = new Map<System, EnqueueResult[]>(systems.map((s) => [s, []]));
+  const errors = new Map<System, string>();
+  for (let i = 0; i < ctx.repeats; i++) {
+    for (const s of systems) {
+      if (errors.has(s)) continue;
+      try {
+        runs.get(s)!.push(await enqueueRates(ctx, s, counts));
+      } catch (e) {
+        errors.set(s, (e as Error).message);
+        failures.push(`${s.name}: ${(e as Error).message}`);
+        console.error(`  ! ${s.name} failed: ${(e as Error).stack}`);
+      }
+    }
+  }
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  return systems.map((system) => {
+    const error = errors.get(system);
+    if (error !== undefined) return { system, error };
+    const r = runs.get(system)!;
+    const rates = r.map(({ sequentialPerSec, concurrentPerSec, bulkPerSec }) => ({ sequentialPerSec, concurrentPerSec, bulkPerSec }));
+    return {
+      system,
+      result: {
+        ...r[0],
+        sequentialPerSec: median(rates.map((x) => x.sequentialPerSec)),
+        concurrentPerSec: median(rates.map((x) => x.concurrentPerSec)),
+        bulkPerSec: median(rates.map((x) => x.bulkPerSec)),
+        repetitions: rates,
+      },
+    };
+  });
 }
 
 /** Sequential awaited enqueues, `inFlight` concurrent single enqueues, and bulk batches. */

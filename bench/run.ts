@@ -43,7 +43,7 @@ workloads (default: all, in this order):
 ${WORKLOADS.map((w) => `  ${w.name.padEnd(11)} ${w.description}`).join('\n')}
 systems: ${SYSTEMS.map((s) => s.name).join(', ')}
 --smoke  a few hundred jobs per system, all workloads, ~1 minute; results are not saved
---repeat drains (throughput, scale-out, raw) are run N times and the median is reported (default 3; smoke 1)
+--repeat drains (throughput, scale-out, raw) and enqueue rates are run N times and the median is reported (default 3; smoke 1)
 --full   200,000-job drains and a 1,000,000-job backlog (tens of minutes)
 env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/rebound_bench), REDIS_URL (default redis://127.0.0.1:6379)`);
   process.exit(0);

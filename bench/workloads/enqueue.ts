@@ -1,8 +1,8 @@
 // Workload 2: enqueue rates from one producer process: sequential awaited
 // single enqueues, 100 single enqueues in flight at once, and bulk batches.
 import type { Workload, Output } from '../report.ts';
-import { bestPeer, each, ratio } from '../report.ts';
-import { enqueueRates, type EnqueueResult } from '../harness.ts';
+import { bestPeer, ratio } from '../report.ts';
+import { enqueueEach, type EnqueueResult } from '../harness.ts';
 
 const COUNTS = {
   smoke: { sequential: 50, concurrent: 200, inFlight: 100, bulk: 400, bulkBatch: 100 },
@@ -16,7 +16,7 @@ export const enqueue: Workload = {
   async run(ctx) {
     const counts = COUNTS[ctx.mode];
     const out: Output = { sections: [], data: { counts, results: [] as EnqueueResult[] }, failures: [] };
-    const runs = await each(ctx.systems, out.failures, (s) => enqueueRates(ctx, s, counts));
+    const runs = await enqueueEach(ctx, ctx.systems, counts, out.failures);
     out.data.results = runs.flatMap((r) => (r.result ? [r.result] : []));
     const metric = (k: 'sequentialPerSec' | 'concurrentPerSec' | 'bulkPerSec') => {
       const best = bestPeer(runs.map((r) => ({ system: r.system, value: r.result?.[k] })));
@@ -36,6 +36,7 @@ export const enqueue: Workload = {
         'Single enqueue: Rebound enqueue(), graphile-worker addJob(), pg-boss send(), BullMQ Queue.add(), raw INSERT. ' +
           'Bulk: Rebound enqueueMany(), graphile-worker addJobs() (its add_jobs SQL function), pg-boss insert(), BullMQ addBulk(), raw INSERT ... unnest / one SQLite transaction.',
         'Connection pools are each library\'s default.',
+        `Each rate is the median of ${ctx.repeats} repetitions, interleaved across the systems.`,
       ],
     });
     return out;

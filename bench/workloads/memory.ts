@@ -1,8 +1,8 @@
 // Workload 6: peak RSS (VmHWM from /proc/PID/status) of the worker process
 // while it drains the largest throughput backlog (reuses workload 1's runs).
 import type { Workload, Output } from '../report.ts';
-import { bestPeer, each, ratio } from '../report.ts';
-import { drain } from '../harness.ts';
+import { bestPeer, ratio } from '../report.ts';
+import { drainEach } from '../harness.ts';
 import { SIZES } from './throughput.ts';
 
 export const memory: Workload = {
@@ -11,7 +11,7 @@ export const memory: Workload = {
   async run(ctx) {
     const jobs = Math.max(...SIZES[ctx.mode]);
     const out: Output = { sections: [], data: { jobs, results: [] }, failures: [] };
-    const runs = await each(ctx.systems, out.failures, (s) => drain(ctx, s, jobs));
+    const runs = await drainEach(ctx, ctx.systems, jobs, out.failures);
     const best = bestPeer(runs.map((r) => ({ system: r.system, value: r.result?.peakRssMiB })), false);
     out.data.results = runs.flatMap((r) => (r.result ? [{ system: r.system.name, store: r.system.store, jobs, peakRssMiB: r.result.peakRssMiB }] : []));
     out.sections.push({

@@ -2,8 +2,7 @@
 // drain done by batched raw SQL (node-postgres; plain better-sqlite3),
 // next to Rebound on the same store (reuses workload 1's runs when present).
 import type { Workload, Output } from '../report.ts';
-import { each } from '../report.ts';
-import { drain } from '../harness.ts';
+import { drainEach } from '../harness.ts';
 import { fmt } from '../lib.ts';
 import { SIZES } from './throughput.ts';
 
@@ -20,7 +19,7 @@ export const raw: Workload = {
     const names = PAIRS.flatMap((p) => [p.raw, p.rebound]);
     const systems = ctx.systems.filter((s) => names.includes(s.name));
     for (const jobs of SIZES[ctx.mode]) {
-      const runs = await each(systems, out.failures, (s) => drain(ctx, s, jobs));
+      const runs = await drainEach(ctx, systems, jobs, out.failures);
       const rate = (name: string) => runs.find((r) => r.system.name === name)?.result?.jobsPerSec;
       const pendingReason = (name: string) => ctx.pending.find((p) => p.system.name === name)?.reason;
       const rows = PAIRS.map(({ store, raw, rebound }) => {

@@ -1,8 +1,8 @@
 // Workload 1: N no-op jobs pre-enqueued, drained by ONE worker process;
 // jobs/s from "go" to the last committed completion.
 import type { Workload, Output } from '../report.ts';
-import { bestPeer, each, ratio } from '../report.ts';
-import { drain, type DrainResult } from '../harness.ts';
+import { bestPeer, ratio } from '../report.ts';
+import { drainEach, type DrainResult } from '../harness.ts';
 import { fmt } from '../lib.ts';
 
 const spread = (v: number[]) => (v.length > 1 ? `${fmt(Math.min(...v))} - ${fmt(Math.max(...v))}` : '');
@@ -15,7 +15,7 @@ export const throughput: Workload = {
   async run(ctx) {
     const out: Output = { sections: [], data: { results: [] as DrainResult[] }, failures: [] };
     for (const jobs of SIZES[ctx.mode]) {
-      const runs = await each(ctx.systems, out.failures, (s) => drain(ctx, s, jobs));
+      const runs = await drainEach(ctx, ctx.systems, jobs, out.failures);
       const best = bestPeer(runs.map((r) => ({ system: r.system, value: r.result?.jobsPerSec })));
       out.data.results.push(...runs.flatMap((r) => (r.result ? [r.result] : [])));
       out.sections.push({
@@ -29,6 +29,7 @@ export const throughput: Workload = {
           ),
           ...ctx.pending.map((p) => [p.system.name, p.system.store, p.reason]),
         ],
+        notes: [`Median of ${ctx.repeats} repetitions, interleaved across the systems (A B C, A B C, ...), so that the machine's drift weighs on each alike.`],
       });
     }
     return out;
