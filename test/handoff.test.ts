@@ -12,6 +12,8 @@ import pg from 'pg';
 import { createRebound, defineJob, type Rebound, type ReboundOptions } from '../src/index.ts';
 import { exited, FIXTURE_JOBS, startCli } from './helpers/cli.ts';
 import { databaseUrl, dropStore, freshStoreUrl, waitFor } from './helpers/stores.ts';
+import { HandoffClient } from '../src/runtime/handoff.ts';
+import { openStore } from '../src/store/open.ts';
 
 describe('hand-off on postgres', () => {
   let url: string;
@@ -163,5 +165,48 @@ describe('hand-off on postgres', () => {
     expect(await r.getJob(e.id)).toMatchObject({ state: 'available', attempt: 0 });
     expect((await r.inspect(e.id)).history.map((ev) => ev.kind)).toContain('released');
     expect(await offers()).toEqual([]);
+  });
+
+  it('a job a sweep delivered is not delivered again by its late notification, even after it finished', async () => {
+    url = freshStoreUrl('postgres');
+    const store = openStore(url);
+    await store.migrate();
+    db = new pg.Client({ connectionString: databaseUrl() });
+    await db.connect();
+    const listener = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    const delivered: string[] = [];
+    const client = new HandoffClient({
+      store: store.handoff!,
+      workerId: 'w1',
+      now: Date.now,
+      held: () => new Set(),
+      deliver: (jobs) => delivered.push(...jobs.map((j) => j.id)),
+      canSweep: () => true,
+      onError: (error) => {
+        throw error;
+      },
+    });
+    client.listening(listener);
+    const wanted = (free: number) => ({ free, queues: ['default'], types: ['ping'], leaseMs: 60_000, ttlMs: 60_000 });
+    client.keep(wanted(2));
+    await waitFor(async () => (await offers()).length === 1);
+    // Handed while no notification reaches the client: the next renewal sees the count ahead and sweeps.
+    const [handed] = await store.insertJobs([{ type: 'ping', queue: 'default', payload: {}, payloadHash: '', priority: 0, runAt: Date.now(), maxAttempts: 1, idempotencyKey: null, keyTtlMs: 0, parentId: null }], Date.now());
+    expect(handed.job.state).toBe('running');
+    client.keep(wanted(10));
+    await waitFor(() => delivered.length === 1);
+    // It ran and finished; then its notification arrives, carrying the job as it was handed.
+    await store.completeJobs([{ id: handed.job.id, token: 1, result: null }], Date.now());
+    client.handed(handed.job.id, 'w1', handed.job);
+    await new Promise((r) => setTimeout(r, 200));
+    await client.close();
+    expect(delivered).toEqual([handed.job.id]);
+    // A notification with its job for a job no sweep has seen is delivered at once, without a fetch.
+    const other = { ...handed.job, id: '999999' };
+    const direct = new HandoffClient({ store: store.handoff!, workerId: 'w1', now: Date.now, held: () => new Set(), deliver: (jobs) => delivered.push(...jobs.map((j) => j.id)), canSweep: () => true, onError: () => {} });
+    direct.listening(listener);
+    direct.handed(other.id, 'w1', other);
+    expect(delivered).toEqual([handed.job.id, '999999']);
+    await store.close();
   });
 });

@@ -2,7 +2,8 @@
  * The worker's half of the hand-off (store/handoff.ts). While the worker is
  * idle it keeps an offer of its free slots open; the store hands new jobs to
  * it inside their enqueue, and a notification names each one. This module
- * fetches the jobs it is told of and gives them to the worker.
+ * fetches the jobs it is told of and gives them to the worker; a notification
+ * that carries its job (most do) delivers it without a fetch.
  *
  * Exactly once: fetches run one at a time, and each leaves out the jobs the
  * worker already holds (buffered or in flight, which lasts until the outcome
@@ -12,9 +13,19 @@
  * missing (the LISTEN connection dropped) shows up as the store's hand-off
  * count running ahead of the notifications heard: the next fetch then takes
  * every job handed to this worker that it does not hold.
+ *
+ * A job carried by its notification is delivered at once only when nothing
+ * else can have delivered it: no fetch is in flight (a sweep might return
+ * it), no sweep has delivered it already (`swept`: a notification can arrive
+ * after the sweep that found its job, even after the job finished), and the
+ * worker does not hold it. Otherwise its id goes the fetch's way, which reads
+ * the job's current state.
  */
 import type { Job } from '../job.ts';
 import type { HandoffStore } from '../store/handoff.ts';
+
+/** The most swept jobs remembered (HandoffClient.swept). */
+const MAX_SWEPT = 10_000;
 
 export interface HandoffDeps {
   store: HandoffStore;
@@ -57,6 +68,11 @@ export class HandoffClient {
   private counted = 0;
   private heardSince = 0;
   private readonly announced: string[] = [];
+  /**
+   * Jobs a sweep delivered whose notification has not been heard yet (oldest first). A connection's
+   * unheard notifications are lost with it, so a new connection starts the set afresh.
+   */
+  private readonly swept = new Set<string>();
   private sweepWanted = false;
   private fetching: Promise<void> | null = null;
   private sweepInFlight = false;
@@ -70,17 +86,22 @@ export class HandoffClient {
   listening(connection: number | null): void {
     if (connection === this.listener) return;
     this.listener = connection;
+    this.swept.clear();
     this.offered = null;
     this.generation++; // an offer in flight names the old connection: it does not count as open
   }
 
-  /** A notification: job `jobId` was handed to worker `workerId` (every worker hears every hand-off). */
-  handed(jobId: string, workerId: string): void {
+  /** A notification: job `jobId` was handed to worker `workerId` (every worker hears every hand-off), maybe with the job. */
+  handed(jobId: string, workerId: string, job?: Job): void {
     if (workerId !== this.deps.workerId || this.closed) return;
     this.heardSince++;
     if (this.offered) this.offered.heard++;
-    this.announced.push(jobId);
-    this.pump();
+    if (this.swept.delete(jobId) || !job || this.fetching || this.deps.held().has(jobId)) {
+      this.announced.push(jobId);
+      this.pump();
+      return;
+    }
+    this.deps.deliver([job]);
   }
 
   /**
@@ -171,6 +192,17 @@ export class HandoffClient {
     return this.sweepInFlight;
   }
 
+  /** Notes the jobs a sweep found, so that their notifications, if they come, do not deliver them again. */
+  private rememberSwept(jobs: Job[]): void {
+    for (const j of jobs) this.swept.add(j.id);
+    // Bounded: only a notification lost without its connection closing (it does not happen in PostgreSQL;
+    // the tests drop them by disabling the trigger) leaves an entry for good.
+    for (const id of this.swept) {
+      if (this.swept.size <= MAX_SWEPT) break;
+      this.swept.delete(id);
+    }
+  }
+
   private async fetch(closing = false): Promise<void> {
     const held = this.deps.held();
     const sweep = this.sweepWanted && (closing || this.deps.canSweep());
@@ -184,6 +216,7 @@ export class HandoffClient {
     try {
       const jobs = await this.deps.store.handedJobs(this.deps.workerId, { only, except: sweep ? [...held] : [] });
       this.sweepInFlight = false;
+      if (sweep) this.rememberSwept(jobs);
       this.deps.deliver(jobs);
     } catch (error) {
       this.sweepInFlight = false;

@@ -93,8 +93,11 @@ export type WakeListener = (queue: string) => void;
 
 /** A worker's ears for hand-offs (store/handoff.ts), on stores that have them. */
 export interface HandoffListener {
-  /** Once per job handed to a worker; every listener hears of every hand-off. */
-  handed(jobId: string, workerId: string): void;
+  /**
+   * Once per job handed to a worker; every listener hears of every hand-off. `job`: the job as handed,
+   * when the notification could carry it (else the worker reads it by id).
+   */
+  handed(jobId: string, workerId: string, job?: Job): void;
   /** The listening connection, for the worker's offer (`JobOffer.listener`); null while it reconnects. */
   listening(connection: number | null): void;
 }

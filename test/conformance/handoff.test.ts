@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import type { NewJob } from '../../src/job.ts';
+import type { Job, NewJob } from '../../src/job.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
 import type { HandoffStore, JobOffer } from '../../src/store/handoff.ts';
@@ -158,6 +158,30 @@ describe('hand-off: postgres', () => {
     expect(handed).toEqual([[a.job.id, 'worker:with spaces?']]);
     expect(b.job.state).toBe('available');
     await stop();
+  });
+
+  it("a hand-off's notification carries the job as stored, unless it is too large for one", async () => {
+    const { s, h } = await open();
+    const handed: [string, string, Job | undefined][] = [];
+    const listening: (number | null)[] = [];
+    const stop = await s.onWake(() => {}, {
+      handed: (jobId, workerId, job) => handed.push([jobId, workerId, job]),
+      listening: (pid) => listening.push(pid),
+    });
+    await h.offer(offer({ workerId: 'wörker "1"', slots: 2, listener: listening[0]! }));
+    const traceContext = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const payload = { to: 'ü@example.com', nested: { list: [1, null, 'tab\there', { deep: true }] }, big: 2 ** 52 };
+    const [small] = await s.insertJobs([newJob({ payload, priority: 3, maxAttempts: 7, traceContext })], T0);
+    // A payload that does not fit in a notification (8,000 bytes at most): the job is named, not carried.
+    const [large] = await s.insertJobs([newJob({ payload: { blob: 'x'.repeat(10_000) } })], T0);
+    await waitFor(() => handed.length === 2);
+    await stop();
+    expect(handed.map(([id, worker, job]) => [id, worker, job === undefined])).toEqual([
+      [small.job.id, 'wörker "1"', false],
+      [large.job.id, 'wörker "1"', true],
+    ]);
+    expect(handed[0][2]).toEqual(await s.getJob(small.job.id));
+    expect(handed[0][2]).toMatchObject({ state: 'running', leaseToken: 1, payload, traceContext, priority: 3, maxAttempts: 7 });
   });
 
   it('hands nothing to an offer whose listening connection has closed', async () => {

@@ -88,6 +88,20 @@ const HANDOFF_MAX_BATCH = 100;
  */
 const HELD = `j.id = v.id AND j.lease_token = v.token AND (j.state || '') = 'running'`;
 
+/**
+ * '#{"w": <worker id>, "j": <job row>}': a job handed to one worker, with the job (the insert trigger,
+ * migration 4). A message that does not parse is left to the worker's check of its offer's count.
+ */
+function handedWithJob(handoff: HandoffListener, payload: string): void {
+  let m: { w: string; j: JobRow };
+  try {
+    m = JSON.parse(payload.slice(1));
+  } catch {
+    return;
+  }
+  handoff.handed(String(m.j.id), m.w, toJob(m.j));
+}
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly coordination: PostgresCoordinationStore;
@@ -580,8 +594,9 @@ export class PostgresStore implements Store {
       const c = new pg.Client({ connectionString: this.connectionString });
       c.on('notification', (n) => {
         const payload = n.payload ?? '*';
+        if (payload.startsWith('#')) return handoff && handedWithJob(handoff, payload);
         if (!payload.startsWith('@')) return listener(payload);
-        // '@<job id> <worker id>': a job handed to one worker (see the insert trigger, migration 3).
+        // '@<job id> <worker id>': a job handed to one worker (see the insert trigger, migrations 3 and 4).
         const space = payload.indexOf(' ');
         handoff?.handed(payload.slice(1, space), payload.slice(space + 1));
       });
