@@ -400,7 +400,25 @@ export interface EnqueueResult {
   repetitions?: { sequentialPerSec: number; concurrentPerSec: number; bulkPerSec: number }[];
 }
 
-/** `enqueueRates` for several systems, repetitions interleaved as in `drainEach`; each rate is the median of its repetitions. */
+/** `enqueueRates` in a producer process of its own (bench/producer.ts). */
+function enqueueRatesApart(ctx: Context, sys: System, counts: EnqueueResult['counts']): Promise<EnqueueResult> {
+  const child = fork(path.join(BENCH_DIR, 'producer.ts'), [JSON.stringify({ system: sys.name, mode: ctx.mode, counts })], {
+    cwd: REPO_DIR,
+    execArgv: ['--import', import.meta.resolve('tsx')],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10 * STALL_MS);
+  return new Promise<EnqueueResult>((resolve, reject) => {
+    child.on('message', (m: Msg) => (m.type === 'result' ? resolve(m.result) : reject(new Error(m.message))));
+    child.on('exit', (code) => reject(new Error(`the producer of ${sys.name} exited (code ${code}) without a result`)));
+  }).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `enqueueRates` for several systems, each repetition in a producer process of its own (the parent has
+ * loaded and driven every peer by then), repetitions interleaved as in `drainEach`; each rate is the
+ * median of its repetitions.
+ */
 export async function enqueueEach(
   ctx: Context,
   systems: System[],
@@ -413,7 +431,7 @@ export async function enqueueEach(
     for (const s of systems) {
       if (errors.has(s)) continue;
       try {
-        runs.get(s)!.push(await enqueueRates(ctx, s, counts));
+        runs.get(s)!.push(await enqueueRatesApart(ctx, s, counts));
       } catch (e) {
         errors.set(s, (e as Error).message);
         failures.push(`${s.name}: ${(e as Error).message}`);
