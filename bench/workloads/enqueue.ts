@@ -36,7 +36,7 @@ export const enqueue: Workload = {
         'Single enqueue: Rebound enqueue(), graphile-worker addJob(), pg-boss send(), BullMQ Queue.add(), raw INSERT. ' +
           'Bulk: Rebound enqueueMany(), graphile-worker addJobs() (its add_jobs SQL function), pg-boss insert(), BullMQ addBulk(), raw INSERT ... unnest / one SQLite transaction.',
         'Connection pools are each library\'s default.',
-        `Each rate is the median of ${ctx.repeats} repetitions, interleaved across the systems.`,
+        `Each rate is the median of ${ctx.repeats} repetitions, interleaved across the systems, each in a producer process of its own.`,
       ],
     });
     return out;
