@@ -185,10 +185,29 @@ export function drain(ctx: Context, sys: System, jobs: number, workers = 1): Pro
 }
 
 /**
- * `drain` for several systems, with their repetitions interleaved (A B C, A B C, A B C) rather than
- * run back to back (A A A, B B B, ...): this machine's speed drifts by tens of percent within minutes,
- * and interleaving lets the drift weigh on every system alike. Results are shared with `drain`.
+ * Runs `measure` `ctx.repeats` times for each system, in turn (A B C, A B C, A B C) rather than back to
+ * back (A A A, B B B, ...): this machine's speed drifts by tens of percent within minutes, and
+ * interleaving lets the drift weigh on every system alike. A system that fails sits out the later rounds;
+ * its entry is the error's message.
  */
+async function interleaved<T>(ctx: Context, systems: System[], measure: (s: System) => Promise<T>): Promise<Map<System, T[] | string>> {
+  const out = new Map<System, T[] | string>(systems.map((s) => [s, []]));
+  for (let i = 0; i < ctx.repeats; i++) {
+    for (const s of systems) {
+      const runs = out.get(s)!;
+      if (typeof runs === 'string') continue;
+      try {
+        runs.push(await measure(s));
+      } catch (e) {
+        out.set(s, (e as Error).message);
+        console.error(`  ! ${s.name} failed: ${(e as Error).stack}`);
+      }
+    }
+  }
+  return out;
+}
+
+/** `drain` for several systems, repetitions `interleaved`; results are shared with `drain`. */
 export async function drainEach(
   ctx: Context,
   systems: System[],
@@ -196,33 +215,17 @@ export async function drainEach(
   failures: string[],
 ): Promise<{ system: System; result?: DrainResult; error?: string }[]> {
   const todo = systems.filter((s) => !ctx.drains.has(drainKey(ctx, s, jobs, 1)));
-  const runs = new Map<System, DrainResult[]>(todo.map((s) => [s, []]));
-  const errors = new Map<System, string>();
-  for (let i = 0; i < ctx.repeats; i++) {
-    for (const s of todo) {
-      if (errors.has(s)) continue;
-      try {
-        runs.get(s)!.push(await measureDrain(ctx, s, jobs, 1));
-      } catch (e) {
-        errors.set(s, (e as Error).message);
-        console.error(`  ! ${s.name} failed: ${(e as Error).stack}`);
-      }
-    }
+  for (const [s, runs] of await interleaved(ctx, todo, (s) => measureDrain(ctx, s, jobs, 1))) {
+    ctx.drains.set(drainKey(ctx, s, jobs, 1), typeof runs === 'string' ? Promise.reject(new Error(runs)) : Promise.resolve(medianDrain(runs)));
   }
-  for (const s of todo) if (!errors.has(s)) ctx.drains.set(drainKey(ctx, s, jobs, 1), Promise.resolve(medianDrain(runs.get(s)!)));
   return Promise.all(
     systems.map(async (system) => {
-      const error = errors.get(system);
-      if (error === undefined) {
-        try {
-          return { system, result: await ctx.drains.get(drainKey(ctx, system, jobs, 1))! };
-        } catch (e) {
-          failures.push(`${system.name}: ${(e as Error).message}`);
-          return { system, error: (e as Error).message };
-        }
+      try {
+        return { system, result: await ctx.drains.get(drainKey(ctx, system, jobs, 1))! };
+      } catch (e) {
+        failures.push(`${system.name}: ${(e as Error).message}`);
+        return { system, error: (e as Error).message };
       }
-      failures.push(`${system.name}: ${error}`);
-      return { system, error };
     }),
   );
 }
@@ -416,8 +419,8 @@ function enqueueRatesApart(ctx: Context, sys: System, counts: EnqueueResult['cou
 
 /**
  * `enqueueRates` for several systems, each repetition in a producer process of its own (the parent has
- * loaded and driven every peer by then), repetitions interleaved as in `drainEach`; each rate is the
- * median of its repetitions.
+ * loaded and driven every peer by then), repetitions `interleaved`; each rate is the median of its
+ * repetitions.
  */
 export async function enqueueEach(
   ctx: Context,
@@ -425,25 +428,14 @@ export async function enqueueEach(
   counts: EnqueueResult['counts'],
   failures: string[],
 ): Promise<{ system: System; result?: EnqueueResult; error?: string }[]> {
-  const runs = new Map<System, EnqueueResult[]>(systems.map((s) => [s, []]));
-  const errors = new Map<System, string>();
-  for (let i = 0; i < ctx.repeats; i++) {
-    for (const s of systems) {
-      if (errors.has(s)) continue;
-      try {
-        runs.get(s)!.push(await enqueueRatesApart(ctx, s, counts));
-      } catch (e) {
-        errors.set(s, (e as Error).message);
-        failures.push(`${s.name}: ${(e as Error).message}`);
-        console.error(`  ! ${s.name} failed: ${(e as Error).stack}`);
-      }
-    }
-  }
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  const runs = await interleaved(ctx, systems, (s) => enqueueRatesApart(ctx, s, counts));
   return systems.map((system) => {
-    const error = errors.get(system);
-    if (error !== undefined) return { system, error };
     const r = runs.get(system)!;
+    if (typeof r === 'string') {
+      failures.push(`${system.name}: ${r}`);
+      return { system, error: r };
+    }
     const rates = r.map(({ sequentialPerSec, concurrentPerSec, bulkPerSec }) => ({ sequentialPerSec, concurrentPerSec, bulkPerSec }));
     return {
       system,
