@@ -89,17 +89,24 @@ const HANDOFF_MAX_BATCH = 100;
 const HELD = `j.id = v.id AND j.lease_token = v.token AND (j.state || '') = 'running'`;
 
 /**
- * '#{"w": <worker id>, "j": <job row>}': a job handed to one worker, with the job (the insert trigger,
- * migration 4). A message that does not parse is left to the worker's check of its offer's count.
+ * A hand-off notification from the insert trigger: '#{"w": <worker id>, "j": <job row>}' (migration 4), or
+ * '@<job id> <worker id>' for a row too large to carry (migration 3). Null for anything else, which is a
+ * queue's name (a queue may be called '#x' or '@x' too).
  */
-function handedWithJob(handoff: HandoffListener, payload: string): void {
-  let m: { w: string; j: JobRow };
+function handOff(payload: string): { jobId: string; workerId: string; job?: Job } | null {
+  if (payload.startsWith('@')) {
+    const named = /^@(\d+) ([\s\S]+)$/.exec(payload);
+    return named && { jobId: named[1], workerId: named[2] };
+  }
+  if (!payload.startsWith('#{')) return null;
+  let m: { w?: unknown; j?: JobRow } | null;
   try {
     m = JSON.parse(payload.slice(1));
   } catch {
-    return;
+    return null;
   }
-  handoff.handed(String(m.j.id), m.w, toJob(m.j));
+  if (typeof m?.w !== 'string' || typeof m.j?.id !== 'number') return null;
+  return { jobId: String(m.j.id), workerId: m.w, job: toJob(m.j) };
 }
 
 export class PostgresStore implements Store {
@@ -594,11 +601,9 @@ export class PostgresStore implements Store {
       const c = new pg.Client({ connectionString: this.connectionString });
       c.on('notification', (n) => {
         const payload = n.payload ?? '*';
-        if (payload.startsWith('#')) return handoff && handedWithJob(handoff, payload);
-        if (!payload.startsWith('@')) return listener(payload);
-        // '@<job id> <worker id>': a job handed to one worker (see the insert trigger, migrations 3 and 4).
-        const space = payload.indexOf(' ');
-        handoff?.handed(payload.slice(1, space), payload.slice(space + 1));
+        const handed = handOff(payload);
+        if (!handed) return listener(payload);
+        handoff?.handed(handed.jobId, handed.workerId, handed.job);
       });
       const reconnect = () => {
         if (client !== c || stopped) return;
