@@ -14,6 +14,7 @@ import { exited, FIXTURE_JOBS, startCli } from './helpers/cli.ts';
 import { databaseUrl, dropStore, freshStoreUrl, waitFor } from './helpers/stores.ts';
 import { HandoffClient } from '../src/runtime/handoff.ts';
 import { openStore } from '../src/store/open.ts';
+import { jobFactory } from './helpers/new-job.ts';
 
 describe('hand-off on postgres', () => {
   let url: string;
@@ -175,23 +176,26 @@ describe('hand-off on postgres', () => {
     await db.connect();
     const listener = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
     const delivered: string[] = [];
-    const client = new HandoffClient({
-      store: store.handoff!,
-      workerId: 'w1',
-      now: Date.now,
-      held: () => new Set(),
-      deliver: (jobs) => delivered.push(...jobs.map((j) => j.id)),
-      canSweep: () => true,
-      onError: (error) => {
-        throw error;
-      },
-    });
-    client.listening(listener);
+    const errors: unknown[] = [];
+    const handoffClient = () => {
+      const c = new HandoffClient({
+        store: store.handoff!,
+        workerId: 'w1',
+        now: Date.now,
+        held: () => new Set(),
+        deliver: (jobs) => delivered.push(...jobs.map((j) => j.id)),
+        canSweep: () => true,
+        onError: (error) => errors.push(error),
+      });
+      c.listening(listener);
+      return c;
+    };
+    const client = handoffClient();
     const wanted = (free: number) => ({ free, queues: ['default'], types: ['ping'], leaseMs: 60_000, ttlMs: 60_000 });
     client.keep(wanted(2));
     await waitFor(async () => (await offers()).length === 1);
     // Handed while no notification reaches the client: the next renewal sees the count ahead and sweeps.
-    const [handed] = await store.insertJobs([{ type: 'ping', queue: 'default', payload: {}, payloadHash: '', priority: 0, runAt: Date.now(), maxAttempts: 1, idempotencyKey: null, keyTtlMs: 0, parentId: null }], Date.now());
+    const [handed] = await store.insertJobs([jobFactory('ping')({ runAt: Date.now() })], Date.now());
     expect(handed.job.state).toBe('running');
     client.keep(wanted(10));
     await waitFor(() => delivered.length === 1);
@@ -202,11 +206,9 @@ describe('hand-off on postgres', () => {
     await client.close();
     expect(delivered).toEqual([handed.job.id]);
     // A notification with its job for a job no sweep has seen is delivered at once, without a fetch.
-    const other = { ...handed.job, id: '999999' };
-    const direct = new HandoffClient({ store: store.handoff!, workerId: 'w1', now: Date.now, held: () => new Set(), deliver: (jobs) => delivered.push(...jobs.map((j) => j.id)), canSweep: () => true, onError: () => {} });
-    direct.listening(listener);
-    direct.handed(other.id, 'w1', other);
+    handoffClient().handed('999999', 'w1', { ...handed.job, id: '999999' });
     expect(delivered).toEqual([handed.job.id, '999999']);
+    expect(errors).toEqual([]);
     await store.close();
   });
 });

@@ -33,14 +33,14 @@ function lineAfterId(j: NewJob, state: string, now: number): string {
   return `\t${escape(j.type)}\t${escape(j.queue)}\t${payload}\t\t${j.priority}\t${j.runAt}\t${state}\t${j.maxAttempts}\t${j.keyTtlMs}\t${j.parentId ?? NULL}\t${now}\t${trace}\n`;
 }
 
-export async function copyJobs(pool: pg.Pool, schema: string, jobs: NewJob[], now: number): Promise<InsertedJob[]> {
-  const table = `"${schema.replace(/"/g, '""')}".jobs`;
+/** `table`: the jobs table's quoted, schema-qualified name (`"schema".jobs`); its sequence is `<table>_id_seq`. */
+export async function copyJobs(pool: pg.Pool, table: string, jobs: NewJob[], now: number): Promise<InsertedJob[]> {
   const sequence = `${table}_id_seq`.replace(/'/g, "''");
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
     const drawn = client.query<{ ids: string }>({
-      name: `rebound_job_ids:${schema}`,
+      name: `rebound_job_ids:${table}`,
       text: `SELECT array_to_string(array_agg(nextval('${sequence}')), ',') AS ids FROM generate_series(1, $1::int)`,
       values: [jobs.length],
     });

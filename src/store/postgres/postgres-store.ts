@@ -243,7 +243,7 @@ export class PostgresStore implements Store {
     // A lone job or a group commit's few may go straight to an idle worker's offer (store/handoff.ts).
     if (plain && jobs.length <= HANDOFF_MAX_BATCH) return this.insertOrHand(jobs, now);
     // A bulk load without keys or ordering goes by COPY (copy-jobs.ts): nothing to resolve, and cheaper rows.
-    if (plain) return copyJobs(this.pool, this.schema, jobs, now);
+    if (plain) return copyJobs(this.pool, `${ident(this.schema)}.jobs`, jobs, now);
     return this.tx(run);
   }
 
