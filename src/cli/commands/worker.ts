@@ -3,6 +3,7 @@ import { openClient, parseIntOption, UsageError } from '../context.ts';
 import { supervisedChild } from '../../runtime/supervised-child.ts';
 import { superviseFromCli } from './worker-supervisor.ts';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
+import type { Worker } from '../../runtime/worker.ts';
 
 interface Options {
   jobs?: string;
@@ -40,17 +41,25 @@ export function register(program: Command) {
       if (o.concurrency < 1) throw new UsageError('--concurrency must be at least 1');
       if (o.leaderLeaseMs !== undefined && o.leaderLeaseMs < 300) throw new UsageError('--leader-lease-ms must be at least 300');
       if (o.processes !== undefined) return superviseFromCli({ ...o, jobs: o.jobs, processes: o.processes }, cmd);
+      // Listen before the first await: a SIGTERM while the worker starts (it may already run a job
+      // while the schedules load) must drain it, not kill the process with the job half done.
+      let worker: Worker | undefined;
+      let stopAsked = false;
+      const shutdown = () => {
+        stopAsked = true;
+        void worker?.stop();
+      };
+      process.once('SIGTERM', shutdown);
+      process.once('SIGINT', shutdown);
       const rebound = await openClient(cmd, o.jobs);
       const supervised = supervisedChild(rebound);
-      const worker = rebound.work({ concurrency: o.concurrency, queues: o.queues, drain: o.drain });
-      if (o.coordinator && !o.drain) {
+      worker = rebound.work({ concurrency: o.concurrency, queues: o.queues, drain: o.drain });
+      if (stopAsked) void worker.stop();
+      if (o.coordinator && !o.drain && !stopAsked) {
         rebound.coordination.define(...(await loadSchedules(o.jobs)));
         rebound.coordination.start({ leaseMs: o.leaderLeaseMs });
       }
       supervised?.attach(worker);
-      const shutdown = () => void worker.stop();
-      process.once('SIGTERM', shutdown);
-      process.once('SIGINT', shutdown);
       rebound.logger.info({ worker: worker.id, types: [...rebound.definitions.keys()] }, 'worker started');
       await worker.done;
       await rebound.close();
