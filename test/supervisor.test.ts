@@ -33,6 +33,26 @@ const alive = (pid: number) => {
   }
 };
 
+/**
+ * SIGKILLs `pid` at a moment when each effect it applied has its outcome stored (a `recorded` line
+ * follows every `effect` line). It freezes the process with SIGSTOP to look, and lets it run on a
+ * little when an effect is still unrecorded. A kill inside that window repeats the effect by design:
+ * `ctx.once` closes it only with the idempotency key it hands downstream (docs/core.md).
+ */
+async function killBetweenEffects(pid: number, ledger: string) {
+  for (;;) {
+    process.kill(pid, 'SIGSTOP');
+    const own = lines(ledger).filter((l) => l[2] === String(pid));
+    const recorded = new Set(own.filter((l) => l[0] === 'recorded').map((l) => l[1]));
+    if (own.every((l) => l[0] !== 'effect' || recorded.has(l[1]))) {
+      process.kill(pid, 'SIGKILL');
+      return;
+    }
+    process.kill(pid, 'SIGCONT');
+    await sleep(2);
+  }
+}
+
 type Recorded = { [K in keyof ReboundEvents]?: ReboundEvents[K][] };
 
 function setup(kind: (typeof storeKinds)[number]) {
@@ -96,7 +116,7 @@ describe.each(storeKinds)('supervised worker processes on %s', (kind) => {
     const s = t.supervise(ledger, { concurrency: 3 });
     await waitFor(() => lines(ledger).filter((l) => l[0] === 'effect').length >= 4);
     const victim = s.processes().find((p) => p.inFlight > 0 && p.pid) ?? s.processes()[0];
-    process.kill(victim.pid!, 'SIGKILL');
+    await killBetweenEffects(victim.pid!, ledger);
     await waitFor(() => (t.recorded['supervisor:process_started']?.length ?? 0) >= 3);
     await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 30, 40_000);
     const effects = lines(ledger).filter((l) => l[0] === 'effect').map((l) => l[1]);
