@@ -31,6 +31,11 @@ export function register(program: Command) {
       if (o.processes !== undefined && (o.processes < 1 || o.processes > 64)) throw new UsageError('--processes must be from 1 to 64');
       if (o.concurrency < 1) throw new UsageError('--concurrency must be at least 1');
       if (o.demo && o.jobs) throw new UsageError('--demo brings its own jobs; leave out --jobs');
+      // Listen before the first await: a SIGTERM while Rebound starts stops it cleanly once it is up.
+      const stopAsked = new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
       let store = resolveStoreUrl(globals(cmd).store);
       let jobsFile = o.jobs;
       let processes = o.processes;
@@ -63,11 +68,7 @@ export function register(program: Command) {
         extra,
         say: (line) => process.stdout.write(`${line}\n`),
       });
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
+      await stopAsked;
       process.stdout.write('stopping…\n');
       await running.close();
     });
