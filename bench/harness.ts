@@ -230,12 +230,15 @@ export async function drainEach(
   );
 }
 
+/** The middle value (the upper one of the two middles for an even count). */
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
 const drainKey = (ctx: Context, sys: System, jobs: number, workers: number) => `${sys.name}|${jobs}|${workers}|${ctx.concurrency}`;
 
 /** The median repetition, with the highest peak RSS of all and every repetition's rate. */
 function medianDrain(runs: DrainResult[]): DrainResult {
-  const median = [...runs].sort((a, b) => a.jobsPerSec - b.jobsPerSec)[Math.floor(runs.length / 2)];
-  return { ...median, peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB ?? NaN)), repetitions: runs.map((r) => r.jobsPerSec) };
+  const mid = median(runs.map((r) => r.jobsPerSec));
+  return { ...runs.find((r) => r.jobsPerSec === mid)!, peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB ?? NaN)), repetitions: runs.map((r) => r.jobsPerSec) };
 }
 
 async function measureDrain(ctx: Context, sys: System, jobs: number, nWorkers: number): Promise<DrainResult> {
@@ -428,7 +431,6 @@ export async function enqueueEach(
   counts: EnqueueResult['counts'],
   failures: string[],
 ): Promise<{ system: System; result?: EnqueueResult; error?: string }[]> {
-  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
   const runs = await interleaved(ctx, systems, (s) => enqueueRatesApart(ctx, s, counts));
   return systems.map((system) => {
     const r = runs.get(system)!;

@@ -206,8 +206,10 @@ describe('hand-off on postgres', () => {
     await client.close();
     expect(delivered).toEqual([handed.job.id]);
     // A notification with its job for a job no sweep has seen is delivered at once, without a fetch.
-    handoffClient().handed('999999', 'w1', { ...handed.job, id: '999999' });
+    const second = handoffClient();
+    second.handed('999999', 'w1', { ...handed.job, id: '999999' });
     expect(delivered).toEqual([handed.job.id, '999999']);
+    await second.close();
     expect(errors).toEqual([]);
     await store.close();
   });

@@ -7,7 +7,7 @@ import type { NewJob } from '../../src/job.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
 import { leaseExpiredError } from '../../src/engine/error-info.ts';
-import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
+import { dropStore, freshStoreUrl, storeKinds, waitFor } from '../helpers/stores.ts';
 import { jobFactory, T0 } from '../helpers/new-job.ts';
 
 const baseJob = jobFactory('email');
@@ -321,11 +321,12 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     const s = await open();
     const heard: string[] = [];
     const stop = await s.onWake((q) => heard.push(q));
-    await s.insertJobs(Array.from({ length: 150 }, () => newJob({ queue: 'bulk', runAt: Date.now() })), Date.now());
-    const end = Date.now() + 5000;
-    while (!heard.includes('bulk') && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-    await stop();
-    expect(heard).toContain('bulk');
+    try {
+      await s.insertJobs(Array.from({ length: 150 }, () => newJob({ queue: 'bulk', runAt: Date.now() })), Date.now());
+      await waitFor(() => heard.includes('bulk'), 5000, 10);
+    } finally {
+      await stop();
+    }
   });
 
   it('wakes listeners when work arrives', async () => {
@@ -334,10 +335,11 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     const stop = await s.onWake((q) => heard.push(q));
     // Queue names that look like PostgreSQL's hand-off messages ('#{...}', '@<id> <worker>') are still queues.
     const queues = ['mail', '#urgent', '#{"w":1}', '@night'];
-    for (const queue of queues) await s.insertJobs([newJob({ queue, runAt: Date.now() })], Date.now());
-    const end = Date.now() + 5000;
-    while (!queues.every((q) => heard.includes(q)) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-    await stop();
-    expect(heard).toEqual(expect.arrayContaining(queues));
+    try {
+      for (const queue of queues) await s.insertJobs([newJob({ queue, runAt: Date.now() })], Date.now());
+      await waitFor(() => queues.every((q) => heard.includes(q)), 5000, 10);
+    } finally {
+      await stop();
+    }
   });
 });
