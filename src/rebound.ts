@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { toDefinitions, type JobDefinition, type JobOptions, type Logger } from './define.ts';
 import { ConfigError, IdempotencyConflictError, InvalidStateError, JobNotFoundError, ValidationError } from './errors.ts';
 import { Batcher } from './engine/batcher.ts';
+import { streamJobs } from './engine/bulk-enqueue.ts';
 import { buildNewJob, type EnqueueOptions } from './engine/enqueue-input.ts';
 import { jobHistory } from './engine/history.ts';
 import { checkFilter, checkSelectionFields, jobIdOf, shownId } from './engine/job-query.ts';
@@ -175,25 +176,55 @@ export class Rebound {
     for (const [actor, list] of byActor) this.events.emit('jobs:submitted', { jobs: list, ...(actor ? { actor } : {}) });
   }
 
-  /** Enqueues many jobs in one round trip. All are validated before any is stored. */
+  /**
+   * Enqueues many jobs in one statement. Every job is validated before any is stored; an invalid one
+   * stores none. A large batch of jobs without keys or ordering goes to the store in parts where it can
+   * take them (engine/bulk-enqueue.ts), still all or none.
+   */
   async enqueueMany(items: EnqueueItem[], opts: { tx?: unknown; waitForRoomMs?: number } = {}): Promise<EnqueueResult[]> {
     if (!Array.isArray(items)) throw new ValidationError('items', 'must be an array of { type, payload, opts }');
     const now = this.now();
-    // Array.from visits the holes of a sparse array too (map skips them), so each gets its ValidationError.
-    const jobs = Array.from(items, (item, i) => {
-      try {
-        return buildNewJob(item?.type, item?.payload, item?.opts, this.defs.get(item?.type), now);
-      } catch (err) {
-        if (err instanceof ValidationError) throw new ValidationError(`items[${i}].${err.field}`, err.message.slice(err.field.length + 2));
-        throw err;
-      }
-    });
-    const perQueue = new Map<string, number>();
-    for (const j of jobs) perQueue.set(j.queue, (perQueue.get(j.queue) ?? 0) + 1);
-    for (const [queue, n] of perQueue) await this.backpressure.admit(queue, n, opts.waitForRoomMs);
-    const inserted = await this.insertWithPlugins(jobs, () => this.store.insertJobs(jobs, now, opts.tx));
+    const build = (i: number) => this.buildItem(items, i, now);
+    const streamed = this.streamable(items, opts) ? this.store.openBulkInsert?.(items.length, now) : null;
+    let jobs: NewJob[];
+    let inserted: InsertedJob[];
+    if (streamed) {
+      ({ jobs, inserted } = await streamJobs(await streamed, items.length, build, (part, insert) => this.insertWithPlugins(part, insert)));
+    } else {
+      // Array.from visits the holes of a sparse array too (map skips them), so each gets its ValidationError.
+      jobs = Array.from(items, (_, i) => build(i));
+      const perQueue = new Map<string, number>();
+      for (const j of jobs) perQueue.set(j.queue, (perQueue.get(j.queue) ?? 0) + 1);
+      for (const [queue, n] of perQueue) await this.backpressure.admit(queue, n, opts.waitForRoomMs);
+      inserted = await this.insertWithPlugins(jobs, () => this.store.insertJobs(jobs, now, opts.tx));
+    }
     this.emitSubmitted(jobs, inserted, (i) => items[i]?.opts?.actor);
     return inserted.map((r, i) => this.settle(jobs[i], r, items[i]?.opts?.actor, true));
+  }
+
+  /** Item `i` of an `enqueueMany` call as a new job, or a ValidationError naming `items[i]`'s field. */
+  private buildItem(items: EnqueueItem[], i: number, now: number): NewJob {
+    const item = items[i];
+    try {
+      return buildNewJob(item?.type, item?.payload, item?.opts, this.defs.get(item?.type), now);
+    } catch (err) {
+      if (err instanceof ValidationError) throw new ValidationError(`items[${i}].${err.field}`, err.message.slice(err.field.length + 2));
+      throw err;
+    }
+  }
+
+  /**
+   * Whether a batch may go to the store in parts: no caller's transaction, no queue that can be full (its
+   * room is counted before the insert), and no item asking for an idempotency or ordering key (those need
+   * the insert's answer per job).
+   */
+  private streamable(items: EnqueueItem[], opts: { tx?: unknown }): boolean {
+    if (opts.tx != null || this.backpressure.bounded || !this.store.openBulkInsert) return false;
+    for (const item of items) {
+      const o = item?.opts;
+      if (o != null && (o.idempotencyKey !== undefined || o.orderingKey !== undefined || o.tx != null)) return false;
+    }
+    return true;
   }
 
   /** Runs the insert inside every plugin's `wrapEnqueue` (tracing stores the producer span's context on each job). */

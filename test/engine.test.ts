@@ -107,6 +107,33 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect((await r.getJob(results[7].id))?.result).toEqual({ charged: 'o7' });
   });
 
+  it('a large enqueueMany stores every job in call order, or none when one item is invalid', async () => {
+    // On PostgreSQL 1,000 jobs without keys go to a COPY in parts (engine/bulk-enqueue.ts), validated as they are sent.
+    const r = await open([order]);
+    const items = Array.from({ length: 1000 }, (_, i) => ({
+      type: 'order',
+      payload: { orderId: `o${i}\t\n\\ ✓`, amount: 1 + i },
+      opts: i % 3 === 0 ? { delayMs: 60_000, priority: i % 5, queue: `q${i % 2}` } : undefined,
+    }));
+    const bad = [...items];
+    bad[900] = { type: 'order', payload: { orderId: 900, amount: 1 } as never, opts: undefined };
+    await expect(r.enqueueMany(bad)).rejects.toMatchObject({ name: 'ValidationError', field: 'items[900].payload.orderId' });
+    expect(await r.countJobs()).toBe(0);
+
+    const results = await r.enqueueMany(items);
+    expect(results).toHaveLength(1000);
+    const ids = results.map((x) => Number(x.id));
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(1000);
+    for (const i of [0, 1, 249, 250, 251, 500, 998, 999]) {
+      const stored = await r.getJob(results[i].id);
+      expect(stored).toMatchObject({ type: 'order', payload: items[i].payload, state: i % 3 === 0 ? 'scheduled' : 'available' });
+      expect(stored).toMatchObject(i % 3 === 0 ? { priority: i % 5, queue: `q${i % 2}` } : { priority: 0, queue: 'default' });
+      expect(results[i]).toMatchObject({ deduplicated: false, state: stored!.state });
+    }
+    expect(await r.countJobs()).toBe(1000);
+  });
+
   it('retries transient errors with backoff, then succeeds; history shows every attempt in order', async () => {
     let calls = 0;
     const flaky = defineJob('flaky', {
@@ -421,6 +448,87 @@ describe('enqueue inside a caller\'s transaction (PostgreSQL)', () => {
       await client.end();
       await r.close();
       await dropStore(url);
+    }
+  });
+});
+
+describe('a large enqueueMany in parts (PostgreSQL)', () => {
+  let url: string;
+  let r: Rebound;
+  const note = defineJob('note', { handler: async () => {} });
+  const items = (n: number) => Array.from({ length: n }, (_, i) => ({ type: 'note', payload: { i } }));
+  const pool = () => (r.store as PostgresStore).pool;
+  afterEach(async () => {
+    await r?.close();
+    await dropStore(url);
+  });
+  const open = async () => {
+    url = freshStoreUrl('postgres');
+    r = await createRebound({ store: url, jobs: [note] });
+    return r;
+  };
+
+  it('each part passes through wrapEnqueue, and its results arrive once the whole batch is stored', async () => {
+    await open();
+    const seen: { size: number; first: number; storedWhenDone: number }[] = [];
+    r.use({
+      name: 'watch',
+      wrapEnqueue: async (jobs, next) => {
+        const out = await next();
+        seen.push({ size: jobs.length, first: (jobs[0].payload as { i: number }).i, storedWhenDone: await r.countJobs() });
+        return out;
+      },
+    });
+    const results = await r.enqueueMany(items(600));
+    expect(results.map((x) => (x.job.payload as { i: number }).i)).toEqual(items(600).map((x) => x.payload.i));
+    expect(seen.map((s) => [s.size, s.first])).toEqual([[250, 0], [250, 250], [100, 500]]);
+    expect(seen.every((s) => s.storedWhenDone === 600)).toBe(true);
+  });
+
+  it('a plugin that refuses a part, or skips next(), stores nothing; the pool stays whole', async () => {
+    await open();
+    let calls = 0;
+    r.use({
+      name: 'refuse-third',
+      wrapEnqueue: async (jobs, next) => {
+        if (++calls === 3) throw new Error('refused by policy');
+        return next();
+      },
+    });
+    await expect(r.enqueueMany(items(900))).rejects.toThrow('refused by policy');
+    expect(await r.countJobs()).toBe(0);
+    calls = -100;
+    r.use({ name: 'skip', wrapEnqueue: async (jobs) => jobs.map(() => ({}) as never) });
+    await expect(r.enqueueMany(items(300))).rejects.toThrow(/without calling next\(\)/);
+    expect(await r.countJobs()).toBe(0);
+    expect(pool().idleCount).toBe(pool().totalCount);
+  });
+
+  it('a COPY whose connection is killed mid-batch stores nothing, and the next batch goes through', async () => {
+    await open();
+    let part = 0;
+    const admin = new pg.Client({ connectionString: databaseUrl() });
+    await admin.connect();
+    try {
+      r.use({
+        name: 'kill-copy',
+        wrapEnqueue: async (jobs, next) => {
+          if (++part === 2) {
+            const { rows } = await admin.query(
+              `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE query LIKE 'COPY %' AND pid <> pg_backend_pid()`,
+            );
+            expect(rows.some((x) => x.killed)).toBe(true);
+          }
+          return next();
+        },
+      });
+      await expect(r.enqueueMany(items(1000))).rejects.toThrow();
+      expect(await r.countJobs()).toBe(0);
+      part = 100;
+      expect(await r.enqueueMany(items(1000))).toHaveLength(1000);
+      expect(await r.countJobs()).toBe(1000);
+    } finally {
+      await admin.end();
     }
   });
 });

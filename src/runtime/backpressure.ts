@@ -74,6 +74,12 @@ export class Backpressure {
     return this.limits.get(queue) ?? {};
   }
 
+  /** Whether any queue has a maximum depth, so that an enqueue may wait for room or be refused. */
+  get bounded(): boolean {
+    for (const l of this.limits.values()) if (l.maxDepth != null) return true;
+    return false;
+  }
+
   /**
    * Admits `count` new jobs into `queue`, or throws QueueFullError; with
    * `waitForRoomMs`, waits up to that long for room first. The depth is read

@@ -22,6 +22,19 @@ export interface InsertedJob {
   payloadHash: string;
 }
 
+/**
+ * An insert fed in parts (`Store.openBulkInsert`): the database stores each part as it arrives, while the
+ * caller builds the next. Nothing is stored until `end()` resolves, and then every part is.
+ */
+export interface BulkInsert {
+  /** Sends jobs number `offset` to `offset + jobs.length - 1` of the batch; returns what they become once stored. */
+  write(jobs: NewJob[], offset: number): InsertedJob[];
+  /** Stores every job written, all or none; rejects with the database's error if it refused any. */
+  end(): Promise<void>;
+  /** Stores none of the jobs written, and frees the connection. */
+  abort(reason: Error): Promise<void>;
+}
+
 export interface ClaimParams {
   /** Claim only jobs to be run alone (suspects of a shared crash), or only the others (default). */
   isolated?: boolean;
@@ -130,6 +143,11 @@ export interface Store {
    * `tx` is a caller's PostgreSQL client, so the insert commits with the caller's transaction.
    */
   insertJobs(jobs: NewJob[], now: number, tx?: unknown): Promise<InsertedJob[]>;
+  /**
+   * Optional: opens an insert of `count` new jobs without idempotency or ordering keys, outside any caller's
+   * transaction, that takes them in parts (PostgreSQL: one COPY). null when `count` is better inserted at once.
+   */
+  openBulkInsert?(count: number, now: number): Promise<BulkInsert> | null;
 
   /** Claims up to `limit` due jobs, in priority, run-at, id order, each with a fresh lease token. */
   claimJobs(p: ClaimParams): Promise<Job[]>;

@@ -189,6 +189,19 @@ describe.each(storeKinds)('visibility telemetry on %s', (kind) => {
     expect(parentOf(childRun)).toBe(childProducer.spanContext().spanId);
   });
 
+  it('a large enqueueMany gives every job its producer span and stored trace context', async () => {
+    const r = await open([defineJob('bulk', { handler: async () => {} })]);
+    const results = await r.enqueueMany(Array.from({ length: 600 }, (_, i) => ({ type: 'bulk', payload: { i } })));
+    const producers = exporter.getFinishedSpans().filter((s) => s.name === 'enqueue bulk');
+    expect(producers).toHaveLength(600);
+    const byJob = new Map(producers.map((s) => [s.attributes['job.id'], s]));
+    for (const { id } of [results[0], results[250], results[599]]) {
+      const span = byJob.get(id)!;
+      expect(span.attributes).toMatchObject({ outcome: 'enqueued', 'job.status': 'available' });
+      expect((await r.getJob(id))!.traceContext).toContain(span.spanContext().spanId);
+    }
+  });
+
   it('workflow steps are child spans of the attempt that ran them', async () => {
     let failOnce = true;
     const r = await open([

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { withTransaction } from './transaction.ts';
 import type { Job, JobEvent, JobFilter, JobState, Json, NewJob } from '../../job.ts';
 import type {
+  BulkInsert,
   ClaimParams,
   Completion,
   FailParams,
@@ -31,7 +32,7 @@ import { ORDERING_HEAD, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
 import { PostgresVisibilityStore } from './visibility.ts';
 import { PostgresHandoffStore } from './handoff.ts';
-import { copyJobs } from './copy-jobs.ts';
+import { copyJobs, openCopy } from './copy-jobs.ts';
 import { newJob, storedPayloadHash } from '../new-job.ts';
 import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
@@ -245,6 +246,11 @@ export class PostgresStore implements Store {
     // A bulk load without keys or ordering goes by COPY (copy-jobs.ts): nothing to resolve, and cheaper rows.
     if (plain) return copyJobs(this.pool, `${ident(this.schema)}.jobs`, jobs, now);
     return this.tx(run);
+  }
+
+  /** Larger inserts without keys or ordering go by COPY, in parts (copy-jobs.ts); smaller ones may be handed over. */
+  openBulkInsert(count: number, now: number): Promise<BulkInsert> | null {
+    return count > HANDOFF_MAX_BATCH ? openCopy(this.pool, `${ident(this.schema)}.jobs`, count, now) : null;
   }
 
   /**
