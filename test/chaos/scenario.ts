@@ -38,7 +38,10 @@ export function scenario(
     concurrency: opts.concurrency ?? 4,
     supervised: opts.supervised,
     mix: { ...noRareJobs, ...opts.mix },
-    enqueueOverMs: Math.round(windowMs * 0.6),
+    // Jobs arrive through the whole fault window, so a fault scheduled late in it still finds work in flight:
+    // with enqueueing over 60 % of the window, a late stop (which holds back the faults after it) once left
+    // three kills only idle workers to strike, and no lease to rescue.
+    enqueueOverMs: windowMs,
     faultWindowMs: windowMs,
     faults: { ...noFaults, ...opts.faults },
     quiesceTimeoutMs: 120_000,
