@@ -23,6 +23,8 @@ export interface WorkerPlugin {
   /**
    * Wraps the insert of new jobs at enqueue (tracing: a producer span whose
    * context is stored on each job). May change the jobs before calling `next()`; must call it once.
+   * A large `enqueueMany` calls it once per part of its batch (engine/bulk-enqueue.ts); each part's
+   * `next()` resolves once the whole batch is stored.
    */
   wrapEnqueue?(jobs: NewJob[], next: () => Promise<InsertedJob[]>): Promise<InsertedJob[]>;
   /** Called once when a worker stops. */
