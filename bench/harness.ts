@@ -1,6 +1,6 @@
 // The measuring procedures every workload is built from: pre-fill a backlog,
 // drive worker child processes, and time drains, claims and pickups.
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Client, System } from './systems/types.ts';
 import { BENCH_DIR, REPO_DIR, chunks, now, payloads, peakRssMiB, settlePostgres, sleep } from './lib.ts';
@@ -128,6 +128,15 @@ async function until(
 
 // ---------- procedures ----------
 
+/** Writes every dirty page of the machine's file systems to disk (`sync`), where the command exists. */
+function syncDisks(): void {
+  try {
+    execFileSync('sync', { stdio: 'ignore', timeout: 60_000 });
+  } catch {
+    // No `sync` here: the measurement goes on without it.
+  }
+}
+
 /** Pre-enqueue `n` jobs with the system's bulk call, then let the store settle. */
 export async function fill(ctx: Context, sys: System, client: Client, n: number): Promise<number> {
   const t0 = now();
@@ -139,9 +148,14 @@ export async function fill(ctx: Context, sys: System, client: Client, n: number)
   return seconds;
 }
 
-/** Before a measurement: PostgreSQL vacuumed, analyzed, checkpointed and quiet (not in smoke runs). */
+/**
+ * Before a measurement (not in smoke runs): PostgreSQL vacuumed, analyzed, checkpointed and quiet, and the
+ * files the systems before wrote flushed to disk, so their write-back does not slow this system's commits.
+ */
 export async function settle(ctx: Context, sys: System): Promise<void> {
-  if (sys.store === 'postgres' && ctx.mode !== 'smoke') await settlePostgres(sys.pgSchema);
+  if (ctx.mode === 'smoke') return;
+  if (sys.store === 'postgres') await settlePostgres(sys.pgSchema);
+  syncDisks();
 }
 
 /** After a measurement: drop the system's data, so it cannot slow down the next system. */
