@@ -497,6 +497,12 @@ describe('a large enqueueMany in parts (PostgreSQL)', () => {
     });
     await expect(r.enqueueMany(items(900))).rejects.toThrow('refused by policy');
     expect(await r.countJobs()).toBe(0);
+    // A part refused while a later item is invalid: the item's ValidationError, and no unhandled rejection.
+    calls = 1;
+    const bad = [...items(900)];
+    bad[700] = { type: 'nope!', payload: { i: 700 } };
+    await expect(r.enqueueMany(bad)).rejects.toMatchObject({ name: 'ValidationError', field: 'items[700].type' });
+    expect(await r.countJobs()).toBe(0);
     calls = -100;
     r.use({ name: 'skip', wrapEnqueue: async (jobs) => jobs.map(() => ({}) as never) });
     await expect(r.enqueueMany(items(300))).rejects.toThrow(/without calling next\(\)/);

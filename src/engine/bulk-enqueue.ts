@@ -38,19 +38,19 @@ export async function streamJobs(
       jobs.push(...part);
       let markSent!: () => void;
       sent.push(new Promise<void>((resolve) => (markSent = resolve)));
-      parts.push(
-        throughPlugins(part, () => {
-          const out = bulk.write(part, from);
-          markSent();
-          return stored.then(() => out);
-        }),
-      );
+      const done = throughPlugins(part, () => {
+        const out = bulk.write(part, from);
+        markSent();
+        return stored.then(() => out);
+      });
+      done.catch(() => {}); // its failure is the batch's, thrown below; never an unhandled rejection meanwhile
+      parts.push(done);
     }
     // A plugin may call next() late; one that settles without calling it has refused its part, and so the batch.
     await Promise.all(
       sent.map((s, k) => {
         const refused = parts[k].then(() => {
-          throw new Error('a plugin’s wrapEnqueue returned without calling next(): the bulk enqueue stored nothing');
+          throw new Error("a plugin's wrapEnqueue returned without calling next(): the bulk enqueue stored nothing");
         });
         refused.catch(() => {});
         return Promise.race([s, refused]);
