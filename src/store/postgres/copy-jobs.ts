@@ -116,9 +116,14 @@ export async function openCopy(pool: pg.Pool, table: string, count: number, now:
 /** A COPY at once: every job of `jobs` in one statement. */
 export async function copyJobs(pool: pg.Pool, table: string, jobs: NewJob[], now: number): Promise<InsertedJob[]> {
   const copy = await openCopy(pool, table, jobs.length, now);
-  const inserted = copy.write(jobs, 0);
-  await copy.end();
-  return inserted;
+  try {
+    const inserted = copy.write(jobs, 0);
+    await copy.end();
+    return inserted;
+  } catch (err) {
+    await copy.abort(err as Error); // after a failed end() the connection is closed already, and this does nothing
+    throw err;
+  }
 }
 
 /** pg-copy-streams' COPY FROM stream, with the hook it is told of the server's CopyInResponse by. */
