@@ -222,7 +222,7 @@ export class Rebound {
     if (opts.tx != null || this.backpressure.bounded || !this.store.openBulkInsert) return false;
     for (const item of items) {
       const o = item?.opts;
-      if (o != null && (o.idempotencyKey !== undefined || o.orderingKey !== undefined || o.tx != null)) return false;
+      if (o != null && (o.idempotencyKey !== undefined || o.orderingKey !== undefined)) return false;
     }
     return true;
   }
