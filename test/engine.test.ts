@@ -452,6 +452,26 @@ describe('enqueue inside a caller\'s transaction (PostgreSQL)', () => {
   });
 });
 
+describe("Rebound's PostgreSQL connections", () => {
+  it('plan without bitmap scans and run without JIT, whatever the server defaults', async () => {
+    const url = freshStoreUrl('postgres');
+    const r = await createRebound({ store: url, jobs: [] });
+    try {
+      const pool = (r.store as PostgresStore).pool;
+      const settings = await pool.query(`SELECT current_setting('jit') AS jit, current_setting('enable_bitmapscan') AS bitmap`);
+      expect(settings.rows[0]).toEqual({ jit: 'off', bitmap: 'off' });
+      // A query the planner costs far above jit_above_cost (100,000 by default) is still not compiled.
+      const { rows } = await pool.query('EXPLAIN (FORMAT JSON) SELECT count(*) FROM generate_series(1, 10000000) g WHERE g % 7 = 0');
+      const plan = rows[0]['QUERY PLAN'][0];
+      expect(plan.Plan['Total Cost']).toBeGreaterThan(100_000);
+      expect(plan.JIT).toBeUndefined();
+    } finally {
+      await r.close();
+      await dropStore(url);
+    }
+  });
+});
+
 describe('a large enqueueMany in parts (PostgreSQL)', () => {
   let url: string;
   let r: Rebound;
