@@ -182,6 +182,23 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(await verifyAudit(r.store)).toMatchObject({ ok: false, problem: { seq: 3 } });
   });
 
+  it('a batch entry keeps its place and is written whole when flushed at once, though its details are built after the call', async () => {
+    url = freshStoreUrl(kind);
+    const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000, flushIntervalMs: 60_000 } }));
+    const results = await r.enqueueMany(Array.from({ length: 1500 }, (_, n) => ({ type: 'pay', payload: { n } })));
+    // Same turn of the event loop as the call's return: the details are not built yet, the flush must build them.
+    r.visibility.audit!.record({ actor: 'erin', action: 'operator.note', target: 'jobs', details: null });
+    await r.visibility.audit!.flush();
+    await r.visibility.audit!.seal();
+    const entries = await r.store.visibility.readAudit({ afterSeq: 0, limit: 10 });
+    expect(entries.map((e) => e.action)).toEqual(['job.submit.batch', 'job.submit.batch', 'operator.note']);
+    const ids = results.map((x) => x.id);
+    expect(entries[0]).toMatchObject({ target: `jobs:${ids[0]}..${ids[999]}`, details: { count: 1000, ids: ids.slice(0, 1000) } });
+    expect(entries[1]).toMatchObject({ target: `jobs:${ids[1000]}..${ids[1499]}`, details: { count: 500, ids: ids.slice(1000) } });
+    expect(await verifyAudit(r.store, { jobs: true })).toMatchObject({ ok: true, count: 3, batches: { checked: 2, skipped: 0 } });
+    expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 1500, difference: 0 });
+  });
+
   it('audits the jobs an enqueueMany call stored even when one of its keys conflicts', async () => {
     url = freshStoreUrl(kind);
     const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
