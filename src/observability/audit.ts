@@ -157,6 +157,7 @@ export class AuditTrail {
    * returns without waiting for them (a tenth of a 1,000-job call).
    */
   private recordBatch(actor: string, list: ReboundEvents['jobs:submitted']['jobs']): void {
+    if (list.length === 0) return;
     for (let i = 0; i < list.length; i += BATCH_ENTRY_JOBS) {
       const part = list.length > BATCH_ENTRY_JOBS ? list.slice(i, i + BATCH_ENTRY_JOBS) : list;
       const entry: AuditRecord = {
@@ -176,7 +177,15 @@ export class AuditTrail {
   private buildDetails(): void {
     if (this.building) clearImmediate(this.building);
     this.building = null;
-    for (const { entry, jobs } of this.unbuilt.splice(0)) entry.details = this.batchDetails(jobs);
+    for (const { entry, jobs } of this.unbuilt.splice(0)) {
+      try {
+        entry.details = this.batchDetails(jobs);
+      } catch (error) {
+        // Off the enqueue's path, a throw here would end the process: keep the entry, say what is missing.
+        entry.details = { count: jobs.length, error: `details not built: ${(error as Error)?.message ?? String(error)}` };
+        this.report(error, 'audit entry');
+      }
+    }
   }
 
   private batchDetails(list: ReboundEvents['jobs:submitted']['jobs']): Json {
