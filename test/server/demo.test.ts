@@ -23,7 +23,10 @@ describe('the demo scenario', () => {
   it('shows an outage heal itself (breaker opens and closes, dead captures are redriven and complete), poison stays dead, and a crashed worker process is restarted', { timeout: 180_000 }, async () => {
     const store = `sqlite:${join(mkdtempSync(join(tmpdir(), 'rebound-demo-')), 'demo.db')}`;
     // A 4 s outage every 16 s: the breaker opens within it, probes once it is over, and closes.
-    child = startCli(['--store', store, 'start', '--demo', '--port', '0'], { REBOUND_DEMO_UP_MS: '12000', REBOUND_DEMO_DOWN_MS: '4000', REBOUND_DEMO_CRASH_EVERY: '4' });
+    // A report kills its worker process every 15 s: fewer than the supervisor's crash loop (more than 5 in 60 s),
+    // which slows restarts to 30 s. With a crash every 4 s a slow run (a loaded CI machine) met the crash loop
+    // before the breaker could close, and no process was left to run its probe.
+    child = startCli(['--store', store, 'start', '--demo', '--port', '0'], { REBOUND_DEMO_UP_MS: '12000', REBOUND_DEMO_DOWN_MS: '4000', REBOUND_DEMO_CRASH_EVERY: '15' });
     const base = await waitFor(() => /Rebound dashboard: (http:\/\/\S+)\//.exec(child!.output())?.[1], 30_000);
     const get = async (path: string) => (await fetch(`${base}${path}`)).json() as Promise<any>;
     const breaker = async () => (await get('/api/breakers')).breakers.find((b: { name: string }) => b.name === 'payments');
