@@ -21,8 +21,10 @@ export function visibilityPlugin(opts: { tracer: Tracer | null; /** The API's gl
     name: 'visibility',
     // With the global tracer and no SDK, a producer span is a no-op that stores no trace context: skip it.
     ...(tracer ? { wrapEnqueue: (jobs, next) => (opts.globalTracer && !tracingLive() ? next() : tracedEnqueue(tracer, jobs, next)) } : {}),
+    // An attempt without a span is not wrapped: its error is only sanitized (mapError).
+    wraps: (job) => tracer != null && (!opts.globalTracer || attemptTraced(job)),
     async wrap(next, _ctx, job, def) {
-      const attempt = tracer && (!opts.globalTracer || attemptTraced(job)) ? startAttemptSpan(tracer, job) : null;
+      const attempt = startAttemptSpan(tracer!, job);
       try {
         const value = attempt ? await context.with(attempt.ctx, next) : await next();
         attempt?.end({ outcome: 'completed', status: 'completed' });
@@ -32,6 +34,10 @@ export function visibilityPlugin(opts: { tracer: Tracer | null; /** The API's gl
         attempt?.end(describeFailure(err, job, def));
         throw err;
       }
+    },
+    mapError(err, job, def) {
+      sanitizeError(err, job, def);
+      return err;
     },
   };
 }

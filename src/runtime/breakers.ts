@@ -70,6 +70,8 @@ export class Breakers {
   /** Dead jobs redriven per second after an outage ends. */
   redrivePerSecond = 20;
   private readonly redrives = new Set<Promise<unknown>>();
+  /** `ctx.breaker` for each job definition, made once rather than for every attempt. */
+  private readonly guards = new WeakMap<JobDefinition, (name: string) => BreakerGuard>();
 
   constructor(private readonly deps: BreakersDeps) {}
 
@@ -134,6 +136,12 @@ export class Breakers {
     return this.force(name, 'reset', opts);
   }
 
+  private guardOf(def: JobDefinition): (name: string) => BreakerGuard {
+    let guard = this.guards.get(def);
+    if (!guard) this.guards.set(def, (guard = (name: string) => this.guard(name, def.classify)));
+    return guard;
+  }
+
   /** Guards calls with a breaker: `guard('payments').run(() => charge())`. */
   guard(name: string, classify?: Classifier): BreakerGuard {
     checkName(name);
@@ -171,10 +179,12 @@ export class Breakers {
         return { blockedTypes };
       },
       extendContext: (ctx, _job, def) => {
-        ctx.breaker = (name: string) => this.guard(name, def.classify);
+        ctx.breaker = this.guardOf(def);
       },
-      wrap: (next, ctx, job, def) =>
-        def.breaker ? this.runGuarded(next, ctx.signal, job.id, job.leaseToken, def) : next().catch((err) => Promise.reject(toSnooze(err, this.deps.now()))),
+      // Only a type with a breaker of its own is wrapped; any handler's breaker_open error becomes a snooze.
+      wraps: (_job, def) => def.breaker != null,
+      wrap: (next, ctx, job, def) => this.runGuarded(next, ctx.signal, job.id, job.leaseToken, def),
+      mapError: (err) => toSnooze(err, this.deps.now()),
       stop: async () => {
         await Promise.allSettled([...this.redrives]);
       },

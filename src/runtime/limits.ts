@@ -64,10 +64,8 @@ export class Limits {
         }
         return { blockedTypes };
       },
-      wrap: (next, _ctx, job, def) => {
-        if (!def.concurrency && !def.rateLimit && !def.retryBudget) return next();
-        return this.run(next, job, def);
-      },
+      wraps: (_job, def) => def.concurrency != null || def.rateLimit != null || def.retryBudget != null,
+      wrap: (next, _ctx, job, def) => this.run(next, job, def),
     };
   }
 

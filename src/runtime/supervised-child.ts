@@ -44,9 +44,9 @@ export function supervisedChild(rebound: Rebound): SupervisedChild | null {
 
   rebound.use({
     name: 'supervised-child',
+    wraps: (_job, def) => Boolean(def.timeoutMs),
     wrap: async (next, _ctx, job, def) => {
       const run = next();
-      if (!def.timeoutMs) return run;
       const timer = setTimeout(() => {
         if (recycling) return;
         recycling = true;
@@ -54,7 +54,7 @@ export function supervisedChild(rebound: Rebound): SupervisedChild | null {
         rebound.logger.error({ job_id: job.id, type: job.type, status: 'recycle' }, `${reason}; recycling this worker process`);
         send({ type: 'recycle', jobId: job.id, jobType: job.type, reason });
         void worker?.stop();
-      }, def.timeoutMs + graceMs);
+      }, def.timeoutMs! + graceMs);
       timer.unref();
       try {
         return await run;

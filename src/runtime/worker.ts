@@ -19,7 +19,7 @@ import { JobRunContext } from './context.ts';
 import { HandoffClient } from './handoff.ts';
 import { LeaseRescuer } from './lease-rescuer.ts';
 import { Pace } from './pace.ts';
-import type { WorkerPlugin } from './plugin.ts';
+import { mapHandlerError, wrapAttempt, type WorkerPlugin } from './plugin.ts';
 
 export interface WorkOptions {
   concurrency?: number;
@@ -426,15 +426,19 @@ export class Worker {
     const started = this.deps.now();
     this.deps.events.emit('job:started', { job, workerId: this.id });
     const ctx = new JobRunContext({ job, def, abort, store: this.deps.store, now: this.deps.now, worker: this });
-    for (const p of this.deps.plugins) p.extendContext?.(ctx, job, def);
-    const run = this.deps.plugins.reduceRight<() => Promise<unknown>>(
-      (next, p) => (p.wrap ? () => p.wrap!(next, ctx, job, def) : next),
-      async () => def.handler(job.payload, ctx),
-    );
+    const plugins = this.deps.plugins;
+    for (const p of plugins) p.extendContext?.(ctx, job, def);
+    const wrapped = wrapAttempt(plugins, ctx, job, def);
     let timer: NodeJS.Timeout | undefined;
     if (def.timeoutMs) timer = setTimeout(() => abort.abort(new TimeoutError(def.timeoutMs!)), def.timeoutMs);
     try {
-      const value = await abort.race(run);
+      let value: unknown;
+      try {
+        value = await abort.race(wrapped ?? (async () => def.handler(job.payload, ctx)));
+      } catch (err) {
+        // Unwrapped, the handler's error passes the plugins' mapError here (an abort's reason stands as it is).
+        throw wrapped || abort.aborted ? err : mapHandlerError(plugins, err, job, def);
+      }
       clearTimeout(timer);
       if (abort.aborted) throw abort.reason;
       const ending = endStateOf(value);
