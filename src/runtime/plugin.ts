@@ -22,8 +22,8 @@ export interface WorkerPlugin {
   wrap?(next: () => Promise<unknown>, ctx: JobContext, job: Job, def: JobDefinition): Promise<unknown>;
   /**
    * Whether `wrap` has work to do in this attempt (default: it has). One that has none costs the attempt
-   * no closure, no promise and no async frame: on a drain of no-op jobs the wraps were about a sixth of
-   * a fresh worker's CPU, although most of them only looked at a failed handler's error.
+   * no closure, no promise and no async frame (a plain job used to run inside four wraps that did
+   * nothing unless its handler failed).
    */
   wraps?(job: Job, def: JobDefinition): boolean;
   /**
