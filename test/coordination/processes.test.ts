@@ -5,6 +5,7 @@
  * loses leadership, and after SIGCONT its fenced write is refused and it steps down.
  */
 import { spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,39 @@ import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from '../helpers
 
 const LEADER_FIXTURE = fileURLToPath(new URL('../fixtures/leader-process.ts', import.meta.url));
 const LEASE = 'leader:maintenance';
+
+/**
+ * Freezes `p` (SIGSTOP) at a moment it holds no SQLite write lock. SQLite has one writer at a time: a process
+ * frozen inside a write transaction locks every other process out until it runs again, so no one could take
+ * its lease (the case is the store's, not leader election's). Frozen inside one, it is thawed at once and
+ * frozen again a little later; a pause that short is not a lost lease (test/fixtures/leader-process.ts).
+ * On PostgreSQL the server ends a frozen leader's open fenced transaction after a short idle timeout
+ * (store/postgres/coordination.ts), so a freeze at any moment is the case under test.
+ */
+async function freezeOutsideWrite(p: { kill(s: NodeJS.Signals): boolean }, url: string): Promise<void> {
+  for (let tries = 0; tries < 100; tries++) {
+    p.kill('SIGSTOP');
+    if (!url.startsWith('sqlite:') || writable(url.slice('sqlite:'.length))) return;
+    p.kill('SIGCONT');
+    await sleep(10 + tries);
+  }
+  throw new Error('the process held the SQLite write lock at each of 100 tries');
+}
+
+/** Whether a write transaction could begin on the SQLite file now (another connection holds no write lock). */
+function writable(file: string): boolean {
+  const db = new Database(file, { timeout: 0 });
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    db.exec('ROLLBACK');
+    return true;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'SQLITE_BUSY') return false;
+    throw e;
+  } finally {
+    db.close();
+  }
+}
 
 function ledgerFile() {
   const file = join(mkdtempSync(join(tmpdir(), 'rebound-ledger-')), 'ledger.txt');
@@ -94,11 +128,13 @@ describe.each(storeKinds)('coordination across processes on %s', (kind) => {
     await waitFor(() => a.output().includes(`leader ${lease.token}`));
     await waitFor(() => b.output().includes('ready'), 15_000);
 
-    a.kill('SIGSTOP');
+    await freezeOutsideWrite(a, url);
     const taken = (await waitFor(async () => {
       const l = await rebound.store.coordination.getLease(LEASE);
       return l && l.token > lease.token ? l : null;
-    }, 10_000))!;
+    }, 10_000).catch((e) => {
+      throw new Error(`${e.message}; the other process said:\n${b.output()}`);
+    }))!;
     expect(taken.holder).toContain(`:${b.pid}:`);
     await waitFor(() => b.output().includes(`leader ${taken.token}`));
     const resumedAt = Date.now();
