@@ -1,7 +1,8 @@
 /**
  * How many claimed jobs a worker holds beyond the ones it runs: enough for
  * two claim round trips, and at least HORIZON_MS, of work at the pace jobs
- * start now; at most one batch.
+ * start now; at most `max` (the worker gives two batches: one running down
+ * while the next full claim is on its way).
  * Fast jobs get a deep local queue, so the next batch arrives before this one
  * runs out; slow jobs get almost none, so claimed jobs do not sit waiting
  * here while another worker could run them.

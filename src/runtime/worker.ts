@@ -115,7 +115,8 @@ export class Worker {
     this.done = new Promise((r) => (this.resolveDone = r));
     const c = this.opts.concurrency;
     // Small workers never prefetch: the jobs they hold are the jobs they run, so a crash with one job held is that job's.
-    this.pace = c < 10 ? new Pace(deps.now, 0, 0) : new Pace(deps.now, this.opts.batchSize, Math.min(4 * c, this.opts.batchSize));
+    // Up to two batches: a full batch runs down while the next full claim is on its way.
+    this.pace = c < 10 ? new Pace(deps.now, 0, 0) : new Pace(deps.now, 2 * this.opts.batchSize, Math.min(4 * c, this.opts.batchSize));
     this.completer = new Batcher(
       async (items) => {
         const accepted = new Set(await deps.store.completeJobs(items, deps.now()));
