@@ -117,6 +117,22 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     expect(done).toMatchObject({ state: 'completed', result: { ok: 1 }, finishedAt: T0 + 2200, crashCount: 1 });
   });
 
+  it('a completion batch commits the leases it holds and refuses the others, entry by entry', async () => {
+    const s = await open();
+    await s.insertJobs([newJob(), newJob()], T0);
+    const [a, b] = await claim(s);
+    const batch = [
+      { id: a.id, token: a.leaseToken + 1, result: 'not issued' }, // a token no claim gave out
+      { id: a.id, token: a.leaseToken, result: 'a' },
+      { id: b.id, token: b.leaseToken, result: 'b' },
+    ];
+    expect(await s.completeJobs(batch, T0 + 10)).toEqual([a.id, b.id]);
+    expect(await s.getJob(a.id)).toMatchObject({ state: 'completed', result: 'a' });
+    expect(await s.getJob(b.id)).toMatchObject({ state: 'completed', result: 'b' });
+    // Completed jobs hold no lease: the same batch again is refused whole.
+    expect(await s.completeJobs(batch, T0 + 20)).toEqual([]);
+  });
+
   it('heartbeats extend the lease so a live job is not rescued', async () => {
     const s = await open();
     await s.insertJobs([newJob()], T0);
