@@ -13,7 +13,7 @@ import { errorInfo } from '../engine/error-info.ts';
 import type { ReboundEmitter } from '../events.ts';
 import { deadReasonOf, endStateOf, type Job, type Json } from '../job.ts';
 import { backoffDelay, classifyError } from '../policies/retry.ts';
-import type { Completion, FailOutcome, Store } from '../store/store.ts';
+import { leaseKey, type Completion, type FailOutcome, type Store } from '../store/store.ts';
 import { Abort } from './abort.ts';
 import { JobRunContext } from './context.ts';
 import { HandoffClient } from './handoff.ts';
@@ -118,10 +118,7 @@ export class Worker {
     // Up to two batches: a full batch runs down while the next full claim is on its way.
     this.pace = c < 10 ? new Pace(deps.now, 0, 0) : new Pace(deps.now, 2 * this.opts.batchSize, Math.min(4 * c, this.opts.batchSize));
     this.completer = new Batcher(
-      async (items) => {
-        const accepted = new Set(await deps.store.completeJobs(items, deps.now()));
-        return items.map((i) => accepted.has(i.id));
-      },
+      (items) => deps.store.completeJobs(items, deps.now()),
       { maxBatch: 1000, maxInFlight: 2 },
     );
     this.rescuer = new LeaseRescuer(deps.store, deps.defs, deps.events, deps.now, this.opts.rescueIntervalMs);
@@ -398,7 +395,7 @@ export class Worker {
     this.busySlots++;
     const entry = { job, def, abort: new Abort(), slotHeld: true } as InFlight;
     // Keyed by claim, not job: after a lost lease this worker may hold the same job again under a new token.
-    const key = leaseKey(job);
+    const key = leaseKey(job.id, job.leaseToken);
     this.inFlight.set(key, entry);
     this.pace.jobStarted();
     entry.done = this.execute(entry).finally(() => {
@@ -524,7 +521,7 @@ export class Worker {
   async heartbeat(job: Job, def: JobDefinition): Promise<void> {
     const held = await this.deps.store.heartbeatJobs([{ id: job.id, token: job.leaseToken }], def.leaseMs, this.deps.now());
     if (held.length === 0) {
-      this.inFlight.get(leaseKey(job))?.abort.abort(new LeaseLostError(job.id));
+      this.inFlight.get(leaseKey(job.id, job.leaseToken))?.abort.abort(new LeaseLostError(job.id));
       throw new LeaseLostError(job.id);
     }
   }
@@ -539,8 +536,8 @@ export class Worker {
     for (const [leaseMs, group] of byLease) {
       try {
         const refs = group.map((f) => ({ id: f.job.id, token: f.job.leaseToken }));
-        const held = new Set((await this.deps.store.heartbeatJobs(refs, leaseMs, this.deps.now())).map((r) => `${r.id}:${r.token}`));
-        for (const f of group) if (!held.has(leaseKey(f.job))) f.abort?.abort(new LeaseLostError(f.job.id));
+        const held = new Set((await this.deps.store.heartbeatJobs(refs, leaseMs, this.deps.now())).map((r) => leaseKey(r.id, r.token)));
+        for (const f of group) if (!held.has(leaseKey(f.job.id, f.job.leaseToken))) f.abort?.abort(new LeaseLostError(f.job.id));
       } catch (error) {
         this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'heartbeat' });
       }
@@ -613,8 +610,6 @@ const MAX_CLAIMS_IN_FLIGHT = 1;
 
 /** The longest worker id (bytes) that takes hand-offs: each one's notification names it, and PostgreSQL's limit is 8,000 bytes. */
 const MAX_HANDOFF_WORKER_ID = 1000;
-
-const leaseKey = (job: Job) => `${job.id}:${job.leaseToken}`;
 
 /** The fields every log line about an attempt carries. */
 function jobBindings(job: Job) {

@@ -52,6 +52,9 @@ export interface LeaseRef {
   token: number;
 }
 
+/** One lease as a key: the job id alone is not one, since a job is leased again (a new token) on each attempt. */
+export const leaseKey = (id: string | number, token: number): string => `${id}:${token}`;
+
 export interface Completion extends LeaseRef {
   result: Json | null;
   /** The final state to record (default 'completed'; a compensated workflow ends 'compensated'). */
@@ -151,8 +154,11 @@ export interface Store {
 
   /** Claims up to `limit` due jobs, in priority, run-at, id order, each with a fresh lease token. */
   claimJobs(p: ClaimParams): Promise<Job[]>;
-  /** Completes jobs still leased with the given tokens. Returns the ids accepted. */
-  completeJobs(items: Completion[], now: number): Promise<string[]>;
+  /**
+   * Completes jobs still leased with the given tokens. Returns, for each item in order, whether it was
+   * accepted (false: its lease was lost, and nothing of it was written).
+   */
+  completeJobs(items: Completion[], now: number): Promise<boolean[]>;
   /** Records a failed attempt (retry later or dead). false: the lease was lost. */
   failJob(p: FailParams): Promise<boolean>;
   /** Extends leases still held. Returns the leases still held. */

@@ -77,7 +77,7 @@ describe('hand-off: postgres', () => {
     // Nothing is left for a claim, and the renewal reports the hand-off.
     expect(await s.claimJobs({ workerId: 'w2', queues: ['default'], types: ['email'], limit: 10, leaseMs: 1000, now: T0 + 20 })).toEqual([]);
     expect(await h.offer(offer({ now: T0 + 30 }))).toBe(1);
-    expect(await s.completeJobs([{ id: r.job.id, token: 1, result: { ok: true } }], T0 + 40)).toEqual([r.job.id]);
+    expect(await s.completeJobs([{ id: r.job.id, token: 1, result: { ok: true } }], T0 + 40)).toEqual([true]);
     expect(await s.getJob(r.job.id)).toMatchObject({ state: 'completed', result: { ok: true } });
   });
 
@@ -227,6 +227,6 @@ describe('hand-off: postgres', () => {
     const [again] = await s.claimJobs({ workerId: 'w2', queues: ['default'], types: ['email'], limit: 10, leaseMs: 1000, now: T0 + 1002 });
     expect(again).toMatchObject({ id: r.job.id, leaseToken: 2, attempt: 2, leaseOwner: 'w2' });
     // Its old holder can no longer finish it.
-    expect(await s.completeJobs([{ id: r.job.id, token: 1, result: null }], T0 + 1003)).toEqual([]);
+    expect(await s.completeJobs([{ id: r.job.id, token: 1, result: null }], T0 + 1003)).toEqual([false]);
   });
 });

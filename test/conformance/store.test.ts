@@ -107,12 +107,12 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     expect(second.attempt).toBe(2);
 
     const stale = { id: first.id, token: first.leaseToken };
-    expect(await s.completeJobs([{ ...stale, result: 'stale' }], T0 + 2100)).toEqual([]);
+    expect(await s.completeJobs([{ ...stale, result: 'stale' }], T0 + 2100)).toEqual([false]);
     expect(await s.failJob({ ...stale, now: T0 + 2100, outcome: { kind: 'dead', reason: 'permanent', error } })).toBe(false);
     expect(await s.heartbeatJobs([stale], 1000, T0 + 2100)).toEqual([]);
     expect(await s.releaseJobs([stale], T0 + 2100)).toEqual([]);
 
-    expect(await s.completeJobs([{ id: second.id, token: second.leaseToken, result: { ok: 1 } }], T0 + 2200)).toEqual([second.id]);
+    expect(await s.completeJobs([{ id: second.id, token: second.leaseToken, result: { ok: 1 } }], T0 + 2200)).toEqual([true]);
     const done = await s.getJob(first.id);
     expect(done).toMatchObject({ state: 'completed', result: { ok: 1 }, finishedAt: T0 + 2200, crashCount: 1 });
   });
@@ -126,11 +126,12 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
       { id: a.id, token: a.leaseToken, result: 'a' },
       { id: b.id, token: b.leaseToken, result: 'b' },
     ];
-    expect(await s.completeJobs(batch, T0 + 10)).toEqual([a.id, b.id]);
+    // One answer per entry, in order: the same job under a token it does not hold is refused, under its own accepted.
+    expect(await s.completeJobs(batch, T0 + 10)).toEqual([false, true, true]);
     expect(await s.getJob(a.id)).toMatchObject({ state: 'completed', result: 'a' });
     expect(await s.getJob(b.id)).toMatchObject({ state: 'completed', result: 'b' });
     // Completed jobs hold no lease: the same batch again is refused whole.
-    expect(await s.completeJobs(batch, T0 + 20)).toEqual([]);
+    expect(await s.completeJobs(batch, T0 + 20)).toEqual([false, false, false]);
   });
 
   it('heartbeats extend the lease so a live job is not rescued', async () => {
@@ -259,7 +260,7 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     const [a] = await claim(s, { limit: 1 });
     const cancelled = await s.cancelJob(a.id, 'op', T0 + 1);
     expect(cancelled).toMatchObject({ state: 'cancelled' });
-    expect(await s.completeJobs([{ id: a.id, token: a.leaseToken, result: null }], T0 + 2)).toEqual([]);
+    expect(await s.completeJobs([{ id: a.id, token: a.leaseToken, result: null }], T0 + 2)).toEqual([false]);
     expect(await s.cancelJob(a.id, 'op', T0 + 3)).toBeNull();
     expect((await s.getEvents(a.id)).at(-1)).toMatchObject({ kind: 'cancelled', data: { actor: 'op' } });
   });

@@ -22,6 +22,7 @@ import type {
   Store,
   WakeListener,
 } from '../store.ts';
+import { leaseKey } from '../store.ts';
 import { PostgresCoordinationStore } from './coordination.ts';
 import { migrations } from './migrations/index.ts';
 import { PostgresBreakerStore } from './breakers.ts';
@@ -333,7 +334,7 @@ export class PostgresStore implements Store {
     return jobs.sort((a, b) => a.priority - b.priority || a.runAt - b.runAt || Number(a.id) - Number(b.id));
   }
 
-  async completeJobs(items: Completion[], now: number): Promise<string[]> {
+  async completeJobs(items: Completion[], now: number): Promise<boolean[]> {
     if (items.length === 0) return [];
     // One JSON parameter, [id, token, result, state] per job: node-postgres escapes array parameters character by character.
     // Only the completions refused (their lease was lost) come back, usually none: a row back for every completed
@@ -351,9 +352,9 @@ export class PostgresStore implements Store {
        SELECT v.id, v.token FROM v WHERE NOT EXISTS (SELECT 1 FROM done WHERE done.id = v.id AND done.lease_token = v.token)`,
       values: [completionsJson(items), now],
     });
-    if (rows.length === 0) return items.map((i) => i.id);
-    const refused = new Set(rows.map(([id, token]) => `${id}:${token}`));
-    return items.filter((i) => !refused.has(`${i.id}:${i.token}`)).map((i) => i.id);
+    if (rows.length === 0) return items.map(() => true);
+    const refused = new Set(rows.map(([id, token]) => leaseKey(id, token)));
+    return items.map((i) => !refused.has(leaseKey(i.id, i.token)));
   }
 
   async failJob(p: FailParams): Promise<boolean> {

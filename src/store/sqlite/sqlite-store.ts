@@ -20,6 +20,7 @@ import type {
   Store,
   WakeListener,
 } from '../store.ts';
+import { leaseKey } from '../store.ts';
 import { SqliteCoordinationStore } from './coordination.ts';
 import { migrations } from './migrations/index.ts';
 import { SqliteBreakerStore } from './breakers.ts';
@@ -161,9 +162,10 @@ export class SqliteStore implements Store {
     return rows.map((r) => claimedJob(r, p.workerId, p.now, p.now + p.leaseMs)).sort(claimOrder);
   }
 
-  async completeJobs(items: Completion[], now: number): Promise<string[]> {
+  async completeJobs(items: Completion[], now: number): Promise<boolean[]> {
     if (items.length === 0) return [];
-    // One statement for the batch: [id, token, state, result] per job, matched by primary key.
+    // One statement for the batch: [id, token, state, result] per job, matched by primary key. Each row written comes
+    // back once; as many rows as items means every item was accepted.
     const rows = this.write(() =>
       this.db
         .prepare(
@@ -171,12 +173,14 @@ export class SqliteStore implements Store {
                   key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE @now + key_ttl_ms END
            FROM json_each(@items) AS v
            WHERE jobs.id = v.value ->> 0 AND jobs.lease_token = v.value ->> 1 AND jobs.state = 'running'
-           RETURNING jobs.id`,
+           RETURNING jobs.id, jobs.lease_token`,
         )
-        .pluck()
+        .raw(true)
         .all({ now, items: JSON.stringify(items.map((c) => [Number(c.id), c.token, c.state ?? 'completed', json(c.result)])) }),
-    ) as number[];
-    return rows.map(String);
+    ) as [number, number][];
+    if (rows.length === items.length) return items.map(() => true);
+    const accepted = new Set(rows.map(([id, token]) => leaseKey(id, token)));
+    return items.map((i) => accepted.has(leaseKey(i.id, i.token)));
   }
 
   async failJob(p: FailParams): Promise<boolean> {
