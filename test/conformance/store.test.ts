@@ -188,9 +188,12 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     // Both jobs belonged to worker w1: neither crash is a solo one.
     expect(seen).toEqual([false, false]);
     expect(r).toEqual({ requeued: [a.id], dead: [b.id] });
-    expect(await s.getJob(a.id)).toMatchObject({ state: 'available', crashCount: 0, isolated: true });
-    expect(await s.getJob(b.id)).toMatchObject({ state: 'dead', deadReason: 'poison', crashCount: 4 });
-    expect((await s.getEvents(b.id))[0]).toMatchObject({ kind: 'lease_expired', data: { deadReason: 'poison', crashCount: 4 } });
+    expect(await s.getJob(a.id)).toMatchObject({ state: 'available', crashCount: 0, isolated: true, deadReason: null, finishedAt: null, leaseExpiresAt: null, lastError: { message: 'boom' } });
+    expect(await s.getJob(b.id)).toMatchObject({ state: 'dead', deadReason: 'poison', crashCount: 4, isolated: false, finishedAt: T0 + 5000, leaseExpiresAt: null, lastError: { fingerprint: 'fp-poison' } });
+    // The dead letter queue finds it by its fingerprint (the error_fingerprint column).
+    expect((await s.listJobs({ state: 'dead', fingerprint: 'fp-poison' })).map((j) => j.id)).toEqual([b.id]);
+    expect((await s.getEvents(a.id))[0]).toMatchObject({ kind: 'lease_expired', attempt: 1, worker: 'w1', data: { isolated: true, crashCount: 0, startedAt: T0 } });
+    expect((await s.getEvents(b.id))[0]).toMatchObject({ kind: 'lease_expired', attempt: 1, worker: 'w1', data: { deadReason: 'poison', crashCount: 4 } });
   });
 
   it('jobs to run alone are claimed only by an isolated claim, one at a time; redrive clears the mark', async () => {
