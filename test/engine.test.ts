@@ -17,6 +17,7 @@ import {
 } from '../src/index.ts';
 import pg from 'pg';
 import type { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { openStore } from '../src/store/open.ts';
 import { databaseUrl, dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
 
 describe.each(storeKinds)('engine on %s', (kind) => {
@@ -305,6 +306,90 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     const job = await r.getJob(id);
     expect(job).toMatchObject({ state: 'available', attempt: 0 });
     expect((await r.inspect(id)).history.map((h) => h.kind)).toEqual(['enqueued', 'claimed', 'released']);
+  });
+
+  it('a completion batch the store fails is a failed attempt: the job runs again and its second completion is kept', async () => {
+    url = freshStoreUrl(kind);
+    const store = openStore(url);
+    // The store refuses the first completion batch, as a connection lost mid-commit would: nothing of it is written.
+    let refusals = 1;
+    const failing = new Proxy(store, {
+      get(target, name) {
+        if (name === 'completeJobs' && refusals > 0) {
+          refusals--;
+          return async () => {
+            throw new Error('connection terminated while committing');
+          };
+        }
+        const value = Reflect.get(target, name);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    let runs = 0;
+    rebound = await createRebound({
+      store: failing,
+      jobs: [defineJob('tally', { retry: { maxAttempts: 3, baseMs: 10, maxMs: 10, jitter: 'none' }, handler: async () => ++runs })],
+    });
+    const { id } = await rebound.enqueue('tally', {});
+    const worker = rebound.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await rebound.getJob(id))?.state === 'completed');
+    await worker.stop();
+    expect(refusals).toBe(0);
+    expect(runs).toBe(2);
+    const { job, history, attempts } = await rebound.inspect(id);
+    expect(job).toMatchObject({ attempt: 2, result: 2 });
+    expect(history.map((h) => h.kind)).toEqual(['enqueued', 'claimed', 'retry_scheduled', 'claimed', 'completed']);
+    expect(attempts[0].error?.message).toBe('connection terminated while committing');
+    expect(worker.activeJobs).toBe(0);
+  });
+
+  it('a stop during a completion commit waits for it: the job ends completed, not released', async () => {
+    url = freshStoreUrl(kind);
+    const store = openStore(url);
+    // The completion statement is held back until the stop has begun and its grace has run out.
+    let commitStarted!: () => void;
+    const committing = new Promise<void>((r) => (commitStarted = r));
+    let letCommit!: () => void;
+    const gate = new Promise<void>((r) => (letCommit = r));
+    const slow = new Proxy(store, {
+      get(target, name) {
+        if (name === 'completeJobs') {
+          return async (...args: Parameters<typeof store.completeJobs>) => {
+            commitStarted();
+            await gate;
+            return target.completeJobs(...args);
+          };
+        }
+        const value = Reflect.get(target, name);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    let longStarted = false;
+    rebound = await createRebound({
+      store: slow,
+      jobs: [
+        defineJob('quick', { handler: async () => 'done' }),
+        // Still running when the grace runs out: aborted and released by the stop.
+        defineJob('long', {
+          handler: async (_p, ctx) => {
+            longStarted = true;
+            await new Promise((res) => ctx.signal.addEventListener('abort', res));
+          },
+        }),
+      ],
+    });
+    const long = await rebound.enqueue('long', {});
+    const { id } = await rebound.enqueue('quick', {});
+    const worker = rebound.work({ pollIntervalMs: 10 });
+    await committing;
+    await waitFor(() => longStarted);
+    const stopped = worker.stop({ graceMs: 20 });
+    await sleep(100); // past the grace: the long job is released now, the quick one's completion still waits
+    letCommit();
+    await stopped;
+    expect(await rebound.getJob(id)).toMatchObject({ state: 'completed', result: 'done', attempt: 1 });
+    expect((await rebound.inspect(id)).history.map((h) => h.kind)).toEqual(['enqueued', 'claimed', 'completed']);
+    expect(await rebound.getJob(long.id)).toMatchObject({ state: 'available', attempt: 0 });
   });
 
   it('delayed jobs wait until their run-at', async () => {

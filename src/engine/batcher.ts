@@ -21,6 +21,15 @@ export class Batcher<I, O> {
     });
   }
 
+  /**
+   * Like add(), for a caller that waits for nothing: the flush function settles the item itself (and must not
+   * throw). No promise is made for the item, and nothing but the item is held until its flush.
+   */
+  send(item: I): void {
+    this.pending.push({ item, resolve: ignore, reject: ignore });
+    this.schedule();
+  }
+
   /** Resolves once nothing is pending or in flight. */
   async drain(): Promise<void> {
     if (this.pending.length === 0 && this.inFlight === 0) return;
@@ -57,3 +66,5 @@ export class Batcher<I, O> {
     for (const r of this.idle.splice(0)) r();
   }
 }
+
+const ignore = () => {};
