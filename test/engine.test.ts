@@ -18,6 +18,7 @@ import {
 import pg from 'pg';
 import type { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { openStore } from '../src/store/open.ts';
+import type { Store } from '../src/store/store.ts';
 import { databaseUrl, dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
 
 describe.each(storeKinds)('engine on %s', (kind) => {
@@ -313,17 +314,10 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     const store = openStore(url);
     // The store refuses the first completion batch, as a connection lost mid-commit would: nothing of it is written.
     let refusals = 1;
-    const failing = new Proxy(store, {
-      get(target, name) {
-        if (name === 'completeJobs' && refusals > 0) {
-          refusals--;
-          return async () => {
-            throw new Error('connection terminated while committing');
-          };
-        }
-        const value = Reflect.get(target, name);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
+    const failing = withCompleteJobs(store, (...args) => {
+      if (refusals === 0) return store.completeJobs(...args);
+      refusals--;
+      return Promise.reject(new Error('connection terminated while committing'));
     });
     let runs = 0;
     rebound = await createRebound({
@@ -351,18 +345,10 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     const committing = new Promise<void>((r) => (commitStarted = r));
     let letCommit!: () => void;
     const gate = new Promise<void>((r) => (letCommit = r));
-    const slow = new Proxy(store, {
-      get(target, name) {
-        if (name === 'completeJobs') {
-          return async (...args: Parameters<typeof store.completeJobs>) => {
-            commitStarted();
-            await gate;
-            return target.completeJobs(...args);
-          };
-        }
-        const value = Reflect.get(target, name);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
+    const slow = withCompleteJobs(store, async (...args) => {
+      commitStarted();
+      await gate;
+      return store.completeJobs(...args);
     });
     let longStarted = false;
     rebound = await createRebound({
@@ -647,3 +633,14 @@ describe('a large enqueueMany in parts (PostgreSQL)', () => {
     }
   });
 });
+
+/** A real store whose completeJobs is replaced: the fault injection of the completion tests above. */
+function withCompleteJobs(store: Store, completeJobs: Store['completeJobs']): Store {
+  return new Proxy(store, {
+    get(target, name) {
+      if (name === 'completeJobs') return completeJobs;
+      const value = Reflect.get(target, name);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
