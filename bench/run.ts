@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SYSTEMS, system } from './systems/index.ts';
+import { DIAGNOSTIC_SYSTEMS, SYSTEMS, system } from './systems/index.ts';
 import type { System } from './systems/types.ts';
 import { liveWorkers, type Context, type Mode } from './harness.ts';
 import { checkTargets, printSection, type Output, type Workload } from './report.ts';
@@ -42,6 +42,7 @@ if (flags.help) {
 workloads (default: all, in this order):
 ${WORKLOADS.map((w) => `  ${w.name.padEnd(11)} ${w.description}`).join('\n')}
 systems: ${SYSTEMS.map((s) => s.name).join(', ')}
+diagnostic systems (only with --systems): ${DIAGNOSTIC_SYSTEMS.map((s) => s.name).join(', ')}
 --smoke  a few hundred jobs per system, all workloads, ~1 minute; results are not saved
 --repeat drains (throughput, scale-out, raw) and enqueue rates are run N times and the median is reported (default 3; smoke 1)
 --full   200,000-job drains and a 1,000,000-job backlog (tens of minutes)
