@@ -15,7 +15,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { system } from '../systems/index.ts';
-import { BENCH_DIR, REPO_DIR, ensureBenchDatabase, now, payloads, settlePostgres } from '../lib.ts';
+import { BENCH_DIR, REPO_DIR, ensureBenchDatabase, now, payloads, settlePostgres, sleep } from '../lib.ts';
 
 const dash = process.argv.indexOf('--');
 const args = dash < 0 ? process.argv.slice(2) : process.argv.slice(2, dash);
@@ -108,7 +108,7 @@ async function round(n: number) {
   await lastStarted;
   if (nodeFlags.length) console.log('=== last job started');
   const wall = now() - t0;
-  while ((await producer.outstanding(jobs)) > 0);
+  while ((await producer.outstanding(jobs)) > 0) await sleep(2); // as the harness polls
   const committed = now() - t0;
   child.send({ type: 'stop' });
   await new Promise((r) => child.on('exit', r));
