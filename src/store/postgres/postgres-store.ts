@@ -461,9 +461,8 @@ export class PostgresStore implements Store {
         const data = { startedAt: row.started_at, crashCount: d.crashes, ...(isolate ? { isolated: true } : {}), error: d.error, ...(reason ? { deadReason: reason } : {}) };
         return { id: row.id, dead: d.kind === 'dead', crashes: d.crashes, isolate, error: d.error, reason, attempt: row.attempt, worker: row.lease_owner, data };
       });
-      // One statement for the whole pass (two per job, the update and its event, took 0.65 ms per job with the pass's
-      // rows locked; bench/probes/rescue.ts):
-      // requeued jobs keep their dead-letter columns, dead ones their isolate flag.
+      // One statement for the whole pass: two per job (the update and its event) took 0.65 ms per job with the pass's
+      // rows locked (bench/probes/rescue.ts). Requeued jobs keep their dead-letter columns, dead ones their isolate flag.
       await c.query(
         `WITH d AS MATERIALIZED (
            SELECT * FROM jsonb_to_recordset($1::jsonb) AS d(id bigint, dead boolean, crashes int, isolate boolean, error jsonb,
