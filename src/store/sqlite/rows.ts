@@ -77,34 +77,40 @@ type ClaimedRow = [
 
 /** A job just claimed: running, leased to `owner` until `leaseExpiresAt`, started `now`. */
 export function claimedJob(row: unknown[], owner: string, now: number, leaseExpiresAt: number): Job {
-  const [id, type, queue, payload, priority, runAt, attempt, maxAttempts, crashCount, isolate, leaseToken, idempotencyKey,
-    lastError, parentId, createdAt, traceContext, orderingKey, orderingSeq] = row as ClaimedRow;
-  return {
-    id: String(id),
-    type,
-    queue,
-    payload: JSON.parse(payload),
-    priority,
-    runAt,
+  // Indexed reads, not array destructuring: destructuring runs the iterator protocol, eighteen steps per job
+  // in the interpreter, and made this V8's costliest compile of a fresh worker's drain (13-76 ms).
+  const r = row as ClaimedRow;
+  const parentId = r[13];
+  const job: Job = {
+    id: String(r[0]),
+    type: r[1],
+    queue: r[2],
+    payload: JSON.parse(r[3]),
+    priority: r[4],
+    runAt: r[5],
     state: 'running',
-    attempt,
-    maxAttempts,
-    crashCount,
-    isolated: isolate === 1,
+    attempt: r[6],
+    maxAttempts: r[7],
+    crashCount: r[8],
+    isolated: r[9] === 1,
     leaseOwner: owner,
-    leaseToken,
+    leaseToken: r[10],
     leaseExpiresAt,
-    idempotencyKey,
+    idempotencyKey: r[11],
     result: null,
-    lastError: parse(lastError),
+    lastError: parse(r[12]),
     deadReason: null,
     parentId: parentId == null ? null : String(parentId),
-    createdAt,
+    createdAt: r[14],
     startedAt: now,
     finishedAt: null,
-    traceContext,
-    ...(orderingKey != null && { orderingKey, orderingSeq }),
+    traceContext: r[15],
   };
+  if (r[16] != null) {
+    job.orderingKey = r[16];
+    job.orderingSeq = r[17];
+  }
+  return job;
 }
 
 export interface EventRow {
