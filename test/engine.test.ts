@@ -277,8 +277,9 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     const a = r.work({ pollIntervalMs: 10, rescueIntervalMs: 50 });
     await waitFor(() => staleSignal);
     // Freeze the first executor's heartbeats by taking its lease away: a second client rescues and reclaims.
+    // A minute past the lease read here: a heartbeat may renew it between the read and the rescue (it flaked so).
     const claimed = await r.getJob(id);
-    await r.store.rescueExpiredLeases({ now: claimed!.leaseExpiresAt! + 1, limit: 10, decide: () => ({ kind: 'requeue', error: { kind: 'lease_lost', name: 'x', message: 'x', fingerprint: 'x' }, crashes: 0, isolate: false }) });
+    await r.store.rescueExpiredLeases({ now: claimed!.leaseExpiresAt! + 60_000, limit: 10, decide: () => ({ kind: 'requeue', error: { kind: 'lease_lost', name: 'x', message: 'x', fingerprint: 'x' }, crashes: 0, isolate: false }) });
     await waitFor(async () => (await r.getJob(id))?.state === 'completed');
     // The next heartbeat finds the lease gone and aborts the stale executor's signal.
     await waitFor(() => staleSignal!.aborted);
