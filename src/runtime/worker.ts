@@ -46,23 +46,41 @@ export interface WorkerDeps {
   plugins: WorkerPlugin[];
 }
 
-interface InFlight {
-  job: Job;
-  def: JobDefinition;
-  abort: Abort;
+// InFlight and Finished are classes, not object literals, because each lives until its completion is
+// committed and so outlives young-generation collections: V8 tracks the survival of objects made by a literal
+// and, deciding to allocate them in the old generation (or back), deoptimized the functions that make them,
+// execute() among them, its costliest compile, mid-drain. Objects made by `new` are not tracked so.
+
+/** A claimed job, from its start until its outcome is committed. */
+class InFlight {
+  readonly abort = new Abort();
   /** Settles when the attempt is over: its handler returned (its completion may still be committing) or it failed. */
-  done: Promise<void>;
+  done: Promise<void> | undefined = undefined;
   /** Whether the job still holds a concurrency slot: it gives it back once the handler is over, before its outcome is committed. */
-  slotHeld: boolean;
+  slotHeld = true;
   /** The handler succeeded and the completion waits in the completer's next batch, which ends the lease (commitBatch). */
-  committing: boolean;
+  committing = false;
+
+  constructor(
+    readonly job: Job,
+    readonly def: JobDefinition,
+  ) {}
 }
 
 /** A successful attempt whose completion waits to be committed. */
-interface Finished {
-  entry: InFlight;
-  completion: Completion;
-  started: number;
+class Finished {
+  constructor(
+    readonly entry: InFlight,
+    readonly result: Json | null,
+    /** Set when a workflow's handler ended it in another state than 'completed' (job.ts endStateOf). */
+    readonly state: Completion['state'],
+    readonly started: number,
+  ) {}
+
+  completion(): Completion {
+    const job = this.entry.job;
+    return this.state ? { id: job.id, token: job.leaseToken, result: this.result, state: this.state } : { id: job.id, token: job.leaseToken, result: this.result };
+  }
 }
 
 export class Worker {
@@ -400,7 +418,7 @@ export class Worker {
   private run(job: Job): Promise<void> {
     const def = this.deps.defs.get(job.type)!;
     this.busySlots++;
-    const entry: InFlight = { job, def, abort: new Abort(), done: undefined!, slotHeld: true, committing: false };
+    const entry = new InFlight(job, def);
     // Keyed by claim, not job: after a lost lease this worker may hold the same job again under a new token.
     const key = leaseKey(job.id, job.leaseToken);
     this.inFlight.set(key, entry);
@@ -451,7 +469,7 @@ export class Worker {
       const result = toJsonResult(ending ? ending.result : value);
       this.freeSlot(entry);
       entry.committing = true;
-      this.completer.send({ entry, completion: { id: job.id, token: job.leaseToken, result, ...(ending && { state: ending.state }) }, started });
+      this.completer.send(new Finished(entry, result, ending?.state, started));
     } catch (err) {
       clearTimeout(timer);
       return this.ended(entry, err, started);
@@ -469,19 +487,19 @@ export class Worker {
     let accepted: boolean[] | null = null;
     let error: unknown;
     try {
-      accepted = await this.deps.store.completeJobs(batch.map((f) => f.completion), this.deps.now());
+      accepted = await this.deps.store.completeJobs(batch.map((f) => f.completion()), this.deps.now());
     } catch (err) {
       error = err;
     }
     const now = this.deps.now();
     const others: Promise<void>[] = [];
     for (let i = 0; i < batch.length; i++) {
-      const { entry, completion, started } = batch[i];
+      const { entry, state, started } = batch[i];
       const { job } = entry;
       const key = leaseKey(job.id, job.leaseToken);
       if (accepted?.[i]) {
         this.inFlight.delete(key);
-        this.deps.events.emit('job:completed', { jobId: job.id, type: job.type, job, durationMs: now - started, workerId: this.id, state: completion.state ?? 'completed' });
+        this.deps.events.emit('job:completed', { jobId: job.id, type: job.type, job, durationMs: now - started, workerId: this.id, state: state ?? 'completed' });
       } else {
         const settled = accepted ? this.leaseLost(job) : this.ended(entry, error, started);
         others.push(Promise.resolve(settled).finally(() => this.inFlight.delete(key)));
