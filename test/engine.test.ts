@@ -544,6 +544,24 @@ describe("Rebound's PostgreSQL connections", () => {
   });
 });
 
+describe("Rebound's PostgreSQL jobs table", () => {
+  it('leaves half of each page free, for the new versions a claim and a completion write', async () => {
+    const url = freshStoreUrl('postgres');
+    const r = await createRebound({ store: url, jobs: [] });
+    try {
+      const store = r.store as PostgresStore;
+      const { rows } = await store.pool.query(
+        `SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'jobs'`,
+        [store.schema],
+      );
+      expect(rows[0].reloptions).toContain('fillfactor=50');
+    } finally {
+      await r.close();
+      await dropStore(url);
+    }
+  });
+});
+
 describe('a large enqueueMany in parts (PostgreSQL)', () => {
   let url: string;
   let r: Rebound;

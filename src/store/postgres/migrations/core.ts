@@ -130,4 +130,19 @@ export const coreMigrations: Migration[] = [
       END $$;
     `,
   },
+  {
+    version: 5,
+    name: 'room on each page for a job\'s next versions',
+    sql: `
+      -- Every job row is written three times (inserted, claimed, completed), and each update writes a new
+      -- version of the row. A page filled to the brim sends each new version to another page, most often one
+      -- the table must grow for (claims and completions then queue on the relation's extension lock) and
+      -- whose first change after a checkpoint is a whole page in the WAL. Half of each page left free keeps
+      -- a claimed job's new version beside the old one, and the completion's once the old one is pruned.
+      -- In fresh 20,000-job drains PostgreSQL spent 6 % less CPU and the drain was 4 % faster (ten
+      -- alternated pairs, faster in all ten; docs/benchmarks-log.md); a third of each page measured the same
+      -- as half, with a larger table and a slower bulk load.
+      ALTER TABLE jobs SET (fillfactor = 50);
+    `,
+  },
 ];
