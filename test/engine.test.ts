@@ -545,16 +545,20 @@ describe("Rebound's PostgreSQL connections", () => {
 });
 
 describe("Rebound's PostgreSQL jobs table", () => {
-  it('leaves half of each page free, for the new versions a claim and a completion write', async () => {
+  it('leaves half of each page free, in the table and its primary key, for the new versions a claim and a completion write', async () => {
     const url = freshStoreUrl('postgres');
     const r = await createRebound({ store: url, jobs: [] });
     try {
       const store = r.store as PostgresStore;
       const { rows } = await store.pool.query(
-        `SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'jobs'`,
+        `SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relname IN ('jobs', 'jobs_pkey') ORDER BY c.relname`,
         [store.schema],
       );
-      expect(rows[0].reloptions).toContain('fillfactor=50');
+      expect(rows).toEqual([
+        { relname: 'jobs', reloptions: ['fillfactor=50'] },
+        { relname: 'jobs_pkey', reloptions: ['fillfactor=50'] },
+      ]);
     } finally {
       await r.close();
       await dropStore(url);
