@@ -169,7 +169,8 @@ describe.each(storeKinds)('a downstream outage under supervised processes on %s'
     for (const d of doomed) expect((await rebound.getJob(d.id))?.state).toBe('dead');
     const calls = service.calls.down;
     const attempts = await Promise.all(waiting.map(async (w) => (await rebound.getJob(w.id))!.attempt));
-    await sleep(600); // still inside the 1.5 s cool-down
+    const { openUntil } = await rebound.breakers.get('payments');
+    await sleep(Math.max(100, openUntil! - Date.now() - 300)); // until shortly before the 1.5 s cool-down ends
     expect(service.calls.down).toBe(calls);
     expect(await Promise.all(waiting.map(async (w) => (await rebound.getJob(w.id))!.attempt))).toEqual(attempts);
 
