@@ -53,4 +53,15 @@ export const coordinationMigrations: Migration[] = [
       CREATE INDEX jobs_key_expiry ON jobs (key_expires_at) WHERE idempotency_key IS NOT NULL AND key_expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 31,
+    name: 'the finished jobs index, keyed on finished_at',
+    sql: `
+      -- The same keys for the retention purge (state, then oldest finished first), but a condition the claim cannot
+      -- change: a claim leaves finished_at alone, so SQLite skips this index without evaluating a list of states for
+      -- the old and the new row. It made a claim about 1.6 µs a job cheaper (docs/benchmarks-log.md, sixteenth session).
+      DROP INDEX jobs_finished;
+      CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
+    `,
+  },
 ];
