@@ -61,7 +61,7 @@ export function toJob(r: JobRow): Job {
 }
 
 /**
- * What a claim reads back: the columns a claim does not set itself, read as
+ * What a claim reads: the columns a claim does not set itself, read as
  * arrays (better-sqlite3 builds an object per row property by property, which
  * costs more than the claim's own work).
  */
@@ -75,7 +75,10 @@ type ClaimedRow = [
   orderingKey: string | null, orderingSeq: number | null,
 ];
 
-/** A job just claimed: running, leased to `owner` until `leaseExpiresAt`, started `now`. */
+/**
+ * A job just claimed: running, leased to `owner` until `leaseExpiresAt`, started `now`. The row was read in the
+ * claim's transaction before its update, so the attempt and the lease token are one less than the claim made them.
+ */
 export function claimedJob(row: unknown[], owner: string, now: number, leaseExpiresAt: number): Job {
   // Indexed reads, not array destructuring: destructuring runs the iterator protocol, eighteen steps per job
   // in the interpreter, and made this V8's costliest compile of a fresh worker's drain (13-76 ms).
@@ -89,12 +92,12 @@ export function claimedJob(row: unknown[], owner: string, now: number, leaseExpi
     priority: r[4],
     runAt: r[5],
     state: 'running',
-    attempt: r[6],
+    attempt: r[6] + 1,
     maxAttempts: r[7],
     crashCount: r[8],
     isolated: r[9] === 1,
     leaseOwner: owner,
-    leaseToken: r[10],
+    leaseToken: r[10] + 1,
     leaseExpiresAt,
     idempotencyKey: r[11],
     result: null,

@@ -144,22 +144,31 @@ export class SqliteStore implements Store {
       )
       .get(...p.queues, ...p.types, p.now, p.isolated ? 1 : 0);
     if (!due) return [];
-    const rows = this.write(() =>
-      this.db
+    // Read the batch, then take it by id, under the write lock held from BEGIN IMMEDIATE: nobody can claim in between.
+    // Cheaper than one UPDATE ... RETURNING, which collects the returned rows in a temporary table (about 1 µs a job).
+    const rows = this.write(() => {
+      const batch = this.db
+        .prepare(
+          `SELECT ${CLAIMED_COLUMNS} FROM jobs
+           WHERE state IN ('available', 'scheduled') AND queue IN (${q}) AND type IN (${t}) AND run_at <= ?
+             AND isolate = ? AND ${ORDERING_HEAD}
+           ORDER BY priority, run_at, id LIMIT ?`,
+        )
+        .raw(true)
+        .all(...p.queues, ...p.types, p.now, p.isolated ? 1 : 0, p.isolated ? 1 : p.limit) as unknown[][];
+      if (batch.length === 0) return batch;
+      const taken = this.db
         .prepare(
           `UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
                   lease_owner = ?, lease_expires_at = ?, started_at = ?
-           WHERE id IN (
-             SELECT id FROM jobs
-             WHERE state IN ('available', 'scheduled') AND queue IN (${q}) AND type IN (${t}) AND run_at <= ?
-               AND isolate = ? AND ${ORDERING_HEAD}
-             ORDER BY priority, run_at, id LIMIT ?)
-           RETURNING ${CLAIMED_COLUMNS}`,
+           WHERE id IN (SELECT value FROM json_each(?))`,
         )
-        .raw(true)
-        .all(p.workerId, p.now + p.leaseMs, p.now, ...p.queues, ...p.types, p.now, p.isolated ? 1 : 0, p.isolated ? 1 : p.limit) as unknown[][],
-    );
-    return rows.map((r) => claimedJob(r, p.workerId, p.now, p.now + p.leaseMs)).sort(claimOrder);
+        .run(p.workerId, p.now + p.leaseMs, p.now, JSON.stringify(batch.map((r) => r[0]))).changes;
+      if (taken !== batch.length) throw new Error(`claim took ${taken} of the ${batch.length} jobs it read; rolled back`);
+      return batch;
+    });
+    // In claim order already (ORDER BY); the rows hold the attempt and lease token from before the claim.
+    return rows.map((r) => claimedJob(r, p.workerId, p.now, p.now + p.leaseMs));
   }
 
   async completeJobs(items: Completion[], now: number): Promise<boolean[]> {
@@ -435,10 +444,6 @@ function countBy(values: string[]): Map<string, number> {
 }
 
 const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
-
-function claimOrder(a: Job, b: Job) {
-  return a.priority - b.priority || a.runAt - b.runAt || Number(a.id) - Number(b.id);
-}
 
 function filterSql(f: JobFilter) {
   const clauses: string[] = [];
