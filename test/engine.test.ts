@@ -261,7 +261,10 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     let releaseStale!: () => void;
     const r = await open([
       defineJob('lease', {
-        leaseMs: 300,
+        // Short, so heartbeats (every third of it) find the lost lease soon; not shorter: the second attempt must
+        // keep its lease until its completion commits, and under the full suite's load a 300 ms lease once expired
+        // first (its worker's rescuer took it back: attempt 3).
+        leaseMs: 1000,
         handler: async (_p, ctx) => {
           if (first) {
             first = false;
