@@ -262,8 +262,8 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     const r = await open([
       defineJob('lease', {
         // Short, so heartbeats (every third of it) find the lost lease soon; not shorter: the second attempt must
-        // keep its lease until its completion commits, and under the full suite's load a 300 ms lease once expired
-        // first (its worker's rescuer took it back: attempt 3).
+        // keep its lease until its completion commits. With 300 ms the test once ended at attempt 3 under the full
+        // suite's load, most likely because that lease expired first and the worker's rescuer took the job back.
         leaseMs: 1000,
         handler: async (_p, ctx) => {
           if (first) {

@@ -59,7 +59,7 @@ export const coordinationMigrations: Migration[] = [
     sql: `
       -- The same keys for the retention purge (state, then oldest finished first), but a condition the claim cannot
       -- change: a claim leaves finished_at alone, so SQLite skips this index without evaluating a list of states for
-      -- the old and the new row. It made a claim about 1.6 µs a job cheaper (docs/benchmarks-log.md, sixteenth session).
+      -- the old and the new row. A claim and its completion cost about 1.6 µs a job less (docs/benchmarks-log.md, sixteenth session).
       DROP INDEX jobs_finished;
       CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
     `,
