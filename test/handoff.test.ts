@@ -14,6 +14,7 @@ import { exited, FIXTURE_JOBS, startCli } from './helpers/cli.ts';
 import { databaseUrl, dropStore, freshStoreUrl, waitFor } from './helpers/stores.ts';
 import { HandoffClient } from '../src/runtime/handoff.ts';
 import { openStore } from '../src/store/open.ts';
+import { holdListenerLock } from '../src/store/postgres/handoff.ts';
 import { jobFactory } from './helpers/new-job.ts';
 
 describe('hand-off on postgres', () => {
@@ -155,7 +156,7 @@ describe('hand-off on postgres', () => {
   it('a worker that stops with a handed job it has not fetched gives it back uncharged', async () => {
     const runs: string[] = [];
     const r = await open([defineJob('ping', { handler: async (_p, ctx) => void runs.push(ctx.jobId) })]);
-    const listener = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    const listener = await holdListenerLock(db);
     await r.store.handoff!.offer({ workerId: 'w-stop', listener, queues: ['default'], types: ['ping'], slots: 1, leaseMs: 30_000, ttlMs: 60_000, now: Date.now() });
     const e = await r.enqueue('ping', {});
     expect(e.job.leaseOwner).toBe('w-stop');
@@ -174,7 +175,7 @@ describe('hand-off on postgres', () => {
     await store.migrate();
     db = new pg.Client({ connectionString: databaseUrl() });
     await db.connect();
-    const listener = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    const listener = await holdListenerLock(db);
     const delivered: string[] = [];
     const errors: unknown[] = [];
     const handoffClient = () => {

@@ -10,12 +10,13 @@ import type { Job, NewJob } from '../../src/job.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
 import type { HandoffStore, JobOffer } from '../../src/store/handoff.ts';
+import { holdListenerLock } from '../../src/store/postgres/handoff.ts';
 import { leaseExpiredError } from '../../src/engine/error-info.ts';
 import { databaseUrl, dropStore, freshStoreUrl, waitFor } from '../helpers/stores.ts';
 import { jobFactory, T0 } from '../helpers/new-job.ts';
 
 const newJob = jobFactory('email');
-/** The backend pid of a live connection: offers need one (JobOffer.listener). */
+/** The backend pid of a live listening connection: offers need one (JobOffer.listener). */
 let live = 0;
 const offer = (over: Partial<JobOffer> = {}): JobOffer => ({
   workerId: 'w1',
@@ -50,7 +51,7 @@ describe('hand-off: postgres', () => {
     const c = new pg.Client({ connectionString: databaseUrl() });
     await c.connect();
     clients.push(c);
-    return { c, pid: (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid };
+    return { c, pid: await holdListenerLock(c) };
   };
   beforeEach(async () => {
     live = (await connect()).pid;
@@ -196,6 +197,19 @@ describe('hand-off: postgres', () => {
     // Another worker's live offer still takes the next one.
     await h.offer(offer({ workerId: 'w2' }));
     expect((await s.insertJobs([newJob()], T0))[0].job).toMatchObject({ state: 'running', leaseOwner: 'w2' });
+  });
+
+  it('hands nothing to an offer whose pid is a live connection that is not listening (a pid reused)', async () => {
+    const { s, h } = await open();
+    const plain = new pg.Client({ connectionString: databaseUrl() });
+    await plain.connect();
+    clients.push(plain);
+    const pid = (await plain.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    await h.offer(offer({ listener: pid, slots: 5 }));
+    expect((await s.insertJobs([newJob()], T0))[0].job.state).toBe('available');
+    // The same session takes the listener lock: from then on it is one.
+    await holdListenerLock(plain);
+    expect((await s.insertJobs([newJob()], T0))[0].job).toMatchObject({ state: 'running', leaseOwner: 'w1' });
   });
 
   it('lists the jobs handed to a worker and still leased to it, leaving out those it holds', async () => {

@@ -32,7 +32,7 @@ import { PostgresWorkflowStore } from './workflows.ts';
 import { ORDERING_HEAD, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
 import { PostgresVisibilityStore } from './visibility.ts';
-import { PostgresHandoffStore } from './handoff.ts';
+import { LISTENER_ALIVE, PostgresHandoffStore, holdListenerLock } from './handoff.ts';
 import { copyJobs, openCopy } from './copy-jobs.ts';
 import { newJob, storedPayloadHash } from '../new-job.ts';
 import { CLAIMED_ROW, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
@@ -263,7 +263,7 @@ export class PostgresStore implements Store {
    * wait for each other; one that finds every offer locked inserts its jobs for a claim), and up to its
    * slots of the matching due jobs are inserted running, attempt 1, token 1, leased to its worker; the
    * insert trigger tells the worker which. The rest are plain inserts. An offer counts only while its
-   * worker's LISTEN connection is alive (`pg_stat_get_activity(pid)` reads the server's table of backends).
+   * worker's LISTEN connection is alive and holds its listener lock (`LISTENER_ALIVE`, handoff.ts).
    */
   private async insertOrHand(jobs: NewJob[], now: number): Promise<InsertedJob[]> {
     const { rows } = await this.pool.query<{ id: number; state: JobState; lease_owner: string | null; lease_expires_at: number | null }>({
@@ -276,7 +276,7 @@ export class PostgresStore implements Store {
          SELECT worker_id, slots, lease_ms, queues, types FROM job_offers o
          WHERE slots > 0 AND expires_at > $2
            AND EXISTS (SELECT 1 FROM input i WHERE i.run_at <= $2 AND i.queue = ANY(o.queues) AND i.type = ANY(o.types))
-           AND EXISTS (SELECT 1 FROM pg_stat_get_activity(o.listener_pid))
+           AND ${LISTENER_ALIVE('o.listener_pid')}
          ORDER BY slots DESC LIMIT 1 FOR UPDATE SKIP LOCKED),
        assigned AS (
          SELECT i.ord, o.worker_id, o.lease_ms FROM input i JOIN offer o
@@ -632,7 +632,7 @@ export class PostgresStore implements Store {
       try {
         await c.connect();
         await c.query(`LISTEN ${ident(this.channel)}`);
-        if (handoff) handoff.listening((await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+        if (handoff) handoff.listening(await holdListenerLock(c));
         retryMs = 100;
         listener('*');
       } catch {
