@@ -31,9 +31,10 @@ import { ORDERING_HEAD, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
 import { newJob, storedPayloadHash } from '../new-job.ts';
+import { NewJobsWatch } from './new-jobs-watch.ts';
 import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
-/** Workers in this process hear about enqueues at once; other processes poll. */
+/** Workers in this process hear about enqueues at once; other processes' enqueues through the watch (new-jobs-watch.ts). */
 const localListeners = new Map<string, Set<WakeListener>>();
 
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
@@ -49,6 +50,9 @@ export class SqliteStore implements Store {
   readonly tokens: SqliteTokenStore;
   readonly visibility: SqliteVisibilityStore;
   private db: Database.Database;
+  /** This store's wake listeners, and the watch that wakes them for jobs other processes add. */
+  private readonly listeners = new Set<WakeListener>();
+  private newJobs: NewJobsWatch | null = null;
 
   constructor(path: string) {
     this.path = path === ':memory:' ? path : resolve(path);
@@ -88,6 +92,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.newJobs?.close();
     if (this.db.open) this.db.close();
   }
 
@@ -122,6 +127,7 @@ export class SqliteStore implements Store {
         return { job: toJob(existing), inserted: false, payloadHash: existing.payload_hash };
       }),
     );
+    this.newJobs?.seen(inserted.reduce((max, i) => Math.max(max, Number(i.job.id)), 0));
     this.wake(jobs.map((j) => j.queue));
     return inserted;
   }
@@ -426,8 +432,19 @@ export class SqliteStore implements Store {
     let set = localListeners.get(this.path);
     if (!set) localListeners.set(this.path, (set = new Set()));
     set.add(listener);
+    this.listeners.add(listener);
+    if (!this.newJobs && this.path !== ':memory:') {
+      this.newJobs = new NewJobsWatch(this.db, this.path, () => {
+        for (const l of this.listeners) l('*');
+      });
+    }
     return async () => {
       set.delete(listener);
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) {
+        this.newJobs?.close();
+        this.newJobs = null;
+      }
     };
   }
 
