@@ -6,8 +6,8 @@ import { pickupLatency, type LatencyResult } from '../harness.ts';
 import { percentile } from '../lib.ts';
 
 // Up to `max` samples or `budgetMs` of sampling, whichever ends first, but at
-// least `min`: systems that pick up by polling (pg-boss every 500 ms; Rebound
-// on SQLite with the worker in another process) take 100 ms or more a sample.
+// least `min`: a system that picks up by polling (pg-boss, every 500 ms) takes
+// 500 ms or more a sample.
 const PLAN = {
   smoke: { max: 20, min: 4, budgetMs: 2_000 },
   default: { max: 1_000, min: 50, budgetMs: 15_000 },
