@@ -6,6 +6,9 @@
  *
  * Polling stays the backstop for what the watch does not see: jobs that come due, a redrive in another
  * process (it reuses the rows), and file systems where watching fails (then this watch is simply off).
+ * This process's own enqueues wake its workers at once and then once more through the watch; that second
+ * wake-up costs a worker at most one read, and not skipping it keeps a job another process committed just
+ * before from waiting for the poll.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -44,11 +47,6 @@ export class NewJobsWatch {
     } catch {
       this.watcher = null; // no watching here (inotify limits, an unusual file system): polling only
     }
-  }
-
-  /** Jobs up to `id` were inserted by this process, which wakes its own workers: the watch need not. */
-  seen(id: number): void {
-    if (id > this.lastId) this.lastId = id;
   }
 
   get watching(): boolean {

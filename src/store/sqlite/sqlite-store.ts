@@ -127,7 +127,6 @@ export class SqliteStore implements Store {
         return { job: toJob(existing), inserted: false, payloadHash: existing.payload_hash };
       }),
     );
-    this.newJobs?.seen(inserted.reduce((max, i) => Math.max(max, Number(i.job.id)), 0));
     this.wake(jobs.map((j) => j.queue));
     return inserted;
   }
