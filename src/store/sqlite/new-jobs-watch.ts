@@ -6,9 +6,9 @@
  *
  * Polling stays the backstop for what the watch does not see: jobs that come due, a redrive in another
  * process (it reuses the rows), and file systems where watching fails (then this watch is simply off).
- * This process's own enqueues wake its workers at once and then once more through the watch; that second
- * wake-up costs a worker at most one read, and not skipping it keeps a job another process committed just
- * before from waiting for the poll.
+ * This process's own enqueues wake its workers at once; the watch skips them when they follow the last id
+ * it saw, so a worker is not woken twice for one job (an empty claim after it), while a job another process
+ * committed in between still wakes everyone.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -47,6 +47,14 @@ export class NewJobsWatch {
     } catch {
       this.watcher = null; // no watching here (inotify limits, an unusual file system): polling only
     }
+  }
+
+  /**
+   * This process inserted jobs `first` to `last` and woke its own workers. When they follow the last id the
+   * watch saw, no other process's job came in between, and the watch need not wake anyone for them.
+   */
+  inserted(first: number, last: number): void {
+    if (first === this.lastId + 1) this.lastId = last;
   }
 
   get watching(): boolean {

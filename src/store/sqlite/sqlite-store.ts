@@ -127,8 +127,22 @@ export class SqliteStore implements Store {
         return { job: toJob(existing), inserted: false, payloadHash: existing.payload_hash };
       }),
     );
+    this.heardOwn(inserted);
     this.wake(jobs.map((j) => j.queue));
     return inserted;
+  }
+
+  /** Tells the watch of the ids this insert took: consecutive, since it held the write lock. */
+  private heardOwn(inserted: InsertedJob[]) {
+    let first = Infinity;
+    let last = -Infinity;
+    for (const i of inserted) {
+      if (!i.inserted) continue;
+      const id = Number(i.job.id);
+      if (id < first) first = id;
+      if (id > last) last = id;
+    }
+    if (last >= first) this.newJobs?.inserted(first, last);
   }
 
   private wake(queues: string[]) {
