@@ -127,13 +127,13 @@ export class SqliteStore implements Store {
         return { job: toJob(existing), inserted: false, payloadHash: existing.payload_hash };
       }),
     );
-    this.heardOwn(inserted);
+    this.markOwnInsert(inserted);
     this.wake(jobs.map((j) => j.queue));
     return inserted;
   }
 
   /** Tells the watch of the ids this insert took: consecutive, since it held the write lock. */
-  private heardOwn(inserted: InsertedJob[]) {
+  private markOwnInsert(inserted: InsertedJob[]) {
     let first = Infinity;
     let last = -Infinity;
     for (const i of inserted) {
