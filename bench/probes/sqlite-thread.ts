@@ -6,7 +6,8 @@
  *
  * Fills one SQLite file with `jobs` no-op jobs (default 100,000), then drains a copy of it in fresh processes,
  * alternating the store as it is ("plain") with one whose claims and completions run on a worker thread with their
- * own connection ("thread"): the claimed rows cross as one JSON text per batch, the completions likewise. Prints
+ * own connection ("thread"): the claimed rows cross as one JSON text per batch, the completions likewise (and go
+ * through the store's own completeJobs there). Prints
  * µs per job of wall time, of the process's CPU (every thread), and of the thread's busy time.
  */
 import { execFileSync } from 'node:child_process';
@@ -16,7 +17,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { CLAIMED_COLUMNS, claimedJob } from '../../src/store/sqlite/rows.ts';
 import { ORDERING_HEAD } from '../../src/store/sqlite/ordering.ts';
-import { leaseKey, type ClaimParams, type Completion } from '../../src/store/store.ts';
+import type { ClaimParams, Completion } from '../../src/store/store.ts';
 import type { Job } from '../../src/job.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -53,11 +54,8 @@ class ThreadedSqliteStore extends SqliteStore {
   }
 
   override async completeJobs(items: Completion[], now: number): Promise<boolean[]> {
-    const text = JSON.stringify(items.map((c) => [Number(c.id), c.token, c.state ?? 'completed', JSON.stringify(c.result ?? null)]));
-    const refused = (await this.call('complete', text, items.length, now)) as string | null;
-    if (refused === null) return items.map(() => true);
-    const accepted = new Set((JSON.parse(refused) as [number, number][]).map(([id, token]) => leaseKey(id, token)));
-    return items.map((i) => accepted.has(leaseKey(i.id, i.token)));
+    const refused = (await this.call('complete', JSON.stringify(items), now)) as string | null;
+    return refused === null ? items.map(() => true) : (JSON.parse(refused) as boolean[]);
   }
 
   busyMs(): Promise<number> {
@@ -70,9 +68,13 @@ class ThreadedSqliteStore extends SqliteStore {
   }
 }
 
-/** The thread's side: the same SQL as SqliteStore.claimJobs and completeJobs, on its own connection. */
+/**
+ * The thread's side, on its own connection: the store's own completions, and its claim's SQL returning the rows
+ * (as arrays) instead of jobs, so that a batch crosses as compact JSON and the main thread builds the jobs.
+ */
 function serveThread() {
-  const db = new SqliteStore(workerData.path).database;
+  const store = new SqliteStore(workerData.path);
+  const db = store.database;
   let busy = 0;
   const list = (n: number) => Array.from({ length: n }, () => '?').join(', ');
   const ops: Record<string, (...args: never[]) => unknown> = {
@@ -95,27 +97,16 @@ function serveThread() {
       }).immediate();
       return JSON.stringify(rows);
     },
-    complete(items: string, count: number, now: number) {
-      const rows = db.transaction(() =>
-        db
-          .prepare(
-            `UPDATE jobs SET state = v.value ->> 2, result = v.value ->> 3, finished_at = @now, lease_expires_at = NULL,
-                    key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE @now + key_ttl_ms END
-             FROM json_each(@items) AS v
-             WHERE jobs.id = v.value ->> 0 AND jobs.lease_token = v.value ->> 1 AND jobs.state = 'running'
-             RETURNING jobs.id, jobs.lease_token`,
-          )
-          .raw(true)
-          .all({ now, items }),
-      ).immediate();
-      return rows.length === count ? null : JSON.stringify(rows);
+    async complete(items: string, now: number) {
+      const accepted = await store.completeJobs(JSON.parse(items) as Completion[], now);
+      return accepted.every(Boolean) ? null : JSON.stringify(accepted);
     },
     busy: () => busy,
   };
-  parentPort!.on('message', (m: { id: number; op: string; args: never[] }) => {
+  parentPort!.on('message', async (m: { id: number; op: string; args: never[] }) => {
     const t = performance.now();
     try {
-      const value = ops[m.op](...m.args);
+      const value = await ops[m.op](...m.args);
       busy += performance.now() - t;
       parentPort!.postMessage({ id: m.id, value });
     } catch (e) {

@@ -134,6 +134,7 @@ export class SqliteStore implements Store {
 
   /** Tells the watch of the ids this insert took: consecutive, since it held the write lock. */
   private markOwnInsert(inserted: InsertedJob[]) {
+    if (!this.newJobs) return;
     let first = Infinity;
     let last = -Infinity;
     for (const i of inserted) {
@@ -142,7 +143,7 @@ export class SqliteStore implements Store {
       if (id < first) first = id;
       if (id > last) last = id;
     }
-    if (last >= first) this.newJobs?.inserted(first, last);
+    if (last >= first) this.newJobs.inserted(first, last);
   }
 
   private wake(queues: string[]) {
