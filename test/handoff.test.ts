@@ -103,8 +103,14 @@ describe('hand-off on postgres', () => {
     expect(e.job).toMatchObject({ state: 'running', leaseOwner: offer.worker_id });
     const heir = cliWorker(env);
     await waitFor(async () => (await r.getJob(e.id))?.state === 'completed', 30_000);
-    expect(starts(ledger, e.id).map((l) => l.split(' ')[2])).toEqual([String(heir.pid)]);
     expect((await r.inspect(e.id)).history.map((ev) => ev.kind)).toContain('lease_expired');
+    // Thawed, it hears the notification of a hand-off whose lease lapsed long ago: it leaves the job (its
+    // renewal fails) and says so in the job's history, instead of running it a second time.
+    frozen.kill('SIGCONT');
+    const lostByFrozen = async () => (await r.inspect(e.id)).history.some((ev) => ev.kind === 'lease_lost' && ev.worker === offer.worker_id);
+    await waitFor(async () => starts(ledger, e.id).length > 1 || (await lostByFrozen()), 30_000);
+    expect(starts(ledger, e.id).map((l) => l.split(' ')[2])).toEqual([String(heir.pid)]);
+    expect(await lostByFrozen()).toBe(true);
   });
 
   it('two worker processes share two producers\' lone enqueues by hand-off and claim, and run each job once', async () => {

@@ -80,6 +80,34 @@ describe.each(storeKinds)('worker processes on %s', (kind) => {
     expect(history.map((h) => h.kind)).toEqual(['enqueued', 'claimed', 'lease_expired', 'claimed', 'completed']);
   });
 
+  it('a worker frozen (SIGSTOP) past its leases starts none of its waiting jobs once thawed: they ran once, elsewhere', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url });
+    const ledger = ledgerFile();
+    // Ten run at once on the first worker; its claim brings the other four into its local queue.
+    const jobs = await rebound.enqueueMany(Array.from({ length: 14 }, () => ({ type: 'record', payload: { ms: 1500 } })));
+    const stalled = worker(ledger, ['--concurrency', '10']);
+    await waitFor(async () => (await rebound.countJobs({ state: 'running' })) === 14 && lines(ledger).length === 10);
+    const startedBefore = new Set(lines(ledger).map((l) => l[1]));
+    const waiting = jobs.map((j) => j.id).filter((id) => !startedBefore.has(id));
+    expect(waiting).toHaveLength(4);
+    const stalledId = (await rebound.getJob(waiting[0]))!.leaseOwner;
+    stalled.kill('SIGSTOP');
+    // Its leases lapse; other workers rescue every job and run it (alone: each is a suspect of the stall).
+    const heirs = [1, 2, 3].map(() => worker(ledger, ['--concurrency', '10']));
+    await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 14, 30_000);
+    stalled.kill('SIGCONT');
+    const startsOf = (id: string) => lines(ledger).filter((l) => l[0] === 'start' && l[1] === id).map((l) => l[2]);
+    const lostByStalled = async (id: string) =>
+      (await rebound.inspect(id)).history.some((h) => h.kind === 'lease_lost' && h.worker === stalledId);
+    // Thawed, it finds the leases of its waiting jobs gone (a heartbeat, or the renewal before a start) and leaves them.
+    for (const id of waiting) await waitFor(async () => startsOf(id).length > 1 || (await lostByStalled(id)), 30_000);
+    for (const id of waiting) {
+      expect(startsOf(id)).toHaveLength(1);
+      expect(heirs.map((h) => String(h.pid))).toContain(startsOf(id)[0]);
+    }
+  });
+
   it('a job that kills its worker every time ends in the dead letter queue as poison; other jobs complete', async () => {
     url = freshStoreUrl(kind);
     rebound = await createRebound({ store: url });

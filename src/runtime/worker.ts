@@ -447,6 +447,16 @@ export class Worker {
   /** Runs the attempt's handler; on success hands its completion to the completer (commitBatch) and returns. */
   private async execute(entry: InFlight): Promise<void> {
     const { job, def, abort } = entry;
+    if (this.leaseMayHaveLapsed(job, def)) {
+      try {
+        await this.heartbeat(job, def);
+      } catch (err) {
+        if (err instanceof LeaseLostError) return this.leaseLost(job, 'lease lapsed before the job started; not run');
+        // Unsure whose it is: not run here; once its lease lapses, a rescue gives it back to the queue.
+        this.deps.events.emit('worker:error', { workerId: this.id, error: err, during: 'renew a lapsing lease before start' });
+        return;
+      }
+    }
     const started = this.deps.now();
     this.deps.events.emit('job:started', { job, workerId: this.id });
     const ctx = new JobRunContext({ job, def, abort, store: this.deps.store, now: this.deps.now, worker: this });
@@ -570,10 +580,20 @@ export class Worker {
     }
   }
 
-  private async leaseLost(job: Job) {
+  /**
+   * Whether a job about to start may no longer be this worker's: a job waits for a slot (or a handed job for its
+   * notification) under a lease that heartbeats renew, and a stalled worker (a frozen process, a blocked event
+   * loop) renews nothing. Once less than a quarter of the lease is left, another worker may have rescued and run
+   * the job, so the worker renews the lease before starting it, and leaves it if the renewal fails.
+   */
+  private leaseMayHaveLapsed(job: Job, def: JobDefinition): boolean {
+    return job.leaseExpiresAt !== null && this.deps.now() >= job.leaseExpiresAt - def.leaseMs / 4;
+  }
+
+  private async leaseLost(job: Job, message = 'lease lost; outcome discarded') {
     this.deps.logger.warn(
       { job_id: job.id, parent_job_id: job.parentId, type: job.type, attempt: job.attempt, status: 'lease_lost', trace_id: traceIdOf(job) },
-      'lease lost; outcome discarded',
+      message,
     );
     this.deps.events.emit('job:lease_lost', { job, workerId: this.id });
     await this.deps.store
@@ -581,13 +601,23 @@ export class Worker {
       .catch(() => {});
   }
 
+  /** A buffered job whose lease a heartbeat could not renew (rescued, cancelled, deleted): it is no longer this worker's to start. */
+  private dropUnstarted(job: Job) {
+    const i = this.buffer.indexOf(job);
+    if (i < 0) return;
+    this.buffer.splice(i, 1);
+    void this.leaseLost(job, 'lease lost before the job started; not run');
+  }
+
   /** Renews one job's lease now (`ctx.heartbeat()`); a lost lease aborts the attempt. */
   async heartbeat(job: Job, def: JobDefinition): Promise<void> {
-    const held = await this.deps.store.heartbeatJobs([{ id: job.id, token: job.leaseToken }], def.leaseMs, this.deps.now());
+    const now = this.deps.now();
+    const held = await this.deps.store.heartbeatJobs([{ id: job.id, token: job.leaseToken }], def.leaseMs, now);
     if (held.length === 0) {
       this.inFlight.get(leaseKey(job.id, job.leaseToken))?.abort.abort(new LeaseLostError(job.id));
       throw new LeaseLostError(job.id);
     }
+    job.leaseExpiresAt = now + def.leaseMs;
   }
 
   /** Renews every lease this worker holds, one statement per lease length. */
@@ -600,8 +630,13 @@ export class Worker {
     for (const [leaseMs, group] of byLease) {
       try {
         const refs = group.map((f) => ({ id: f.job.id, token: f.job.leaseToken }));
-        const held = new Set((await this.deps.store.heartbeatJobs(refs, leaseMs, this.deps.now())).map((r) => leaseKey(r.id, r.token)));
-        for (const f of group) if (!held.has(leaseKey(f.job.id, f.job.leaseToken))) f.abort?.abort(new LeaseLostError(f.job.id));
+        const now = this.deps.now();
+        const held = new Set((await this.deps.store.heartbeatJobs(refs, leaseMs, now)).map((r) => leaseKey(r.id, r.token)));
+        for (const f of group) {
+          if (held.has(leaseKey(f.job.id, f.job.leaseToken))) f.job.leaseExpiresAt = now + leaseMs;
+          else if (f.abort) f.abort.abort(new LeaseLostError(f.job.id));
+          else this.dropUnstarted(f.job);
+        }
       } catch (error) {
         this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'heartbeat' });
       }
