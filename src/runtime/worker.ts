@@ -118,6 +118,8 @@ export class Worker {
   private sleepTakesWake = false;
   private woken = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** The lease the last claim or offer asked for (leaseForNewJobs). */
+  private newJobsLeaseMs = Infinity;
   private listening: Promise<() => Promise<void>> | null = null;
   private loop: Promise<void> | null = null;
   private resolveDone!: () => void;
@@ -168,6 +170,11 @@ export class Worker {
 
   private get shortestLeaseMs(): number {
     return Math.min(...[...this.deps.defs.values()].map((d) => d.leaseMs));
+  }
+
+  /** The lease new jobs get (claims and hand-offs): the shortest of our types, until the first heartbeat extends each to its own. */
+  private leaseForNewJobs(): number {
+    return (this.newJobsLeaseMs = this.shortestLeaseMs);
   }
 
   get activeJobs(): number {
@@ -286,7 +293,7 @@ export class Worker {
         types,
         limit,
         // The shortest lease of our types: heartbeats (every shortest/3) then extend each job to its own lease.
-        leaseMs: this.shortestLeaseMs,
+        leaseMs: this.leaseForNewJobs(),
         now: started,
       })
       .then(
@@ -345,7 +352,7 @@ export class Worker {
       return true;
     }
     const [suspect] = await this.deps.store
-      .claimJobs({ isolated: true, workerId: this.id, queues: this.opts.queues, types, limit: 1, leaseMs: this.shortestLeaseMs, now })
+      .claimJobs({ isolated: true, workerId: this.id, queues: this.opts.queues, types, limit: 1, leaseMs: this.leaseForNewJobs(), now })
       .catch(() => [] as Job[]);
     if (!suspect) {
       this.isolation = 'off';
@@ -382,7 +389,7 @@ export class Worker {
       free: this.opts.concurrency - this.busySlots - this.buffer.length,
       queues: this.opts.queues,
       types,
-      leaseMs: this.shortestLeaseMs,
+      leaseMs: this.leaseForNewJobs(),
       // A worker that died keeps receiving jobs until its offer lapses; theirs wait for their lease to expire.
       ttlMs: Math.max(3000, 3 * this.opts.pollIntervalMs),
     });
@@ -587,7 +594,8 @@ export class Worker {
    * the job, so the worker renews the lease before starting it, and leaves it if the renewal fails.
    */
   private leaseMayHaveLapsed(job: Job, def: JobDefinition): boolean {
-    return job.leaseExpiresAt !== null && this.deps.now() >= job.leaseExpiresAt - def.leaseMs / 4;
+    // The lease it was given may be shorter than its type's (leaseForNewJobs) until a heartbeat extends it.
+    return job.leaseExpiresAt !== null && this.deps.now() >= job.leaseExpiresAt - Math.min(def.leaseMs, this.newJobsLeaseMs) / 4;
   }
 
   private async leaseLost(job: Job, message = 'lease lost; outcome discarded') {
