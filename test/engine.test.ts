@@ -451,6 +451,38 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect(history.filter((h) => h.kind === 'lease_expired')).toHaveLength(3);
   });
 
+  it('a draining worker does not exit while a dead worker\'s job is rescued between its two looks at the queue', async () => {
+    const r = await open([defineJob('orphan', { leaseMs: 200, handler: async () => 'done' })]);
+    const { id } = await r.enqueue('orphan', {});
+    await r.store.claimJobs({ workerId: 'dead', queues: ['default'], types: ['orphan'], limit: 1, leaseMs: 200, now: Date.now() });
+    await sleep(220);
+    // The rescue lands just after one of the worker's two reads: whichever it reads second sees it.
+    const { LeaseRescuer } = await import('../src/runtime/lease-rescuer.ts');
+    const rescuer = new LeaseRescuer(r.store, r.definitions as never, r.events, Date.now, 1000);
+    const store = r.store as Store;
+    let rescued = false;
+    const afterFirstRead = async () => {
+      if (!rescued) await rescuer.runOnce();
+      rescued = true;
+    };
+    const nextRunAt = store.nextRunAt.bind(store);
+    const countJobs = store.countJobs.bind(store);
+    store.nextRunAt = async (...args) => {
+      const v = await nextRunAt(...args);
+      await afterFirstRead();
+      return v;
+    };
+    store.countJobs = async (...args) => {
+      const v = await countJobs(...args);
+      await afterFirstRead();
+      return v;
+    };
+    const w = r.work({ drain: true, rescueIntervalMs: 60_000 });
+    await w.done;
+    expect(rescued).toBe(true);
+    expect(await r.getJob(id)).toMatchObject({ state: 'completed', result: 'done' });
+  });
+
   it('a snoozed job sleeps without using up attempts', async () => {
     let calls = 0;
     const r = await open([

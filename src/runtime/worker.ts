@@ -408,10 +408,11 @@ export class Worker {
 
   private async isDrained(types: string[]): Promise<boolean> {
     if (this.inFlight.size > 0 || this.buffer.length > 0) return false;
-    const next = await this.deps.store.nextRunAt(this.opts.queues, types);
-    if (next != null && next <= this.deps.now() + 1000) return false;
+    // Running jobs first: a rescue may requeue one between the two reads, and then the second sees it waiting.
+    // (In the other order a job rescued between them was in neither, and the worker exited with it waiting.)
     for (const type of types) if ((await this.deps.store.countJobs({ state: 'running', type })) > 0) return false;
-    return true;
+    const next = await this.deps.store.nextRunAt(this.opts.queues, types);
+    return next == null || next > this.deps.now() + 1000;
   }
 
   /** Starts buffered jobs while slots are free; none beside a suspect running alone (a hand-off may arrive meanwhile). */
