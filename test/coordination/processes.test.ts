@@ -22,7 +22,7 @@ const LEASE = 'leader:maintenance';
  * Freezes `p` (SIGSTOP) at a moment it holds no SQLite write lock. SQLite has one writer at a time: a process
  * frozen inside a write transaction locks every other process out until it runs again, so no one could take
  * its lease (the case is the store's, not leader election's). Frozen inside one, it is thawed at once and
- * frozen again a little later; a pause that short is not a lost lease (test/fixtures/leader-process.ts).
+ * frozen again a little later.
  * On PostgreSQL the server ends a frozen leader's open fenced transaction after a short idle timeout
  * (store/postgres/coordination.ts), so a freeze at any moment is the case under test.
  */
@@ -139,6 +139,7 @@ describe.each(storeKinds)('coordination across processes on %s', (kind) => {
     await waitFor(() => b.output().includes(`leader ${taken.token}`));
     const resumedAt = Date.now();
     a.kill('SIGCONT');
+    a.kill('SIGUSR2'); // resume the pass the freeze interrupted, with the old fence
 
     await waitFor(() => a.output().includes(`write-refused ${lease.token} stale_term`), 10_000).catch((e) => {
       throw new Error(`${e.message}; the frozen leader said:\n${a.output()}`);
