@@ -19,9 +19,10 @@ export interface JobOffer {
   workerId: string;
   /**
    * The connection the worker hears hand-offs on (PostgreSQL: its LISTEN connection's backend pid, from
-   * `Store.onWake`, whose session holds the listener lock). While it is gone, nothing is handed to the offer: a worker killed with its offer open
-   * gets no jobs once the database has seen its connection close. Only a worker that froze, or a network
-   * that dropped without closing, keeps receiving jobs until the offer lapses (`ttlMs`).
+   * `Store.onWake`, whose session holds the listener lock). While it is gone, nothing is handed to the
+   * offer: a worker killed with its offer open gets no jobs once the database has seen its connection
+   * close. Only a worker that froze, or a network that dropped without closing, keeps receiving jobs
+   * until the offer lapses (`ttlMs`).
    */
   listener: number;
   queues: string[];
