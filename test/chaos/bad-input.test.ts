@@ -9,6 +9,7 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, ReboundError, type Rebound } from '../../src/index.ts';
+import { jobIdOf } from '../../src/engine/job-query.ts';
 import { runCli } from '../helpers/cli.ts';
 import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
 import { tablesDigest } from './digest.ts';
@@ -86,8 +87,9 @@ describe.each(storeKinds)('bad input to the library on %s', (kind) => {
   it('lookups and operator actions on hostile ids, filters and selections: typed errors or nothing found, nothing changed', async () => {
     url = freshStoreUrl(kind);
     rebound = await createRebound({ store: url, jobs });
-    await rebound.enqueue('fuzz.target', { n: 1 });
-    const id = fc.oneof(hostileString, fc.bigInt().map(String), anyValue);
+    const stored = await rebound.enqueue('fuzz.target', { n: 1 });
+    // Any id but the stored job's own ("1", or the number 1): fast-check finds those too, and cancelling them is no fault.
+    const id = fc.oneof(hostileString, fc.bigInt().map(String), anyValue).filter((v) => jobIdOf(v) !== stored.id);
     const filter = fc.oneof(
       fc.record(
         { ids: fc.oneof(fc.array(id, { maxLength: 3 }), anyValue), state: fc.oneof(hostileString, anyValue), type: fc.oneof(hostileString, anyValue), queue: hostileString, beforeId: id, limit: fc.oneof(fc.double(), fc.integer(), anyValue) },
