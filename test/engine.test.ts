@@ -483,6 +483,46 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect(await r.getJob(id)).toMatchObject({ state: 'completed', result: 'done' });
   });
 
+  it('a job starts unrenewed only while its lease outlasts the next heartbeat by a period; else it is renewed first', async () => {
+    // Leases of 30 s: heartbeats every 10 s (a third), none of which fires during the test. The clock jumps
+    // between a claim and the start: by half a period the lease still outlasts the next heartbeat by more than a
+    // period; by 1.2 periods a heartbeat is overdue and the lease could lapse before one lands, so a renewal goes first.
+    let skew = 0;
+    let jump = 0;
+    url = freshStoreUrl(kind);
+    const startedAfter: number[] = [];
+    const renewed: string[] = [];
+    rebound = await createRebound({
+      store: url,
+      now: () => Date.now() + skew,
+      jobs: [defineJob('steady', { leaseMs: 30_000, handler: async () => void startedAfter.push(renewed.length) })],
+    });
+    const store = rebound.store as Store;
+    const claimJobs = store.claimJobs.bind(store);
+    store.claimJobs = async (...args) => {
+      const jobs = await claimJobs(...args);
+      if (jobs.length) [skew, jump] = [skew + jump, 0];
+      return jobs;
+    };
+    const heartbeatJobs = store.heartbeatJobs.bind(store);
+    store.heartbeatJobs = async (...args) => {
+      renewed.push(...args[0].map((ref) => ref.id));
+      return heartbeatJobs(...args);
+    };
+    const run = async (jumpMs: number) => {
+      const { id } = await rebound.enqueue('steady', {});
+      jump = jumpMs;
+      await rebound.work({ drain: true }).done;
+      expect(await rebound.getJob(id)).toMatchObject({ state: 'completed' });
+      return id;
+    };
+    await run(5_000);
+    expect(startedAfter).toEqual([0]);
+    const late = await run(12_000);
+    expect(renewed).toEqual([late]);
+    expect(startedAfter).toEqual([0, 1]);
+  });
+
   it('a snoozed job sleeps without using up attempts', async () => {
     let calls = 0;
     const r = await open([

@@ -118,8 +118,6 @@ export class Worker {
   private sleepTakesWake = false;
   private woken = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  /** The lease the last claim or offer asked for (leaseForNewJobs). */
-  private newJobsLeaseMs = Infinity;
   private listening: Promise<() => Promise<void>> | null = null;
   private loop: Promise<void> | null = null;
   private resolveDone!: () => void;
@@ -168,13 +166,9 @@ export class Worker {
         : null;
   }
 
+  /** The lease new jobs get (claims and hand-offs): the shortest of our types, until the first heartbeat extends each to its own. */
   private get shortestLeaseMs(): number {
     return Math.min(...[...this.deps.defs.values()].map((d) => d.leaseMs));
-  }
-
-  /** The lease new jobs get (claims and hand-offs): the shortest of our types, until the first heartbeat extends each to its own. */
-  private leaseForNewJobs(): number {
-    return (this.newJobsLeaseMs = this.shortestLeaseMs);
   }
 
   get activeJobs(): number {
@@ -193,7 +187,7 @@ export class Worker {
       this.handoff ?? undefined,
     );
     this.rescuer.start();
-    this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), Math.max(50, Math.floor(this.shortestLeaseMs / 3)));
+    this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), this.heartbeatEveryMs);
     this.heartbeatTimer.unref();
     this.loop = this.claimLoop();
     return this;
@@ -293,7 +287,7 @@ export class Worker {
         types,
         limit,
         // The shortest lease of our types: heartbeats (every shortest/3) then extend each job to its own lease.
-        leaseMs: this.leaseForNewJobs(),
+        leaseMs: this.shortestLeaseMs,
         now: started,
       })
       .then(
@@ -352,7 +346,7 @@ export class Worker {
       return true;
     }
     const [suspect] = await this.deps.store
-      .claimJobs({ isolated: true, workerId: this.id, queues: this.opts.queues, types, limit: 1, leaseMs: this.leaseForNewJobs(), now })
+      .claimJobs({ isolated: true, workerId: this.id, queues: this.opts.queues, types, limit: 1, leaseMs: this.shortestLeaseMs, now })
       .catch(() => [] as Job[]);
     if (!suspect) {
       this.isolation = 'off';
@@ -389,7 +383,7 @@ export class Worker {
       free: this.opts.concurrency - this.busySlots - this.buffer.length,
       queues: this.opts.queues,
       types,
-      leaseMs: this.leaseForNewJobs(),
+      leaseMs: this.shortestLeaseMs,
       // A worker that died keeps receiving jobs until its offer lapses; theirs wait for their lease to expire.
       ttlMs: Math.max(3000, 3 * this.opts.pollIntervalMs),
     });
@@ -455,7 +449,7 @@ export class Worker {
   /** Runs the attempt's handler; on success hands its completion to the completer (commitBatch) and returns. */
   private async execute(entry: InFlight): Promise<void> {
     const { job, def, abort } = entry;
-    if (this.leaseMayHaveLapsed(job, def)) {
+    if (this.mustRenewBeforeStart(job)) {
       try {
         await this.heartbeat(job, def);
       } catch (err) {
@@ -588,15 +582,21 @@ export class Worker {
     }
   }
 
+  /** How often heartbeats renew every lease this worker holds: a third of its shortest lease. */
+  private get heartbeatEveryMs(): number {
+    return Math.max(50, Math.floor(this.shortestLeaseMs / 3));
+  }
+
   /**
-   * Whether a job about to start may no longer be this worker's: a job waits for a slot (or a handed job for its
-   * notification) under a lease that heartbeats renew, and a stalled worker (a frozen process, a blocked event
-   * loop) renews nothing. Once less than a quarter of the lease is left, another worker may have rescued and run
-   * the job, so the worker renews the lease before starting it, and leaves it if the renewal fails.
+   * Whether a job about to start must have its lease renewed first. Heartbeats renew each lease every period,
+   * so with less than two periods left a renewal is overdue: the next heartbeat may not land before the lease
+   * lapses (a third of a lease is not much: half a second's lease is renewed every 166 ms), and a rescue elsewhere
+   * would run the job a second time. It is overdue too when the worker stalled (a frozen process, a blocked event
+   * loop) while the job waited for a slot or its hand-off's notification: another worker may have rescued and
+   * run it meanwhile. The renewal tells which; a failed one leaves the job.
    */
-  private leaseMayHaveLapsed(job: Job, def: JobDefinition): boolean {
-    // The lease it was given may be shorter than its type's (leaseForNewJobs) until a heartbeat extends it.
-    return job.leaseExpiresAt !== null && this.deps.now() >= job.leaseExpiresAt - Math.min(def.leaseMs, this.newJobsLeaseMs) / 4;
+  private mustRenewBeforeStart(job: Job): boolean {
+    return job.leaseExpiresAt !== null && this.deps.now() >= job.leaseExpiresAt - 2 * this.heartbeatEveryMs;
   }
 
   private async leaseLost(job: Job, message = 'lease lost; outcome discarded') {
