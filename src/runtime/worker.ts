@@ -118,6 +118,8 @@ export class Worker {
   private sleepTakesWake = false;
   private woken = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** How often heartbeats renew every lease this worker holds: a third of its shortest lease when it started. */
+  private heartbeatEveryMs = 0;
   private listening: Promise<() => Promise<void>> | null = null;
   private loop: Promise<void> | null = null;
   private resolveDone!: () => void;
@@ -187,6 +189,7 @@ export class Worker {
       this.handoff ?? undefined,
     );
     this.rescuer.start();
+    this.heartbeatEveryMs = Math.max(50, Math.floor(this.shortestLeaseMs / 3));
     this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), this.heartbeatEveryMs);
     this.heartbeatTimer.unref();
     this.loop = this.claimLoop();
@@ -580,11 +583,6 @@ export class Worker {
       this.dryUntil = runAt;
       this.nudge();
     }
-  }
-
-  /** How often heartbeats renew every lease this worker holds: a third of its shortest lease. */
-  private get heartbeatEveryMs(): number {
-    return Math.max(50, Math.floor(this.shortestLeaseMs / 3));
   }
 
   /**
