@@ -21,11 +21,17 @@ describe.each(storeKinds)('worker processes on %s', (kind) => {
   let url: string;
   let rebound: Rebound;
   const children: ReturnType<typeof startCli>[] = [];
-  const worker = (ledger: string, extra: string[] = []) => {
+  /**
+   * A worker process. `steady` gives its jobs leases of a minute (FIXTURE_LEASE_MS) instead of the fixtures'
+   * half second: for a worker that must not have its own jobs rescued and run again because a loaded machine
+   * stalled it that long (a stall mid-job runs the job twice by design; the frozen worker below is the test of it).
+   */
+  const worker = (ledger: string, extra: string[] = [], steady = false) => {
     const child = startCli(['worker', '--jobs', FIXTURE_JOBS, '--store', url, ...extra], {
       LEDGER: ledger,
       REBOUND_LOG_LEVEL: 'info',
       REBOUND_LOG_FORMAT: 'json',
+      ...(steady ? { FIXTURE_LEASE_MS: '60000' } : {}),
     });
     children.push(child);
     return child;
@@ -40,8 +46,8 @@ describe.each(storeKinds)('worker processes on %s', (kind) => {
     url = freshStoreUrl(kind);
     rebound = await createRebound({ store: url });
     const ledger = ledgerFile();
-    const a = worker(ledger, ['--concurrency', '4']);
-    const b = worker(ledger, ['--concurrency', '4']);
+    const a = worker(ledger, ['--concurrency', '4'], true);
+    const b = worker(ledger, ['--concurrency', '4'], true);
     await waitFor(() => a.output().includes('worker started') && b.output().includes('worker started'));
     await rebound.enqueueMany(Array.from({ length: 80 }, () => ({ type: 'record', payload: { ms: 15 } })));
     await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 80);
@@ -68,7 +74,7 @@ describe.each(storeKinds)('worker processes on %s', (kind) => {
     const victimPid = String(victim.pid);
     expect((await rebound.getJob(id))?.state).toBe('running');
 
-    const rescuer = worker(ledger, ['--concurrency', '1', '--drain']);
+    const rescuer = worker(ledger, ['--concurrency', '1', '--drain'], true);
     expect(await exited(rescuer)).toBe(0);
     const job = await rebound.getJob(id);
     expect(job).toMatchObject({ state: 'completed', attempt: 2, crashCount: 1, result: { pid: rescuer.pid } });
@@ -95,7 +101,7 @@ describe.each(storeKinds)('worker processes on %s', (kind) => {
     const stalledId = (await rebound.getJob(waiting[0]))!.leaseOwner;
     stalled.kill('SIGSTOP');
     // Its leases lapse; other workers rescue every job and run it (alone: each is a suspect of the stall).
-    const heirs = [1, 2, 3].map(() => worker(ledger, ['--concurrency', '10']));
+    const heirs = [1, 2, 3].map(() => worker(ledger, ['--concurrency', '10'], true));
     await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 14, 30_000);
     stalled.kill('SIGCONT');
     const startsOf = (id: string) => startLines().filter((l) => l[1] === id).map((l) => l[2]);
