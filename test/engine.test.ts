@@ -523,6 +523,28 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect(startedAfter).toEqual([0, 1]);
   });
 
+  it('a type defined after a worker started changes nothing for that worker: its claims keep its own lease', async () => {
+    const runs: string[] = [];
+    const r = await open([defineJob('steady', { leaseMs: 3000, handler: async (_p, ctx) => { runs.push(ctx.jobId); await sleep(300); } })]);
+    const renewals: string[] = [];
+    const store = r.store as Store;
+    const heartbeatJobs = store.heartbeatJobs.bind(store);
+    store.heartbeatJobs = async (...args) => {
+      renewals.push(...args[0].map((ref) => ref.id));
+      return heartbeatJobs(...args);
+    };
+    const w = r.work({ rescueIntervalMs: 50 });
+    // Not this worker's type (it serves the types defined when it started), with a lease far shorter than its heartbeats' period.
+    r.define(defineJob('tiny', { leaseMs: 100, handler: async () => {} }));
+    const { id } = await r.enqueue('steady', {});
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed', 10_000);
+    await w.stop();
+    expect(runs).toEqual([id]);
+    expect(await r.getJob(id)).toMatchObject({ attempt: 1, leaseToken: 1 });
+    // Claimed (or handed over) with the lease of 3 s, not 100 ms: no renewal was due before it started, nor during its 300 ms.
+    expect(renewals).toEqual([]);
+  });
+
   it('a snoozed job sleeps without using up attempts', async () => {
     let calls = 0;
     const r = await open([

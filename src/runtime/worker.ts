@@ -118,7 +118,11 @@ export class Worker {
   private sleepTakesWake = false;
   private woken = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  /** How often heartbeats renew every lease this worker holds: a third of its shortest lease when it started. */
+  /**
+   * The lease new jobs get (claims and hand-offs): the shortest of the types this worker serves, which are the
+   * ones defined when it started. Heartbeats run every third of it, and extend each job to its own type's lease.
+   */
+  private newJobsLeaseMs = 0;
   private heartbeatEveryMs = 0;
   private listening: Promise<() => Promise<void>> | null = null;
   private loop: Promise<void> | null = null;
@@ -168,11 +172,6 @@ export class Worker {
         : null;
   }
 
-  /** The lease new jobs get (claims and hand-offs): the shortest of our types, until the first heartbeat extends each to its own. */
-  private get shortestLeaseMs(): number {
-    return Math.min(...[...this.deps.defs.values()].map((d) => d.leaseMs));
-  }
-
   get activeJobs(): number {
     return this.inFlight.size;
   }
@@ -189,7 +188,8 @@ export class Worker {
       this.handoff ?? undefined,
     );
     this.rescuer.start();
-    this.heartbeatEveryMs = Math.max(50, Math.floor(this.shortestLeaseMs / 3));
+    this.newJobsLeaseMs = Math.min(...[...this.deps.defs.values()].map((d) => d.leaseMs));
+    this.heartbeatEveryMs = Math.max(50, Math.floor(this.newJobsLeaseMs / 3));
     this.heartbeatTimer = setInterval(() => void this.heartbeatAll(), this.heartbeatEveryMs);
     this.heartbeatTimer.unref();
     this.loop = this.claimLoop();
@@ -290,7 +290,7 @@ export class Worker {
         types,
         limit,
         // The shortest lease of our types: heartbeats (every shortest/3) then extend each job to its own lease.
-        leaseMs: this.shortestLeaseMs,
+        leaseMs: this.newJobsLeaseMs,
         now: started,
       })
       .then(
@@ -349,7 +349,7 @@ export class Worker {
       return true;
     }
     const [suspect] = await this.deps.store
-      .claimJobs({ isolated: true, workerId: this.id, queues: this.opts.queues, types, limit: 1, leaseMs: this.shortestLeaseMs, now })
+      .claimJobs({ isolated: true, workerId: this.id, queues: this.opts.queues, types, limit: 1, leaseMs: this.newJobsLeaseMs, now })
       .catch(() => [] as Job[]);
     if (!suspect) {
       this.isolation = 'off';
@@ -386,7 +386,7 @@ export class Worker {
       free: this.opts.concurrency - this.busySlots - this.buffer.length,
       queues: this.opts.queues,
       types,
-      leaseMs: this.shortestLeaseMs,
+      leaseMs: this.newJobsLeaseMs,
       // A worker that died keeps receiving jobs until its offer lapses; theirs wait for their lease to expire.
       ttlMs: Math.max(3000, 3 * this.opts.pollIntervalMs),
     });
