@@ -114,7 +114,7 @@ export class Rebound {
     this.use(workflowPlugin({ store, now: this.now, enqueue: (type, payload, opts) => this.enqueue(type, payload, opts) }));
   }
 
-  /** Adds (or replaces) a job definition. */
+  /** Adds (or replaces) a job definition; workers started afterwards serve its type (a running worker keeps the types it started with). */
   define(def: JobDefinition): this {
     this.defs.set(def.type, def);
     return this;
