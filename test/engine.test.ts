@@ -21,6 +21,17 @@ import { openStore } from '../src/store/open.ts';
 import type { Store } from '../src/store/store.ts';
 import { databaseUrl, dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
 
+/** The ids of every lease renewal (heartbeat) the store is asked for from now on, in order. */
+function renewalsOf(store: Store): string[] {
+  const ids: string[] = [];
+  const heartbeatJobs = store.heartbeatJobs.bind(store);
+  store.heartbeatJobs = async (...args) => {
+    ids.push(...args[0].map((ref) => ref.id));
+    return heartbeatJobs(...args);
+  };
+  return ids;
+}
+
 describe.each(storeKinds)('engine on %s', (kind) => {
   let url: string;
   let rebound: Rebound;
@@ -491,7 +502,6 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     let jump = 0;
     url = freshStoreUrl(kind);
     const startedAfter: number[] = [];
-    const renewed: string[] = [];
     rebound = await createRebound({
       store: url,
       now: () => Date.now() + skew,
@@ -504,11 +514,7 @@ describe.each(storeKinds)('engine on %s', (kind) => {
       if (jobs.length) [skew, jump] = [skew + jump, 0];
       return jobs;
     };
-    const heartbeatJobs = store.heartbeatJobs.bind(store);
-    store.heartbeatJobs = async (...args) => {
-      renewed.push(...args[0].map((ref) => ref.id));
-      return heartbeatJobs(...args);
-    };
+    const renewed = renewalsOf(store);
     const run = async (jumpMs: number) => {
       const { id } = await rebound.enqueue('steady', {});
       jump = jumpMs;
@@ -526,13 +532,8 @@ describe.each(storeKinds)('engine on %s', (kind) => {
   it('a type defined after a worker started changes nothing for that worker: its claims keep its own lease', async () => {
     const runs: string[] = [];
     const r = await open([defineJob('steady', { leaseMs: 3000, handler: async (_p, ctx) => { runs.push(ctx.jobId); await sleep(300); } })]);
-    const renewals: string[] = [];
     const store = r.store as Store;
-    const heartbeatJobs = store.heartbeatJobs.bind(store);
-    store.heartbeatJobs = async (...args) => {
-      renewals.push(...args[0].map((ref) => ref.id));
-      return heartbeatJobs(...args);
-    };
+    const renewals = renewalsOf(store);
     const w = r.work({ rescueIntervalMs: 50 });
     // Not this worker's type (it serves the types defined when it started), with a lease far shorter than its heartbeats' period.
     r.define(defineJob('tiny', { leaseMs: 100, handler: async () => {} }));
