@@ -139,7 +139,8 @@ describe('hand-off on postgres', () => {
     const started = lines.map((l) => l.split(' ')[1]);
     const twice = [...new Set(started.filter((id, i) => started.indexOf(id) !== i))];
     // On a failure, the story of each job run twice: its ledger lines and its history.
-    const stories = await Promise.all(twice.map(async (id) => ({ id, ledger: readFileSync(ledger, 'utf8').split('\n').filter((l) => l.split(' ')[1] === id), history: (await r.inspect(id)).history })));
+    const ledgerOf = (id: string) => readFileSync(ledger, 'utf8').split('\n').filter((l) => l.split(' ')[1] === id);
+    const stories = await Promise.all(twice.map(async (id) => ({ id, ledger: ledgerOf(id), history: (await r.inspect(id)).history })));
     expect(started.sort(), JSON.stringify(stories, null, 1)).toEqual(results.map((e) => e.id).sort());
     expect(results.filter((e) => e.handed).length).toBeGreaterThan(0);
     expect(lines.every((l) => workers.some((w) => l.split(' ')[2] === String(w.pid)))).toBe(true);
