@@ -289,7 +289,6 @@ export class Worker {
         queues: this.opts.queues,
         types,
         limit,
-        // The shortest lease of our types: heartbeats (every shortest/3) then extend each job to its own lease.
         leaseMs: this.newJobsLeaseMs,
         now: started,
       })
