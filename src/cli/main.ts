@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { ReboundError, ValidationError, ConfigError } from '../errors.ts';
 import { UsageError } from './context.ts';
+import { errorLine } from './output.ts';
 import { register as migrate } from './commands/migrate.ts';
 import { register as enqueue } from './commands/enqueue.ts';
 import { register as jobs } from './commands/jobs.ts';
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s, write) => write(errorLine(s)) });
   for (const register of commands) register(program);
   program.commands.forEach(function override(c: Command) {
     c.exitOverride();
@@ -49,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
     const usage = err instanceof UsageError || err instanceof ValidationError || err instanceof ConfigError;
     const message = err instanceof Error ? err.message : String(err);
     const code = err instanceof ReboundError ? `${err.code}: ` : '';
-    process.stderr.write(`error: ${code}${message}\n`);
+    process.stderr.write(errorLine(`error: ${code}${message}`));
     return usage ? 2 : 1;
   }
 }

@@ -1,6 +1,14 @@
 /** How commands print: human tables by default, JSON with --json. Errors: one line on stderr. */
 import type { Job } from '../job.ts';
 
+/**
+ * An error message as one line for stderr: control characters inside it (a newline in an unknown option or a
+ * type name the user typed) are escaped as JSON escapes them, so one error is always one line.
+ */
+export function errorLine(message: string): string {
+  return `${message.trimEnd().replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))}\n`;
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
