@@ -4,7 +4,7 @@
  * cool-down that doubles while the service stays down, bounded probes.
  */
 import { describe, expect, it } from 'vitest';
-import { admit, blocksClaims, force, freshBreaker, recordOutcome, resolveConfig, type BreakerRecord } from '../src/policies/breaker.ts';
+import { admit, applyInOrder, blocksClaims, force, freshBreaker, recordOutcome, resolveConfig, type BreakerRecord } from '../src/policies/breaker.ts';
 
 const T0 = 1_700_000_000_000;
 
@@ -84,5 +84,20 @@ describe('breaker state machine', () => {
     expect(admit(r, cfg, T0 + 10 ** 9, 'x').result.allowed).toBe(false);
     r = apply(r, force(r, cfg, T0 + 5, 'reset'));
     expect(r).toMatchObject({ state: 'closed', forced: null });
+  });
+  it('applies queued outcomes in order and stops after the first transition, so each transition is a write of its own', () => {
+    const cfg = resolveConfig({ consecutiveFailures: 3, minCalls: 100 });
+    const outcome = (ok: boolean) => (r: BreakerRecord, now: number) => recordOutcome(r, cfg, now, { ok, error: ok ? undefined : 'boom' });
+    const steps = [outcome(true), outcome(false), outcome(false), outcome(false), outcome(false), outcome(true)];
+    const first = applyInOrder(freshBreaker('p', T0), T0, steps);
+    expect(first.result).toBe(4); // the third failure in a row trips it
+    expect(first.transition).toMatchObject({ from: 'closed', to: 'open' });
+    expect(first.next).toMatchObject({ state: 'open', consecutiveFailures: 3 });
+    const rest = applyInOrder(first.next!, T0, steps.slice(first.result));
+    expect(rest.result).toBe(2);
+    expect(rest.transition).toBeUndefined();
+    expect(rest.next?.state).toBe('open');
+    // Calls that change nothing write nothing.
+    expect(applyInOrder(rest.next!, T0, [outcome(true)])).toEqual({ next: null, result: 1 });
   });
 });

@@ -109,6 +109,24 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     expect(view.openUntil! - view.updatedAt).toBe(30_000);
   });
 
+  it('outcomes reported together are written together, every one counted', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url });
+    const breakers = rebound.store.breakers;
+    const update = breakers.update.bind(breakers);
+    let writes = 0;
+    breakers.update = (...args) => {
+      writes++;
+      return update(...args);
+    };
+    const guard = rebound.breakers.guard('search');
+    const calls = 200;
+    await Promise.all(Array.from({ length: calls }, (_, i) => guard.run(async () => i)));
+    expect((await rebound.breakers.get('search')).window).toMatchObject({ calls, failures: 0 });
+    // One write per call made every call wait for the breaker row's lock in turn.
+    expect(writes).toBeLessThan(calls / 4);
+  });
+
   it('refuses bad breaker options with a ValidationError naming the field', async () => {
     url = freshStoreUrl(kind);
     expect(() => defineJob('x', { handler: () => 1, breaker: { name: 'p', failureRatio: 2 } })).toThrow(/defineJob\("x"\)\.breaker\.failureRatio/);

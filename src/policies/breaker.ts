@@ -112,6 +112,25 @@ export interface Step<T = void> {
   result: T;
 }
 
+/**
+ * Applies steps to a record in order, and stops after the first that changes the breaker's state: each
+ * transition is written with an event of its own, so the steps after it go in the next write. `result` is how
+ * many steps were applied.
+ */
+export function applyInOrder(rec: BreakerRecord, now: number, steps: ((r: BreakerRecord, now: number) => Step<void>)[]): Step<number> {
+  let record = rec;
+  let changed = false;
+  for (let i = 0; i < steps.length; i++) {
+    const s = steps[i](record, now);
+    if (s.next) {
+      record = s.next;
+      changed = true;
+    }
+    if (s.transition) return { next: record, transition: s.transition, result: i + 1 };
+  }
+  return { next: changed ? record : null, result: steps.length };
+}
+
 export function resolveConfig(spec?: Partial<BreakerConfig>): BreakerConfig {
   return { ...DEFAULT_BREAKER, ...stripUndefined(spec ?? {}) };
 }
