@@ -80,8 +80,7 @@ export class JobRunContext implements JobContext {
     if (stored) return stored.value as T;
     const value = await fn({ idempotencyKey: `rebound:${job.id}:${key}` });
     const json = (value === undefined ? null : JSON.parse(JSON.stringify(value))) as Json;
-    await store.putOnce(job.id, key, json, now());
     // If another executor recorded first, its result is the one that counts.
-    return ((await store.getOnce(job.id, key))?.value ?? json) as T;
+    return (await store.putOnce(job.id, key, json, now())) as T;
   }
 }

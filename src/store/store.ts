@@ -184,7 +184,8 @@ export interface Store {
   nextRunAt(queues: string[], types: string[]): Promise<number | null>;
 
   getOnce(jobId: string, key: string): Promise<{ value: Json } | null>;
-  putOnce(jobId: string, key: string, value: Json, now: number): Promise<void>;
+  /** Records a once-result unless one is recorded for the job and key; returns the recorded one, which counts. */
+  putOnce(jobId: string, key: string, value: Json, now: number): Promise<Json>;
 
   cancelJob(id: string, actor: string, now: number): Promise<Job | null>;
   redriveDead(sel: Selection, actor: string, now: number): Promise<string[]>;

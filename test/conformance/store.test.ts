@@ -252,8 +252,9 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     const s = await open();
     const [{ job }] = await s.insertJobs([newJob()], T0);
     expect(await s.getOnce(job.id, 'charge')).toBeNull();
-    await s.putOnce(job.id, 'charge', { receipt: 'r1' }, T0);
-    await s.putOnce(job.id, 'charge', { receipt: 'r2' }, T0);
+    expect(await s.putOnce(job.id, 'charge', { receipt: 'r1' }, T0)).toEqual({ receipt: 'r1' });
+    // A second executor's value does not replace the first, and it is told the first.
+    expect(await s.putOnce(job.id, 'charge', { receipt: 'r2' }, T0)).toEqual({ receipt: 'r1' });
     expect(await s.getOnce(job.id, 'charge')).toEqual({ value: { receipt: 'r1' } });
   });
 

@@ -548,13 +548,14 @@ export class PostgresStore implements Store {
     return rows[0] ? { value: rows[0].value } : null;
   }
 
-  async putOnce(jobId: string, key: string, value: Json, now: number): Promise<void> {
-    await this.pool.query('INSERT INTO job_once (job_id, key, value, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
-      Number(jobId),
-      key,
-      JSON.stringify(value),
-      now,
-    ]);
+  async putOnce(jobId: string, key: string, value: Json, now: number): Promise<Json> {
+    const { rows } = await this.pool.query<{ value: Json }>(
+      'INSERT INTO job_once (job_id, key, value, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING value',
+      [Number(jobId), key, JSON.stringify(value), now],
+    );
+    if (rows[0]) return rows[0].value;
+    // Another executor recorded first: its value counts.
+    return (await this.getOnce(jobId, key))!.value;
   }
 
   async cancelJob(id: string, actor: string, now: number): Promise<Job | null> {

@@ -387,12 +387,15 @@ export class SqliteStore implements Store {
     return row ? { value: JSON.parse(row.value) } : null;
   }
 
-  async putOnce(jobId: string, key: string, value: Json, now: number): Promise<void> {
-    this.write(() =>
-      this.db
-        .prepare('INSERT INTO job_once (job_id, key, value, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
-        .run(Number(jobId), key, JSON.stringify(value), now),
+  async putOnce(jobId: string, key: string, value: Json, now: number): Promise<Json> {
+    const inserted = this.write(
+      () =>
+        this.db
+          .prepare('INSERT INTO job_once (job_id, key, value, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+          .run(Number(jobId), key, JSON.stringify(value), now).changes === 1,
     );
+    // Another executor recorded first: its value counts.
+    return inserted ? value : (await this.getOnce(jobId, key))!.value;
   }
 
   async cancelJob(id: string, actor: string, now: number): Promise<Job | null> {
