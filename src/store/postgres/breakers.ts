@@ -34,13 +34,19 @@ export class PostgresBreakerStore implements BreakerStore {
   }
 
   async get(name: string): Promise<BreakerRecord | null> {
-    const { rows } = await this.pool.query<{ data: BreakerRecord }>('SELECT data FROM breakers WHERE name = $1', [name]);
+    // Named: a guarded call reads its breaker once (see postgres-store.ts, getOnce).
+    const { rows } = await this.pool.query<{ data: BreakerRecord }>({
+      name: 'rebound_breaker_get',
+      text: 'SELECT data FROM breakers WHERE name = $1',
+      values: [name],
+    });
     return rows[0]?.data ?? null;
   }
 
   async update<T>(name: string, now: number, step: (current: BreakerRecord) => Step<T>, actor: string) {
     return withTransaction(this.pool, async (c) => {
-      const lock = () => c.query<{ data: BreakerRecord }>('SELECT data FROM breakers WHERE name = $1 FOR UPDATE', [name]);
+      const lock = () =>
+        c.query<{ data: BreakerRecord }>({ name: 'rebound_breaker_lock', text: 'SELECT data FROM breakers WHERE name = $1 FOR UPDATE', values: [name] });
       let { rows } = await lock();
       if (!rows[0]) {
         await c.query(
@@ -53,13 +59,11 @@ export class PostgresBreakerStore implements BreakerStore {
       const s = step(current);
       const record = s.next ?? current;
       if (s.next) {
-        await c.query('UPDATE breakers SET state = $2, forced = $3, data = $4, updated_at = $5 WHERE name = $1', [
-          name,
-          s.next.state,
-          s.next.forced,
-          JSON.stringify(s.next),
-          now,
-        ]);
+        await c.query({
+          name: 'rebound_breaker_update',
+          text: 'UPDATE breakers SET state = $2, forced = $3, data = $4, updated_at = $5 WHERE name = $1',
+          values: [name, s.next.state, s.next.forced, JSON.stringify(s.next), now],
+        });
       }
       let event: BreakerEvent | null = null;
       if (s.transition) {
