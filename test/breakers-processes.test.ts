@@ -2,6 +2,7 @@
  * Two real worker processes share one breaker through the store: one trips
  * it, the other stops running that type; `rebound breaker close` lets it run.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { runCli, startCli } from './helpers/cli.ts';
 import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
 
 const JOBS = fileURLToPath(new URL('./fixtures/self-healing-jobs.ts', import.meta.url));
+const FREEZE_IN_LOCK = fileURLToPath(new URL('./fixtures/freeze-in-lock.ts', import.meta.url));
 
 function ledgerFile() {
   const file = join(mkdtempSync(join(tmpdir(), 'rebound-ledger-')), 'ledger.txt');
@@ -67,5 +69,41 @@ describe.each(storeKinds)('a breaker shared by two processes on %s', (kind) => {
     const bad = await runCli(['--store', url, 'breaker', 'open', 'no spaces allowed']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^error: validation: breaker: /);
+  });
+});
+
+describe('a process frozen inside a breaker write on postgres', () => {
+  let url: string;
+  let child: ReturnType<typeof spawn> | undefined;
+  afterEach(async () => {
+    if (child?.exitCode === null) child.kill('SIGKILL');
+    await dropStore(url);
+  });
+
+  it('holds the breaker for at most the idle timeout: the server ends its transaction and the others go on', async () => {
+    url = freshStoreUrl('postgres');
+    const rebound = await createRebound({ store: url });
+    try {
+      const frozen = spawn(process.execPath, ['--import', 'tsx', FREEZE_IN_LOCK], { env: { ...process.env, STORE: url } });
+      child = frozen;
+      let out = '';
+      frozen.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      await waitFor(() => out.includes('locked'));
+      expect(frozen.exitCode).toBeNull();
+      // Still frozen: without the server's idle timeout this call would wait for the row lock until the
+      // process is thawed. 20 s is ten times the timeout, only to turn a hang into a clear failure.
+      const call = rebound.breakers.guard('frozen').run(async () => 'ok');
+      const hung = sleep(20_000).then(() => 'still waiting for the frozen process');
+      expect(await Promise.race([call, hung])).toBe('ok');
+      expect(frozen.exitCode).toBeNull();
+      expect((await rebound.breakers.get('frozen')).window.calls).toBe(1);
+      // Thawed, the frozen process finds its transaction gone: its write was not applied.
+      frozen.kill('SIGCONT');
+      await waitFor(() => out.includes('refused') || out.includes('committed'));
+      expect(out).toContain('refused');
+      expect((await rebound.breakers.get('frozen')).lastError).toBeNull();
+    } finally {
+      await rebound.close();
+    }
   });
 });

@@ -1,6 +1,6 @@
 /** Circuit breakers on PostgreSQL: one row per breaker, locked with FOR UPDATE while a transition is applied. */
 import type pg from 'pg';
-import { withTransaction } from './transaction.ts';
+import { SHARED_LOCK_IDLE_TIMEOUT_MS, withTransaction } from './transaction.ts';
 import { freshBreaker, type BreakerRecord, type Step } from '../../policies/breaker.ts';
 import type { BreakerEvent, BreakerStore } from '../breakers.ts';
 
@@ -74,7 +74,7 @@ export class PostgresBreakerStore implements BreakerStore {
         event = toEvent(ev[0]);
       }
       return { result: s.result, record, event };
-    });
+    }, { idleTimeoutMs: SHARED_LOCK_IDLE_TIMEOUT_MS });
   }
 
   async listEvents(filter: { name?: string; limit?: number }): Promise<BreakerEvent[]> {

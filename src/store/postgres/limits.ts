@@ -1,6 +1,6 @@
 /** Rate-limit buckets and concurrency slots on PostgreSQL: a row lock per bucket, an advisory lock per slot key. */
 import type pg from 'pg';
-import { withTransaction } from './transaction.ts';
+import { SHARED_LOCK_IDLE_TIMEOUT_MS, withTransaction } from './transaction.ts';
 import { refill, take, type LimitStore, type SlotRequest, type TokenRequest } from '../limits.ts';
 
 /** Slots whose job still runs under the token that took them. */
@@ -14,7 +14,7 @@ export class PostgresLimitStore implements LimitStore {
   ) {}
 
   private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    return withTransaction(this.pool, fn);
+    return withTransaction(this.pool, fn, { idleTimeoutMs: SHARED_LOCK_IDLE_TIMEOUT_MS });
   }
 
   async takeToken(r: TokenRequest) {

@@ -558,8 +558,8 @@ export class PostgresStore implements Store {
       values: [Number(jobId), key, JSON.stringify(value), now],
     });
     if (rows[0]) return rows[0].value;
-    // Another executor recorded first: its value counts.
-    return (await this.getOnce(jobId, key))!.value;
+    // Another executor recorded first: its value counts (unless the job was purged meanwhile).
+    return (await this.getOnce(jobId, key))?.value ?? value;
   }
 
   async cancelJob(id: string, actor: string, now: number): Promise<Job | null> {

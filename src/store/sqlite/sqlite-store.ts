@@ -388,14 +388,14 @@ export class SqliteStore implements Store {
   }
 
   async putOnce(jobId: string, key: string, value: Json, now: number): Promise<Json> {
-    const inserted = this.write(
-      () =>
-        this.db
-          .prepare('INSERT INTO job_once (job_id, key, value, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
-          .run(Number(jobId), key, JSON.stringify(value), now).changes === 1,
+    const { changes } = this.write(() =>
+      this.db
+        .prepare('INSERT INTO job_once (job_id, key, value, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+        .run(Number(jobId), key, JSON.stringify(value), now),
     );
-    // Another executor recorded first: its value counts.
-    return inserted ? value : (await this.getOnce(jobId, key))!.value;
+    if (changes === 1) return value;
+    // Another executor recorded first: its value counts (unless the job was purged meanwhile).
+    return (await this.getOnce(jobId, key))?.value ?? value;
   }
 
   async cancelJob(id: string, actor: string, now: number): Promise<Job | null> {
