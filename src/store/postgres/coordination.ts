@@ -6,7 +6,7 @@
  * transaction client handed to the core store qualify the schema.
  */
 import type pg from 'pg';
-import { withTransaction } from './transaction.ts';
+import { SHARED_LOCK_IDLE_TIMEOUT_MS, withTransaction } from './transaction.ts';
 import { canonicalJson } from '../../engine/enqueue-input.ts';
 import { StaleTermError } from '../../errors.ts';
 import type {
@@ -47,9 +47,6 @@ interface ScheduleRow {
   updated_at: number;
 }
 
-/** How long a fenced transaction may sit idle (its process paused) before the server ends it. */
-export const FENCED_TX_IDLE_TIMEOUT_MS = 2000;
-
 const toLease = (r: LeaseRow): Lease => ({ name: r.name, holder: r.holder, token: r.token, expiresAt: r.expires_at });
 
 const toSchedule = (r: ScheduleRow): ScheduleRecord => ({
@@ -77,14 +74,21 @@ export class PostgresCoordinationStore implements CoordinationStore {
     private readonly jobs: Pick<Store, 'insertJobs'>,
   ) {}
 
-  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    return withTransaction(this.pool, fn);
+  /**
+   * A transaction that first checks the caller's fence, when it has one, and holds it with a shared row lock. A
+   * leader frozen (GC, SIGSTOP) inside it would block every takeover: the server ends it after the shared-lock
+   * idle timeout, rolling the write back.
+   */
+  private fencedTx<T>(fence: Fence | undefined, now: number, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (!fence) return withTransaction(this.pool, fn);
+    const checked = async (c: pg.PoolClient) => {
+      await this.checkFence(c, fence, now);
+      return fn(c);
+    };
+    return withTransaction(this.pool, checked, { idleTimeoutMs: SHARED_LOCK_IDLE_TIMEOUT_MS });
   }
 
   private async checkFence(c: pg.PoolClient, fence: Fence, now: number) {
-    // A leader frozen (GC, SIGSTOP) inside this transaction would hold the row lock and block every takeover:
-    // the server ends such a transaction after this long idle, rolling the write back.
-    await c.query(`SET LOCAL idle_in_transaction_session_timeout = ${FENCED_TX_IDLE_TIMEOUT_MS}`);
     const { rows } = await c.query('SELECT 1 FROM coordination_leases WHERE name = $1 AND token = $2 AND expires_at > $3 FOR SHARE', [
       fence.lease,
       fence.token,
@@ -127,8 +131,7 @@ export class PostgresCoordinationStore implements CoordinationStore {
   }
 
   async upsertSchedule(spec: ScheduleSpec, nextFireAt: number | null, now: number, fence?: Fence) {
-    return this.tx(async (c) => {
-      if (fence) await this.checkFence(c, fence, now);
+    return this.fencedTx(fence, now, async (c) => {
       const { rows: found } = await c.query<ScheduleRow>('SELECT * FROM schedules WHERE name = $1 FOR UPDATE', [spec.name]);
       const existing = found[0];
       const payload = JSON.stringify(spec.payload);
@@ -199,8 +202,7 @@ export class PostgresCoordinationStore implements CoordinationStore {
     nextFireAt: number | null;
     now: number;
   }): Promise<FireResult[]> {
-    return this.tx(async (c) => {
-      await this.checkFence(c, p.fence, p.now);
+    return this.fencedTx(p.fence, p.now, async (c) => {
       const { rows: current } = await c.query<{ version: number }>('SELECT version FROM schedules WHERE name = $1 FOR UPDATE', [p.name]);
       if (!current[0] || current[0].version !== p.version) return [];
       const results: FireResult[] = [];
@@ -241,8 +243,7 @@ export class PostgresCoordinationStore implements CoordinationStore {
   }
 
   async pruneJobs(p: PruneJobsParams): Promise<Record<string, number>> {
-    return this.tx(async (c) => {
-      await this.checkFence(c, p.fence, p.now);
+    return this.fencedTx(p.fence, p.now, async (c) => {
       const { rows } = await c.query<{ id: number; type: string }>(
         `DELETE FROM jobs WHERE id IN (
            SELECT id FROM jobs
@@ -273,8 +274,7 @@ export class PostgresCoordinationStore implements CoordinationStore {
   }
 
   async pruneExpiredKeys(p: { fence: Fence; now: number; limit: number }): Promise<number> {
-    return this.tx(async (c) => {
-      await this.checkFence(c, p.fence, p.now);
+    return this.fencedTx(p.fence, p.now, async (c) => {
       const { rowCount } = await c.query(
         `UPDATE jobs SET idempotency_key = NULL WHERE id IN (
            SELECT id FROM jobs WHERE idempotency_key IS NOT NULL AND key_expires_at IS NOT NULL AND key_expires_at <= $1
@@ -286,8 +286,7 @@ export class PostgresCoordinationStore implements CoordinationStore {
   }
 
   async pruneFires(p: { fence: Fence; before: number; limit: number; now: number }): Promise<number> {
-    return this.tx(async (c) => {
-      await this.checkFence(c, p.fence, p.now);
+    return this.fencedTx(p.fence, p.now, async (c) => {
       const { rowCount } = await c.query(
         `DELETE FROM schedule_fires WHERE (schedule, fire_at) IN (
            SELECT schedule, fire_at FROM schedule_fires WHERE fire_at < $1 ORDER BY fire_at LIMIT $2)`,
