@@ -73,6 +73,51 @@ describe.each(storeKinds)('limits across processes on %s', (kind) => {
   });
 });
 
+describe.each(storeKinds)('limits in one process on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  it('jobs starting together take their tokens and slots together, every one counted', async () => {
+    url = freshStoreUrl(kind);
+    let running = 0;
+    let peak = 0;
+    const limited = defineJob('limited-together', {
+      rateLimit: { max: 1000, perMs: 86_400_000, key: 'api' },
+      concurrency: { max: 30, key: 'api' },
+      handler: async () => {
+        peak = Math.max(peak, ++running);
+        await new Promise((r) => setTimeout(r, 20));
+        running--;
+      },
+    });
+    rebound = await createRebound({ store: url, jobs: [limited] });
+    const limits = rebound.store.limits;
+    const writes = { takeTokens: 0, acquireSlots: 0, releaseSlots: 0 };
+    for (const name of Object.keys(writes) as (keyof typeof writes)[]) {
+      const original = (limits[name] as (...a: unknown[]) => Promise<unknown>).bind(limits);
+      (limits as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+        writes[name]++;
+        return original(...args);
+      };
+    }
+    const jobs = 200;
+    await rebound.enqueueMany(Array.from({ length: jobs }, () => ({ type: 'limited-together', payload: {} })));
+    const worker = rebound.work({ concurrency: 50, pollIntervalMs: 20 });
+    await waitFor(async () => (await rebound.countJobs({ type: 'limited-together', state: 'completed' })) === jobs);
+    await worker.stop();
+    expect(peak).toBeLessThanOrEqual(30);
+    // Each job that ran took one token (an attempt refused a slot takes none); the bucket refills by a day.
+    expect((await limits.takeTokens({ key: 'rate:key:api', max: 1000, perMs: 86_400_000, now: Date.now() }, 1000)).taken).toBe(1000 - jobs);
+    expect(await limits.slotsInUse()).toEqual({});
+    // One write per job made processes sharing a key take turns at its lock, once per job.
+    for (const [name, n] of Object.entries(writes)) expect(n, name).toBeLessThan(jobs / 2);
+  });
+});
+
 describe.each(storeKinds)('retry budget on %s', (kind) => {
   let url: string;
   let rebound: Rebound;

@@ -11,7 +11,7 @@ export class Batcher<I, O> {
 
   constructor(
     private readonly flushFn: (items: I[]) => Promise<O[]>,
-    private readonly opts: { maxBatch: number; maxInFlight: number },
+    private readonly opts: { maxBatch: number; maxInFlight: number; onIdle?: () => void },
   ) {}
 
   add(item: I): Promise<O> {
@@ -64,6 +64,39 @@ export class Batcher<I, O> {
   private settleIdle() {
     if (this.pending.length || this.inFlight) return;
     for (const r of this.idle.splice(0)) r();
+    this.opts.onIdle?.();
+  }
+}
+
+/**
+ * A Batcher for each key (a breaker, a limit's bucket...): calls for one key travel together, keys do not wait
+ * for each other. A key's Batcher is dropped once idle, so keys made from payloads (per tenant) do not pile up.
+ */
+export class KeyedBatcher<I, O> {
+  private readonly byKey = new Map<string, Batcher<I, O>>();
+
+  constructor(
+    private readonly flushFn: (key: string, items: I[]) => Promise<O[]>,
+    private readonly opts: { maxBatch: number; maxInFlight: number },
+  ) {}
+
+  add(key: string, item: I): Promise<O> {
+    let batcher = this.byKey.get(key);
+    if (!batcher) {
+      const made: Batcher<I, O> = new Batcher((items) => this.flushFn(key, items), {
+        ...this.opts,
+        onIdle: () => {
+          if (this.byKey.get(key) === made) this.byKey.delete(key);
+        },
+      });
+      this.byKey.set(key, (batcher = made));
+    }
+    return batcher.add(item);
+  }
+
+  /** Keys with calls pending or in flight. */
+  get size(): number {
+    return this.byKey.size;
   }
 }
 

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { BreakerGuard, JobDefinition, Logger } from '../define.ts';
 import { BreakerOpenError, LeaseLostError, ShutdownError, Snooze, ValidationError } from '../errors.ts';
 import type { ReboundEmitter } from '../events.ts';
-import { Batcher } from '../engine/batcher.ts';
+import { KeyedBatcher } from '../engine/batcher.ts';
 import {
   admit,
   applyInOrder,
@@ -73,7 +73,7 @@ export class Breakers {
   redrivePerSecond = 20;
   private readonly redrives = new Set<Promise<unknown>>();
   /** Each breaker's outcomes waiting to be written (see `record`). */
-  private readonly outcomes = new Map<string, Batcher<OutcomeStep, void>>();
+  private readonly outcomes = new KeyedBatcher<OutcomeStep, void>((name, steps) => this.applyAll(name, steps), { maxBatch: 1000, maxInFlight: 1 });
   /** `ctx.breaker` for each job definition, made once rather than for every attempt. */
   private readonly guards = new WeakMap<JobDefinition, (name: string) => BreakerGuard>();
 
@@ -253,12 +253,7 @@ export class Breakers {
    * PostgreSQL across four worker processes, each call waiting for the row's lock).
    */
   private record(name: string, step: OutcomeStep): Promise<void> {
-    let queue = this.outcomes.get(name);
-    if (!queue) {
-      queue = new Batcher((steps) => this.applyAll(name, steps), { maxBatch: 1000, maxInFlight: 1 });
-      this.outcomes.set(name, queue);
-    }
-    return queue.add(step);
+    return this.outcomes.add(name, step);
   }
 
   /** Applies queued outcomes in as few writes as their transitions allow (each transition is a write of its own). */

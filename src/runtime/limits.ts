@@ -4,17 +4,23 @@
  *   every process (slots in the store, held by a live lease);
  * - `rateLimit: { max, perMs, key? }`: a token bucket in the store, so the
  *   rate holds across every process;
+ * - both are group-committed: the tokens or slots that this process's starting
+ *   jobs ask for while its last write to a key is in flight are taken together
+ *   in its next write (one locked write per job made processes sharing a key
+ *   take turns at its lock: 4 workers ran 10 ms jobs at 105-194 a second);
  * - a job over a limit is put back to sleep (Snooze) without using an attempt,
  *   and this process stops claiming its type for a moment;
  * - `retryBudget`: retries may be at most `ratio` of the type's recent attempts
  *   (counted per process); beyond it, a retry is pushed out by `deferMs`.
  */
 import type { JobDefinition, Logger } from '../define.ts';
+import { KeyedBatcher } from '../engine/batcher.ts';
 import { BreakerOpenError, LeaseLostError, ShutdownError, Snooze } from '../errors.ts';
 import type { ReboundEmitter } from '../events.ts';
 import type { Job } from '../job.ts';
 import { DEFAULT_RETRY_BUDGET, limitKey, type RetryBudget } from '../policies/limits.ts';
 import { backoffDelay, classifyError } from '../policies/retry.ts';
+import type { SlotHolder } from '../store/limits.ts';
 import type { Store } from '../store/store.ts';
 import type { WorkerPlugin } from './plugin.ts';
 
@@ -38,6 +44,9 @@ export class Limits {
   /** Types this process holds back from claiming until the given time. */
   private readonly blockedUntil = new Map<string, number>();
   private readonly budgets = new Map<string, BudgetWindow>();
+  private readonly tokens = new KeyedBatcher<TokenAsk, { taken: boolean; waitMs: number }>((_, asks) => this.takeTokens(asks), GROUP);
+  private readonly slots = new KeyedBatcher<SlotAsk, boolean>((_, asks) => this.acquireSlots(asks), GROUP);
+  private readonly releases = new KeyedBatcher<string, void>((key, jobIds) => this.releaseSlots(key, jobIds), GROUP);
 
   constructor(private readonly deps: LimitsDeps) {}
 
@@ -70,32 +79,52 @@ export class Limits {
   }
 
   private async run(next: () => Promise<unknown>, job: Job, def: JobDefinition): Promise<unknown> {
-    const { store, now } = this.deps;
+    const { now } = this.deps;
     let slot: string | null = null;
     if (def.concurrency) {
       const key = limitKey('conc', job.type, def.concurrency.key, job.payload);
-      const ok = await store.limits.acquireSlot({ key, max: def.concurrency.max, jobId: job.id, token: job.leaseToken, now: now() });
+      const { max } = def.concurrency;
+      const ok = await this.slots.add(`${key}\0${max}`, { key, max, jobId: job.id, token: job.leaseToken });
       if (!ok) {
         const wait = SLOT_RETRY_MS + Math.floor(Math.random() * SLOT_RETRY_MS);
         if (typeof def.concurrency.key !== 'function') this.hold(job.type, now() + wait / 2);
-        throw new Snooze(now() + wait, `concurrency limit ${key} (${def.concurrency.max}) reached`);
+        throw new Snooze(now() + wait, `concurrency limit ${key} (${max}) reached`);
       }
       slot = key;
     }
     try {
       if (def.rateLimit) {
         const key = limitKey('rate', job.type, def.rateLimit.key, job.payload);
-        const r = await store.limits.takeToken({ key, max: def.rateLimit.max, perMs: def.rateLimit.perMs, now: now() });
+        const { max, perMs } = def.rateLimit;
+        const r = await this.tokens.add(`${key}\0${max}\0${perMs}`, { key, max, perMs });
         if (!r.taken) {
           if (typeof def.rateLimit.key !== 'function') this.hold(job.type, now() + r.waitMs);
           // Jitter spreads the sleepers over the coming tokens instead of waking them all at the first.
-          throw new Snooze(now() + r.waitMs + Math.floor(Math.random() * r.waitMs), `rate limit ${key} (${def.rateLimit.max} per ${def.rateLimit.perMs} ms)`);
+          throw new Snooze(now() + r.waitMs + Math.floor(Math.random() * r.waitMs), `rate limit ${key} (${max} per ${perMs} ms)`);
         }
       }
       return def.retryBudget ? await this.budgeted(next, job, def) : await next();
     } finally {
-      if (slot) await store.limits.releaseSlot(slot, job.id).catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: 'release slot' }));
+      if (slot) await this.releases.add(slot, job.id).catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: 'release slot' }));
     }
+  }
+
+  /** Asks for tokens of one bucket with one size and rate: the first `taken` asks get one. */
+  private async takeTokens(asks: TokenAsk[]) {
+    const { key, max, perMs } = asks[0];
+    const { taken, waitMs } = await this.deps.store.limits.takeTokens({ key, max, perMs, now: this.deps.now() }, asks.length);
+    return asks.map((_, i) => (i < taken ? { taken: true, waitMs: 0 } : { taken: false, waitMs }));
+  }
+
+  private async acquireSlots(asks: SlotAsk[]) {
+    const { key, max } = asks[0];
+    const granted = new Set(await this.deps.store.limits.acquireSlots({ key, max, holders: asks, now: this.deps.now() }));
+    return asks.map((a) => granted.has(a.jobId));
+  }
+
+  private async releaseSlots(key: string, jobIds: string[]) {
+    await this.deps.store.limits.releaseSlots(key, jobIds);
+    return jobIds.map(() => undefined);
   }
 
   private hold(type: string, until: number) {
@@ -140,6 +169,20 @@ export class Limits {
       throw err;
     }
   }
+}
+
+/** One write per key at a time; what is asked meanwhile goes in the next. */
+const GROUP = { maxBatch: 1000, maxInFlight: 1 };
+
+interface TokenAsk {
+  key: string;
+  max: number;
+  perMs: number;
+}
+
+interface SlotAsk extends SlotHolder {
+  key: string;
+  max: number;
 }
 
 function willRetry(err: unknown, job: Job, def: JobDefinition): boolean {

@@ -10,21 +10,35 @@ export interface TokenRequest {
   now: number;
 }
 
+/** The lease that holds a slot: a slot whose job is no longer running under this token is free again. */
+export interface SlotHolder {
+  jobId: string;
+  token: number;
+}
+
 export interface SlotRequest {
   key: string;
   max: number;
-  /** The lease that holds the slot: a slot whose job is no longer running under this token is free again. */
-  jobId: string;
-  token: number;
+  holders: SlotHolder[];
   now: number;
 }
 
+/**
+ * Each call is one locked write, however many tokens or slots it moves: a process takes what its starting jobs
+ * need together (runtime/limits.ts), so processes sharing a key do not queue behind its lock once per job.
+ */
 export interface LimitStore {
-  /** Takes one token from the key's bucket (created full). Not taken: `waitMs` until the next token. */
-  takeToken(r: TokenRequest): Promise<{ taken: boolean; waitMs: number }>;
-  /** Takes a slot if fewer than `max` live leases hold one for this key. */
-  acquireSlot(r: SlotRequest): Promise<boolean>;
-  releaseSlot(key: string, jobId: string): Promise<void>;
+  /**
+   * Takes up to `count` tokens from the key's bucket (created full): `taken` of them, and when fewer than asked,
+   * `waitMs` until the next token.
+   */
+  takeTokens(r: TokenRequest, count: number): Promise<{ taken: number; waitMs: number }>;
+  /**
+   * Gives slots to the holders in the order given while fewer than `max` live leases hold one for this key
+   * (a holder that already has one keeps it, renewed): returns the job ids that got one.
+   */
+  acquireSlots(r: SlotRequest): Promise<string[]>;
+  releaseSlots(key: string, jobIds: string[]): Promise<void>;
   /** Slots held now, by key (live leases only). */
   slotsInUse(): Promise<Record<string, number>>;
 }
@@ -34,8 +48,9 @@ export function refill(tokens: number, updatedAt: number, r: TokenRequest): numb
   return Math.min(r.max, tokens + (Math.max(0, r.now - updatedAt) * r.max) / r.perMs);
 }
 
-/** Takes a token from `tokens` (already refilled), or says how long until one is there. */
-export function take(tokens: number, r: TokenRequest): { tokens: number; taken: boolean; waitMs: number } {
-  if (tokens >= 1) return { tokens: tokens - 1, taken: true, waitMs: 0 };
-  return { tokens, taken: false, waitMs: Math.ceil(((1 - tokens) * r.perMs) / r.max) };
+/** Takes up to `count` whole tokens from `tokens` (already refilled), and says how long until the next one if short. */
+export function take(tokens: number, r: TokenRequest, count: number): { tokens: number; taken: number; waitMs: number } {
+  const taken = Math.max(0, Math.min(count, Math.floor(tokens)));
+  const left = tokens - taken;
+  return { tokens: left, taken, waitMs: taken < count ? Math.ceil(((1 - left) * r.perMs) / r.max) : 0 };
 }

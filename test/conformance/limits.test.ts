@@ -41,22 +41,33 @@ describe.each(storeKinds)('limit store conformance: %s', (kind) => {
     url = freshStoreUrl(kind);
     const s = await open();
     const r = { key: 'rate:a', max: 2, perMs: 1000 };
-    expect(await s.limits.takeToken({ ...r, now: T0 })).toEqual({ taken: true, waitMs: 0 });
-    expect(await s.limits.takeToken({ ...r, now: T0 })).toEqual({ taken: true, waitMs: 0 });
-    expect(await s.limits.takeToken({ ...r, now: T0 + 100 })).toEqual({ taken: false, waitMs: 400 });
-    expect((await s.limits.takeToken({ ...r, now: T0 + 500 })).taken).toBe(true);
-    expect((await s.limits.takeToken({ ...r, now: T0 + 600 })).taken).toBe(false);
+    expect(await s.limits.takeTokens({ ...r, now: T0 }, 1)).toEqual({ taken: 1, waitMs: 0 });
+    expect(await s.limits.takeTokens({ ...r, now: T0 }, 1)).toEqual({ taken: 1, waitMs: 0 });
+    expect(await s.limits.takeTokens({ ...r, now: T0 + 100 }, 1)).toEqual({ taken: 0, waitMs: 400 });
+    expect((await s.limits.takeTokens({ ...r, now: T0 + 500 }, 1)).taken).toBe(1);
+    expect((await s.limits.takeTokens({ ...r, now: T0 + 600 }, 1)).taken).toBe(0);
     // Other keys have their own bucket.
-    expect((await s.limits.takeToken({ ...r, key: 'rate:b', now: T0 + 600 })).taken).toBe(true);
+    expect((await s.limits.takeTokens({ ...r, key: 'rate:b', now: T0 + 600 }, 1)).taken).toBe(1);
+  });
+
+  it('one call takes several tokens, as many as the bucket holds, and says when the next comes', async () => {
+    url = freshStoreUrl(kind);
+    const s = await open();
+    const r = { key: 'rate:many', max: 4, perMs: 1000 };
+    expect(await s.limits.takeTokens({ ...r, now: T0 }, 3)).toEqual({ taken: 3, waitMs: 0 });
+    // One left; five asked: one taken, the next whole token is 250 ms away.
+    expect(await s.limits.takeTokens({ ...r, now: T0 }, 5)).toEqual({ taken: 1, waitMs: 250 });
+    // 625 ms later 2.5 tokens have come back: two whole ones are taken, the half left needs 125 ms more.
+    expect(await s.limits.takeTokens({ ...r, now: T0 + 625 }, 5)).toEqual({ taken: 2, waitMs: 125 });
   });
 
   it('concurrent takes from two connections never exceed the bucket', async () => {
     url = freshStoreUrl(kind);
     const a = await open();
     const b = await open();
-    const r = { key: 'rate:x', max: 3, perMs: 60_000, now: T0 };
-    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).limits.takeToken(r)));
-    expect(results.filter((x) => x.taken)).toHaveLength(3);
+    const r = { key: 'rate:x', max: 7, perMs: 60_000, now: T0 };
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).limits.takeTokens(r, 1 + (i % 3))));
+    expect(results.reduce((sum, x) => sum + x.taken, 0)).toBe(7);
   });
 
   it('a slot counts only while its lease is live; concurrent acquirers never exceed the limit', async () => {
@@ -65,17 +76,20 @@ describe.each(storeKinds)('limit store conformance: %s', (kind) => {
     const b = await open();
     await a.insertJobs(Array.from({ length: 6 }, job), T0);
     const claimed = await a.claimJobs({ workerId: 'w', queues: ['default'], types: ['t'], limit: 6, leaseMs: 60_000, now: T0 });
-    const got = await Promise.all(
-      claimed.map((j, i) => (i % 2 ? a : b).limits.acquireSlot({ key: 'conc:t', max: 2, jobId: j.id, token: j.leaseToken, now: T0 })),
-    );
-    expect(got.filter(Boolean)).toHaveLength(2);
+    const holder = (j: (typeof claimed)[number]) => ({ jobId: j.id, token: j.leaseToken });
+    const got = await Promise.all(claimed.map((j, i) => (i % 2 ? a : b).limits.acquireSlots({ key: 'conc:t', max: 2, holders: [holder(j)], now: T0 })));
+    expect(got.flat()).toHaveLength(2);
     expect(await a.limits.slotsInUse()).toEqual({ 'conc:t': 2 });
-    const holders = claimed.filter((_, i) => got[i]);
+    const holders = claimed.filter((_, i) => got[i].length === 1);
     // A finished job's slot is free even if never released (its process died before releasing it).
     await a.completeJobs([{ id: holders[0].id, token: holders[0].leaseToken, result: null }], T0 + 1);
-    const other = claimed.find((_, i) => !got[i])!;
-    expect(await b.limits.acquireSlot({ key: 'conc:t', max: 2, jobId: other.id, token: other.leaseToken, now: T0 + 2 })).toBe(true);
-    await b.limits.releaseSlot('conc:t', holders[1].id);
-    expect(await a.limits.slotsInUse()).toEqual({ 'conc:t': 1 });
+    const others = claimed.filter((_, i) => got[i].length === 0);
+    // Several holders in one call: slots go in the order asked, up to the limit.
+    expect(await b.limits.acquireSlots({ key: 'conc:t', max: 2, holders: others.map(holder), now: T0 + 2 })).toEqual([others[0].id]);
+    // A holder that has a slot keeps it when it asks again, and does not count against itself.
+    expect(await b.limits.acquireSlots({ key: 'conc:t', max: 2, holders: [holder(others[0])], now: T0 + 3 })).toEqual([others[0].id]);
+    await b.limits.releaseSlots('conc:t', [holders[1].id, others[0].id]);
+    expect(await a.limits.slotsInUse()).toEqual({});
+    expect(await a.limits.acquireSlots({ key: 'conc:t', max: 2, holders: others.slice(1).map(holder), now: T0 + 4 })).toEqual(others.slice(1, 3).map((j) => j.id));
   });
 });

@@ -17,33 +17,36 @@ export class PostgresLimitStore implements LimitStore {
     return withTransaction(this.pool, fn, { idleTimeoutMs: SHARED_LOCK_IDLE_TIMEOUT_MS });
   }
 
-  async takeToken(r: TokenRequest) {
+  async takeTokens(r: TokenRequest, count: number) {
     return this.tx(async (c) => {
       await c.query('INSERT INTO rate_buckets (key, tokens, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING', [r.key, r.max, r.now]);
       const { rows } = await c.query<{ tokens: number; updated_at: number }>('SELECT tokens, updated_at FROM rate_buckets WHERE key = $1 FOR UPDATE', [r.key]);
-      const t = take(refill(rows[0].tokens, rows[0].updated_at, r), r);
+      const t = take(refill(rows[0].tokens, rows[0].updated_at, r), r, count);
       await c.query('UPDATE rate_buckets SET tokens = $2, updated_at = $3 WHERE key = $1', [r.key, t.tokens, Math.max(r.now, rows[0].updated_at)]);
       return { taken: t.taken, waitMs: t.waitMs };
     });
   }
 
-  async acquireSlot(r: SlotRequest): Promise<boolean> {
+  async acquireSlots(r: SlotRequest): Promise<string[]> {
+    const ids = r.holders.map((h) => Number(h.jobId));
     return this.tx(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rebound:${this.schema}:slot:${r.key}`]);
       await c.query(`DELETE FROM concurrency_slots s WHERE key = $1 AND NOT ${LIVE}`, [r.key]);
-      const { rows } = await c.query<{ n: number }>('SELECT count(*) AS n FROM concurrency_slots WHERE key = $1 AND job_id <> $2', [r.key, Number(r.jobId)]);
-      if (rows[0].n >= r.max) return false;
+      const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM concurrency_slots WHERE key = $1 AND job_id <> ALL($2::bigint[])', [r.key, ids]);
+      const granted = r.holders.slice(0, Math.max(0, r.max - rows[0].n));
+      if (granted.length === 0) return [];
       await c.query(
-        `INSERT INTO concurrency_slots (key, job_id, token, acquired_at) VALUES ($1, $2, $3, $4)
+        `INSERT INTO concurrency_slots (key, job_id, token, acquired_at)
+         SELECT $1, job_id, token, $4 FROM unnest($2::bigint[], $3::bigint[]) AS h (job_id, token)
          ON CONFLICT (key, job_id) DO UPDATE SET token = excluded.token, acquired_at = excluded.acquired_at`,
-        [r.key, Number(r.jobId), r.token, r.now],
+        [r.key, granted.map((h) => Number(h.jobId)), granted.map((h) => h.token), r.now],
       );
-      return true;
+      return granted.map((h) => h.jobId);
     });
   }
 
-  async releaseSlot(key: string, jobId: string): Promise<void> {
-    await this.pool.query('DELETE FROM concurrency_slots WHERE key = $1 AND job_id = $2', [key, Number(jobId)]);
+  async releaseSlots(key: string, jobIds: string[]): Promise<void> {
+    await this.pool.query('DELETE FROM concurrency_slots WHERE key = $1 AND job_id = ANY($2::bigint[])', [key, jobIds.map(Number)]);
   }
 
   async slotsInUse(): Promise<Record<string, number>> {

@@ -8,13 +8,13 @@ const LIVE = `EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.lease_tok
 export class SqliteLimitStore implements LimitStore {
   constructor(private readonly db: Database.Database) {}
 
-  async takeToken(r: TokenRequest) {
+  async takeTokens(r: TokenRequest, count: number) {
     return this.db
       .transaction(() => {
         const row = this.db.prepare('SELECT tokens, updated_at FROM rate_buckets WHERE key = ?').get(r.key) as
           | { tokens: number; updated_at: number }
           | undefined;
-        const t = take(row ? refill(row.tokens, row.updated_at, r) : r.max, r);
+        const t = take(row ? refill(row.tokens, row.updated_at, r) : r.max, r, count);
         this.db
           .prepare(
             `INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?, ?, ?)
@@ -26,27 +26,27 @@ export class SqliteLimitStore implements LimitStore {
       .immediate();
   }
 
-  async acquireSlot(r: SlotRequest): Promise<boolean> {
+  async acquireSlots(r: SlotRequest): Promise<string[]> {
+    const ids = JSON.stringify(r.holders.map((h) => Number(h.jobId)));
     return this.db
       .transaction(() => {
         this.db.prepare(`DELETE FROM concurrency_slots AS s WHERE key = ? AND NOT ${LIVE}`).run(r.key);
-        const { n } = this.db.prepare('SELECT count(*) AS n FROM concurrency_slots WHERE key = ? AND job_id <> ?').get(r.key, Number(r.jobId)) as {
-          n: number;
-        };
-        if (n >= r.max) return false;
-        this.db
-          .prepare(
-            `INSERT INTO concurrency_slots (key, job_id, token, acquired_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (key, job_id) DO UPDATE SET token = excluded.token, acquired_at = excluded.acquired_at`,
-          )
-          .run(r.key, Number(r.jobId), r.token, r.now);
-        return true;
+        const { n } = this.db
+          .prepare('SELECT count(*) AS n FROM concurrency_slots WHERE key = ? AND job_id NOT IN (SELECT value FROM json_each(?))')
+          .get(r.key, ids) as { n: number };
+        const granted = r.holders.slice(0, Math.max(0, r.max - n));
+        const insert = this.db.prepare(
+          `INSERT INTO concurrency_slots (key, job_id, token, acquired_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (key, job_id) DO UPDATE SET token = excluded.token, acquired_at = excluded.acquired_at`,
+        );
+        for (const h of granted) insert.run(r.key, Number(h.jobId), h.token, r.now);
+        return granted.map((h) => h.jobId);
       })
       .immediate();
   }
 
-  async releaseSlot(key: string, jobId: string): Promise<void> {
-    this.db.prepare('DELETE FROM concurrency_slots WHERE key = ? AND job_id = ?').run(key, Number(jobId));
+  async releaseSlots(key: string, jobIds: string[]): Promise<void> {
+    this.db.prepare('DELETE FROM concurrency_slots WHERE key = ? AND job_id IN (SELECT value FROM json_each(?))').run(key, JSON.stringify(jobIds.map(Number)));
   }
 
   async slotsInUse(): Promise<Record<string, number>> {
