@@ -109,15 +109,21 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     expect(view.openUntil! - view.updatedAt).toBe(30_000);
   });
 
-  it('outcomes reported together are written together, every one counted', async () => {
+  it('outcomes reported together are written together, every one counted; calls admitted together share a read', async () => {
     url = freshStoreUrl(kind);
     rebound = await createRebound({ store: url });
     const breakers = rebound.store.breakers;
     const update = breakers.update.bind(breakers);
+    const get = breakers.get.bind(breakers);
     let writes = 0;
+    let reads = 0;
     breakers.update = (...args) => {
       writes++;
       return update(...args);
+    };
+    breakers.get = (...args) => {
+      reads++;
+      return get(...args);
     };
     const guard = rebound.breakers.guard('search');
     const calls = 200;
@@ -125,6 +131,7 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     expect((await rebound.breakers.get('search')).window).toMatchObject({ calls, failures: 0 });
     // One write per call made every call wait for the breaker row's lock in turn.
     expect(writes).toBeLessThan(calls / 4);
+    expect(reads).toBeLessThan(calls / 4);
   });
 
   it('refuses bad breaker options with a ValidationError naming the field', async () => {

@@ -60,6 +60,9 @@ export interface BreakersDeps {
   defs: () => ReadonlyMap<string, JobDefinition>;
 }
 
+/** Group commits and shared reads: one store call per breaker at a time, what comes meanwhile goes in the next. */
+const ONE_AT_A_TIME = { maxBatch: 1000, maxInFlight: 1 };
+
 /** How long a job refused by a breaker sleeps at most before it is looked at again (the claim gate holds it meanwhile). */
 const MAX_SNOOZE_MS = 2000;
 
@@ -73,7 +76,9 @@ export class Breakers {
   redrivePerSecond = 20;
   private readonly redrives = new Set<Promise<unknown>>();
   /** Each breaker's outcomes waiting to be written (see `record`). */
-  private readonly outcomes = new KeyedBatcher<OutcomeStep, void>((name, steps) => this.applyAll(name, steps), { maxBatch: 1000, maxInFlight: 1 });
+  private readonly outcomes = new KeyedBatcher<OutcomeStep, void>((name, steps) => this.applyAll(name, steps), ONE_AT_A_TIME);
+  /** Each breaker's admission reads: calls arriving while one is in flight share the next (see `admit`). */
+  private readonly reads = new KeyedBatcher<null, BreakerRecord | null>((name, asks) => this.readFor(name, asks.length), ONE_AT_A_TIME);
   /** `ctx.breaker` for each job definition, made once rather than for every attempt. */
   private readonly guards = new WeakMap<JobDefinition, (name: string) => BreakerGuard>();
 
@@ -220,8 +225,9 @@ export class Breakers {
   }
 
   private async admit(name: string, probeId: string): Promise<Admission> {
-    // Closed and not forced: a plain read lets the call through without locking the breaker.
-    const current = await this.deps.store.breakers.get(name);
+    // Closed and not forced: a plain read lets the call through without locking the breaker. The calls that ask
+    // while a read is in flight share the next one, so each still sees the breaker as it was after it asked.
+    const current = await this.reads.add(name, null);
     if (current == null || (current.state === 'closed' && current.forced == null)) {
       return { allowed: true, waitMs: 0, state: 'closed', probe: false };
     }
@@ -254,6 +260,11 @@ export class Breakers {
    */
   private record(name: string, step: OutcomeStep): Promise<void> {
     return this.outcomes.add(name, step);
+  }
+
+  private async readFor(name: string, callers: number): Promise<(BreakerRecord | null)[]> {
+    const record = await this.deps.store.breakers.get(name);
+    return Array.from({ length: callers }, () => record);
   }
 
   /** Applies queued outcomes in as few writes as their transitions allow (each transition is a write of its own). */
