@@ -68,6 +68,9 @@ export class Batcher<I, O> {
   }
 }
 
+/** One flush per key at a time; what is asked meanwhile goes in the next (limits' and breakers' writes and reads). */
+export const ONE_FLUSH_AT_A_TIME = { maxBatch: 1000, maxInFlight: 1 };
+
 /**
  * A Batcher for each key (a breaker, a limit's bucket...): calls for one key travel together, keys do not wait
  * for each other. A key's Batcher is dropped once idle, so keys made from payloads (per tenant) do not pile up.

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { BreakerGuard, JobDefinition, Logger } from '../define.ts';
 import { BreakerOpenError, LeaseLostError, ShutdownError, Snooze, ValidationError } from '../errors.ts';
 import type { ReboundEmitter } from '../events.ts';
-import { KeyedBatcher } from '../engine/batcher.ts';
+import { KeyedBatcher, ONE_FLUSH_AT_A_TIME } from '../engine/batcher.ts';
 import {
   admit,
   applyInOrder,
@@ -60,9 +60,6 @@ export interface BreakersDeps {
   defs: () => ReadonlyMap<string, JobDefinition>;
 }
 
-/** Group commits and shared reads: one store call per breaker at a time, what comes meanwhile goes in the next. */
-const ONE_AT_A_TIME = { maxBatch: 1000, maxInFlight: 1 };
-
 /** How long a job refused by a breaker sleeps at most before it is looked at again (the claim gate holds it meanwhile). */
 const MAX_SNOOZE_MS = 2000;
 
@@ -76,9 +73,9 @@ export class Breakers {
   redrivePerSecond = 20;
   private readonly redrives = new Set<Promise<unknown>>();
   /** Each breaker's outcomes waiting to be written (see `record`). */
-  private readonly outcomes = new KeyedBatcher<OutcomeStep, void>((name, steps) => this.applyAll(name, steps), ONE_AT_A_TIME);
+  private readonly outcomes = new KeyedBatcher<OutcomeStep, void>((name, steps) => this.applyAll(name, steps), ONE_FLUSH_AT_A_TIME);
   /** Each breaker's admission reads: calls arriving while one is in flight share the next (see `admit`). */
-  private readonly reads = new KeyedBatcher<null, BreakerRecord | null>((name, asks) => this.readFor(name, asks.length), ONE_AT_A_TIME);
+  private readonly reads = new KeyedBatcher<null, BreakerRecord | null>((name, asks) => this.readFor(name, asks.length), ONE_FLUSH_AT_A_TIME);
   /** `ctx.breaker` for each job definition, made once rather than for every attempt. */
   private readonly guards = new WeakMap<JobDefinition, (name: string) => BreakerGuard>();
 

@@ -14,7 +14,7 @@
  *   (counted per process); beyond it, a retry is pushed out by `deferMs`.
  */
 import type { JobDefinition, Logger } from '../define.ts';
-import { KeyedBatcher } from '../engine/batcher.ts';
+import { KeyedBatcher, ONE_FLUSH_AT_A_TIME } from '../engine/batcher.ts';
 import { BreakerOpenError, LeaseLostError, ShutdownError, Snooze } from '../errors.ts';
 import type { ReboundEmitter } from '../events.ts';
 import type { Job } from '../job.ts';
@@ -44,9 +44,9 @@ export class Limits {
   /** Types this process holds back from claiming until the given time. */
   private readonly blockedUntil = new Map<string, number>();
   private readonly budgets = new Map<string, BudgetWindow>();
-  private readonly tokens = new KeyedBatcher<TokenAsk, { taken: boolean; waitMs: number }>((_, asks) => this.takeTokens(asks), GROUP);
-  private readonly slots = new KeyedBatcher<SlotAsk, boolean>((_, asks) => this.acquireSlots(asks), GROUP);
-  private readonly releases = new KeyedBatcher<string, void>((key, jobIds) => this.releaseSlots(key, jobIds), GROUP);
+  private readonly tokens = new KeyedBatcher<TokenAsk, { taken: boolean; waitMs: number }>((_, asks) => this.takeTokens(asks), ONE_FLUSH_AT_A_TIME);
+  private readonly slots = new KeyedBatcher<SlotAsk, boolean>((_, asks) => this.acquireSlots(asks), ONE_FLUSH_AT_A_TIME);
+  private readonly releases = new KeyedBatcher<string, void>((key, jobIds) => this.releaseSlots(key, jobIds), ONE_FLUSH_AT_A_TIME);
 
   constructor(private readonly deps: LimitsDeps) {}
 
@@ -170,9 +170,6 @@ export class Limits {
     }
   }
 }
-
-/** One write per key at a time; what is asked meanwhile goes in the next. */
-const GROUP = { maxBatch: 1000, maxInFlight: 1 };
 
 interface TokenAsk {
   key: string;
