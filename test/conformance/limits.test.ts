@@ -65,9 +65,11 @@ describe.each(storeKinds)('limit store conformance: %s', (kind) => {
     url = freshStoreUrl(kind);
     const a = await open();
     const b = await open();
-    const r = { key: 'rate:x', max: 7, perMs: 60_000, now: T0 };
-    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).limits.takeTokens(r, 1 + (i % 3))));
-    expect(results.reduce((sum, x) => sum + x.taken, 0)).toBe(7);
+    const r = { key: 'rate:x', max: 50, perMs: 60_000, now: T0 };
+    // 60 calls asking for 120 tokens, many in flight at once on each store's pool, the first ones racing to create the bucket.
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).limits.takeTokens(r, 1 + (i % 3))));
+    expect(results.reduce((sum, x) => sum + x.taken, 0)).toBe(50);
+    expect((await a.limits.takeTokens(r, 1)).taken).toBe(0);
   });
 
   it('a slot counts only while its lease is live; concurrent acquirers never exceed the limit', async () => {
@@ -91,5 +93,19 @@ describe.each(storeKinds)('limit store conformance: %s', (kind) => {
     await b.limits.releaseSlots('conc:t', [holders[1].id, others[0].id]);
     expect(await a.limits.slotsInUse()).toEqual({});
     expect(await a.limits.acquireSlots({ key: 'conc:t', max: 2, holders: others.slice(1).map(holder), now: T0 + 4 })).toEqual(others.slice(1, 3).map((j) => j.id));
+  });
+
+  it('many acquirers racing on two connections get exactly the limit', async () => {
+    url = freshStoreUrl(kind);
+    const a = await open();
+    const b = await open();
+    await a.insertJobs(Array.from({ length: 40 }, job), T0);
+    const claimed = await a.claimJobs({ workerId: 'w', queues: ['default'], types: ['t'], limit: 40, leaseMs: 60_000, now: T0 });
+    // Ten calls of four holders each, all in flight at once.
+    const calls = Array.from({ length: 10 }, (_, i) => claimed.slice(i * 4, i * 4 + 4).map((j) => ({ jobId: j.id, token: j.leaseToken })));
+    const got = await Promise.all(calls.map((holders, i) => (i % 2 ? a : b).limits.acquireSlots({ key: 'conc:race', max: 5, holders, now: T0 })));
+    expect(got.flat()).toHaveLength(5);
+    expect(new Set(got.flat()).size).toBe(5);
+    expect(await a.limits.slotsInUse()).toEqual({ 'conc:race': 5 });
   });
 });

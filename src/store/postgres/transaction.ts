@@ -6,8 +6,8 @@
 import type pg from 'pg';
 
 /**
- * How long a transaction that locks something every process shares (a breaker's row, a rate bucket, a
- * concurrency key) may sit idle before the server ends it. Such a transaction lasts milliseconds; a process
+ * How long a transaction that locks something every process shares (a breaker's row, the leader
+ * lease's row) may sit idle before the server ends it. Such a transaction lasts milliseconds; a process
  * frozen inside one (SIGSTOP, a paused VM, a long GC) would otherwise make every other process wait for it.
  */
 export const SHARED_LOCK_IDLE_TIMEOUT_MS = 2000;
