@@ -90,11 +90,12 @@ describe('a process frozen inside a breaker write on postgres', () => {
       frozen.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       await waitFor(() => out.includes('locked'));
       expect(frozen.exitCode).toBeNull();
-      // Still frozen: without the server's idle timeout this call would wait for the row lock until the
-      // process is thawed. 20 s is ten times the timeout, only to turn a hang into a clear failure.
-      const call = rebound.breakers.guard('frozen').run(async () => 'ok');
+      // Still frozen: without the server's idle timeout this call's outcome would wait for the row lock until
+      // the process is thawed. 20 s is ten times the timeout, only to turn a hang into a clear failure.
+      expect(await rebound.breakers.guard('frozen').run(async () => 'ok')).toBe('ok');
+      const written = rebound.breakers.flush().then(() => 'written');
       const hung = sleep(20_000).then(() => 'still waiting for the frozen process');
-      expect(await Promise.race([call, hung])).toBe('ok');
+      expect(await Promise.race([written, hung])).toBe('written');
       expect(frozen.exitCode).toBeNull();
       expect((await rebound.breakers.get('frozen')).window.calls).toBe(1);
       // Thawed, the frozen process finds its transaction gone: its write was not applied.

@@ -128,10 +128,36 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     const guard = rebound.breakers.guard('search');
     const calls = 200;
     await Promise.all(Array.from({ length: calls }, (_, i) => guard.run(async () => i)));
+    // A success is written after its call returns (it cannot move the breaker): flush waits for the writes.
+    await rebound.breakers.flush();
     expect((await rebound.breakers.get('search')).window).toMatchObject({ calls, failures: 0 });
     // One write per call made every call wait for the breaker row's lock in turn.
     expect(writes).toBeLessThan(calls / 4);
     expect(reads).toBeLessThan(calls / 4);
+  });
+
+  it('a success returns without waiting for its write; a failure waits, so the next call is admitted against it', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url });
+    const breakers = rebound.store.breakers;
+    const update = breakers.update.bind(breakers);
+    let open!: () => void;
+    const held = new Promise<void>((r) => (open = r));
+    breakers.update = async (...args) => {
+      await held;
+      return update(...args);
+    };
+    const guard = rebound.breakers.guard('held');
+    const late = sleep(500).then(() => 'late');
+    expect(await Promise.race([guard.run(async () => 'ok'), late])).toBe('ok');
+    const failed = guard.run(async () => {
+      throw new Error('connection reset');
+    }).catch((e: Error) => e.message);
+    expect(await Promise.race([failed, sleep(300).then(() => 'waiting')])).toBe('waiting');
+    open();
+    expect(await failed).toBe('connection reset');
+    await rebound.breakers.flush();
+    expect((await rebound.breakers.get('held')).window).toMatchObject({ calls: 2, failures: 1 });
   });
 
   it('refuses bad breaker options with a ValidationError naming the field', async () => {

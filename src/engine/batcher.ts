@@ -97,6 +97,11 @@ export class KeyedBatcher<I, O> {
     return batcher.add(item);
   }
 
+  /** Resolves once nothing is pending or in flight for any key (including what is added meanwhile). */
+  async drain(): Promise<void> {
+    while (this.byKey.size) await Promise.all([...this.byKey.values()].map((b) => b.drain()));
+  }
+
   /** Keys with calls pending or in flight. */
   get size(): number {
     return this.byKey.size;

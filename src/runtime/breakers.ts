@@ -158,10 +158,10 @@ export class Breakers {
         if (!adm.allowed) throw new BreakerOpenError(name, adm.state, adm.waitMs);
         try {
           const value = await fn();
-          await this.report(name, probeId, null);
+          await this.report(name, probeId, null, adm.probe);
           return value;
         } catch (err) {
-          await this.report(name, probeId, this.counts(name, err, classify) ? err : undefined);
+          await this.report(name, probeId, this.counts(name, err, classify) ? err : undefined, adm.probe);
           throw err;
         }
       },
@@ -192,6 +192,7 @@ export class Breakers {
       wrap: (next, ctx, job, def) => this.runGuarded(next, ctx.signal, job.id, job.leaseToken, def),
       mapError: (err) => toSnooze(err, this.deps.now()),
       stop: async () => {
+        await this.flush();
         await Promise.allSettled([...this.redrives]);
       },
     };
@@ -205,11 +206,11 @@ export class Breakers {
     try {
       // Race the abort too: a handler that ignores its timeout still counts as a timed-out call.
       const value = await Promise.race([next(), abortion(signal)]);
-      await this.report(name, probeId, null);
+      await this.report(name, probeId, null, adm.probe);
       return value;
     } catch (err) {
       const reason = signal.aborted ? signal.reason : err;
-      await this.report(name, probeId, this.counts(name, reason, def.classify) ? reason : undefined);
+      await this.report(name, probeId, this.counts(name, reason, def.classify) ? reason : undefined, adm.probe);
       throw toSnooze(err, this.deps.now());
     }
   }
@@ -234,19 +235,27 @@ export class Breakers {
   }
 
   /** Records a call's outcome: `null` success, an error a counted failure, `undefined` not counted (frees a probe slot). */
-  private async report(name: string, probeId: string, outcome: unknown): Promise<void> {
+  /**
+   * Reports a call's outcome (null: it succeeded; undefined: it does not count, only its probe slot is freed).
+   * The promise settles once the outcome is written, or at once for a success that was not a probe: such a
+   * success cannot move the breaker, and a guarded job that waited for it held its slot for the writes queued
+   * before it (four processes on PostgreSQL ran 10 ms guarded jobs at 1,146-1,509 a second waiting, 2,165-2,370
+   * not). A failure is waited for, so that the calls after it are admitted against a breaker that has counted it,
+   * and a probe, so that the breaker has closed (or reopened) when it returns. Outcomes are written in the order
+   * reported either way; `flush` waits for them all, and a worker's stop and `close()` flush.
+   */
+  private report(name: string, probeId: string, outcome: unknown, probe: boolean): Promise<void> {
     const cfg = this.config(name);
-    try {
-      if (outcome === undefined) {
-        await this.record(name, (r) => releaseProbe(r, probeId));
-        return;
-      }
-      const ok = outcome === null;
-      const error = ok ? undefined : describe(outcome);
-      await this.record(name, (r, now) => recordOutcome(r, cfg, now, { ok, probeId, error }));
-    } catch (error) {
-      this.deps.events.emit('worker:error', { workerId: '-', error, during: `breaker ${name}` });
-    }
+    const ok = outcome === null;
+    const error = ok || outcome === undefined ? undefined : describe(outcome);
+    const step: OutcomeStep = outcome === undefined ? (r) => releaseProbe(r, probeId) : (r, now) => recordOutcome(r, cfg, now, { ok, probeId, error });
+    const written = this.record(name, step).catch((err) => this.deps.events.emit('worker:error', { workerId: '-', error: err, during: `breaker ${name}` }));
+    return ok && !probe ? Promise.resolve() : written.then(() => undefined);
+  }
+
+  /** Resolves once every outcome reported so far is written to the store. */
+  flush(): Promise<void> {
+    return this.outcomes.drain();
   }
 
   /**
