@@ -28,9 +28,12 @@ describe.each(storeKinds)('limits across processes on %s', (kind) => {
     await dropStore(url);
   });
 
+  // Leases of a minute: these tests count starts, and a worker stalled past a short lease by a loaded machine has
+  // its job rescued and run again, by design (test/processes.test.ts covers that).
   const twoWorkers = async (ledger: string) => {
-    const a = startCli(['worker', '--jobs', JOBS, '--store', url, '--concurrency', '4', '--drain'], { LEDGER: ledger });
-    const b = startCli(['worker', '--jobs', JOBS, '--store', url, '--concurrency', '4', '--drain'], { LEDGER: ledger });
+    const env = { LEDGER: ledger, FIXTURE_LEASE_MS: '60000' };
+    const a = startCli(['worker', '--jobs', JOBS, '--store', url, '--concurrency', '4', '--drain'], env);
+    const b = startCli(['worker', '--jobs', JOBS, '--store', url, '--concurrency', '4', '--drain'], env);
     expect(await exited(a)).toBe(0);
     expect(await exited(b)).toBe(0);
     return [a.pid, b.pid].map(String);
@@ -67,6 +70,12 @@ describe.each(storeKinds)('limits across processes on %s', (kind) => {
     let running = 0;
     let peak = 0;
     for (const e of events) peak = Math.max(peak, (running += e.d));
+    if (events.filter((e) => e.d === 1).length !== 8) {
+      // A job started twice: show the ledger and each job's history, to tell a rescue from a slot given twice.
+      console.log(lines(ledger).map((l) => l.join(' ')).join('\n'));
+      const ids = [...new Set(lines(ledger).filter((l) => l[0] === 'start').map((l) => l[1]))];
+      for (const id of ids) console.log(id, JSON.stringify((await rebound.inspect(id)).history.map((h) => [h.kind, h.at, h.data])));
+    }
     expect(events.filter((e) => e.d === 1)).toHaveLength(8);
     expect(peak).toBeLessThanOrEqual(2);
     expect(await rebound.countJobs({ type: 'capped', state: 'completed' })).toBe(8);
