@@ -234,15 +234,14 @@ export class Breakers {
     return result;
   }
 
-  /** Records a call's outcome: `null` success, an error a counted failure, `undefined` not counted (frees a probe slot). */
   /**
-   * Reports a call's outcome (null: it succeeded; undefined: it does not count, only its probe slot is freed).
-   * The promise settles once the outcome is written, or at once for a success that was not a probe: such a
+   * Records a call's outcome: `null` success, an error a counted failure, `undefined` not counted (frees a probe
+   * slot). The promise settles once the outcome is written, or at once for a success that was not a probe: such a
    * success cannot move the breaker, and a guarded job that waited for it held its slot for the writes queued
-   * before it (four processes on PostgreSQL ran 10 ms guarded jobs at 1,146-1,509 a second waiting, 2,165-2,370
-   * not). A failure is waited for, so that the calls after it are admitted against a breaker that has counted it,
-   * and a probe, so that the breaker has closed (or reopened) when it returns. Outcomes are written in the order
-   * reported either way; `flush` waits for them all, and a worker's stop and `close()` flush.
+   * before it (docs/self-healing.md, "Circuit breakers", has the figures). A failure is waited for, so that the
+   * calls after it are admitted against a breaker that has counted it, and a probe, so that the breaker has closed
+   * (or reopened) when it returns. Outcomes are written in the order reported either way; `flush` waits for them
+   * all, and a worker's stop and `close()` flush.
    */
   private report(name: string, probeId: string, outcome: unknown, probe: boolean): Promise<void> {
     const cfg = this.config(name);

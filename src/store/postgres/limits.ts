@@ -4,7 +4,7 @@
  * process would make every process sharing the key wait for it).
  */
 import type pg from 'pg';
-import { refill, take, type LimitStore, type SlotRequest, type TokenRequest } from '../limits.ts';
+import { take, type LimitStore, type SlotRequest, type TokenRequest } from '../limits.ts';
 
 /** Slots whose job still runs under the token that took them. */
 const LIVE = `EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.lease_token = s.token AND j.state = 'running')`;
