@@ -101,8 +101,17 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     rebound = await createRebound({ store: url, jobs: [defineJob('noop', { handler: () => null })] });
     rebound.breakers.configure('api', { consecutiveFailures: 2 });
     const guard = rebound.breakers.guard('api');
+    const breakers = rebound.store.breakers;
+    const update = breakers.update.bind(breakers);
+    let writes = 0;
+    breakers.update = (...args) => {
+      writes++;
+      return update(...args);
+    };
     for (let i = 0; i < 5; i++) await expect(guard.run(() => Promise.reject(new PermanentError('bad request')))).rejects.toThrow('bad request');
     expect((await rebound.breakers.get('api')).state).toBe('closed');
+    // Not counted, and no probe slot to free: the breaker is not even locked.
+    expect(writes).toBe(0);
     for (let i = 0; i < 2; i++) await expect(guard.run(() => Promise.reject(new Error('503')))).rejects.toThrow('503');
     const view = await rebound.breakers.get('api');
     expect(view).toMatchObject({ state: 'open', blocking: true, lastError: 'Error: 503' });

@@ -244,6 +244,8 @@ export class Breakers {
    * all, and a worker's stop and `close()` flush.
    */
   private report(name: string, probeId: string, outcome: unknown, probe: boolean): Promise<void> {
+    // Not counted and holding no probe slot: there is nothing to write.
+    if (outcome === undefined && !probe) return Promise.resolve();
     const cfg = this.config(name);
     const ok = outcome === null;
     const error = ok || outcome === undefined ? undefined : describe(outcome);

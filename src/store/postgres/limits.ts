@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { take, type LimitStore, type SlotRequest, type TokenRequest } from '../limits.ts';
 
-/** Slots whose job still runs under the token that took them. */
+/** Slots whose job still runs under the token that took them (acquire_concurrency_slots, migration 12, tests the same). */
 const LIVE = `EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.lease_token = s.token AND j.state = 'running')`;
 
 /** `refill` and `take` (store/limits.ts) in SQL, so the bucket is read, refilled and taken from in one statement. */
