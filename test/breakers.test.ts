@@ -157,7 +157,7 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
       return update(...args);
     };
     const guard = rebound.breakers.guard('held');
-    const late = sleep(500).then(() => 'late');
+    const late = sleep(5_000).then(() => 'late');
     expect(await Promise.race([guard.run(async () => 'ok'), late])).toBe('ok');
     const failed = guard.run(async () => {
       throw new Error('connection reset');

@@ -250,8 +250,10 @@ export class Breakers {
     const ok = outcome === null;
     const error = ok || outcome === undefined ? undefined : describe(outcome);
     const step: OutcomeStep = outcome === undefined ? (r) => releaseProbe(r, probeId) : (r, now) => recordOutcome(r, cfg, now, { ok, probeId, error });
-    const written = this.record(name, step).catch((err) => this.deps.events.emit('worker:error', { workerId: '-', error: err, during: `breaker ${name}` }));
-    return ok && !probe ? Promise.resolve() : written.then(() => undefined);
+    const written = this.record(name, step).catch((err: unknown) => {
+      this.deps.events.emit('worker:error', { workerId: '-', error: err, during: `breaker ${name}` });
+    });
+    return ok && !probe ? Promise.resolve() : written;
   }
 
   /** Resolves once every outcome reported so far is written to the store. */
