@@ -67,12 +67,12 @@ export function mountJob(root, ctx, [id]) {
     try {
       await fn();
       ctx.flash(root, label);
-      await refresh();
     } catch (err) {
       ctx.flash(root, err.message, true);
     } finally {
       busy = false;
     }
+    await refresh();
   };
   const refresh = async () => {
     if (busy) return;
