@@ -38,6 +38,16 @@ export interface Principal {
   open: boolean;
 }
 
+/** What open mode checks of a request before treating its sender as local. */
+export interface RequestSource {
+  method: string;
+  host?: string;
+  origin?: string;
+  fetchSite?: string;
+  /** The port the request arrived on. */
+  port?: number;
+}
+
 export function generateToken(): string {
   return `rbt_${randomBytes(32).toString('base64url')}`;
 }
@@ -67,7 +77,8 @@ export interface AuthenticatorOptions {
 
 /**
  * Resolves a request's bearer token to a principal. With no live tokens and a
- * loopback address, callers act as a local admin; anywhere else a token is required.
+ * loopback address, callers act as a local admin if the request is addressed to
+ * loopback and not sent by another site (checkLocalRequest); anywhere else a token is required.
  * Addresses that keep sending bad tokens are refused (429) until their window ends.
  */
 export class Authenticator {
@@ -96,11 +107,14 @@ export class Authenticator {
     return this.liveCount.n === 0;
   }
 
-  async authenticate(authorization: string | undefined, ip: string): Promise<Principal> {
+  async authenticate(authorization: string | undefined, ip: string, source: RequestSource): Promise<Principal> {
     this.checkNotBlocked(ip);
     const token = bearer(authorization);
     if (!token) {
-      if (await this.isOpen()) return { name: 'local', role: 'admin', open: true };
+      if (await this.isOpen()) {
+        checkLocalRequest(source, this.opts.host);
+        return { name: 'local', role: 'admin', open: true };
+      }
       throw new ApiError(401, 'unauthorized', 'send an API token as "Authorization: Bearer <token>" (create one with `rebound token create`)');
     }
     const found = await this.tokens.findTokenByHash(hashToken(token));
@@ -144,6 +158,63 @@ export class Authenticator {
     if (now - (this.touched.get(id) ?? 0) < 60_000) return;
     this.touched.set(id, now);
     void this.tokens.touchToken(id, now).catch(() => {});
+  }
+}
+
+const SAFE_METHODS = ['GET', 'HEAD', 'OPTIONS'];
+const OPEN_FIX = 'create an API token (rebound token create --role admin --name NAME) and send it as a bearer header';
+
+/**
+ * Open mode trusts the bind address, which a browser on this machine can cross:
+ * a DNS-rebinding page reaches loopback under its own name (Host), and any page
+ * can send a POST here without reading the answer (Origin, Sec-Fetch-Site).
+ * Callers without those headers (curl, the CLI) are unaffected.
+ */
+export function checkLocalRequest(source: RequestSource, bindHost: string): void {
+  const host = parseHost(source.host);
+  const port = source.port === undefined || source.port === 80 ? '' : String(source.port);
+  const local = host && (isLoopback(host.name) || host.name === bindHost.toLowerCase()) && (source.port === undefined || host.port === port);
+  if (!local) {
+    throw new ApiError(
+      403,
+      'untrusted_host',
+      `with no API tokens only requests addressed to this machine are served, and the Host header ${JSON.stringify(source.host ?? '')} ` +
+        `is not a loopback address with this server's port; open the dashboard at http://127.0.0.1${port && `:${port}`}/ or ${OPEN_FIX}`,
+      { field: 'Host' },
+    );
+  }
+  if (SAFE_METHODS.includes(source.method.toUpperCase())) return;
+  const foreignOrigin = source.origin !== undefined && originHost(source.origin) !== host.host;
+  if (foreignOrigin || source.fetchSite === 'cross-site' || source.fetchSite === 'same-site') {
+    const header = foreignOrigin ? 'Origin' : 'Sec-Fetch-Site';
+    throw new ApiError(
+      403,
+      'cross_origin',
+      `with no API tokens, changes are accepted only from this server's own pages, and the ${header} header is ` +
+        `${JSON.stringify(foreignOrigin ? source.origin : source.fetchSite)}; use the dashboard at http://${host.host}/ or ${OPEN_FIX}`,
+      { field: header },
+    );
+  }
+}
+
+const HOST = /^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/i;
+
+/** A Host value, normalized by URL (`127.1` is `127.0.0.1`): `name` without IPv6 brackets, `port` '' when absent. */
+function parseHost(value: string | undefined): { name: string; port: string; host: string } | null {
+  if (!value || !HOST.test(value)) return null;
+  try {
+    const u = new URL(`http://${value}`);
+    return { name: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port, host: u.host };
+  } catch {
+    return null;
+  }
+}
+
+function originHost(origin: string): string | null {
+  try {
+    return new URL(origin).host || null;
+  } catch {
+    return null; // "null": a sandboxed frame or a file
   }
 }
 

@@ -9,7 +9,7 @@ import { JOB_STATES } from '../job.ts';
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
 const err = (description: string) => json(ref('Error'), description);
-const common = { 401: err('no token, or an unknown or revoked token'), 403: err('the role may not do this'), 429: err('too many bad tokens from this address (Retry-After)') };
+const common = { 401: err('no token, or an unknown or revoked token'), 403: err('the role may not do this; with no tokens, a non-loopback Host or a change sent by another site (untrusted_host, cross_origin)'), 429: err('too many bad tokens from this address (Retry-After)') };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } };
 const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
 const q = (name: string, schema: object, description?: string) => ({ name, in: 'query', required: false, schema, ...(description ? { description } : {}) });

@@ -86,7 +86,9 @@ export async function buildServer(opts: ServerOptions): Promise<OperatorServer> 
     const permission = req.routeOptions.config?.permission;
     if (!permission) return;
     reply.header('Cache-Control', 'no-store');
-    req.principal = await ctx.auth.authenticate(req.headers.authorization, req.ip);
+    const h = req.headers;
+    const source = { method: req.method, host: h.host, origin: h.origin, fetchSite: header(h['sec-fetch-site']), port: req.socket.localPort };
+    req.principal = await ctx.auth.authenticate(h.authorization, req.ip, source);
     if (!can(req.principal.role, permission)) {
       throw new ApiError(403, 'forbidden', `the ${req.principal.role} role may not do this (needs "${permission}")`);
     }
@@ -103,4 +105,8 @@ export async function buildServer(opts: ServerOptions): Promise<OperatorServer> 
     if (!opts.series) ctx.series.stop();
   });
   return { app, ctx, routes };
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
 }

@@ -3,6 +3,7 @@
  * Breakers, schedules, audit, metrics and signals are reached through test
  * providers here (their capabilities plug in the same way in `rebound start`).
  */
+import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReboundEvents } from '../../src/events.ts';
 import type { Job } from '../../src/job.ts';
@@ -52,6 +53,19 @@ const fakeProviders = (): OperatorProviders & { calls: string[] } => {
     mask: (_type, payload) => (payload && typeof payload === 'object' && !Array.isArray(payload) && 'card' in payload ? { ...payload, card: '***' } : payload),
   };
 };
+
+/** fetch cannot forge Host: node:http can, as a DNS-rebinding page's browser would send it. */
+function withHost(url: string, method: string, path: string, host: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { method, headers: { host } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 describe('operator API', () => {
   it('documents exactly the routes it serves', async () => {
@@ -405,6 +419,46 @@ describe('operator API', () => {
     expect(created.status).toBe(201);
     expect((await h.call('GET', '/api/whoami', { token: null })).status).toBe(401);
     expect((await h.call('GET', '/api/whoami', { token: created.body.token })).body).toMatchObject({ name: 'first', open: false });
+  });
+
+  it('with no tokens, refuses a request addressed to another name (DNS rebinding) with 403 naming the Host header', async () => {
+    h = await startHarness({ withTokens: false });
+    const port = new URL(h.url).port;
+    const rebound = await withHost(h.url, 'GET', '/api/whoami', `attacker.example:${port}`);
+    expect(rebound).toMatchObject({ status: 403, body: { error: { code: 'untrusted_host', field: 'Host' } } });
+    expect(rebound.body.error.message).toMatch(/rebound token create/);
+    expect((await withHost(h.url, 'GET', '/api/whoami', `127.0.0.1:${Number(port) + 1}`)).status).toBe(403);
+    expect((await withHost(h.url, 'GET', '/api/whoami', 'attacker.example')).status).toBe(403);
+    for (const local of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
+      expect((await withHost(h.url, 'GET', '/api/whoami', local)).body).toMatchObject({ name: 'local', role: 'admin' });
+    }
+  });
+
+  it('with no tokens, refuses a change sent by another site (Origin or Sec-Fetch-Site) and accepts same-origin pages and curl', async () => {
+    h = await startHarness({ withTokens: false });
+    const job = await h.rebound.enqueue('ok', {}, { delayMs: 60_000 });
+    const cancel = (headers: Record<string, string>) => h.call('POST', `/api/jobs/${job.id}/cancel`, { token: null, headers });
+    const foreign = await cancel({ origin: 'https://attacker.example' });
+    expect(foreign).toMatchObject({ status: 403, body: { error: { code: 'cross_origin', field: 'Origin' } } });
+    expect(foreign.body.error.message).toMatch(/rebound token create/);
+    expect((await cancel({ origin: 'null' })).status).toBe(403);
+    expect((await cancel({ origin: `http://localhost:${new URL(h.url).port}` })).status).toBe(403); // another origin on the same port
+    expect((await cancel({ 'sec-fetch-site': 'cross-site' })).body.error).toMatchObject({ code: 'cross_origin', field: 'Sec-Fetch-Site' });
+    expect((await cancel({ 'sec-fetch-site': 'same-site' })).status).toBe(403);
+    expect((await h.rebound.getJob(job.id))?.state).toBe('scheduled');
+    // Reading is not refused for Origin: a foreign page cannot read the answer without CORS.
+    expect((await h.call('GET', '/api/whoami', { token: null, headers: { origin: 'https://attacker.example' } })).status).toBe(200);
+    expect((await cancel({ origin: h.url, 'sec-fetch-site': 'same-origin' })).body.job.state).toBe('cancelled');
+    const other = await h.rebound.enqueue('ok', {}, { delayMs: 60_000 });
+    expect((await h.call('POST', `/api/jobs/${other.id}/cancel`, { token: null })).status).toBe(200); // curl, the CLI: no Origin
+  });
+
+  it('with tokens, the bearer token is the guard: a request with a valid token is served whatever its Origin', async () => {
+    h = await startHarness();
+    const job = await h.rebound.enqueue('ok', {}, { delayMs: 60_000 });
+    const res = await h.call('POST', `/api/jobs/${job.id}/cancel`, { token: h.tokens.operator, headers: { origin: 'https://ops.example', 'sec-fetch-site': 'cross-site' } });
+    expect(res.status).toBe(200);
+    expect((await h.call('GET', '/api/whoami', { token: null, headers: { origin: 'https://ops.example' } })).status).toBe(401);
   });
 
   it('answers unknown routes with a JSON 404, and serves the dashboard with a strict content security policy', async () => {

@@ -4,6 +4,7 @@
  * completes, and what a viewer may see and do. Screenshots go to test-artifacts/.
  */
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineJob, defineWorkflow, PermanentError, type Worker } from '../../src/index.ts';
@@ -171,5 +172,44 @@ describe('dashboard in Chromium', () => {
     expect(await page.getByRole('button', { name: /Redrive|Purge/ }).count()).toBe(0);
     expect((await h.rebound.getJob(dead.id))?.state).toBe('dead');
     await page.close();
+  });
+});
+
+describe('dashboard in Chromium with no tokens (open mode)', () => {
+  let open: Harness;
+  beforeAll(async () => {
+    open = await startHarness({ withTokens: false });
+  });
+  afterAll(async () => {
+    await open?.close();
+  });
+
+  it('works from its own origin without sign-in: cancelling a job from its page', async () => {
+    const job = await open.rebound.enqueue('ok', {}, { delayMs: 600_000 });
+    const page = await browser.newPage();
+    await page.goto(`${open.url}/#/jobs/${job.id}`);
+    await expect.poll(() => page.getByTestId('whoami').textContent()).toContain('local');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel job' }).click();
+    await expect.poll(() => page.getByTestId('job-state').textContent()).toBe('cancelled');
+    await page.close();
+  });
+
+  it("refuses another site's page that POSTs to it blindly (no-cors)", async () => {
+    const job = await open.rebound.enqueue('ok', {}, { delayMs: 600_000 });
+    // Another origin on this machine: localhost is a different site from 127.0.0.1.
+    const attacker = createServer((_req, res) => res.end('<!doctype html><title>attacker</title>'));
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://localhost:${(attacker.address() as { port: number }).port}/`);
+      await page.evaluate(async (url) => {
+        await fetch(url, { method: 'POST', mode: 'no-cors' });
+      }, `${open.url}/api/jobs/${job.id}/cancel`);
+      expect((await open.rebound.getJob(job.id))?.state).toBe('scheduled');
+    } finally {
+      await page.close();
+      attacker.close();
+    }
   });
 });
