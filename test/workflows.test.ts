@@ -368,4 +368,61 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
     expect(await finished(b.id)).toMatchObject({ state: 'dead', deadReason: 'permanent', attempt: 1, lastError: { message: expect.stringContaining('payload.n') } });
     expect(await r.countJobs({ type: 'kid' })).toBe(0);
   });
+  it('an attempt that timed out goes no further: its later steps and writes are refused, so no step runs twice', async () => {
+    const calls: string[] = [];
+    let release!: () => void;
+    const slowA = new Promise<void>((r) => (release = r));
+    const wf = defineWorkflow('zombie', {
+      timeoutMs: 300,
+      retry: fast,
+      run: async (ctx) => {
+        // The first attempt's step a outlives the job's timeout; the retry runs a again and goes on to b.
+        await ctx.step('a', async (info) => {
+          calls.push(`a#${info.attempt}`);
+          if (info.attempt === 1) await slowA;
+          return 1;
+        });
+        await ctx.step('b', () => (calls.push('b'), 2));
+        return 'ok';
+      },
+    });
+    const r = await open([wf]);
+    const { id } = await r.enqueue('zombie', {});
+    r.work({ concurrency: 2, pollIntervalMs: 20 });
+    expect((await finished(id)).state).toBe('completed');
+    // The timed-out attempt's step a now returns; before the fence it went on to record a and run b again.
+    release();
+    await new Promise((res) => setTimeout(res, 200));
+    expect(calls).toEqual(['a#1', 'a#2', 'b']);
+    const steps = (await r.workflow(id)).steps.map((s) => `${s.name}:${s.status}:${s.attempts}`);
+    expect(steps).toEqual(['a:completed:2', 'b:completed:1']);
+  });
+
+  it('a step that fails for good beside one still running (Promise.all) waits for it, and compensates it too', async () => {
+    const log: string[] = [];
+    const wf = defineWorkflow('parallel', {
+      retry: { ...fast, maxAttempts: 1 },
+      run: async (ctx) => {
+        await ctx.step('reserve', () => (log.push('reserve'), 1), { compensate: () => void log.push('unreserve') });
+        await Promise.all([
+          ctx.step('charge', async () => (await new Promise((res) => setTimeout(res, 300)), log.push('charged'), 1), {
+            compensate: () => void log.push('refund'),
+          }),
+          ctx.step('validate', async () => {
+            await new Promise((res) => setTimeout(res, 30));
+            throw new PermanentError('invalid');
+          }),
+        ]);
+        return 'ok';
+      },
+    });
+    const r = await open([wf]);
+    const { id } = await r.enqueue('parallel', {});
+    r.work({ concurrency: 2, pollIntervalMs: 20 });
+    const job = await finished(id);
+    expect(job.state).toBe('compensated');
+    expect(log).toEqual(['reserve', 'charged', 'refund', 'unreserve']);
+    const steps = (await r.workflow(id)).steps.map((s) => `${s.name}:${s.status}:${s.compensation}`);
+    expect(steps).toEqual(['reserve:completed:done', 'charge:completed:done', 'validate:failed:none']);
+  });
 });

@@ -62,18 +62,30 @@ export interface SendSignalParams {
   now: number;
 }
 
+/**
+ * The writes an execution of a run makes take its job's lease token (`token`, the attempt's fencing token).
+ * Such a write is made only while the job is running under that token, atomically with the check; otherwise
+ * it throws LeaseLostError and writes nothing. So an executor that timed out or lost its lease, and keeps
+ * going because JavaScript cannot stop it, records nothing, and its successor never sees its late steps.
+ * Without `token` (operator tools, tests) the write is not fenced.
+ */
 export interface WorkflowStore {
   /** Creates the run on its first execution; later executions get the stored run (and its version) back. */
-  startRun(p: { jobId: string; type: string; version: number; state: string | null; now: number }): Promise<WorkflowRun>;
+  startRun(p: { jobId: string; type: string; version: number; state: string | null; now: number; token?: number }): Promise<WorkflowRun>;
   getRun(jobId: string): Promise<WorkflowRun | null>;
-  updateRun(jobId: string, patch: { status?: RunStatus; state?: string | null; waiting?: string | null; error?: ErrorInfo | null }, now: number): Promise<void>;
+  updateRun(
+    jobId: string,
+    patch: { status?: RunStatus; state?: string | null; waiting?: string | null; error?: ErrorInfo | null },
+    now: number,
+    token?: number,
+  ): Promise<void>;
 
   listSteps(jobId: string): Promise<StepRecord[]>;
   /**
    * Writes a position of the history. A completed position is never
    * overwritten: a stale executor's late write loses, and the stored record is returned.
    */
-  saveStep(jobId: string, step: StepRecord): Promise<StepRecord>;
+  saveStep(jobId: string, step: StepRecord, token?: number): Promise<StepRecord>;
 
   /**
    * Wakes the parents that a finishing child could not wake because the parent was going to sleep at
@@ -85,7 +97,8 @@ export interface WorkflowStore {
   sendSignal(p: SendSignalParams): Promise<{ signalId: string; woke: boolean }>;
   /**
    * Delivers a signal to history position `seq`: the one it already received,
-   * else the oldest undelivered signal of that name. null: none has come.
+   * else the oldest undelivered signal of that name. null: none has come. Not fenced: a position
+   * receives one signal whoever takes it, so a stale executor's take hands its successor the same signal.
    */
   takeSignal(p: { jobId: string; name: string; seq: number; now: number }): Promise<WorkflowSignal | null>;
   listSignals(jobId: string): Promise<WorkflowSignal[]>;

@@ -53,7 +53,7 @@ export async function join(env: RunEnv, children: ChildRef[]): Promise<ChildOutc
   const now = h.now();
   const base = record ?? h.fresh(seq, 'join', `${children.length}`);
   // Say what we wait for before looking, so a child finishing from now on wakes us.
-  await store.workflows.updateRun(env.ctx.jobId, { waiting: 'children' }, now);
+  await h.updateRun({ waiting: 'children' }, now);
   const ids = children.map((c) => c.id);
   const jobs = new Map((ids.length ? await store.listJobs({ ids, limit: ids.length }) : []).map((j) => [j.id, j]));
   const open = ids.filter((id) => !FINAL_STATES.includes(jobs.get(id)?.state ?? 'completed'));
@@ -72,6 +72,6 @@ export async function join(env: RunEnv, children: ChildRef[]): Promise<ChildOutc
     };
   });
   await h.save({ ...base, status: 'completed', result: outcomes as unknown as Json, finishedAt: now });
-  await store.workflows.updateRun(env.ctx.jobId, { waiting: null }, now);
+  await h.updateRun({ waiting: null }, now);
   return outcomes;
 }

@@ -2,7 +2,7 @@
 import type { JobContext, Logger } from '../define.ts';
 import type { Json } from '../job.ts';
 import { join, spawn, type ChildOutcome, type ChildRef, type SpawnOptions } from './children.ts';
-import type { RunEnv, StepInfo } from './run-env.ts';
+import { track, type RunEnv, type StepInfo } from './run-env.ts';
 import { waitFor, type WaitOptions } from './signals.ts';
 import type { StateMachine } from './states.ts';
 import { runStep, type StepOptions } from './step.ts';
@@ -47,7 +47,7 @@ export function makeWorkflowContext(env: RunEnv, version: number, states: StateM
     signal: env.ctx.signal,
     logger: env.ctx.logger,
     job: env.ctx,
-    step: (name, fn, opts) => runStep(env, name, fn, opts),
+    step: (name, fn, opts) => track(env, runStep(env, name, fn, opts)),
     sleep: (ms) => sleep(env, ms),
     waitFor: (name, opts) => waitFor(env, name, opts),
     spawn: (type, payload, opts) => spawn(env, type, payload, opts),

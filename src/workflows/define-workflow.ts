@@ -13,7 +13,7 @@ import { classifyError } from '../policies/retry.ts';
 import { History, ReplayEnd } from './history.ts';
 import { hostOf } from './host.ts';
 import { makeWorkflowContext, type WorkflowContext } from './context.ts';
-import type { RunEnv } from './run-env.ts';
+import { settled, type RunEnv } from './run-env.ts';
 import type { StepRecord, WorkflowRun, WorkflowStore } from '../store/workflows.ts';
 import { compensate } from './saga.ts';
 import { checkStates, initialState, StateMachine, type StateSpec } from './states.ts';
@@ -38,20 +38,23 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
       const host = hostOf(ctx);
       const store = host.store.workflows;
       const now = host.now;
-      let stored = await store.startRun({ jobId: ctx.jobId, type, version, state: initialState(states), now: now() });
+      const token = ctx.fencingToken;
+      let stored = await store.startRun({ jobId: ctx.jobId, type, version, state: initialState(states), now: now(), token });
       let steps = await store.listSteps(ctx.jobId);
       if (stored.status === 'failed') {
-        ({ stored, steps } = await retryFailedRun(store, stored, steps, now()));
+        ({ stored, steps } = await retryFailedRun(store, stored, steps, now(), token));
       }
       const replayOnly = stored.status === 'compensating';
+      const history = new History(ctx, type, store, new Map(steps.map((s) => [s.seq, s])), now, replayOnly);
       const env: RunEnv = {
-        history: new History(ctx.jobId, type, store, new Map(steps.map((s) => [s.seq, s])), now, replayOnly),
+        history,
         host,
         ctx,
         type,
         retry: def.retry,
         classify: def.classify,
         compensations: [],
+        inFlight: new Set(),
       };
       const machine = new StateMachine(states, initialState(states));
       const wctx = makeWorkflowContext(env, stored.version, machine);
@@ -61,11 +64,12 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
         await Promise.resolve()
           .then(() => run(wctx, input))
           .catch(() => {});
+        await settled(env);
         return compensate(env, stored.error ?? errorInfo(new Error('the workflow failed'), 'permanent', type));
       }
       try {
         const result = await run(wctx, input);
-        await store.updateRun(ctx.jobId, { status: 'completed', waiting: null }, now());
+        await history.updateRun({ status: 'completed', waiting: null }, now());
         return result;
       } catch (err) {
         if (ctx.signal.aborted || isSnooze(err) || err instanceof ReplayEnd) throw err;
@@ -75,11 +79,12 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
         const forGood = cls.kind === 'permanent' || ctx.attempt >= ctx.maxAttempts;
         if (!forGood) throw err;
         const error = errorInfo(err, cls.kind, type);
+        await settled(env);
         if (env.compensations.length === 0 || (err as { code?: unknown }).code === 'determinism') {
-          await store.updateRun(ctx.jobId, { status: 'failed', waiting: null, error }, now());
+          await history.updateRun({ status: 'failed', waiting: null, error }, now());
           throw err;
         }
-        await store.updateRun(ctx.jobId, { status: 'compensating', waiting: null, error }, now());
+        await history.updateRun({ status: 'compensating', waiting: null, error }, now());
         return compensate(env, error);
       }
     },
@@ -95,16 +100,16 @@ const isSnooze = (err: unknown) => (err as { code?: unknown })?.code === 'snooze
  * budget of attempts, like the redriven job; a run whose compensation had
  * failed goes back to compensating, anything else back to running.
  */
-async function retryFailedRun(store: WorkflowStore, run: WorkflowRun, steps: StepRecord[], now: number) {
+async function retryFailedRun(store: WorkflowStore, run: WorkflowRun, steps: StepRecord[], now: number, token: number) {
   const compensating = steps.some((s) => s.compensation === 'failed');
   const fresh = await Promise.all(
     steps.map((s) => {
-      if (compensating && s.compensation === 'failed') return store.saveStep(run.jobId, { ...s, compensation: 'pending', compensationAttempts: 0 });
-      if (!compensating && s.status === 'failed') return store.saveStep(run.jobId, { ...s, status: 'retrying', attempts: 0, finishedAt: null });
+      if (compensating && s.compensation === 'failed') return store.saveStep(run.jobId, { ...s, compensation: 'pending', compensationAttempts: 0 }, token);
+      if (!compensating && s.status === 'failed') return store.saveStep(run.jobId, { ...s, status: 'retrying', attempts: 0, finishedAt: null }, token);
       return s;
     }),
   );
   const status = compensating ? 'compensating' : 'running';
-  await store.updateRun(run.jobId, { status, ...(compensating ? {} : { error: null }) }, now);
+  await store.updateRun(run.jobId, { status, ...(compensating ? {} : { error: null }) }, now, token);
   return { stored: { ...run, status, ...(compensating ? {} : { error: null }) } as WorkflowRun, steps: fresh };
 }

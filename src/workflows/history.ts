@@ -5,7 +5,15 @@
  * otherwise the code changed under the run and replay stops with a DeterminismError.
  */
 import { DeterminismError } from '../errors.ts';
-import type { StepKind, StepRecord, WorkflowStore } from '../store/workflows.ts';
+import type { ErrorInfo } from '../job.ts';
+import type { RunStatus, StepKind, StepRecord, WorkflowStore } from '../store/workflows.ts';
+
+/** The execution writing the history: its job, the lease token its writes are fenced with, and its attempt's abort. */
+export interface Executor {
+  jobId: string;
+  fencingToken: number;
+  signal: AbortSignal;
+}
 
 /** Thrown at the first unfinished position when a run is replayed only to rebuild its compensations. */
 export class ReplayEnd extends Error {
@@ -14,21 +22,29 @@ export class ReplayEnd extends Error {
   }
 }
 
+/**
+ * Every write goes through here, fenced with the attempt's lease token, and every operation first checks
+ * that the attempt has not been aborted: an execution that timed out or lost its lease goes no further.
+ */
 export class History {
   private position = 0;
+  readonly jobId: string;
 
   constructor(
-    readonly jobId: string,
+    private readonly executor: Executor,
     readonly workflowType: string,
     private readonly store: WorkflowStore,
     private readonly records: Map<number, StepRecord>,
     readonly now: () => number,
     /** Replaying only to rebuild compensations: stop at the first position that has not finished. */
     readonly replayOnly: boolean,
-  ) {}
+  ) {
+    this.jobId = executor.jobId;
+  }
 
   /** Takes the next position for an operation and checks it against the recorded history. */
   next(kind: StepKind, name: string): { seq: number; record: StepRecord | undefined } {
+    this.executor.signal.throwIfAborted();
     const seq = ++this.position;
     const record = this.records.get(seq);
     if (record && (record.kind !== kind || record.name !== name)) {
@@ -62,9 +78,15 @@ export class History {
   }
 
   async save(record: StepRecord): Promise<StepRecord> {
-    const stored = await this.store.saveStep(this.jobId, record);
+    this.executor.signal.throwIfAborted();
+    const stored = await this.store.saveStep(this.jobId, record, this.executor.fencingToken);
     this.records.set(stored.seq, stored);
     return stored;
+  }
+
+  async updateRun(patch: { status?: RunStatus; state?: string | null; waiting?: string | null; error?: ErrorInfo | null }, now: number): Promise<void> {
+    this.executor.signal.throwIfAborted();
+    await this.store.updateRun(this.jobId, patch, now, this.executor.fencingToken);
   }
 }
 

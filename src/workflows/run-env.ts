@@ -31,6 +31,21 @@ export interface RunEnv {
   retry: RetryPolicy;
   classify?: Classifier;
   compensations: Compensation[];
+  /** Steps started and not yet settled (parallel steps under Promise.all): compensation waits for them. */
+  inFlight: Set<Promise<unknown>>;
+}
+
+/** Tracks a step until it settles. */
+export function track<T>(env: RunEnv, step: Promise<T>): Promise<T> {
+  env.inFlight.add(step);
+  const forget = () => env.inFlight.delete(step);
+  step.then(forget, forget);
+  return step;
+}
+
+/** Waits for every step still running, so a sibling that completes meanwhile is compensated too. */
+export async function settled(env: RunEnv): Promise<void> {
+  while (env.inFlight.size > 0) await Promise.allSettled([...env.inFlight]);
 }
 
 export const stepKey = (env: RunEnv, seq: number, name: string) => `rebound:${env.ctx.jobId}:${seq}:${name}`;

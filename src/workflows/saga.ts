@@ -14,7 +14,6 @@ import { stepKey, type RunEnv } from './run-env.ts';
 
 export async function compensate(env: RunEnv, cause: ErrorInfo): Promise<EndState> {
   const h = env.history;
-  const store = env.host.store.workflows;
   const todo = [...env.compensations].sort((a, b) => b.seq - a.seq);
   const undone: string[] = todo.filter((c) => h.get(c.seq)?.compensation === 'done').map((c) => c.name);
   for (const [i, c] of todo.entries()) {
@@ -31,7 +30,7 @@ export async function compensate(env: RunEnv, cause: ErrorInfo): Promise<EndStat
       const error = errorInfo(err, cls.kind, env.type);
       if (cls.kind === 'permanent' || attempts >= c.retry.maxAttempts) {
         await h.save({ ...h.get(c.seq)!, compensation: 'failed', compensationError: error });
-        await store.updateRun(env.ctx.jobId, { status: 'failed', waiting: null }, now);
+        await h.updateRun({ status: 'failed', waiting: null }, now);
         const notUndone = todo.slice(i).map((t) => t.name);
         throw new CompensationFailedError(c.name, err, undone, notUndone, cause.message);
       }
@@ -42,6 +41,6 @@ export async function compensate(env: RunEnv, cause: ErrorInfo): Promise<EndStat
     await h.save({ ...h.get(c.seq)!, compensation: 'done', compensationError: null });
     undone.push(c.name);
   }
-  await store.updateRun(env.ctx.jobId, { status: 'compensated', waiting: null }, h.now());
+  await h.updateRun({ status: 'compensated', waiting: null }, h.now());
   return { reboundEndState: 'compensated', result: { compensated: undone, error: cause.message } };
 }

@@ -34,14 +34,14 @@ export async function waitFor<T = Json>(env: RunEnv, name: string, opts: WaitOpt
   const base = record ?? h.fresh(seq, 'signal', name);
   const deadline = record ? record.wakeAt : opts.timeoutMs !== undefined ? now + opts.timeoutMs : null;
   // Say what we wait for before looking, so a signal sent from now on wakes the job.
-  await store.updateRun(env.ctx.jobId, { waiting: `signal:${name}` }, now);
+  await h.updateRun({ waiting: `signal:${name}` }, now);
   const signal = await store.takeSignal({ jobId: env.ctx.jobId, name, seq, now });
   let outcome: Recorded | null = null;
   if (signal) outcome = { payload: signal.payload };
   else if (deadline != null && now >= deadline) outcome = { timedOutAfterMs: deadline - base.startedAt };
   if (outcome) {
     await h.save({ ...base, wakeAt: deadline, status: 'completed', result: outcome as Json, finishedAt: now });
-    await store.updateRun(env.ctx.jobId, { waiting: null }, now);
+    await h.updateRun({ waiting: null }, now);
     return unwrap<T>(name, outcome);
   }
   await h.save({ ...base, wakeAt: deadline, attempts: base.attempts + 1 });

@@ -41,7 +41,7 @@ export class StateMachine {
     this.current = to;
     if (record?.status === 'completed') return;
     const now = h.now();
-    await env.host.store.workflows.updateRun(env.ctx.jobId, { state: to }, now);
+    await h.updateRun({ state: to }, now);
     await h.save({ ...(record ?? h.fresh(seq, 'transition', to)), status: 'completed', attempts: 1, finishedAt: now });
   }
 }

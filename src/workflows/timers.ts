@@ -21,10 +21,10 @@ export async function sleep(env: RunEnv, until: number | Date): Promise<void> {
   }
   if (now >= wakeAt) {
     await h.save({ ...(record ?? h.fresh(seq, 'sleep', 'sleep')), wakeAt, status: 'completed', finishedAt: now });
-    await env.host.store.workflows.updateRun(env.ctx.jobId, { waiting: null }, now);
+    await h.updateRun({ waiting: null }, now);
     return;
   }
   if (!record) await h.save({ ...h.fresh(seq, 'sleep', 'sleep'), wakeAt });
-  await env.host.store.workflows.updateRun(env.ctx.jobId, { waiting: 'timer' }, now);
+  await h.updateRun({ waiting: 'timer' }, now);
   throw new Snooze(wakeAt, `sleeping until ${new Date(wakeAt).toISOString()}`);
 }

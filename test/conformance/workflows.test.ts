@@ -224,4 +224,31 @@ describe.each(storeKinds)('workflow store conformance: %s', (kind) => {
     expect(await s.workflows.listSteps(kept.id)).toHaveLength(1);
     expect(await s.workflows.listSignals(kept.id)).toHaveLength(1);
   });
+  it('writes fenced with a lease token are made only while the job runs under that token', async () => {
+    const s = await open();
+    await s.insertJobs([newJob()], T0);
+    const [first] = await claim(s);
+    const lease = first.leaseToken;
+    const run = await s.workflows.startRun({ jobId: first.id, type: 'wf', version: 1, state: null, now: T0, token: lease });
+    expect(run.status).toBe('running');
+    await s.workflows.saveStep(first.id, step(1), lease);
+    await s.workflows.updateRun(first.id, { waiting: 'timer' }, T0, lease);
+    // The lease lapses and another worker claims the job: the first executor's writes are refused and change nothing.
+    expect(await s.releaseJobs([{ id: first.id, token: lease }], T0 + 1)).toBeDefined();
+    const [second] = await claim(s, T0 + 2);
+    expect(second.leaseToken).toBeGreaterThan(lease);
+    await expect(s.workflows.saveStep(first.id, step(1, { status: 'completed', result: { stale: true } }), lease)).rejects.toMatchObject({ code: 'lease_lost' });
+    await expect(s.workflows.saveStep(first.id, step(2), lease)).rejects.toMatchObject({ code: 'lease_lost' });
+    await expect(s.workflows.updateRun(first.id, { status: 'completed' }, T0 + 3, lease)).rejects.toMatchObject({ code: 'lease_lost' });
+    await expect(s.workflows.startRun({ jobId: first.id, type: 'wf', version: 1, state: null, now: T0, token: lease })).rejects.toMatchObject({ code: 'lease_lost' });
+    expect((await s.workflows.listSteps(first.id)).map((r) => [r.seq, r.status])).toEqual([[1, 'running']]);
+    expect(await s.workflows.getRun(first.id)).toMatchObject({ status: 'running', waiting: 'timer' });
+    // The current executor writes; once its job is no longer running (here: failed for good), it cannot either.
+    await s.workflows.saveStep(first.id, step(1, { status: 'completed', result: { ok: 1 } }), second.leaseToken);
+    const error = { kind: 'permanent' as const, name: 'E', message: 'x', fingerprint: 'f' };
+    await s.failJob({ id: second.id, token: second.leaseToken, now: T0 + 4, outcome: { kind: 'dead', reason: 'permanent', error } });
+    await expect(s.workflows.updateRun(first.id, { status: 'completed' }, T0 + 5, second.leaseToken)).rejects.toMatchObject({ code: 'lease_lost' });
+    expect(await s.workflows.listSteps(first.id)).toMatchObject([{ seq: 1, status: 'completed', result: { ok: 1 } }]);
+    expect((await s.workflows.getRun(first.id))?.status).toBe('running');
+  });
 });

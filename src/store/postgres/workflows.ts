@@ -1,5 +1,6 @@
 /** Workflow runs, step history and signals on PostgreSQL (tables from migrations/workflows.ts). */
 import type pg from 'pg';
+import { LeaseLostError } from '../../errors.ts';
 import type { ErrorInfo, Json } from '../../job.ts';
 import type { RunStatus, SendSignalParams, StepRecord, WorkflowRun, WorkflowSignal, WorkflowStore } from '../workflows.ts';
 import { withTransaction } from './transaction.ts';
@@ -85,6 +86,16 @@ const WAKE = `
     AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.job_id = j.id AND r.waiting = $2)
   RETURNING j.id`;
 
+/**
+ * A fenced write's check ($1 the job, the given parameter its lease token, NULL for an unfenced write): the job
+ * runs under that token. FOR SHARE holds its row until the write commits, so a rescue or a re-claim (which
+ * updates the row) waits for it, and one committed first fails the check: the successor reads every step
+ * its predecessor recorded, and the predecessor records nothing after it.
+ */
+const fence = (token: string) =>
+  `fence AS (SELECT 1 FROM jobs WHERE id = $1 AND lease_token = ${token} AND state = 'running' FOR SHARE)`;
+const fenced = (token: string) => `(${token}::bigint IS NULL OR EXISTS (SELECT 1 FROM fence))`;
+
 export class PostgresWorkflowStore implements WorkflowStore {
   /** `pool` runs with search_path set to the store's schema; `channel` is the store's wake-up channel. */
   constructor(
@@ -92,14 +103,16 @@ export class PostgresWorkflowStore implements WorkflowStore {
     private readonly channel: string,
   ) {}
 
-  async startRun(p: { jobId: string; type: string; version: number; state: string | null; now: number }): Promise<WorkflowRun> {
+  async startRun(p: { jobId: string; type: string; version: number; state: string | null; now: number; token?: number }): Promise<WorkflowRun> {
     const { rows } = await this.pool.query<RunRow>(
-      `WITH ins AS (
+      `WITH ${fence('$6')}, ins AS (
          INSERT INTO workflow_runs (job_id, type, version, status, state, created_at, updated_at)
-         VALUES ($1, $2, $3, 'running', $4, $5, $5) ON CONFLICT (job_id) DO NOTHING RETURNING *)
-       SELECT * FROM ins UNION ALL SELECT * FROM workflow_runs WHERE job_id = $1`,
-      [Number(p.jobId), p.type, p.version, p.state, p.now],
+         SELECT $1::bigint, $2::text, $3::int, 'running', $4::text, $5::bigint, $5::bigint WHERE ${fenced('$6')}
+         ON CONFLICT (job_id) DO NOTHING RETURNING *)
+       SELECT * FROM ins UNION ALL SELECT * FROM workflow_runs WHERE job_id = $1 AND ${fenced('$6')}`,
+      [Number(p.jobId), p.type, p.version, p.state, p.now, p.token ?? null],
     );
+    if (!rows[0]) throw new LeaseLostError(p.jobId);
     return toRun(rows[0]);
   }
 
@@ -113,15 +126,20 @@ export class PostgresWorkflowStore implements WorkflowStore {
     jobId: string,
     patch: { status?: RunStatus; state?: string | null; waiting?: string | null; error?: ErrorInfo | null },
     now: number,
+    token?: number,
   ): Promise<void> {
-    const params: unknown[] = [Number(jobId), now];
+    const params: unknown[] = [Number(jobId), now, token ?? null];
     const sets = ['updated_at = $2'];
     const add = (col: string, v: unknown) => (params.push(v), sets.push(`${col} = $${params.length}`));
     if (patch.status !== undefined) add('status', patch.status);
     if (patch.state !== undefined) add('state', patch.state);
     if (patch.waiting !== undefined) add('waiting', patch.waiting);
     if (patch.error !== undefined) add('error', json(patch.error));
-    await this.pool.query(`UPDATE workflow_runs SET ${sets.join(', ')} WHERE job_id = $1`, params);
+    const { rowCount } = await this.pool.query(
+      `WITH ${fence('$3')} UPDATE workflow_runs SET ${sets.join(', ')} WHERE job_id = $1 AND ${fenced('$3')}`,
+      params,
+    );
+    if (rowCount === 0 && token !== undefined) throw new LeaseLostError(jobId);
   }
 
   async listSteps(jobId: string): Promise<StepRecord[]> {
@@ -129,12 +147,15 @@ export class PostgresWorkflowStore implements WorkflowStore {
     return rows.map(toStep);
   }
 
-  async saveStep(jobId: string, s: StepRecord): Promise<StepRecord> {
+  async saveStep(jobId: string, s: StepRecord, token?: number): Promise<StepRecord> {
     const done = `workflow_steps.status = 'completed'`;
     const { rows } = await this.pool.query<StepRow>(
-      `INSERT INTO workflow_steps AS workflow_steps (job_id, seq, name, kind, status, result, error, attempts, wake_at,
+      `WITH ${fence('$15')}
+       INSERT INTO workflow_steps AS workflow_steps (job_id, seq, name, kind, status, result, error, attempts, wake_at,
                                   started_at, finished_at, compensation, compensation_attempts, compensation_error)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+       SELECT $1::bigint, $2::int, $3::text, $4::text, $5::text, $6::jsonb, $7::jsonb, $8::int, $9::bigint,
+              $10::bigint, $11::bigint, $12::text, $13::int, $14::jsonb
+       WHERE ${fenced('$15')}
        ON CONFLICT (job_id, seq) DO UPDATE SET
          status = CASE WHEN ${done} THEN workflow_steps.status ELSE excluded.status END,
          result = CASE WHEN ${done} THEN workflow_steps.result ELSE excluded.result END,
@@ -161,8 +182,10 @@ export class PostgresWorkflowStore implements WorkflowStore {
         s.compensation,
         s.compensationAttempts,
         json(s.compensationError),
+        token ?? null,
       ],
     );
+    if (!rows[0]) throw new LeaseLostError(jobId);
     return toStep(rows[0]);
   }
 

@@ -1,5 +1,6 @@
 /** Workflow runs, step history and signals on SQLite (tables from migrations/workflows.ts). */
 import type Database from 'better-sqlite3';
+import { LeaseLostError } from '../../errors.ts';
 import type { ErrorInfo, Json } from '../../job.ts';
 import type { RunStatus, SendSignalParams, StepRecord, WorkflowRun, WorkflowSignal, WorkflowStore } from '../workflows.ts';
 
@@ -85,8 +86,16 @@ export class SqliteWorkflowStore implements WorkflowStore {
     return this.db.transaction(fn).immediate();
   }
 
-  async startRun(p: { jobId: string; type: string; version: number; state: string | null; now: number }): Promise<WorkflowRun> {
+  /** A fenced write's check, inside its write transaction: the job still runs under this lease token. */
+  private fence(jobId: string, token: number | undefined): void {
+    if (token === undefined) return;
+    const held = this.db.prepare("SELECT 1 FROM jobs WHERE id = ? AND lease_token = ? AND state = 'running'").get(Number(jobId), token);
+    if (!held) throw new LeaseLostError(jobId);
+  }
+
+  async startRun(p: { jobId: string; type: string; version: number; state: string | null; now: number; token?: number }): Promise<WorkflowRun> {
     return this.write(() => {
+      this.fence(p.jobId, p.token);
       this.db
         .prepare(
           `INSERT INTO workflow_runs (job_id, type, version, status, state, created_at, updated_at)
@@ -106,6 +115,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
     jobId: string,
     patch: { status?: RunStatus; state?: string | null; waiting?: string | null; error?: ErrorInfo | null },
     now: number,
+    token?: number,
   ): Promise<void> {
     const sets: string[] = ['updated_at = ?'];
     const params: unknown[] = [now];
@@ -113,7 +123,10 @@ export class SqliteWorkflowStore implements WorkflowStore {
     if (patch.state !== undefined) sets.push('state = ?'), params.push(patch.state);
     if (patch.waiting !== undefined) sets.push('waiting = ?'), params.push(patch.waiting);
     if (patch.error !== undefined) sets.push('error = ?'), params.push(json(patch.error));
-    this.write(() => this.db.prepare(`UPDATE workflow_runs SET ${sets.join(', ')} WHERE job_id = ?`).run(...params, Number(jobId)));
+    this.write(() => {
+      this.fence(jobId, token);
+      this.db.prepare(`UPDATE workflow_runs SET ${sets.join(', ')} WHERE job_id = ?`).run(...params, Number(jobId));
+    });
   }
 
   async listSteps(jobId: string): Promise<StepRecord[]> {
@@ -121,8 +134,9 @@ export class SqliteWorkflowStore implements WorkflowStore {
     return rows.map(toStep);
   }
 
-  async saveStep(jobId: string, s: StepRecord): Promise<StepRecord> {
+  async saveStep(jobId: string, s: StepRecord, token?: number): Promise<StepRecord> {
     return this.write(() => {
+      this.fence(jobId, token);
       this.db
         .prepare(
           `INSERT INTO workflow_steps (job_id, seq, name, kind, status, result, error, attempts, wake_at, started_at,
