@@ -209,6 +209,20 @@ describe('operator API', () => {
     expect(dup).toMatchObject({ status: 200, body: { jobs: [{ deduplicated: true }] } });
   });
 
+  it('names the HTTP field in errors: minutes, cursor, ids[0], jobs[1]; a number too long to be an id finds nothing', async () => {
+    h = await startHarness();
+    const field = async (method: string, path: string, body?: unknown) => (await h.call(method, path, { body })).body.error?.field;
+    expect(await field('GET', '/api/stats?minutes=31')).toBe('minutes');
+    expect(await field('GET', '/api/jobs?cursor=9999999999999999')).toBe('cursor');
+    expect((await h.call('GET', '/api/jobs?cursor=999999999999999')).status).toBe(200);
+    expect(await field('POST', '/api/dlq/redrive', { ids: ['9999999999999999'] })).toBe('ids[0]');
+    expect(await field('GET', '/api/jobs/9999999999999999')).toBe('id');
+    expect(await field('POST', '/api/jobs/bulk', { jobs: [{ type: 'ok' }, 5] })).toBe('jobs[1]');
+    expect(await h.rebound.countJobs()).toBe(0);
+    await h.rebound.enqueue('ok', {});
+    expect(await h.call('GET', '/api/jobs?text=99999999999999999999')).toMatchObject({ status: 200, body: { jobs: [], nextCursor: null } });
+  });
+
   it('lists jobs with filters, text search and cursor pagination', async () => {
     h = await startHarness();
     for (let i = 0; i < 5; i++) await h.rebound.enqueue('ok', { n: i });

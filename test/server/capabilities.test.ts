@@ -53,7 +53,12 @@ describe('operator API on the real capabilities', () => {
     expect((await h.call('POST', '/api/schedules', { token: h.tokens.operator, body: { name: 'hourly', cron: '30 * * * *', type: 'ok' } })).status).toBe(200);
     const bad = await h.call('POST', '/api/schedules', { token: h.tokens.operator, body: { name: 'broken', cron: 'not a cron', type: 'ok' } });
     expect(bad.status).toBe(400);
-    expect(bad.body.error.code).toBe('validation');
+    expect(bad.body.error).toMatchObject({ code: 'validation', field: 'cron' });
+    expect(bad.body.error.message).toMatch(/^cron: /);
+    const misfire = await h.call('POST', '/api/schedules', { token: h.tokens.operator, body: { name: 'broken', cron: '0 * * * *', type: 'ok', misfire: 'later' } });
+    expect(misfire.body.error).toMatchObject({ field: 'misfire', message: 'misfire: must be "skip", "once" or { "all": N } with N from 1 to 10000' });
+    const extra = await h.call('POST', '/api/schedules', { token: h.tokens.operator, body: { name: 'broken', cron: '0 * * * *', type: 'ok', every: 5 } });
+    expect(extra.body.error.field).toBe('every');
     expect((await h.call('DELETE', '/api/schedules/hourly', { token: h.tokens.operator })).body).toEqual({ removed: 'hourly' });
     expect((await h.call('DELETE', '/api/schedules/hourly', { token: h.tokens.operator })).status).toBe(404);
     const recent = await waitFor(async () => {

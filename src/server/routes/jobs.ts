@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { EnqueueItem, EnqueueResult } from '../../rebound.ts';
 import type { Job } from '../../job.ts';
+import { isJobId } from '../../engine/job-query.ts';
 import { ValidationError } from '../../errors.ts';
 import type { Principal } from '../auth.ts';
 import { ApiError, badRequest, notImplemented } from '../errors.ts';
@@ -13,7 +14,7 @@ const OPTION_FIELDS = ['idempotencyKey', 'runAt', 'delayMs', 'priority', 'orderi
 const MAX_BULK = 1000;
 
 function toItem(raw: unknown, prefix: string, actor: string): EnqueueItem {
-  const b = body(raw);
+  const b = body(raw, prefix ? prefix.slice(0, -1) : 'body');
   const known = new Set<string>(['type', 'payload', ...OPTION_FIELDS]);
   const unknown = Object.keys(b).find((k) => !known.has(k));
   if (unknown) throw badRequest(`${prefix}${unknown}`, `is not a field of a job; use ${[...known].join(', ')}`);
@@ -61,7 +62,8 @@ export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
       const text = optionalString(q.text, 'text')?.trim().toLowerCase();
       let cursor = q.cursor === undefined || q.cursor === '' ? undefined : jobId(q.cursor, 'cursor');
       if (text && /^\d+$/.test(text)) {
-        const jobs = await rebound.listJobs({ ...filter, ids: [text], limit: 1 });
+        // A number is looked up as an id; one too long to be an id names no job.
+        const jobs = isJobId(text) ? await rebound.listJobs({ ...filter, ids: [text], limit: 1 }) : [];
         return { jobs: jobs.map((j) => show(j, req.principal)), nextCursor: null };
       }
       if (!text) {

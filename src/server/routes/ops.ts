@@ -5,6 +5,7 @@
  * route answers 501.
  */
 import type { FastifyPluginAsync } from 'fastify';
+import { ValidationError } from '../../errors.ts';
 import { GRANTS } from '../auth.ts';
 import { ApiError, badRequest, notImplemented } from '../errors.ts';
 import type { BreakerAction, ScheduleAction } from '../providers.ts';
@@ -12,6 +13,15 @@ import type { ServerContext } from '../server.ts';
 import { body, limit } from './params.ts';
 
 const NAME = /^[A-Za-z0-9_.:\-/]{1,128}$/;
+
+/** The library names fields `defineSchedule("n").cron`; over HTTP they are body fields. */
+function scheduleField(err: unknown): unknown {
+  if (!(err instanceof ValidationError)) return err;
+  const field = err.field.replace(/^defineSchedule\(".*?"\)\./, '');
+  // The union's own message is "Invalid input": say which values are allowed.
+  const message = field.startsWith('misfire') ? 'must be "skip", "once" or { "all": N } with N from 1 to 10000' : err.message.slice(err.field.length + 2);
+  return badRequest(field, message);
+}
 
 export function opsRoutes(ctx: ServerContext): FastifyPluginAsync {
   const { rebound, providers, series } = ctx;
@@ -65,7 +75,7 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsync {
 
     app.get('/api/stats', { config: { permission: 'read' } }, async (req) => {
       const q = req.query as Record<string, unknown>;
-      const minutes = limit(q.minutes, 30, 10);
+      const minutes = limit(q.minutes, 30, 10, 'minutes');
       const [counts, extra] = await Promise.all([rebound.countByState(), providers.stats ? providers.stats() : Promise.resolve({})]);
       return {
         now: rebound.now(),
@@ -104,7 +114,7 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsync {
       if (typeof name !== 'string' || !NAME.test(name)) throw badRequest('name', 'must be 1-128 letters, digits or _ . : - /');
       if (!providers.schedules) throw notImplemented('schedules');
       const existed = ((await providers.schedules.list()) as { name: string }[]).some((s) => s.name === name);
-      const schedule = await providers.schedules.put(name, options, req.principal.name);
+      const schedule = await providers.schedules.put(name, options, req.principal.name).catch((e) => Promise.reject(scheduleField(e)));
       return reply.status(existed ? 200 : 201).send({ schedule });
     });
 

@@ -1,9 +1,11 @@
 /** Reading path, query and body values, with errors that name the field. */
+import { isJobId } from '../../engine/job-query.ts';
 import { JOB_STATES, type JobState } from '../../job.ts';
 import { badRequest } from '../errors.ts';
 
+/** The same rule as the library's (1-15 digits), so a bad id is reported under the HTTP field's name. */
 export function jobId(v: unknown, field = 'id'): string {
-  if (typeof v !== 'string' || !/^\d{1,18}$/.test(v)) throw badRequest(field, 'must be a job id (digits)');
+  if (!isJobId(v)) throw badRequest(field, 'must be a job id (1 to 15 digits)');
   return v;
 }
 
@@ -13,10 +15,10 @@ export function state(v: unknown): JobState | undefined {
   return v as JobState;
 }
 
-export function limit(v: unknown, max: number, dflt: number): number {
+export function limit(v: unknown, max: number, dflt: number, field = 'limit'): number {
   if (v === undefined || v === '') return dflt;
   const n = Number(v);
-  if (typeof v !== 'string' || !/^\d+$/.test(v) || n < 1 || n > max) throw badRequest('limit', `must be an integer from 1 to ${max}`);
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || n < 1 || n > max) throw badRequest(field, `must be an integer from 1 to ${max}`);
   return n;
 }
 
@@ -26,8 +28,8 @@ export function optionalString(v: unknown, field: string, max = 256): string | u
   return v;
 }
 
-export function body(v: unknown): Record<string, unknown> {
+export function body(v: unknown, field = 'body'): Record<string, unknown> {
   if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw badRequest('body', 'must be a JSON object');
+  if (typeof v !== 'object' || Array.isArray(v)) throw badRequest(field, 'must be a JSON object');
   return v as Record<string, unknown>;
 }
