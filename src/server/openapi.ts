@@ -103,7 +103,7 @@ export const openapiDocument = {
     },
     '/api/jobs/bulk': {
       post: op('enqueue up to 1000 jobs at once; all are validated before any is stored', 'operator', {
-        requestBody: body({ type: 'object', required: ['jobs'], properties: { jobs: { type: 'array', items: enqueueBody, maxItems: 1000 } } }),
+        requestBody: body({ type: 'object', required: ['jobs'], additionalProperties: false, properties: { jobs: { type: 'array', items: enqueueBody, maxItems: 1000 } } }),
         responses: { 201: json({ type: 'object', properties: { jobs: { type: 'array', items: ref('Enqueued') } } }), 200: json({ type: 'object' }, 'every job was deduplicated'), 400: err('a bad field, e.g. jobs[3].payload.amount'), 409: err('idempotency conflict'), 413: err('body too large'), ...common },
       }),
     },

@@ -201,6 +201,8 @@ describe('operator API', () => {
     expect(bad).toMatchObject({ status: 400, body: { error: { field: 'jobs[1].payload.card' } } });
     expect((await h.call('POST', '/api/jobs/bulk', { body: { jobs: [{ type: 'ok', nope: 1 }] } })).body.error.field).toBe('jobs[0].nope');
     expect((await h.call('POST', '/api/jobs/bulk', { body: { jobs: [] } })).body.error.field).toBe('jobs');
+    const extra = await h.call('POST', '/api/jobs/bulk', { body: { jobs: [{ type: 'ok' }], priority: 5 } });
+    expect(extra).toMatchObject({ status: 400, body: { error: { code: 'validation', field: 'priority' } } });
     expect(await h.rebound.countJobs()).toBe(0);
     const ok = await h.call('POST', '/api/jobs/bulk', { body: { jobs: [{ type: 'ok', payload: { n: 1 } }, { type: 'charge', payload: { card: '2' }, idempotencyKey: 'k' }] } });
     expect(ok.status).toBe(201);

@@ -46,6 +46,8 @@ export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
 
     app.post('/api/jobs/bulk', { config: { permission: 'enqueue' } }, async (req, reply) => {
       const b = body(req.body);
+      const unknown = Object.keys(b).find((k) => k !== 'jobs');
+      if (unknown) throw badRequest(unknown, 'is not a field of a bulk enqueue; send { "jobs": [...] } and put options on each job');
       if (!Array.isArray(b.jobs) || b.jobs.length === 0 || b.jobs.length > MAX_BULK) {
         throw badRequest('jobs', `must be an array of 1 to ${MAX_BULK} jobs`);
       }
