@@ -486,6 +486,11 @@ describe('operator API', () => {
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
     expect((await h.call('GET', '/dashboard/nope.js', { token: null })).status).toBe(404);
+    for (const path of ['/dashboard', '/dashboard/']) {
+      const again = await h.call('GET', path, { token: null });
+      expect(again.body).toBe(page.body);
+      expect(again.headers.get('content-security-policy')).toContain("default-src 'self'");
+    }
   });
 });
 

@@ -29,6 +29,8 @@ export function dashboardRoutes(): FastifyPluginAsync {
       reply.type(index.type).header('Content-Security-Policy', CSP).header('Cache-Control', 'no-cache').send(index.body);
     app.get('/', sendIndex);
     app.get('/dashboard', sendIndex);
+    // The page loads its files by absolute path, so it works under a trailing slash too.
+    app.get('/dashboard/', sendIndex);
     app.get('/dashboard/:file', async (req, reply) => {
       const f = files.get((req.params as { file: string }).file);
       if (!f) return reply.status(404).send({ error: { code: 'not_found', message: 'no such dashboard file' } });
