@@ -248,6 +248,31 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     expect(await s.countJobs({})).toBe(1);
   });
 
+  it('concurrent batches sharing new keys in opposite orders all succeed, one job per key', async () => {
+    const s = await open();
+    const other = openStore(url);
+    // Big batches, and group-commit-sized ones racing in shuffled orders: each caller gets the one job of each of its keys.
+    const race = async (round: number, size: number, callers: number) => {
+      const keys = Array.from({ length: size }, (_, i) => `r${round}-k${i}`);
+      const orders = Array.from({ length: callers }, (_, c) => (c % 2 ? [...keys].reverse() : [...keys].sort(() => Math.random() - 0.5)));
+      const results = await Promise.all(
+        orders.map((ks, c) => (c % 2 ? other : s).insertJobs(ks.map((k) => newJob({ idempotencyKey: k, payload: { k } })), T0)),
+      );
+      const rows = await s.listJobs({ limit: 10 * size });
+      const byKey = new Map(rows.filter((j) => j.payload && (j.payload as { k: string }).k.startsWith(`r${round}-`)).map((j) => [(j.payload as { k: string }).k, j.id]));
+      expect(byKey.size).toBe(size);
+      results.forEach((r, c) => expect(r.map((x) => x.job.id)).toEqual(orders[c].map((k) => byKey.get(k))));
+      expect(results.flat().filter((x) => x.inserted)).toHaveLength(size);
+    };
+    try {
+      for (let round = 0; round < 3; round++) await race(round, 1000, 2);
+      for (let round = 3; round < 8; round++) await race(round, 40, 6);
+      expect(await s.countJobs({})).toBe(3 * 1000 + 5 * 40);
+    } finally {
+      await other.close();
+    }
+  }, 60_000);
+
   it('once-results are stored once per job and key', async () => {
     const s = await open();
     const [{ job }] = await s.insertJobs([newJob()], T0);

@@ -34,6 +34,7 @@ import { PostgresTokenStore } from './tokens.ts';
 import { PostgresVisibilityStore } from './visibility.ts';
 import { LISTENER_ALIVE, PostgresHandoffStore, holdListenerLock } from './handoff.ts';
 import { copyJobs, openCopy } from './copy-jobs.ts';
+import { lockKeys } from './key-locks.ts';
 import { newJob, storedPayloadHash } from '../new-job.ts';
 import { CLAIMED_ROW, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
@@ -191,6 +192,7 @@ export class PostgresStore implements Store {
     const run = async (db: Queryable) => {
       const keys = jobs.flatMap((j) => (j.idempotencyKey ? [j.idempotencyKey] : []));
       if (keys.length) {
+        await lockKeys(db, this.schema, keys);
         await db.query(
           `UPDATE ${ident(this.schema)}.jobs SET idempotency_key = NULL
            WHERE idempotency_key = ANY($1::text[]) AND key_expires_at IS NOT NULL AND key_expires_at <= $2`,
