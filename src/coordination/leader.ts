@@ -4,11 +4,13 @@
  * fencing token of every leader-only write.
  *
  * The leader renews every `leaseMs / 3`. It trusts its term only until
- * `renewal start + leaseMs - safetyMs` by its own clock: a renewal that did not
- * succeed by then makes it step down, before another process could take the
- * lease (which needs the lease to be past `expiresAt`, computed from the same
- * renewal start). A store that refuses a fenced write (StaleTermError) also
- * makes it step down at once.
+ * `renewal start + leaseMs - safetyMs` by its own clock, and a local timer set
+ * for that moment steps it down if no renewal has succeeded by then (even one
+ * still in flight), before another process could take the lease (which needs
+ * the lease to be past `expiresAt`, computed from the same renewal start). A
+ * renewal that returns after the step-down does not revive the term: the lease
+ * is given back and the next round must win a new term. A store that refuses a
+ * fenced write (StaleTermError) also makes it step down at once.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -46,6 +48,7 @@ export class Elector {
   private current: Leadership | null = null;
   private readonly listeners: { start: LeadershipStart; stop?: LeadershipStop }[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
   private started = false;
 
@@ -96,28 +99,8 @@ export class Elector {
   /** One election round: renew if leading, else try to acquire. Tests call it directly. */
   async runOnce(): Promise<Leadership | null> {
     const startedAt = this.now();
-    if (this.current) {
-      if (startedAt >= this.current.trustedUntil) {
-        await this.stepDown('lease not renewed in time');
-      } else {
-        let renewed = null;
-        try {
-          renewed = await this.store.renewLease({ name: this.lease, token: this.current.token, ttlMs: this.leaseMs, now: startedAt });
-        } catch (err) {
-          this.opts.logger?.warn({ err: (err as Error).message, lease: this.lease }, 'lease renewal failed');
-          if (this.now() >= this.current.trustedUntil) await this.stepDown('lease not renewed in time');
-          return this.leadership;
-        }
-        if (!renewed) await this.stepDown('lease lost');
-        else if (this.now() >= startedAt + this.leaseMs - this.safetyMs) {
-          // Too late to trust; give the lease up so the next leader need not wait for it to expire.
-          await this.stepDown('renewal came back too late');
-          await this.release(renewed.token);
-        }
-        else this.current = { ...this.current, trustedUntil: startedAt + this.leaseMs - this.safetyMs };
-        if (this.current) return this.current;
-      }
-    }
+    await this.watch();
+    if (this.current) return this.renew(this.current, startedAt);
     const won = await this.store.acquireLease({ name: this.lease, holder: this.holder, ttlMs: this.leaseMs, now: startedAt });
     if (!won) return null;
     const trustedUntil = startedAt + this.leaseMs - this.safetyMs;
@@ -125,11 +108,58 @@ export class Elector {
       await this.release(won.token);
       return null;
     }
-    this.current = { lease: this.lease, token: won.token, holder: this.holder, trustedUntil };
+    const l: Leadership = { lease: this.lease, token: won.token, holder: this.holder, trustedUntil };
+    this.current = l;
+    await this.watch();
     this.opts.logger?.info({ lease: this.lease, term: won.token, holder: this.holder }, 'became leader');
-    const l = this.current;
-    for (const { start } of [...this.listeners]) await this.call(() => start(l));
+    for (const { start } of [...this.listeners]) {
+      if (this.current?.token !== l.token) break; // stepped down while starting: no start after a stop
+      await this.call(() => start(l));
+    }
+    return this.leadership;
+  }
+
+  private async renew(l: Leadership, startedAt: number): Promise<Leadership | null> {
+    let renewed = null;
+    try {
+      renewed = await this.store.renewLease({ name: this.lease, token: l.token, ttlMs: this.leaseMs, now: startedAt });
+    } catch (err) {
+      this.opts.logger?.warn({ err: (err as Error).message, lease: this.lease }, 'lease renewal failed');
+      await this.watch();
+      return this.leadership;
+    }
+    if (this.current?.token !== l.token) {
+      // Stepped down while renewing, so its stop callbacks ran: the term stays over, and a
+      // new one (with new start callbacks) must be won. Give the lease up for whoever wins it.
+      if (renewed) await this.release(renewed.token);
+      return this.leadership;
+    }
+    if (!renewed) {
+      await this.stepDown('lease lost');
+      return null;
+    }
+    const trustedUntil = startedAt + this.leaseMs - this.safetyMs;
+    if (this.now() >= trustedUntil) {
+      // Too late to trust; give the lease up so the next leader need not wait for it to expire.
+      await this.stepDown('renewal came back too late');
+      await this.release(renewed.token);
+      return null;
+    }
+    this.current = { ...l, trustedUntil };
+    await this.watch();
     return this.current;
+  }
+
+  /** Steps down if the term is past `trustedUntil` by the local clock, else sets the timer that will. */
+  private async watch(): Promise<void> {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
+    const l = this.current;
+    if (!l) return;
+    const left = l.trustedUntil - this.now();
+    if (left <= 0) return this.stepDown('lease not renewed in time');
+    this.watchdog = setTimeout(() => void this.watch(), left);
+    this.watchdog.unref();
   }
 
   private async release(token: number) {
@@ -141,6 +171,8 @@ export class Elector {
     const l = this.current;
     if (!l) return;
     this.current = null;
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
     this.opts.logger?.warn({ lease: this.lease, term: l.token, holder: this.holder, reason }, 'stepped down');
     for (const { stop } of [...this.listeners]) if (stop) await this.call(() => stop(l, reason));
   }
