@@ -13,9 +13,10 @@ import type { Job } from '../job.ts';
 import type { RescueDecision, Store } from '../store/store.ts';
 
 /**
- * A crash is blamed on a job only when the job was alone on the worker that died.
- * When several jobs of one worker expire together, any of them (or none: a kill,
- * an out-of-memory) may be the cause; each is requeued as a suspect that runs
+ * A crash is blamed on a job only when the job was alone on the worker that died
+ * (the store decides `alone` from every job of the lease owner, rescued in this pass
+ * or another: store/alone-on-worker.ts). When several jobs of one worker expire, any
+ * of them (or none: a kill, an out-of-memory) may be the cause; each is requeued as a suspect that runs
  * alone, where a crash can be blamed. So a poison job is caught after
  * `maxCrashes` + 1 crashes of its own, and the jobs that shared its worker are
  * not condemned with it.

@@ -82,8 +82,9 @@ export interface RescueParams {
   now: number;
   limit: number;
   /**
-   * Called with each expired job as stored. `alone`: no other job of the same lease owner
-   * expired with it, so the crash can be blamed on this job.
+   * Called with each expired job as stored. `alone`: no other job runs under its lease owner, and none
+   * of the owner's was rescued since this one started, so the crash can be blamed on this job
+   * (alone-on-worker.ts).
    */
   decide: (job: Job, crash: { alone: boolean }) => RescueDecision;
 }

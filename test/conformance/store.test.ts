@@ -196,6 +196,25 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     expect((await s.getEvents(b.id))[0]).toMatchObject({ kind: 'lease_expired', attempt: 1, worker: 'w1', data: { deadReason: 'poison', crashCount: 4 } });
   });
 
+  it('a dead worker\'s jobs whose leases end at different times are none of them alone', async () => {
+    const s = await open();
+    await s.insertJobs([newJob(), newJob(), newJob()], T0);
+    const [short] = await claim(s, { limit: 1, leaseMs: 1000 });
+    const [long] = await claim(s, { limit: 1, leaseMs: 4000 });
+    const alone = new Map<string, boolean>();
+    const rescue = (now: number) =>
+      s.rescueExpiredLeases({ now, limit: 10, decide: (j, crash) => (alone.set(j.id, crash.alone), { kind: 'requeue', error, crashes: 0, isolate: !crash.alone }) });
+    // The short lease ends first: the long one still runs under w1.
+    expect(await rescue(T0 + 2000)).toEqual({ requeued: [short.id], dead: [] });
+    // The long one ends later: w1 lost the short one after it started.
+    expect(await rescue(T0 + 5000)).toEqual({ requeued: [long.id], dead: [] });
+    expect(Object.fromEntries(alone)).toEqual({ [short.id]: false, [long.id]: false });
+    // A job w1 took after those rescues, alone on it when it expires, is blamed.
+    const [later] = await claim(s, { now: T0 + 6000, limit: 1 });
+    await rescue(T0 + 8000);
+    expect(alone.get(later.id)).toBe(true);
+  });
+
   it('jobs to run alone are claimed only by an isolated claim, one at a time; redrive clears the mark', async () => {
     const s = await open();
     await s.insertJobs([newJob(), newJob()], T0);

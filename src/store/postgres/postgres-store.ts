@@ -36,6 +36,7 @@ import { LISTENER_ALIVE, PostgresHandoffStore, holdListenerLock } from './handof
 import { copyJobs, openCopy } from './copy-jobs.ts';
 import { lockKeys } from './key-locks.ts';
 import { newJob, storedPayloadHash } from '../new-job.ts';
+import { aloneOnWorker, type OwnerState } from '../alone-on-worker.ts';
 import { CLAIMED_ROW, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
 /** Anything with node-postgres's `query`: a Pool, a Client or a PoolClient. */
@@ -452,11 +453,10 @@ export class PostgresStore implements Store {
       );
       const result: RescueResult = { requeued: [], dead: [] };
       if (rows.length === 0) return result;
-      const perOwner = new Map<string, number>();
-      for (const r of rows) perOwner.set(r.lease_owner ?? '', (perOwner.get(r.lease_owner ?? '') ?? 0) + 1);
+      const owners = await ownerStates(c, rows.map((r) => r.lease_owner ?? ''));
       const decided = rows.map((row) => {
         const job = toJob(row);
-        const d = p.decide(job, { alone: perOwner.get(row.lease_owner ?? '') === 1 });
+        const d = p.decide(job, { alone: aloneOnWorker(job, owners.get(row.lease_owner ?? '')) });
         (d.kind === 'requeue' ? result.requeued : result.dead).push(job.id);
         const isolate = d.kind === 'requeue' && d.isolate;
         const reason = d.kind === 'dead' ? d.reason : null;
@@ -654,6 +654,18 @@ export class PostgresStore implements Store {
       await c?.end().catch(() => {});
     };
   }
+}
+
+/** What the rescue needs to know of each lease owner (alone-on-worker.ts). */
+async function ownerStates(db: Queryable, owners: string[]): Promise<Map<string, OwnerState>> {
+  const { rows } = await db.query<{ owner: string; running: number; last_rescue_at: number | null }>(
+    `SELECT o.owner,
+            (SELECT count(*) FROM jobs WHERE state = 'running' AND lease_owner = o.owner) AS running,
+            (SELECT max(at) FROM job_events WHERE kind = 'lease_expired' AND worker = o.owner) AS last_rescue_at
+     FROM unnest($1::text[]) AS o(owner)`,
+    [[...new Set(owners)]],
+  );
+  return new Map(rows.map((r) => [r.owner, { running: r.running, lastRescueAt: r.last_rescue_at }]));
 }
 
 function filterSql(f: JobFilter, start = 1) {

@@ -31,6 +31,7 @@ import { ORDERING_HEAD, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
 import { newJob, storedPayloadHash } from '../new-job.ts';
+import { aloneOnWorker, type OwnerState } from '../alone-on-worker.ts';
 import { NewJobsWatch } from './new-jobs-watch.ts';
 import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
@@ -294,10 +295,10 @@ export class SqliteStore implements Store {
         .prepare("SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?")
         .all(p.now, p.limit) as JobRow[];
       const result: RescueResult = { requeued: [], dead: [] };
-      const perOwner = countBy(expired.map((r) => r.lease_owner ?? ''));
+      const owners = this.ownerStates(expired.map((r) => r.lease_owner ?? ''));
       for (const row of expired) {
         const job = toJob(row);
-        const d = p.decide(job, { alone: perOwner.get(row.lease_owner ?? '') === 1 });
+        const d = p.decide(job, { alone: aloneOnWorker(job, owners.get(row.lease_owner ?? '')) });
         if (d.kind === 'requeue') {
           this.db
             .prepare(
@@ -327,6 +328,19 @@ export class SqliteStore implements Store {
       }
       return result;
     });
+  }
+
+  /** What the rescue needs to know of each lease owner (alone-on-worker.ts). */
+  private ownerStates(owners: string[]): Map<string, OwnerState> {
+    const rows = this.db
+      .prepare(
+        `SELECT o.value AS owner,
+                (SELECT count(*) FROM jobs WHERE state = 'running' AND lease_owner = o.value) AS running,
+                (SELECT max(at) FROM job_events WHERE kind = 'lease_expired' AND worker = o.value) AS last_rescue_at
+         FROM json_each(?) o`,
+      )
+      .all(JSON.stringify([...new Set(owners)])) as { owner: string; running: number; last_rescue_at: number | null }[];
+    return new Map(rows.map((r) => [r.owner, { running: r.running, lastRescueAt: r.last_rescue_at }]));
   }
 
   async getJob(id: string): Promise<Job | null> {
@@ -469,12 +483,6 @@ export class SqliteStore implements Store {
   get database(): Database.Database {
     return this.db;
   }
-}
-
-function countBy(values: string[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return counts;
 }
 
 const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');

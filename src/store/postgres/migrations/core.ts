@@ -157,4 +157,12 @@ export const coreMigrations: Migration[] = [
       ALTER INDEX jobs_pkey SET (fillfactor = 50);
     `,
   },
+  {
+    version: 7,
+    name: 'rescues by lease owner',
+    sql: `
+      -- The rescue asks when a lease owner last lost a job (src/store/alone-on-worker.ts); job_events is large.
+      CREATE INDEX job_events_lease_expired ON job_events (worker, at) WHERE kind = 'lease_expired';
+    `,
+  },
 ];

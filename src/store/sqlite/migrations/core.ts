@@ -72,4 +72,12 @@ export const coreMigrations: Migration[] = [
       CREATE INDEX jobs_isolated ON jobs (run_at) WHERE isolate = 1 AND state IN ('available', 'scheduled');
     `,
   },
+  {
+    version: 3,
+    name: 'rescues by lease owner',
+    sql: `
+      -- The rescue asks when a lease owner last lost a job (src/store/alone-on-worker.ts); job_events is large.
+      CREATE INDEX job_events_lease_expired ON job_events (worker, at) WHERE kind = 'lease_expired';
+    `,
+  },
 ];
