@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
+import { durationMs, firstProblem, fn, intIn, priority, queueName, timerMs } from './config/options.ts';
 import type { Job, Json } from './job.ts';
 import { DEFAULT_RETRY, type Classifier, type RetryPolicy } from './policies/retry.ts';
 import { toBreakerSpec, type BreakerSpec } from './policies/breaker.ts';
@@ -113,36 +114,42 @@ export const DEFAULTS = {
   keyTtlMs: 24 * 3600_000,
 } as const;
 
-const positiveInt = z.number().int().positive();
-const fn = z.custom<(...args: any[]) => unknown>((v) => typeof v === 'function', 'must be a function');
-const optionsSchema = z.object({
-  handler: fn,
-  schema: z.object({ safeParse: fn }).loose().optional(),
-  retry: z
-    .object({
-      maxAttempts: positiveInt.optional(),
-      backoff: z.enum(['exponential', 'linear', 'fixed']).optional(),
-      baseMs: z.number().int().nonnegative().optional(),
-      maxMs: z.number().int().nonnegative().optional(),
-      jitter: z.enum(['full', 'equal', 'none']).optional(),
-    })
-    .strict()
-    .optional(),
-  classify: fn.optional(),
-  timeoutMs: positiveInt.nullable().optional(),
-  leaseMs: z.number().int().min(100).optional(),
-  queue: z.string().min(1).max(128).optional(),
-  priority: z.number().int().optional(),
-  maxCrashes: z.number().int().nonnegative().optional(),
-  keyTtlMs: z.number().int().nonnegative().optional(),
-  retention: z
-    .object({ completedMs: z.number().int().nonnegative().optional(), deadMs: z.number().int().nonnegative().optional(), cancelledMs: z.number().int().nonnegative().optional() })
-    .strict()
-    .optional(),
-  breaker: z.any().optional(),
-  ...limitsSchema,
-  redact: z.array(z.string().regex(/^[^.]+(\.[^.]+)*$/, 'must be a dot-separated path such as "card.number"')).optional(),
-});
+const retrySchema = z
+  .object({
+    maxAttempts: intIn(1, 10_000).optional(),
+    backoff: z.enum(['exponential', 'linear', 'fixed']).optional(),
+    baseMs: durationMs.optional(),
+    maxMs: durationMs.optional(),
+    jitter: z.enum(['full', 'equal', 'none']).optional(),
+  })
+  .strict();
+const retentionSchema = z.object({ completedMs: durationMs.optional(), deadMs: durationMs.optional(), cancelledMs: durationMs.optional() }).strict();
+const optionsSchema = z
+  .object({
+    handler: fn,
+    schema: z.object({ safeParse: fn }).loose().optional(),
+    retry: retrySchema.optional(),
+    classify: fn.optional(),
+    // The lease is renewed every third of leaseMs: both are timers.
+    timeoutMs: timerMs(1).nullable().optional(),
+    leaseMs: timerMs(100).optional(),
+    queue: queueName.optional(),
+    priority: priority.optional(),
+    maxCrashes: intIn(0, 10_000).optional(),
+    keyTtlMs: durationMs.optional(),
+    retention: retentionSchema.optional(),
+    breaker: z.any().optional(),
+    ...limitsSchema,
+    redact: z.array(z.string().regex(/^[^.]+(\.[^.]+)*$/, 'must be a dot-separated path such as "card.number"')).optional(),
+  })
+  .strict();
+
+/** Option names, nested ones too, to suggest for a mistyped key (`maxAttempts` is `retry.maxAttempts`). */
+const KNOWN_OPTIONS = [
+  ...Object.keys(optionsSchema.shape),
+  ...Object.keys(retrySchema.shape).map((k) => `retry.${k}`),
+  ...Object.keys(retentionSchema.shape).map((k) => `retention.${k}`),
+];
 
 export const TYPE_PATTERN = /^[A-Za-z0-9_.:\-/]{1,128}$/;
 
@@ -152,8 +159,8 @@ export function defineJob<P = any>(type: string, options: JobOptions<P>): JobDef
   }
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ValidationError(`defineJob("${type}").${issue.path.join('.') || 'options'}`, issue.message);
+    const { field, message } = firstProblem(parsed.error, `defineJob("${type}")`, KNOWN_OPTIONS);
+    throw new ValidationError(field, message);
   }
   return {
     type,
@@ -178,6 +185,8 @@ export function defineJob<P = any>(type: string, options: JobOptions<P>): JobDef
 
 /** Accepts definitions from `defineJob`, or plain option objects keyed by type (a jobs file's default export). */
 export function toDefinitions(input: JobDefinition[] | Record<string, JobOptions | JobDefinition>): JobDefinition[] {
-  if (Array.isArray(input)) return input.map((d) => defineJob(d.type, d));
-  return Object.entries(input).map(([type, d]) => defineJob(type, d));
+  // A definition carries its type, which is not an option of defineJob.
+  const options = (d: JobOptions | JobDefinition) => (d && typeof d === 'object' && 'type' in d ? (({ type: _, ...rest }) => rest)(d) : d);
+  if (Array.isArray(input)) return input.map((d) => defineJob(d?.type, options(d)));
+  return Object.entries(input).map(([type, d]) => defineJob(type, options(d)));
 }

@@ -7,7 +7,9 @@ import { toDefinitions, type JobDefinition, type JobOptions, type Logger } from 
 import { ConfigError, IdempotencyConflictError, InvalidStateError, JobNotFoundError, ValidationError } from './errors.ts';
 import { Batcher } from './engine/batcher.ts';
 import { streamJobs } from './engine/bulk-enqueue.ts';
-import { buildNewJob, type EnqueueOptions } from './engine/enqueue-input.ts';
+import { buildNewJob, checkBatchKeys, checkManyOptions, checkPayload, type EnqueueManyOptions, type EnqueueOptions } from './engine/enqueue-input.ts';
+import { checkReboundOptions } from './config/rebound-options.ts';
+import { checkWorkOptions } from './config/work-options.ts';
 import { jobHistory } from './engine/history.ts';
 import { checkFilter, checkSelectionFields, jobIdOf, shownId } from './engine/job-query.ts';
 import { ReboundEmitter, type ReboundEvents } from './events.ts';
@@ -64,6 +66,7 @@ export interface EnqueueItem {
 }
 
 export async function createRebound(options: ReboundOptions = {}): Promise<Rebound> {
+  checkReboundOptions(options);
   const store = typeof options.store === 'object' ? options.store : openStore(resolveStoreUrl(options.store));
   if (options.migrate !== false) {
     try {
@@ -178,11 +181,15 @@ export class Rebound {
 
   /**
    * Enqueues many jobs in one statement. Every job is validated before any is stored; an invalid one
-   * stores none. A large batch of jobs without keys or ordering goes to the store in parts where it can
-   * take them (engine/bulk-enqueue.ts), still all or none.
+   * stores none, nor do two items with one idempotency key and different payloads. A large batch of jobs
+   * without keys or ordering goes to the store in parts where it can take them (engine/bulk-enqueue.ts),
+   * still all or none. Not yet all or none: a key already held by a stored job with another payload
+   * throws IdempotencyConflictError after the other items are stored (the store's insert cannot roll
+   * back on it); with a key on every item, a retry stores only what is missing.
    */
-  async enqueueMany(items: EnqueueItem[], opts: { tx?: unknown; waitForRoomMs?: number } = {}): Promise<EnqueueResult[]> {
+  async enqueueMany(items: EnqueueItem[], opts: EnqueueManyOptions = {}): Promise<EnqueueResult[]> {
     if (!Array.isArray(items)) throw new ValidationError('items', 'must be an array of { type, payload, opts }');
+    opts = checkManyOptions(opts);
     const now = this.now();
     const build = (i: number) => this.buildItem(items, i, now);
     const streamed = this.streamable(items, opts) ? this.store.openBulkInsert?.(items.length, now) : null;
@@ -193,6 +200,7 @@ export class Rebound {
     } else {
       // Array.from visits the holes of a sparse array too (map skips them), so each gets its ValidationError.
       jobs = Array.from(items, (_, i) => build(i));
+      checkBatchKeys(jobs);
       const perQueue = new Map<string, number>();
       for (const j of jobs) perQueue.set(j.queue, (perQueue.get(j.queue) ?? 0) + 1);
       for (const [queue, n] of perQueue) await this.backpressure.admit(queue, n, opts.waitForRoomMs);
@@ -283,6 +291,7 @@ export class Rebound {
 
   /** Sends a signal to a workflow; a workflow waiting for it (`ctx.waitFor(name)`) wakes at once. */
   async signal(jobId: string, name: string, payload: unknown = null, opts: { actor?: string } = {}): Promise<SignalResult> {
+    checkPayload(payload, undefined);
     const result = await sendSignal(this.store, this.now(), String(jobId), name, payload);
     this.events.emit('operator:action', { actor: opts.actor ?? 'library', action: 'workflow.signal', target: `job:${jobId}`, details: { name } });
     return result;
@@ -364,6 +373,7 @@ export class Rebound {
 
   /** Starts a worker on this client's job definitions. */
   work(options: WorkOptions = {}): Worker {
+    options = checkWorkOptions(options);
     if (this.defs.size === 0) throw new ConfigError('no job definitions: pass `jobs` to createRebound() or call define()');
     const worker = new Worker(
       { store: this.store, defs: this.defs, events: this.events, logger: this.logger, now: this.now, plugins: this.plugins },

@@ -6,6 +6,7 @@ import { hash } from 'node:crypto';
 import { z } from 'zod';
 import { TYPE_PATTERN, DEFAULTS, type JobDefinition } from '../define.ts';
 import { ValidationError } from '../errors.ts';
+import { firstProblem, intIn, MAX_DURATION_MS, priority, queueName, text, UNSTORABLE_MESSAGE } from '../config/options.ts';
 import type { Json, NewJob } from '../job.ts';
 
 export interface EnqueueOptions {
@@ -32,27 +33,25 @@ export const MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** Deeper payloads are refused: stores and JSON code paths recurse per level. */
 export const MAX_PAYLOAD_DEPTH = 64;
 
-/** U+0000 and unpaired surrogates cannot be stored by PostgreSQL (text and jsonb); refuse them on every store alike. */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const storable = (s: string) => !UNSTORABLE.test(s);
 /** An escaped U+0000 or lone surrogate in JSON text (an odd run of backslashes before the `u`). */
 const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/;
-const UNSTORABLE_MESSAGE = 'must not contain U+0000 or unpaired UTF-16 surrogates';
-const text = (min: number, max: number) => z.string().min(min).max(max).refine(storable, UNSTORABLE_MESSAGE);
+/** A date, or a date and time with its zone (Z or an offset): Date.parse alone takes "5" for 2001-05-01, and a zoneless time as local. */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2}))?$/;
+const RUN_AT_MESSAGE = 'must be a Date, epoch milliseconds or an ISO 8601 date-time with its zone, such as 2030-01-31T09:00:00Z';
 
 const optionsSchema = z
   .object({
     idempotencyKey: text(1, 255).optional(),
-    runAt: z.union([z.date(), z.number().finite(), z.string().min(1)]).optional(),
-    delayMs: z.number().int().nonnegative().max(10 * 365 * 24 * 3600_000).optional(),
-    priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+    runAt: z.union([z.date(), z.number().finite(), z.string().regex(ISO_8601, RUN_AT_MESSAGE)], { error: RUN_AT_MESSAGE }).optional(),
+    delayMs: z.number().int().nonnegative().max(MAX_DURATION_MS).optional(),
+    priority: priority.optional(),
     maxAttempts: z.number().int().min(1).max(10_000).optional(),
-    queue: text(1, 128).optional(),
+    queue: queueName.optional(),
     parentId: z.string().regex(/^\d{1,15}$/, 'must be a job id').optional(),
     orderingKey: text(1, 255).optional(),
     orderingOnDead: z.enum(['wait', 'skip']).optional(),
     actor: text(1, 200).optional(),
-    waitForRoomMs: z.number().int().nonnegative().max(3_600_000).optional(),
+    waitForRoomMs: intIn(0, 3_600_000, 'must be whole milliseconds from 0 to 3600000 (an hour)').optional(),
     tx: z
       .custom((v) => v == null || (typeof v === 'object' && typeof (v as { query?: unknown }).query === 'function'), {
         message: 'must be a node-postgres client inside your transaction',
@@ -62,6 +61,22 @@ const optionsSchema = z
   .strict();
 
 const NO_OPTIONS = optionsSchema.safeParse({});
+
+/** What `enqueueMany(items, opts)` takes as its second argument: the options that apply to the whole batch. */
+export interface EnqueueManyOptions {
+  tx?: unknown;
+  waitForRoomMs?: number;
+}
+
+const manyOptionsSchema = optionsSchema.pick({ tx: true, waitForRoomMs: true });
+
+export function checkManyOptions(opts: unknown): EnqueueManyOptions {
+  const parsed = manyOptionsSchema.safeParse(opts ?? {});
+  if (parsed.success) return opts ?? {};
+  const { field, message } = firstProblem(parsed.error, 'options', Object.keys(manyOptionsSchema.shape));
+  const unknown = parsed.error.issues[0].code === 'unrecognized_keys';
+  throw new ValidationError(field, unknown ? `${message}; an item's own options go in its opts` : message);
+}
 
 export function buildNewJob(
   type: unknown,
@@ -105,8 +120,27 @@ export function buildNewJob(
   };
 }
 
+/**
+ * Two items of one batch under one idempotency key must carry the same job: otherwise the store would keep
+ * the first and, having stored the rest of the batch, refuse the second. Refused here, before anything is stored.
+ */
+export function checkBatchKeys(jobs: NewJob[]): void {
+  const firstWith = new Map<string, number>();
+  jobs.forEach((job, i) => {
+    if (job.idempotencyKey == null) return;
+    const first = firstWith.get(job.idempotencyKey);
+    if (first === undefined) firstWith.set(job.idempotencyKey, i);
+    else if (jobs[first].payloadHash !== job.payloadHash) {
+      throw new ValidationError(
+        `items[${i}].opts.idempotencyKey`,
+        `"${job.idempotencyKey}" is also the key of items[${first}], which has another type or payload; one key names one job: give each its own key`,
+      );
+    }
+  });
+}
+
 /** The payload as stored: JSON-serializable, storable strings, within size and depth; its JSON text too. */
-function checkPayload(payload: unknown, def: JobDefinition | undefined): { json: Json; text: string } {
+export function checkPayload(payload: unknown, def: JobDefinition | undefined): { json: Json; text: string } {
   let text: string | undefined;
   try {
     text = JSON.stringify(payload === undefined ? null : payload);
@@ -149,7 +183,7 @@ function toTime(v: Date | number | string): number {
   const t = v instanceof Date ? v.getTime() : typeof v === 'number' ? v : Date.parse(v);
   // The range of a JavaScript Date: beyond it a time cannot be shown, nor stored as epoch milliseconds everywhere.
   if (!Number.isFinite(t) || Math.abs(t) > 8.64e15) {
-    throw new ValidationError('options.runAt', 'must be a Date, epoch milliseconds or an ISO 8601 string');
+    throw new ValidationError('options.runAt', RUN_AT_MESSAGE);
   }
   return Math.floor(t);
 }

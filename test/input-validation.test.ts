@@ -1,0 +1,161 @@
+/**
+ * Options are checked where they are given: a worker that would never run a
+ * job, a definition whose timer would fire at once, a client built from a
+ * mistyped key, each is refused with a typed error naming the field and the fix.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, createRebound, defineJob, ValidationError, type Rebound } from '../src/index.ts';
+import { dropStore, freshStoreUrl } from './helpers/stores.ts';
+
+const handler = async () => {};
+const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+
+function thrown(fn: () => unknown): Error & { field?: string } {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('did not throw');
+}
+
+async function rejected(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('did not reject');
+}
+
+describe('rebound.work() options', () => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  it.each([
+    [{ concurrency: 0 }, 'options.concurrency', /from 1 to 10000/],
+    [{ concurrency: -1 }, 'options.concurrency', /from 1 to 10000/],
+    [{ concurrency: 'x' }, 'options.concurrency', /from 1 to 10000/],
+    [{ concurrency: 1.5 }, 'options.concurrency', /integer/],
+    [{ queues: 'default' }, 'options.queues', /array of queue names/],
+    [{ queues: [] }, 'options.queues', /at least one queue/],
+    [{ batchSize: 0 }, 'options.batchSize', /from 1/],
+    [{ concurency: 5 }, 'options.concurency', /did you mean concurrency\?/],
+    [{ pollIntervalMs: 2 ** 31 }, 'options.pollIntervalMs', /2147483647/],
+    [{ shutdownGraceMs: -1 }, 'options.shutdownGraceMs', /from 0/],
+  ])('refuses %j, naming %s, and starts no worker', async (options, field, message) => {
+    url = freshStoreUrl('sqlite');
+    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const err = thrown(() => rebound.work(options as never));
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(message);
+  });
+
+  it('takes every option it documents', async () => {
+    url = freshStoreUrl('sqlite');
+    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const worker = rebound.work({
+      concurrency: 2,
+      batchSize: 10,
+      pollIntervalMs: 20,
+      rescueIntervalMs: 1000,
+      shutdownGraceMs: 0,
+      drain: false,
+      workerId: 'w-1',
+    });
+    expect(worker.id).toBe('w-1');
+    await worker.stop();
+    // The CLI passes the options it was not given as undefined.
+    await rebound.work({ queues: undefined, drain: undefined }).stop();
+  });
+});
+
+describe('defineJob options', () => {
+  it.each([
+    [{ maxAttempts: 3 }, 'defineJob("t").maxAttempts', /did you mean retry\.maxAttempts\?/],
+    [{ timeout: 1000 }, 'defineJob("t").timeout', /did you mean timeoutMs\?/],
+    [{ retry: { maxAttemps: 3 } }, 'defineJob("t").retry.maxAttemps', /did you mean retry\.maxAttempts\?/],
+    [{ timeoutMs: 2 ** 31 }, 'defineJob("t").timeoutMs', /2147483647/],
+    [{ leaseMs: 2 ** 31 }, 'defineJob("t").leaseMs', /2147483647/],
+    [{ priority: 2 ** 40 }, 'defineJob("t").priority', /from -1000000 to 1000000/],
+    [{ priority: 1.5 }, 'defineJob("t").priority', /integer/],
+    [{ queue: 'a\u0000b' }, 'defineJob("t").queue', /U\+0000/],
+    [{ retry: { maxAttempts: 2 ** 40 } }, 'defineJob("t").retry.maxAttempts', /from 1 to 10000/],
+    [{ keyTtlMs: 1e300 }, 'defineJob("t").keyTtlMs', /ten years/],
+  ])('refuses %j, naming %s', (options, field, message) => {
+    const err = thrown(() => defineJob('t', { handler, ...options } as never));
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(message);
+  });
+
+  it('takes the longest timer Node keeps, and a definition given back to createRebound', async () => {
+    const def = defineJob('t', { handler, timeoutMs: 2_147_483_647, leaseMs: 2_147_483_647, priority: -1_000_000, queue: 'q' });
+    expect(def).toMatchObject({ timeoutMs: 2_147_483_647, leaseMs: 2_147_483_647, priority: -1_000_000, queue: 'q' });
+    const url = freshStoreUrl('sqlite');
+    const rebound = await createRebound({ store: url, jobs: [def], logger: silent });
+    expect(rebound.definitions.get('t')?.queue).toBe('q');
+    await rebound.close();
+  });
+});
+
+describe('createRebound options', () => {
+  it.each([
+    [{ store: 42 }, 'options.store: must be a store URL'],
+    [{ store: '' }, 'options.store: must be a store URL'],
+    [{ jobs: [null] }, 'options.jobs.0: must be a defineJob(...) result'],
+    [{ jobs: 'x' }, 'options.jobs: must be an array'],
+    [{ now: 5 }, 'options.now: must be a function'],
+    [{ job: [] }, 'options.job: unknown option; did you mean jobs?'],
+    [{ queues: 'x' }, 'options.queues: must be an object of queue limits'],
+    [{ queues: { bulk: { maxDepth: 0 } } }, 'options.queues.bulk.maxDepth: must be a positive integer'],
+    [{ logger: {} }, 'options.logger: must be a logger'],
+    [{ migrate: 'no' }, 'options.migrate'],
+    [{ audit: { sealIntervalMs: 2 ** 31 } }, 'options.audit.sealIntervalMs: must be whole milliseconds'],
+  ])('refuses %j with a ConfigError naming the field', async (options, message) => {
+    const err = await rejected(createRebound(options as never));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain(`createRebound: ${message}`);
+  });
+});
+
+describe('enqueue inputs', () => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  it('runAt takes only an ISO 8601 date-time with its zone among strings; nothing is stored for the others', async () => {
+    url = freshStoreUrl('sqlite');
+    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    for (const runAt of ['5', 'soon', '2030-01-31T09:00', 'May 1, 2030']) {
+      const err = await rejected(rebound.enqueue('t', {}, { runAt }));
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).field).toBe('options.runAt');
+      expect(err.message).toMatch(/ISO 8601/);
+    }
+    expect(await rebound.countJobs()).toBe(0);
+    const { job } = await rebound.enqueue('t', {}, { runAt: '2030-01-31T09:00:00+01:00' });
+    expect(job.runAt).toBe(Date.UTC(2030, 0, 31, 8));
+  });
+
+  it.each([
+    [{ waitForRoomMs: -1 }, 'options.waitForRoomMs', /from 0 to 3600000/],
+    [{ queue: 'bulk' }, 'options.queue', /unknown option; the options are tx, waitForRoomMs; an item's own options go in its opts/],
+  ])("enqueueMany's own options: refuses %j and stores nothing", async (opts, field, message) => {
+    url = freshStoreUrl('sqlite');
+    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const err = await rejected(rebound.enqueueMany([{ type: 't', payload: {} }], opts as never));
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe(field);
+    expect(err.message).toMatch(message);
+    expect(await rebound.countJobs()).toBe(0);
+  });
+});
