@@ -165,6 +165,7 @@ export class Coordinator {
         fires.push({ fireAt, job });
       } catch (error) {
         // A payload the type's schema refuses: report it; the fire time passes without a job.
+        this.deps.logger.error({ schedule: s.name, fire_at: fireAt, err: (error as Error).message }, 'schedule fire time passed without a job: its job was refused');
         this.deps.events.emit('worker:error', { workerId: this.elector.holder, error, during: `schedule ${s.name}` });
       }
     }

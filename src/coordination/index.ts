@@ -79,7 +79,7 @@ export class Coordination {
 
   /** Adds a schedule at run time, or redefines one. Stored at once; the leader fires it. */
   async addSchedule(name: string, options: ScheduleOptions, opts: { actor?: string } = {}): Promise<ScheduleRecord> {
-    const def = defineSchedule(name, options, 'runtime');
+    const def = defineSchedule(name, options, 'runtime', this.rebound.definitions.get(options?.type));
     const now = this.rebound.now();
     const { schedule, change } = await this.store.upsertSchedule(def, firstFireAfter(def, now), now);
     if (change !== 'unchanged') {

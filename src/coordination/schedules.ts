@@ -6,7 +6,8 @@
  * fire time produce exactly one job.
  */
 import { z } from 'zod';
-import { TYPE_PATTERN } from '../define.ts';
+import { TYPE_PATTERN, type JobDefinition } from '../define.ts';
+import { checkPayload } from '../engine/enqueue-input.ts';
 import { ValidationError } from '../errors.ts';
 import type { Json } from '../job.ts';
 import type { MisfirePolicy, ScheduleRecord, ScheduleSpec } from '../store/coordination.ts';
@@ -45,7 +46,8 @@ const optionsSchema = z
   })
   .strict();
 
-export function defineSchedule(name: string, options: ScheduleOptions, source: 'code' | 'runtime' = 'code'): ScheduleDefinition {
+/** `def`, the job type's definition where this client knows it, checks the payload against its schema too. */
+export function defineSchedule(name: string, options: ScheduleOptions, source: 'code' | 'runtime' = 'code', def?: JobDefinition): ScheduleDefinition {
   if (typeof name !== 'string' || !SCHEDULE_NAME.test(name)) {
     throw new ValidationError('name', `"${name}" must be 1-128 letters, digits or _ . : - /`);
   }
@@ -60,9 +62,11 @@ export function defineSchedule(name: string, options: ScheduleOptions, source: '
   parseCron(o.cron, tz, `defineSchedule("${name}").cron`);
   let payload: Json;
   try {
-    payload = JSON.parse(JSON.stringify(o.payload ?? null)) as Json;
+    // What enqueue would refuse at every fire time is refused now: size, depth, unstorable text, the type's schema.
+    payload = checkPayload(o.payload ?? null, def).json;
   } catch (err) {
-    throw new ValidationError(`defineSchedule("${name}").payload`, `must be JSON-serializable (${(err as Error).message})`);
+    if (!(err instanceof ValidationError)) throw err;
+    throw new ValidationError(`defineSchedule("${name}").${err.field}`, err.message.slice(err.field.length + 2));
   }
   return { name, cron: o.cron.trim(), tz, type: o.type, payload, misfire: o.misfire ?? 'once', jitterMs: o.jitterMs ?? 0, source };
 }
