@@ -168,7 +168,10 @@ export interface Store {
   snoozeJob(p: LeaseRef & { runAt: number; reason: string; now: number }): Promise<boolean>;
   /** Puts leased jobs back without charging an attempt (graceful shutdown). */
   releaseJobs(items: LeaseRef[], now: number): Promise<string[]>;
-  /** Records that a stale executor tried to finish an attempt it no longer owned. */
+  /**
+   * Records that a stale executor tried to finish an attempt it no longer owned. If the attempt was cancelled,
+   * ends its lease too, which frees its ordering key (the executor has let go of the job).
+   */
   recordLeaseLost(item: LeaseRef & { attempt: number; worker: string }, now: number): Promise<void>;
   /** Returns jobs whose lease expired to the queue (or to the dead letter queue). */
   rescueExpiredLeases(p: RescueParams): Promise<RescueResult>;

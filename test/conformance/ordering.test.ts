@@ -120,6 +120,27 @@ describe.each(storeKinds)('ordering keys: %s', (kind) => {
     expect((await claim(s)).map((j) => j.id)).toEqual([a2.id]);
   });
 
+  it('a running head cancelled holds its key until its worker lets go of it, or its lease ends', async () => {
+    const s = await open();
+    const [a1, a2, b1, b2] = (
+      await s.insertJobs([newJob({ orderingKey: 'a' }), newJob({ orderingKey: 'a' }), newJob({ orderingKey: 'b' }), newJob({ orderingKey: 'b' })], T0)
+    ).map((r) => r.job);
+    const heads = await claim(s);
+    expect(heads.map((j) => j.id).sort()).toEqual([a1.id, b1.id].sort());
+    await s.cancelJob(a1.id, 'op', T0 + 1);
+    await s.cancelJob(b1.id, 'op', T0 + 1);
+    // Their handlers run on until their worker hears of the cancel: the next jobs of their keys wait.
+    expect(await claim(s, T0 + 2)).toEqual([]);
+    expect(await s.nextRunAt(['default'], ['email'])).toBeNull();
+    // The worker gives a1's attempt up: a2 may start.
+    const a = heads.find((j) => j.id === a1.id)!;
+    await s.recordLeaseLost({ id: a.id, token: a.leaseToken, attempt: a.attempt, worker: 'w1' }, T0 + 3);
+    expect((await claim(s, T0 + 4)).map((j) => j.id)).toEqual([a2.id]);
+    // Nobody lets go of b1 (its worker died): its lease's end frees the key.
+    expect(await claim(s, T0 + 999)).toEqual([]);
+    expect((await claim(s, T0 + 1000)).map((j) => j.id)).toEqual([b2.id]);
+  });
+
   it('concurrent claimers never run two jobs of one key at once', async () => {
     const s = await open();
     await s.insertJobs(Array.from({ length: 30 }, (_, i) => newJob({ orderingKey: `k${i % 3}` })), T0);

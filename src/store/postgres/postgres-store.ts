@@ -29,7 +29,7 @@ import { PostgresBreakerStore } from './breakers.ts';
 import { PostgresBacklogStore } from './backlog.ts';
 import { PostgresLimitStore } from './limits.ts';
 import { PostgresWorkflowStore } from './workflows.ts';
-import { ORDERING_HEAD, orderJobs } from './ordering.ts';
+import { orderingHead, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
 import { PostgresVisibilityStore } from './visibility.ts';
 import { LISTENER_ALIVE, PostgresHandoffStore, holdListenerLock } from './handoff.ts';
@@ -326,7 +326,7 @@ export class PostgresStore implements Store {
        WHERE j.id = ANY(ARRAY(
          SELECT id FROM jobs
          WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[]) AND run_at <= $3
-           AND isolate = $7 AND ${ORDERING_HEAD}
+           AND isolate = $7 AND ${orderingHead('$3')}
          ORDER BY priority, run_at, id
          LIMIT $4
          FOR UPDATE SKIP LOCKED))
@@ -439,7 +439,10 @@ export class PostgresStore implements Store {
 
   async recordLeaseLost(item: LeaseRef & { attempt: number; worker: string }, now: number): Promise<void> {
     await this.pool.query(
-      `INSERT INTO job_events (job_id, at, kind, attempt, worker, data) VALUES ($1, $2, 'lease_lost', $3, $4, $5)`,
+      `WITH ended AS (
+         UPDATE jobs SET lease_expires_at = NULL
+         WHERE id = $1 AND state = 'cancelled' AND attempt = $3 AND lease_owner = $4 AND lease_expires_at IS NOT NULL)
+       INSERT INTO job_events (job_id, at, kind, attempt, worker, data) VALUES ($1, $2, 'lease_lost', $3, $4, $5)`,
       [Number(item.id), now, item.attempt, item.worker, json({ token: item.token })],
     );
   }
@@ -536,7 +539,7 @@ export class PostgresStore implements Store {
     if (!queues.length || !types.length) return null;
     const { rows } = await this.pool.query<{ at: number | null }>(
       `SELECT min(run_at) AS at FROM jobs
-       WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[]) AND ${ORDERING_HEAD}`,
+       WHERE state IN ('available', 'scheduled') AND queue = ANY($1::text[]) AND type = ANY($2::text[]) AND ${orderingHead()}`,
       [queues, types],
     );
     return rows[0].at;
@@ -568,7 +571,9 @@ export class PostgresStore implements Store {
     if (!/^\d+$/.test(id)) return null;
     return this.tx(async (c) => {
       const { rows } = await c.query<JobRow>(
-        `UPDATE jobs SET state = 'cancelled', lease_token = lease_token + 1, lease_expires_at = NULL, finished_at = $2,
+        // A running job keeps its lease's end: its ordering key stays held until the worker lets go (orderingHead).
+        `UPDATE jobs SET state = 'cancelled', lease_token = lease_token + 1,
+                lease_expires_at = CASE WHEN state = 'running' THEN lease_expires_at END, finished_at = $2,
                 key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE $2::bigint + key_ttl_ms END
          WHERE id = $1 AND state IN ('scheduled', 'available', 'running') RETURNING *`,
         [Number(id), now],

@@ -7,11 +7,17 @@
 import type Database from 'better-sqlite3';
 import type { JobRow } from './rows.ts';
 
-/** The claim condition for the `jobs` table of the enclosing query. */
-export const ORDERING_HEAD = `(jobs.ordering_key IS NULL OR NOT EXISTS (
+/**
+ * The claim condition for the `jobs` table of the enclosing query. A job cancelled while running holds its key
+ * while its lease lasts: its handler hears of the cancel only at its next heartbeat, and the worker then ends
+ * the lease (recordLeaseLost). `now` is the SQL of the caller's time; without one, any lease left holds the key
+ * (nextRunAt has no clock; a claim, which has, decides).
+ */
+export const orderingHead = (now?: string) => `(jobs.ordering_key IS NULL OR NOT EXISTS (
   SELECT 1 FROM jobs prev
   WHERE prev.ordering_key = jobs.ordering_key AND prev.ordering_seq < jobs.ordering_seq
-    AND (prev.state IN ('scheduled', 'available', 'running') OR (prev.state = 'dead' AND prev.ordering_on_dead = 'wait'))))`;
+    AND (prev.state IN ('scheduled', 'available', 'running') OR (prev.state = 'dead' AND prev.ordering_on_dead = 'wait')
+         OR (prev.state = 'cancelled' AND prev.lease_expires_at ${now ? `> ${now}` : 'IS NOT NULL'}))))`;
 
 /** Gives a just-inserted job its key's next sequence number. Run inside the inserting transaction. */
 export function orderJob(db: Database.Database, row: JobRow, key: string, onDead: 'wait' | 'skip'): JobRow {

@@ -27,7 +27,7 @@ import { SqliteBreakerStore } from './breakers.ts';
 import { SqliteBacklogStore } from './backlog.ts';
 import { SqliteLimitStore } from './limits.ts';
 import { SqliteWorkflowStore } from './workflows.ts';
-import { ORDERING_HEAD, orderJob } from './ordering.ts';
+import { orderingHead, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
 import { newJob, storedPayloadHash } from '../new-job.ts';
@@ -172,11 +172,11 @@ export class SqliteStore implements Store {
         .prepare(
           `SELECT ${CLAIMED_COLUMNS} FROM jobs
            WHERE state IN ('available', 'scheduled') AND queue IN (${q}) AND type IN (${t}) AND run_at <= ?
-             AND isolate = ? AND ${ORDERING_HEAD}
+             AND isolate = ? AND ${orderingHead('?')}
            ORDER BY priority, run_at, id LIMIT ?`,
         )
         .raw(true)
-        .all(...p.queues, ...p.types, p.now, p.isolated ? 1 : 0, p.isolated ? 1 : p.limit) as unknown[][];
+        .all(...p.queues, ...p.types, p.now, p.isolated ? 1 : 0, p.now, p.isolated ? 1 : p.limit) as unknown[][];
       if (batch.length === 0) return batch;
       const taken = this.db
         .prepare(
@@ -286,7 +286,15 @@ export class SqliteStore implements Store {
   }
 
   async recordLeaseLost(item: LeaseRef & { attempt: number; worker: string }, now: number): Promise<void> {
-    this.write(() => this.insertEvent(Number(item.id), now, 'lease_lost', item.attempt, item.worker, { token: item.token }));
+    this.write(() => {
+      this.db
+        .prepare(
+          `UPDATE jobs SET lease_expires_at = NULL
+           WHERE id = ? AND state = 'cancelled' AND attempt = ? AND lease_owner = ? AND lease_expires_at IS NOT NULL`,
+        )
+        .run(Number(item.id), item.attempt, item.worker);
+      this.insertEvent(Number(item.id), now, 'lease_lost', item.attempt, item.worker, { token: item.token });
+    });
   }
 
   async rescueExpiredLeases(p: RescueParams): Promise<RescueResult> {
@@ -388,7 +396,7 @@ export class SqliteStore implements Store {
     const row = this.db
       .prepare(
         `SELECT min(run_at) AS at FROM jobs WHERE state IN ('available', 'scheduled')
-         AND queue IN (${placeholders(queues.length)}) AND type IN (${placeholders(types.length)}) AND ${ORDERING_HEAD}`,
+         AND queue IN (${placeholders(queues.length)}) AND type IN (${placeholders(types.length)}) AND ${orderingHead()}`,
       )
       .get(...queues, ...types) as { at: number | null };
     return row.at;
@@ -416,7 +424,9 @@ export class SqliteStore implements Store {
     return this.write(() => {
       const row = this.db
         .prepare(
-          `UPDATE jobs SET state = 'cancelled', lease_token = lease_token + 1, lease_expires_at = NULL, finished_at = ?,
+          // A running job keeps its lease's end: its ordering key stays held until the worker lets go (orderingHead).
+          `UPDATE jobs SET state = 'cancelled', lease_token = lease_token + 1,
+                  lease_expires_at = CASE WHEN state = 'running' THEN lease_expires_at END, finished_at = ?,
                   key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE ? + key_ttl_ms END
            WHERE id = ? AND state IN ('scheduled', 'available', 'running') RETURNING *`,
         )
