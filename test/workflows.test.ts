@@ -425,4 +425,35 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
     const steps = (await r.workflow(id)).steps.map((s) => `${s.name}:${s.status}:${s.compensation}`);
     expect(steps).toEqual(['reserve:completed:done', 'charge:completed:done', 'validate:failed:none']);
   });
+  it('a run that failed for good whose dead-lettering write was lost fails again when it comes back; only a redrive retries it', async () => {
+    const calls: string[] = [];
+    const wf = defineWorkflow('declined', {
+      leaseMs: 400,
+      retry: fast,
+      run: async (ctx) => {
+        await ctx.step('charge', (info) => {
+          calls.push(`charge#${info.attempt}`);
+          throw new PermanentError('card declined');
+        });
+      },
+    });
+    const r = await open([wf]);
+    // The worker's write that sends the job to the dead letter queue fails once: the lease runs out and the job comes back.
+    const failJob = r.store.failJob.bind(r.store);
+    let blips = 1;
+    r.store.failJob = async (p) => {
+      if (blips-- > 0) throw new Error('connection reset (injected)');
+      return failJob(p);
+    };
+    const { id } = await r.enqueue('declined', {});
+    r.work({ concurrency: 1, pollIntervalMs: 20, rescueIntervalMs: 100 });
+    const job = await finished(id);
+    expect(job).toMatchObject({ state: 'dead', deadReason: 'permanent', attempt: 2 });
+    expect(job.lastError?.message).toMatch(/already failed for good: .*card declined/);
+    expect(calls).toEqual(['charge#1']);
+    // A redrive gives the failed step a fresh budget.
+    await r.redrive({ ids: [id] });
+    await waitFor(async () => (calls.length === 2 ? true : null), 10_000);
+    expect(calls).toEqual(['charge#1', 'charge#1']);
+  });
 });

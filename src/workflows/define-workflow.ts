@@ -42,6 +42,10 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
       let stored = await store.startRun({ jobId: ctx.jobId, type, version, state: initialState(states), now: now(), token });
       let steps = await store.listSteps(ctx.jobId);
       if (stored.status === 'failed') {
+        // Only a redrive resets the job's attempts (to 0, so this is attempt 1). Any later attempt is the one
+        // that failed the run coming back because the job's own dead-lettering write was lost (a crash, a
+        // store error): it fails again, and the step that failed for good is not run again.
+        if (ctx.attempt > 1) throw failedAgain(stored, steps);
         ({ stored, steps } = await retryFailedRun(store, stored, steps, now(), token));
       }
       const replayOnly = stored.status === 'compensating';
@@ -93,6 +97,13 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
 }
 
 const isSnooze = (err: unknown) => (err as { code?: unknown })?.code === 'snooze';
+
+function failedAgain(run: WorkflowRun, steps: StepRecord[]): Error {
+  const compensation = steps.find((s) => s.compensation === 'failed');
+  const why = compensation ? `compensation of step "${compensation.name}" failed` : (run.error?.message ?? 'see its history');
+  const err = new Error(`the run had already failed for good: ${why}`);
+  return Object.assign(err, { permanent: true, deadReason: compensation ? 'compensation_failed' : undefined });
+}
 
 /**
  * A run that had failed for good is executing again: it was redriven from the
