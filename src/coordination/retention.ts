@@ -1,8 +1,9 @@
 /**
  * Retention: the leader deletes finished jobs past their age (completed 7
  * days, dead 30, cancelled 7, per type overridable with defineJob's
- * `retention`), frees idempotency keys past their TTL, and drops old schedule
- * fire records. Each statement handles one bounded batch (so no long lock and
+ * `retention`; a child stays while its parent is unfinished, since a workflow
+ * in `join` reads its children's outcomes), frees idempotency keys past their
+ * TTL, and drops old schedule fire records. Each statement handles one bounded batch (so no long lock and
  * no huge transaction), every write is fenced by the leader's term, and every
  * deleted job is counted by type and state in `pruned_counts`, so an audit
  * reconcile can account for jobs that are gone.

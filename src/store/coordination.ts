@@ -120,7 +120,10 @@ export interface CoordinationStore {
   }): Promise<FireResult[]>;
   listFires(name: string, limit: number): Promise<FireRecord[]>;
 
-  /** Fenced. Deletes up to `limit` finished jobs (and their events and once-results), counting them by type. */
+  /**
+   * Fenced. Deletes up to `limit` finished jobs (and their events and once-results), counting them by type.
+   * A job whose parent is not finished is kept: a workflow waiting in `join` reads it.
+   */
   pruneJobs(p: PruneJobsParams): Promise<Record<string, number>>;
   /** Fenced. Frees up to `limit` idempotency keys past their TTL. */
   pruneExpiredKeys(p: { fence: Fence; now: number; limit: number }): Promise<number>;

@@ -168,6 +168,24 @@ describe.each(storeKinds)('coordination store conformance: %s', (kind) => {
     ]);
   });
 
+  it('retention keeps a finished child while its parent is unfinished, and prunes it once the parent is', async () => {
+    const c = await open();
+    const [parent] = await store.insertJobs([newJob({ type: 'p' })], T0);
+    const [child, orphan] = await store.insertJobs([newJob({ type: 'a', parentId: parent.job.id }), newJob({ type: 'a', parentId: '999999' })], T0);
+    const claimed = await store.claimJobs({ workerId: 'w', queues: ['default'], types: ['p', 'a'], limit: 10, leaseMs: 1000, now: T0 });
+    const done = (type: string) => claimed.filter((j) => j.type === type).map((j) => ({ id: j.id, token: j.leaseToken, result: null }));
+    await store.completeJobs(done('a'), T0 + 10);
+    await c.acquireLease({ name: 'leader', holder: 'x', ttlMs: 60_000, now: T0 });
+    const prune = () => c.pruneJobs({ fence: { lease: 'leader', token: 1 }, state: 'completed', finishedBefore: T0 + 1000, exceptTypes: [], limit: 10, now: T0 + 2000 });
+    // The parent still runs (a workflow waiting in join): its child stays. A child whose parent is gone goes.
+    expect(await prune()).toEqual({ a: 1 });
+    expect(await store.getJob(orphan.job.id)).toBeNull();
+    expect((await store.getJob(child.job.id))?.state).toBe('completed');
+    await store.completeJobs(done('p'), T0 + 20);
+    expect(await prune()).toEqual({ a: 1, p: 1 });
+    expect(await store.getJob(child.job.id)).toBeNull();
+  });
+
   it('expired idempotency keys are freed in bounded batches; live ones stay', async () => {
     const c = await open();
     const ins = await store.insertJobs([newJob({ type: 'a', idempotencyKey: 'old', keyTtlMs: 100 }), newJob({ type: 'a', idempotencyKey: 'live', keyTtlMs: 1_000_000 })], T0);

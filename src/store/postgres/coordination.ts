@@ -250,6 +250,9 @@ export class PostgresCoordinationStore implements CoordinationStore {
            WHERE state = $1 AND finished_at < $2
              AND ($3::text[] IS NULL OR type = ANY($3::text[]))
              AND NOT (type = ANY($4::text[]))
+             -- A parent still running (a workflow in join) reads its children's outcomes: they stay while it does.
+             AND NOT EXISTS (SELECT 1 FROM jobs parent WHERE parent.id = jobs.parent_id
+                               AND parent.state NOT IN ('completed', 'dead', 'cancelled', 'compensated'))
            ORDER BY finished_at LIMIT $5
            FOR UPDATE SKIP LOCKED)
          RETURNING id, type`,

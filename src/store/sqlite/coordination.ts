@@ -254,7 +254,13 @@ export class SqliteCoordinationStore implements CoordinationStore {
   }
 
   async pruneJobs(p: PruneJobsParams): Promise<Record<string, number>> {
-    const clauses = ['state = ?', 'finished_at < ?'];
+    const clauses = [
+      'state = ?',
+      'finished_at < ?',
+      // A parent still running (a workflow in join) reads its children's outcomes: they stay while it does.
+      `NOT EXISTS (SELECT 1 FROM jobs parent WHERE parent.id = jobs.parent_id
+                     AND parent.state NOT IN ('completed', 'dead', 'cancelled', 'compensated'))`,
+    ];
     const params: unknown[] = [p.state, p.finishedBefore];
     if (p.onlyTypes) clauses.push(`type IN (${placeholders(p.onlyTypes.length) || 'NULL'})`), params.push(...p.onlyTypes);
     if (p.exceptTypes?.length) clauses.push(`type NOT IN (${placeholders(p.exceptTypes.length)})`), params.push(...p.exceptTypes);
