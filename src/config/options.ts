@@ -28,7 +28,7 @@ export const durationMs = intIn(0, MAX_DURATION_MS, `must be whole milliseconds 
 export const priority = intIn(-PRIORITY_BOUND, PRIORITY_BOUND);
 
 /** U+0000 and unpaired surrogates cannot be stored by PostgreSQL (text and jsonb); refuse them on every store alike. */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 export const UNSTORABLE_MESSAGE = 'must not contain U+0000 or unpaired UTF-16 surrogates';
 export const storable = (s: string) => !UNSTORABLE.test(s);
 

@@ -8,6 +8,7 @@ import { TYPE_PATTERN, DEFAULTS, type JobDefinition } from '../define.ts';
 import { ValidationError } from '../errors.ts';
 import { firstProblem, intIn, MAX_DURATION_MS, priority, queueName, text, UNSTORABLE_MESSAGE } from '../config/options.ts';
 import type { Json, NewJob } from '../job.ts';
+import { UNSTORABLE_ESCAPE } from './stored-json.ts';
 
 export interface EnqueueOptions {
   idempotencyKey?: string;
@@ -33,8 +34,6 @@ export const MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** Deeper payloads are refused: stores and JSON code paths recurse per level. */
 export const MAX_PAYLOAD_DEPTH = 64;
 
-/** An escaped U+0000 or lone surrogate in JSON text (an odd run of backslashes before the `u`). */
-const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/;
 /** A date, or a date and time with its zone (Z or an offset): Date.parse alone takes "5" for 2001-05-01, and a zoneless time as local. */
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2}))?$/;
 const RUN_AT_MESSAGE = 'must be a Date, epoch milliseconds or an ISO 8601 date-time with its zone, such as 2030-01-31T09:00:00Z';

@@ -5,22 +5,49 @@
  */
 import { createHash } from 'node:crypto';
 import type { ErrorInfo, Json } from '../job.ts';
+import { storableText } from './stored-json.ts';
 
 export function errorInfo(err: unknown, kind: string, jobType: string): ErrorInfo {
-  const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : JSON.stringify(err) ?? String(err));
+  const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : describe(err));
   const rawCode = (e as { code?: unknown }).code;
-  const code = typeof rawCode === 'string' ? rawCode : undefined;
+  const code = typeof rawCode === 'string' ? kept(rawCode, 200) : undefined;
   // A redacted copy of the payload, attached by the visibility plugin so a failure can be reproduced.
   const snapshot = (e as { payloadSnapshot?: Json }).payloadSnapshot;
+  const name = kept(e.name, 200);
+  const message = kept(e.message, MAX_MESSAGE);
+  const stack = typeof e.stack === 'string' ? kept(e.stack, MAX_STACK) : undefined;
   return {
     kind,
-    name: e.name,
+    name,
     ...(code ? { code } : {}),
-    message: e.message,
-    stack: e.stack,
-    fingerprint: fingerprint(jobType, e.name, e.message, e.stack),
+    message,
+    stack,
+    fingerprint: fingerprint(jobType, name, message, stack),
     ...(snapshot !== undefined ? { payload: snapshot } : {}),
   };
+}
+
+/** Characters of an error's message and stack kept: the whole text goes to the logs, not to every stored attempt. */
+const MAX_MESSAGE = 8_000;
+const MAX_STACK = 16_000;
+
+/**
+ * A thrown text as stored: a string (a handler may set `name` or `message` to anything), at most `max` characters,
+ * with what PostgreSQL cannot store replaced (stored-json.ts). An error that could not be stored once failed its
+ * job's every attempt's bookkeeping, and the job then came back as if its worker had died.
+ */
+function kept(v: unknown, max: number): string {
+  const s = typeof v === 'string' ? v : String(v);
+  return storableText(s.length > max ? `${s.slice(0, max)}… (${s.length - max} more characters)` : s);
+}
+
+/** A thrown non-Error, as text: JSON where it can be (a circular object or a BigInt cannot). */
+function describe(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
 }
 
 export function fingerprint(jobType: string, name: string, message: string, stack?: string): string {

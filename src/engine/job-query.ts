@@ -3,6 +3,7 @@
  * selections) before it reaches a store, so hostile input gets a typed error
  * or "not found", never a database error.
  */
+import { UNSTORABLE } from '../config/options.ts';
 import { ValidationError } from '../errors.ts';
 import { JOB_STATES, type JobFilter } from '../job.ts';
 import type { Selection } from '../store/store.ts';
@@ -22,9 +23,6 @@ export function shownId(id: unknown): string {
 }
 
 export const MAX_LIST_LIMIT = 100_000;
-
-/** U+0000 and unpaired surrogates: PostgreSQL cannot take them as text. */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function checkText(field: string, v: unknown) {
   if (v === undefined) return;

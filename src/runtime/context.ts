@@ -5,6 +5,8 @@
  * only when the handler asks for them.
  */
 import type { BreakerGuard, JobContext, JobDefinition, Logger, OnceInfo } from '../define.ts';
+import { storable } from '../config/options.ts';
+import { storedJson } from '../engine/stored-json.ts';
 import { ConfigError, ValidationError } from '../errors.ts';
 import type { Job, Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
@@ -72,14 +74,14 @@ export class JobRunContext implements JobContext {
   }
 
   async once<T extends Json | void>(key: string, fn: (info: OnceInfo) => Promise<T> | T): Promise<T> {
-    if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
-      throw new ValidationError('once.key', 'must be a non-empty string of at most 255 characters');
+    if (typeof key !== 'string' || key.length === 0 || key.length > 255 || !storable(key)) {
+      throw new ValidationError('once.key', 'must be a non-empty string of at most 255 characters, without U+0000 or unpaired UTF-16 surrogates');
     }
     const { store, job, now } = this.deps;
     const stored = await store.getOnce(job.id, key);
     if (stored) return stored.value as T;
     const value = await fn({ idempotencyKey: `rebound:${job.id}:${key}` });
-    const json = (value === undefined ? null : JSON.parse(JSON.stringify(value))) as Json;
+    const json = storedJson(value, `the value of once("${key}")`);
     // If another executor recorded first, its result is the one that counts.
     return (await store.putOnce(job.id, key, json, now())) as T;
   }

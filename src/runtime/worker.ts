@@ -5,11 +5,13 @@
  * executor that lost its lease cannot change the job.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import type { JobDefinition, Logger } from '../define.ts';
 import { LeaseLostError, ShutdownError, Snooze, TimeoutError } from '../errors.ts';
 import { Batcher } from '../engine/batcher.ts';
 import { errorInfo } from '../engine/error-info.ts';
+import { storedJson } from '../engine/stored-json.ts';
 import type { ReboundEmitter } from '../events.ts';
 import { deadReasonOf, endStateOf, type Job, type Json } from '../job.ts';
 import { backoffDelay, classifyError } from '../policies/retry.ts';
@@ -68,6 +70,9 @@ class InFlight {
 }
 
 /** A successful attempt whose completion waits to be committed. */
+/** Waits before each further try of a completion batch the store failed: about 2.6 s in all, well within a lease. */
+const COMPLETE_RETRY_MS = [100, 500, 2_000];
+
 class Finished {
   constructor(
     readonly entry: InFlight,
@@ -480,7 +485,7 @@ export class Worker {
       clearTimeout(timer);
       if (abort.aborted) throw abort.reason;
       const ending = endStateOf(value);
-      const result = toJsonResult(ending ? ending.result : value);
+      const result = storedJson(ending ? ending.result : value, "the handler's result");
       this.freeSlot(entry);
       entry.committing = true;
       this.completer.send(new Finished(entry, result, ending?.state, started));
@@ -492,18 +497,18 @@ export class Worker {
 
   /**
    * Commits finished attempts' completions in one statement, then settles each: reported, or its lease was lost,
-   * or (the store failed the batch) a failed attempt, as a handler's error is. Until then each keeps its lease (it
-   * stays in `inFlight`, heartbeats renew it) and holds nothing else: the attempt's frame, context and closures are
-   * garbage once its handler is over. A busy worker has a batch or two of attempts waiting here, and a promise and
-   * an awaiting frame for each made every young-generation collection copy about 2 KB per attempt.
+   * or (the store failed the batch on every try) a failed attempt, as a handler's error is. Until then each keeps
+   * its lease (it stays in `inFlight`, heartbeats renew it) and holds nothing else: the attempt's frame, context and
+   * closures are garbage once its handler is over. A busy worker has a batch or two of attempts waiting here, and a
+   * promise and an awaiting frame for each made every young-generation collection copy about 2 KB per attempt.
    */
   private async commitBatch(batch: Finished[]): Promise<void[]> {
     let accepted: boolean[] | null = null;
     let error: unknown;
     try {
-      accepted = await this.deps.store.completeJobs(batch.map((f) => f.completion()), this.deps.now());
+      accepted = await this.completeWithRetries(batch);
     } catch (err) {
-      error = err;
+      error = new Error(`the handler succeeded, but its completion could not be recorded (${(err as Error)?.message ?? String(err)})`, { cause: err });
     }
     const now = this.deps.now();
     const others: Promise<void>[] = [];
@@ -522,6 +527,31 @@ export class Worker {
     await Promise.all(others);
     this.nudge();
     return [];
+  }
+
+  /**
+   * `store.completeJobs`, tried again after a failure (a dropped connection, a failover, a busy database): the work
+   * is done, and a failed attempt would do it again. A try that failed may yet have committed, its answer lost: an
+   * item the next try does not accept counts as accepted when the store shows it ended so under its lease token.
+   */
+  private async completeWithRetries(batch: Finished[]): Promise<boolean[]> {
+    const completions = batch.map((f) => f.completion());
+    for (let tries = 1; ; tries++) {
+      try {
+        const accepted = await this.deps.store.completeJobs(completions, this.deps.now());
+        if (tries === 1 || accepted.every(Boolean)) return accepted;
+        return await Promise.all(accepted.map(async (ok, i) => ok || this.endedAsCompleted(completions[i])));
+      } catch (err) {
+        if (tries > COMPLETE_RETRY_MS.length) throw err;
+        this.deps.events.emit('worker:error', { workerId: this.id, error: err, during: `complete ${batch.length} job(s); try ${tries + 1} follows` });
+        await delay(COMPLETE_RETRY_MS[tries - 1]);
+      }
+    }
+  }
+
+  private async endedAsCompleted(c: Completion): Promise<boolean> {
+    const job = await this.deps.store.getJob(c.id).catch(() => null);
+    return job !== null && job.leaseToken === c.token && job.state === (c.state ?? 'completed');
   }
 
   /** An attempt that threw, or whose completion could not be committed: its abort's reason, if any, comes first. */
@@ -721,15 +751,6 @@ const MAX_HANDOFF_WORKER_ID = 1000;
 /** The fields every log line about an attempt carries. */
 function jobBindings(job: Job) {
   return { job_id: job.id, parent_job_id: job.parentId, type: job.type, attempt: job.attempt, trace_id: traceIdOf(job) };
-}
-
-function toJsonResult(value: unknown): Json {
-  if (value === undefined) return null;
-  try {
-    return JSON.parse(JSON.stringify(value)) as Json;
-  } catch (err) {
-    throw Object.assign(new Error(`the handler's result is not JSON-serializable: ${(err as Error).message}`), { permanent: true });
-  }
 }
 
 /** The trace id in a job's W3C traceparent (`00-<trace id>-<span id>-<flags>`), for log lines. */

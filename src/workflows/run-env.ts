@@ -50,12 +50,3 @@ export async function settled(env: RunEnv): Promise<void> {
 
 export const stepKey = (env: RunEnv, seq: number, name: string) => `rebound:${env.ctx.jobId}:${seq}:${name}`;
 
-/** JSON round trip, so the first execution returns exactly what a replay will. */
-export function toJson(value: unknown, what: string): Json {
-  if (value === undefined) return null;
-  try {
-    return JSON.parse(JSON.stringify(value)) as Json;
-  } catch (err) {
-    throw Object.assign(new Error(`${what}: the result is not JSON-serializable (${(err as Error).message})`), { permanent: true });
-  }
-}

@@ -8,10 +8,12 @@
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { BreakerGuard } from '../define.ts';
 import { errorInfo } from '../engine/error-info.ts';
+import { storedJson } from '../engine/stored-json.ts';
+import type { Json } from '../job.ts';
 import { Snooze, StepFailedError, TimeoutError, ValidationError } from '../errors.ts';
 import { backoffDelay, classifyError, type RetryPolicy } from '../policies/retry.ts';
 import { ReplayEnd } from './history.ts';
-import { stepKey, toJson, type RunEnv, type StepInfo } from './run-env.ts';
+import { stepKey, type RunEnv, type StepInfo } from './run-env.ts';
 
 export interface StepOptions<T> {
   /** This step's retry policy (default: the workflow's). */
@@ -53,7 +55,9 @@ export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo)
   let value: unknown;
   try {
     const call = () => withTimeout(Promise.resolve().then(() => fn(info)), opts.timeoutMs);
-    value = await inStepSpan(env, name, attempts, () => (opts.breaker ? guardOf(env, opts.breaker).run(call) : call()));
+    const returned = await inStepSpan(env, name, attempts, () => (opts.breaker ? guardOf(env, opts.breaker).run(call) : call()));
+    // JSON round trip, so the first execution returns exactly what a replay will; one a store cannot keep fails the step for good.
+    value = storedJson(returned, `the result of step "${name}"`);
   } catch (err) {
     // The attempt of the whole workflow ended (lease lost, job timeout, shutdown): not this step's failure.
     if (env.ctx.signal.aborted) throw env.ctx.signal.reason;
@@ -75,7 +79,7 @@ export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo)
     await h.save({ ...base, status: 'retrying', attempts, error });
     throw new Snooze(now + delay, `step "${name}" attempt ${attempts} of ${policy.maxAttempts} failed: ${error.message}`);
   }
-  const stored = await h.save({ ...base, status: 'completed', attempts, result: toJson(value, `step "${name}"`), error: null, finishedAt: h.now() });
+  const stored = await h.save({ ...base, status: 'completed', attempts, result: value as Json, error: null, finishedAt: h.now() });
   register(stored.result);
   return stored.result as T;
 }

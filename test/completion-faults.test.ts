@@ -1,0 +1,162 @@
+/**
+ * What a worker does when the store will not keep an attempt's outcome, on both stores. The faults are real:
+ * a trigger in the test's own store makes the database refuse the completion, and values PostgreSQL cannot
+ * store (U+0000, unpaired surrogates) go through the real write paths.
+ */
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRebound, defineJob, defineWorkflow, type Rebound } from '../src/index.ts';
+import { dropStore, freshStoreUrl, storeKinds, waitFor, type StoreKind } from './helpers/stores.ts';
+
+/** A trigger that makes the store refuse to mark any job completed, until `lift()`. */
+async function refuseCompletions(kind: StoreKind, url: string): Promise<{ lift: () => Promise<void> }> {
+  if (kind === 'sqlite') {
+    const db = new Database(url.replace(/^sqlite:/, ''));
+    db.exec(`CREATE TRIGGER refuse_completion BEFORE UPDATE OF state ON jobs WHEN NEW.state = 'completed'
+             BEGIN SELECT RAISE(ABORT, 'injected: completion refused'); END`);
+    return {
+      lift: async () => {
+        db.exec('DROP TRIGGER IF EXISTS refuse_completion');
+        db.close();
+      },
+    };
+  }
+  const u = new URL(url);
+  const schema = u.searchParams.get('schema')!;
+  u.searchParams.delete('schema');
+  const client = new pg.Client({ connectionString: u.toString() });
+  await client.connect();
+  await client.query(`CREATE FUNCTION "${schema}".refuse_completion() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.state = 'completed' THEN RAISE EXCEPTION 'injected: completion refused'; END IF; RETURN NEW; END $$`);
+  await client.query(`CREATE TRIGGER refuse_completion BEFORE UPDATE ON "${schema}".jobs FOR EACH ROW EXECUTE FUNCTION "${schema}".refuse_completion()`);
+  return {
+    lift: async () => {
+      await client.query(`DROP TRIGGER IF EXISTS refuse_completion ON "${schema}".jobs`);
+      await client.end();
+    },
+  };
+}
+
+describe.each(storeKinds)('outcomes the store will not keep, on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+  const open = async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url });
+    return rebound;
+  };
+
+  it('a completion the store refuses once is tried again: the handler ran once and the job completes on its first attempt', async () => {
+    const r = await open();
+    let calls = 0;
+    r.define(defineJob('charge', { handler: async () => ({ charged: ++calls }) }));
+    const fault = await refuseCompletions(kind, url);
+    const refusals: string[] = [];
+    r.events.on('worker:error', (e) => {
+      refusals.push(e.during);
+      if (refusals.length === 1) void fault.lift();
+    });
+    const { id } = await r.enqueue('charge', {});
+    const worker = r.work();
+    const job = await waitFor(async () => ((await r.getJob(id))?.state === 'completed' ? r.getJob(id) : null));
+    await worker.stop();
+    expect(refusals[0]).toMatch(/^complete 1 job\(s\); try 2 follows$/);
+    expect(calls).toBe(1);
+    expect(job).toMatchObject({ attempt: 1, result: { charged: 1 } });
+  });
+
+  it('a completion refused on every try fails the attempt with an error that says so; the retry completes', async () => {
+    const r = await open();
+    let calls = 0;
+    r.define(defineJob('charge', { handler: async () => ({ charged: ++calls }), retry: { maxAttempts: 3, baseMs: 10 } }));
+    const fault = await refuseCompletions(kind, url);
+    r.events.on('job:retry', () => void fault.lift());
+    const { id } = await r.enqueue('charge', {});
+    const worker = r.work();
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed');
+    await worker.stop();
+    const { job, attempts } = await r.inspect(id);
+    expect(calls).toBe(2);
+    expect(job).toMatchObject({ attempt: 2, result: { charged: 2 } });
+    expect(attempts[0]).toMatchObject({ outcome: 'retried' });
+    expect(attempts[0].error?.message).toMatch(/^the handler succeeded, but its completion could not be recorded \(.*injected: completion refused/);
+  });
+
+  it('a result with U+0000 or a lone surrogate fails the job for good, once, naming it; the same on both stores', async () => {
+    const r = await open();
+    let calls = 0;
+    r.define(defineJob('nul', { handler: async () => ({ text: `a\u0000b${++calls}` }) }));
+    r.define(defineJob('surrogate', { handler: async () => ['\uD800'] }));
+    const a = await r.enqueue('nul', {});
+    const b = await r.enqueue('surrogate', {});
+    const worker = r.work();
+    await waitFor(async () => (await r.countJobs({ state: 'dead' })) === 2);
+    await worker.stop();
+    for (const id of [a.id, b.id]) {
+      const job = (await r.getJob(id))!;
+      expect(job).toMatchObject({ attempt: 1, deadReason: 'permanent', result: null });
+      expect(job.lastError).toMatchObject({ code: 'unstorable_result' });
+      expect(job.lastError?.message).toMatch(/^the handler's result holds U\+0000 or an unpaired UTF-16 surrogate/);
+    }
+    expect(calls).toBe(1);
+  });
+
+  it("an error whose text PostgreSQL cannot store is kept with U+FFFD in its place; its retries are counted as usual", async () => {
+    const r = await open();
+    r.define(
+      defineJob('bad-error', {
+        handler: async () => {
+          const e = new Error(`boom\u0000 at \uDC00 ${'x'.repeat(20_000)}`);
+          e.name = 'Weird\u0000Error';
+          throw e;
+        },
+        retry: { maxAttempts: 2, baseMs: 10 },
+      }),
+    );
+    const { id } = await r.enqueue('bad-error', {});
+    const worker = r.work();
+    await waitFor(async () => (await r.getJob(id))?.state === 'dead');
+    await worker.stop();
+    const { job, attempts } = await r.inspect(id);
+    expect(job).toMatchObject({ attempt: 2, deadReason: 'exhausted' });
+    expect(job.lastError?.name).toBe('Weird\uFFFDError');
+    expect(job.lastError?.message.startsWith('boom\uFFFD at \uFFFD x')).toBe(true);
+    expect(job.lastError?.message).toMatch(/… \(\d+ more characters\)$/);
+    expect(job.lastError!.message.length).toBeLessThan(8_100);
+    expect(attempts.map((a) => a.outcome)).toEqual(['retried', 'dead']);
+  });
+
+  it('a workflow step or once() value with U+0000 fails for good, recorded as the step that could not be kept', async () => {
+    const r = await open();
+    let stepRuns = 0;
+    r.define(
+      defineWorkflow('wf-nul', {
+        run: async (wf) => {
+          await wf.step('fine', () => 1);
+          return wf.step('bin', () => `x${++stepRuns}\u0000`);
+        },
+      }),
+    );
+    let onceRuns = 0;
+    r.define(defineJob('once-nul', { handler: async (_p, ctx) => ctx.once('k', () => `y${++onceRuns}\u0000`) }));
+    const w = await r.enqueue('wf-nul', {});
+    const o = await r.enqueue('once-nul', {});
+    const worker = r.work();
+    await waitFor(async () => (await r.countJobs({ state: 'dead' })) === 2);
+    await worker.stop();
+    const wf = await r.workflow(w.id);
+    expect(wf.steps.map((s) => [s.name, s.status])).toEqual([
+      ['fine', 'completed'],
+      ['bin', 'failed'],
+    ]);
+    expect(wf.steps[1].error?.message).toMatch(/^the result of step "bin" holds U\+0000/);
+    expect(stepRuns).toBe(1);
+    expect((await r.getJob(o.id))?.lastError?.message).toMatch(/^the value of once\("k"\) holds U\+0000/);
+    expect(onceRuns).toBe(1);
+  });
+});
