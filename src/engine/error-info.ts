@@ -37,16 +37,25 @@ const MAX_STACK = 16_000;
  * job's every attempt's bookkeeping, and the job then came back as if its worker had died.
  */
 function kept(v: unknown, max: number): string {
-  const s = typeof v === 'string' ? v : String(v);
+  const s = typeof v === 'string' ? v : asString(v);
   return storableText(s.length > max ? `${s.slice(0, max)}… (${s.length - max} more characters)` : s);
 }
 
 /** A thrown non-Error, as text: JSON where it can be (a circular object or a BigInt cannot). */
 function describe(v: unknown): string {
   try {
-    return JSON.stringify(v) ?? String(v);
+    return JSON.stringify(v) ?? asString(v);
   } catch {
+    return asString(v);
+  }
+}
+
+/** String(v), which throws for an object without a prototype or with a throwing toString. */
+function asString(v: unknown): string {
+  try {
     return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
   }
 }
 
