@@ -15,6 +15,7 @@ import { checkFilter, checkSelectionFields, jobIdOf, shownId } from './engine/jo
 import { ReboundEmitter, type ReboundEvents } from './events.ts';
 import type { Attempt, Job, JobEvent, JobFilter, JobState, Json, NewJob } from './job.ts';
 import { openStore, resolveStoreUrl } from './store/open.ts';
+import { isKeyConflict } from './store/new-job.ts';
 import type { InsertedJob, Selection, StateCounts, Store } from './store/store.ts';
 import { Worker, type WorkOptions } from './runtime/worker.ts';
 import type { WorkerPlugin } from './runtime/plugin.ts';
@@ -183,9 +184,8 @@ export class Rebound {
    * Enqueues many jobs in one statement. Every job is validated before any is stored; an invalid one
    * stores none, nor do two items with one idempotency key and different payloads. A large batch of jobs
    * without keys or ordering goes to the store in parts where it can take them (engine/bulk-enqueue.ts),
-   * still all or none. Not yet all or none: a key already held by a stored job with another payload
-   * throws IdempotencyConflictError after the other items are stored (the store's insert cannot roll
-   * back on it); with a key on every item, a retry stores only what is missing.
+   * still all or none. A key already held by a stored job with another payload stores none either:
+   * IdempotencyConflictError names the first such item's key and job.
    */
   async enqueueMany(items: EnqueueItem[], opts: EnqueueManyOptions = {}): Promise<EnqueueResult[]> {
     if (!Array.isArray(items)) throw new ValidationError('items', 'must be an array of { type, payload, opts }');
@@ -204,7 +204,7 @@ export class Rebound {
       const perQueue = new Map<string, number>();
       for (const j of jobs) perQueue.set(j.queue, (perQueue.get(j.queue) ?? 0) + 1);
       for (const [queue, n] of perQueue) await this.backpressure.admit(queue, n, opts.waitForRoomMs);
-      inserted = await this.insertWithPlugins(jobs, () => this.store.insertJobs(jobs, now, opts.tx));
+      inserted = await this.insertWithPlugins(jobs, () => this.store.insertJobs(jobs, now, opts.tx, { allOrNothing: true }));
     }
     this.emitSubmitted(jobs, inserted, (i) => items[i]?.opts?.actor);
     return inserted.map((r, i) => this.settle(jobs[i], r, items[i]?.opts?.actor, true));
@@ -441,7 +441,3 @@ export function defaultLogger(): Logger {
   return logger as unknown as Logger;
 }
 
-/** The job's idempotency key is held by a job with a different payload: nothing was stored for it. */
-function isKeyConflict(job: NewJob, inserted: InsertedJob): boolean {
-  return !inserted.inserted && inserted.payloadHash !== job.payloadHash;
-}

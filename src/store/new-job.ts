@@ -1,5 +1,7 @@
 /** What every store does with a job it has just inserted. */
+import { IdempotencyConflictError } from '../errors.ts';
 import type { Job, JobState, NewJob } from '../job.ts';
+import type { InsertedJob } from './store.ts';
 
 /** A job just inserted from `j`: the store gave it its id and state. */
 export function newJob(j: NewJob, id: number, state: JobState, createdAt: number): Job {
@@ -37,4 +39,15 @@ export function newJob(j: NewJob, id: number, state: JobState, createdAt: number
  */
 export function storedPayloadHash(j: NewJob): string {
   return j.idempotencyKey == null ? '' : j.payloadHash;
+}
+
+/** The job's idempotency key is held by a job with a different payload: nothing was stored for it. */
+export function isKeyConflict(job: NewJob, inserted: InsertedJob): boolean {
+  return !inserted.inserted && inserted.payloadHash !== job.payloadHash;
+}
+
+/** An `allOrNothing` insert's refusal: the first job whose key a stored job holds with another payload, as an error. */
+export function firstKeyConflict(jobs: NewJob[], inserted: InsertedJob[]): IdempotencyConflictError | null {
+  const i = inserted.findIndex((r, i) => isKeyConflict(jobs[i], r));
+  return i < 0 ? null : new IdempotencyConflictError(jobs[i].idempotencyKey!, inserted[i].job.id);
 }

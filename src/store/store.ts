@@ -14,6 +14,10 @@ import type { ErrorInfo, Job, JobEvent, JobFilter, JobState, Json, NewJob, DeadR
 import type { WorkflowStore } from './workflows.ts';
 import type { HandoffStore } from './handoff.ts';
 
+export interface InsertOptions {
+  allOrNothing?: boolean;
+}
+
 export interface InsertedJob {
   job: Job;
   /** false: the idempotency key already named this job; nothing was inserted. */
@@ -145,8 +149,11 @@ export interface Store {
    * Inserts jobs in one round trip. A job whose idempotency key already names
    * a live job is not inserted; the existing job is returned instead.
    * `tx` is a caller's PostgreSQL client, so the insert commits with the caller's transaction.
+   * With `allOrNothing`, a job whose key a stored job holds with another payload makes the whole insert
+   * store nothing and throw IdempotencyConflictError (the first such job's); without it, that job alone is
+   * not stored and its answer shows the existing job (a group commit of independent enqueues needs that).
    */
-  insertJobs(jobs: NewJob[], now: number, tx?: unknown): Promise<InsertedJob[]>;
+  insertJobs(jobs: NewJob[], now: number, tx?: unknown, opts?: InsertOptions): Promise<InsertedJob[]>;
   /**
    * Optional: opens an insert of `count` new jobs without idempotency or ordering keys, outside any caller's
    * transaction, that takes them in parts (PostgreSQL: one COPY). null when `count` is better inserted at once.

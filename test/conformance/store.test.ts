@@ -255,6 +255,20 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     expect(fresh[0].job.id).not.toBe(a.job.id);
   });
 
+  it('allOrNothing: a key held with another payload stores none of the batch; the same payload is answered by its job', async () => {
+    const s = await open();
+    const [held] = await s.insertJobs([newJob({ idempotencyKey: 'k1' })], T0);
+    const batch = [newJob(), newJob({ idempotencyKey: 'k2', orderingKey: 'o1' }), newJob({ idempotencyKey: 'k1', payloadHash: 'h2' })];
+    const err = await s.insertJobs(batch, T0, undefined, { allOrNothing: true }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'idempotency_conflict', key: 'k1', existingJobId: held.job.id });
+    expect(await s.countJobs({})).toBe(1);
+    batch[2] = newJob({ idempotencyKey: 'k1' });
+    const stored = await s.insertJobs(batch, T0, undefined, { allOrNothing: true });
+    expect(stored.map((r) => r.inserted)).toEqual([true, true, false]);
+    expect(stored[2].job.id).toBe(held.job.id);
+    expect(await s.countJobs({})).toBe(3);
+  });
+
   it('concurrent inserts with one key from many connections create exactly one job', async () => {
     const s = await open();
     const stores = [s, openStore(url), openStore(url)];

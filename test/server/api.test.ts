@@ -195,7 +195,7 @@ describe('operator API', () => {
     expect(await h.rebound.countJobs()).toBe(2);
   });
 
-  it('enqueues in bulk, validating every job before storing any', async () => {
+  it('enqueues in bulk, validating every job before storing any; a key held with another payload stores none', async () => {
     h = await startHarness();
     const bad = await h.call('POST', '/api/jobs/bulk', { body: { jobs: [{ type: 'charge', payload: { card: '1' } }, { type: 'charge', payload: {} }] } });
     expect(bad).toMatchObject({ status: 400, body: { error: { field: 'jobs[1].payload.card' } } });
@@ -209,6 +209,9 @@ describe('operator API', () => {
     expect(ok.body.jobs.map((j: { job: { type: string } }) => j.job.type)).toEqual(['ok', 'charge']);
     const dup = await h.call('POST', '/api/jobs/bulk', { body: { jobs: [{ type: 'charge', payload: { card: '2' }, idempotencyKey: 'k' }] } });
     expect(dup).toMatchObject({ status: 200, body: { jobs: [{ deduplicated: true }] } });
+    const held = await h.call('POST', '/api/jobs/bulk', { body: { jobs: [{ type: 'ok', payload: { n: 5 } }, { type: 'charge', payload: { card: '3' }, idempotencyKey: 'k' }] } });
+    expect(held).toMatchObject({ status: 409, body: { error: { code: 'idempotency_conflict' } } });
+    expect(await h.rebound.countJobs()).toBe(2);
   });
 
   it('names the HTTP field in errors: minutes, cursor, ids[0], jobs[1]; a number too long to be an id finds nothing', async () => {

@@ -13,6 +13,7 @@ import type {
   Completion,
   FailParams,
   InsertedJob,
+  InsertOptions,
   LeaseRef,
   RescueParams,
   RescueResult,
@@ -35,6 +36,7 @@ import { PostgresVisibilityStore } from './visibility.ts';
 import { LISTENER_ALIVE, PostgresHandoffStore, holdListenerLock } from './handoff.ts';
 import { copyJobs, openCopy } from './copy-jobs.ts';
 import { lockKeys } from './key-locks.ts';
+import { IdempotencyConflictError } from '../../errors.ts';
 import { newJob, storedPayloadHash } from '../new-job.ts';
 import { aloneOnWorker, type OwnerState } from '../alone-on-worker.ts';
 import { CLAIMED_ROW, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
@@ -188,7 +190,7 @@ export class PostgresStore implements Store {
     await this.pool.end().catch(() => {});
   }
 
-  async insertJobs(jobs: NewJob[], now: number, tx?: unknown): Promise<InsertedJob[]> {
+  async insertJobs(jobs: NewJob[], now: number, tx?: unknown, opts: InsertOptions = {}): Promise<InsertedJob[]> {
     if (jobs.length === 0) return [];
     const run = async (db: Queryable) => {
       const keys = jobs.flatMap((j) => (j.idempotencyKey ? [j.idempotencyKey] : []));
@@ -199,6 +201,8 @@ export class PostgresStore implements Store {
            WHERE idempotency_key = ANY($1::text[]) AND key_expires_at IS NOT NULL AND key_expires_at <= $2`,
           [keys, now],
         );
+        // Checked before anything is written, under the keys' locks: it holds inside a caller's transaction too.
+        if (opts.allOrNothing) await this.refuseKeyConflicts(db, jobs, keys);
       }
       // One JSON parameter carries the rows: node-postgres escapes array parameters character by character.
       // Without keys there is no conflict to resolve: the arbiter check cost 15 % of a 1,000-row insert.
@@ -253,6 +257,19 @@ export class PostgresStore implements Store {
     // A bulk load without keys or ordering goes by COPY (copy-jobs.ts): nothing to resolve, and cheaper rows.
     if (plain) return copyJobs(this.pool, `${ident(this.schema)}.jobs`, jobs, now);
     return this.tx(run);
+  }
+
+  /** Throws IdempotencyConflictError for the first job whose key a stored job holds with another payload. */
+  private async refuseKeyConflicts(db: Queryable, jobs: NewJob[], keys: string[]): Promise<void> {
+    const { rows } = await db.query<{ id: number; idempotency_key: string; payload_hash: string }>(
+      `SELECT id, idempotency_key, payload_hash FROM ${ident(this.schema)}.jobs WHERE idempotency_key = ANY($1::text[])`,
+      [keys],
+    );
+    const held = new Map(rows.map((r) => [r.idempotency_key, r]));
+    for (const j of jobs) {
+      const row = j.idempotencyKey == null ? undefined : held.get(j.idempotencyKey);
+      if (row && row.payload_hash !== j.payloadHash) throw new IdempotencyConflictError(j.idempotencyKey!, String(row.id));
+    }
   }
 
   /** Larger inserts without keys or ordering go by COPY, in parts (copy-jobs.ts); smaller ones may be handed over. */

@@ -12,6 +12,7 @@ import type {
   Completion,
   FailParams,
   InsertedJob,
+  InsertOptions,
   LeaseRef,
   RescueParams,
   RescueResult,
@@ -30,7 +31,7 @@ import { SqliteWorkflowStore } from './workflows.ts';
 import { orderingHead, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
-import { newJob, storedPayloadHash } from '../new-job.ts';
+import { firstKeyConflict, newJob, storedPayloadHash } from '../new-job.ts';
 import { aloneOnWorker, type OwnerState } from '../alone-on-worker.ts';
 import { NewJobsWatch } from './new-jobs-watch.ts';
 import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
@@ -97,7 +98,7 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  async insertJobs(jobs: NewJob[], now: number): Promise<InsertedJob[]> {
+  async insertJobs(jobs: NewJob[], now: number, _tx?: unknown, opts: InsertOptions = {}): Promise<InsertedJob[]> {
     const freeKey = this.db.prepare(
       'UPDATE jobs SET idempotency_key = NULL WHERE idempotency_key = ? AND key_expires_at IS NOT NULL AND key_expires_at <= ?',
     );
@@ -111,8 +112,8 @@ export class SqliteStore implements Store {
       )
       .pluck();
     const byKey = this.db.prepare('SELECT * FROM jobs WHERE idempotency_key = ?');
-    const inserted = this.write(() =>
-      jobs.map((j): InsertedJob => {
+    const inserted = this.write(() => {
+      const answers = jobs.map((j): InsertedJob => {
         if (j.idempotencyKey) freeKey.run(j.idempotencyKey, now);
         const state = j.runAt > now ? 'scheduled' : 'available';
         const id = insert.get(
@@ -126,8 +127,12 @@ export class SqliteStore implements Store {
         if (id !== undefined) return { job: newJob(j, id, state, now), inserted: true, payloadHash: j.payloadHash };
         const existing = byKey.get(j.idempotencyKey) as JobRow;
         return { job: toJob(existing), inserted: false, payloadHash: existing.payload_hash };
-      }),
-    );
+      });
+      // Thrown inside the write transaction, which rolls the whole insert back.
+      const conflict = opts.allOrNothing ? firstKeyConflict(jobs, answers) : null;
+      if (conflict) throw conflict;
+      return answers;
+    });
     this.markOwnInsert(inserted);
     this.wake(jobs.map((j) => j.queue));
     return inserted;
