@@ -189,7 +189,7 @@ export interface Store {
   countByState(): Promise<StateCounts>;
   /** Stored events, in the order they happened (the happy path is derived from the job row). */
   getEvents(jobId: string): Promise<JobEvent[]>;
-  /** Whether a due job waits to be run alone (see ClaimParams.isolated). */
+  /** Whether a due job waits to be run alone (see ClaimParams.isolated) and an isolated claim could take it now (the head of its ordering key). */
   hasIsolatedJobs(queues: string[], types: string[], now: number): Promise<boolean>;
   /** The earliest run-at among waiting jobs of these queues, or null. */
   nextRunAt(queues: string[], types: string[]): Promise<number | null>;

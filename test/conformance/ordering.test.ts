@@ -141,6 +141,28 @@ describe.each(storeKinds)('ordering keys: %s', (kind) => {
     expect((await claim(s, T0 + 1000)).map((j) => j.id)).toEqual([b2.id]);
   });
 
+  it('a suspect waiting behind its key is not reported as waiting to run alone until it is the head', async () => {
+    const s = await open();
+    const [x, y] = await s.insertJobs([newJob({ orderingKey: 'o', orderingOnDead: 'skip' }), newJob({ orderingKey: 'o' })], T0);
+    const [first] = await claim(s);
+    expect(first.id).toBe(x.job.id);
+    await s.failJob({ id: x.job.id, token: first.leaseToken, outcome: { kind: 'dead', reason: 'permanent', error }, now: T0 });
+    const [second] = await claim(s);
+    expect(second.id).toBe(y.job.id);
+    // x comes back ahead of y; y's worker dies and y becomes a suspect, behind x.
+    expect(await s.redriveDead({ ids: [x.job.id] }, 'op', T0 + 1)).toEqual([x.job.id]);
+    await s.rescueExpiredLeases({ now: T0 + 5000, limit: 10, decide: () => ({ kind: 'requeue', error, crashes: 0, isolate: true }) });
+    expect(await s.getJob(y.job.id)).toMatchObject({ state: 'available', isolated: true });
+    // Workers would stop claiming to run y alone, and could not claim it: it is not waiting to run yet.
+    expect(await s.claimJobs({ workerId: 'w2', queues: ['default'], types: ['email'], limit: 10, leaseMs: 1000, now: T0 + 5000, isolated: true })).toEqual([]);
+    expect(await s.hasIsolatedJobs(['default'], ['email'], T0 + 5000)).toBe(false);
+    const [head] = await claim(s, T0 + 5000);
+    expect(head.id).toBe(x.job.id);
+    expect(await s.hasIsolatedJobs(['default'], ['email'], T0 + 5000)).toBe(false);
+    await complete(s, [head], T0 + 5001);
+    expect(await s.hasIsolatedJobs(['default'], ['email'], T0 + 5001)).toBe(true);
+  });
+
   it('concurrent claimers never run two jobs of one key at once', async () => {
     const s = await open();
     await s.insertJobs(Array.from({ length: 30 }, (_, i) => newJob({ orderingKey: `k${i % 3}` })), T0);

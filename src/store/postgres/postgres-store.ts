@@ -546,7 +546,7 @@ export class PostgresStore implements Store {
     if (!queues.length || !types.length) return false;
     const { rows } = await this.pool.query(
       `SELECT 1 FROM jobs WHERE isolate AND state IN ('available', 'scheduled') AND run_at <= $1
-       AND queue = ANY($2::text[]) AND type = ANY($3::text[]) LIMIT 1`,
+       AND queue = ANY($2::text[]) AND type = ANY($3::text[]) AND ${orderingHead('$1')} LIMIT 1`,
       [now, queues, types],
     );
     return rows.length > 0;

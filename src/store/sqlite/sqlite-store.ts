@@ -391,9 +391,9 @@ export class SqliteStore implements Store {
     return !!this.db
       .prepare(
         `SELECT 1 FROM jobs WHERE isolate = 1 AND state IN ('available', 'scheduled') AND run_at <= ?
-         AND queue IN (${placeholders(queues.length)}) AND type IN (${placeholders(types.length)}) LIMIT 1`,
+         AND queue IN (${placeholders(queues.length)}) AND type IN (${placeholders(types.length)}) AND ${orderingHead('?')} LIMIT 1`,
       )
-      .get(now, ...queues, ...types);
+      .get(now, ...queues, ...types, now);
   }
 
   async nextRunAt(queues: string[], types: string[]): Promise<number | null> {
