@@ -625,6 +625,19 @@ describe('enqueue inside a caller\'s transaction (PostgreSQL)', () => {
       await dropStore(url);
     }
   });
+
+  it('on SQLite, tx is refused with a ValidationError, and nothing is stored (it cannot join a PostgreSQL transaction)', async () => {
+    const url = freshStoreUrl('sqlite');
+    const r = await createRebound({ store: url, jobs: [defineJob('note', { handler: async () => {} })] });
+    const client = new pg.Client({ connectionString: databaseUrl() });
+    try {
+      await expect(r.enqueue('note', { n: 1 }, { tx: client })).rejects.toMatchObject({ code: 'validation', field: 'options.tx' });
+      await expect(r.enqueueMany([{ type: 'note', payload: { n: 2 } }], { tx: client })).rejects.toBeInstanceOf(ValidationError);
+      expect(await r.countJobs()).toBe(0);
+    } finally {
+      await r.close();
+    }
+  });
 });
 
 describe("Rebound's PostgreSQL connections", () => {

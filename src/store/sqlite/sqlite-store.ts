@@ -31,6 +31,7 @@ import { SqliteWorkflowStore } from './workflows.ts';
 import { orderingHead, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
+import { ValidationError } from '../../errors.ts';
 import { firstKeyConflict, newJob, storedPayloadHash } from '../new-job.ts';
 import { aloneOnWorker, type OwnerState } from '../alone-on-worker.ts';
 import { NewJobsWatch } from './new-jobs-watch.ts';
@@ -98,7 +99,14 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  async insertJobs(jobs: NewJob[], now: number, _tx?: unknown, opts: InsertOptions = {}): Promise<InsertedJob[]> {
+  async insertJobs(jobs: NewJob[], now: number, tx?: unknown, opts: InsertOptions = {}): Promise<InsertedJob[]> {
+    // Ignored, the job would commit at once, even if the caller's transaction then rolled back.
+    if (tx != null) {
+      throw new ValidationError(
+        'options.tx',
+        "is a PostgreSQL client inside your transaction; the SQLite store cannot join a caller's transaction: enqueue after yours commits, or use PostgreSQL",
+      );
+    }
     const freeKey = this.db.prepare(
       'UPDATE jobs SET idempotency_key = NULL WHERE idempotency_key = ? AND key_expires_at IS NOT NULL AND key_expires_at <= ?',
     );
