@@ -118,7 +118,10 @@ export class Rebound {
     this.use(workflowPlugin({ store, now: this.now, enqueue: (type, payload, opts) => this.enqueue(type, payload, opts) }));
   }
 
-  /** Adds (or replaces) a job definition; workers started afterwards serve its type (a running worker keeps the types it started with). */
+  /**
+   * Adds (or replaces) a job definition; workers started afterwards serve it. A running worker keeps the
+   * definitions it started with: its lease and heartbeat period were fixed from them (see work()).
+   */
   define(def: JobDefinition): this {
     this.defs.set(def.type, def);
     return this;
@@ -375,8 +378,10 @@ export class Rebound {
   work(options: WorkOptions = {}): Worker {
     options = checkWorkOptions(options);
     if (this.defs.size === 0) throw new ConfigError('no job definitions: pass `jobs` to createRebound() or call define()');
+    // A copy: a definition replaced later with a shorter lease would otherwise run beside heartbeats paced for the
+    // old one, and its jobs' leases would lapse while they ran (a rescue elsewhere would run them twice).
     const worker = new Worker(
-      { store: this.store, defs: this.defs, events: this.events, logger: this.logger, now: this.now, plugins: this.plugins },
+      { store: this.store, defs: new Map(this.defs), events: this.events, logger: this.logger, now: this.now, plugins: this.plugins },
       options,
     );
     this.workers.add(worker);

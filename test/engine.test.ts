@@ -551,6 +551,19 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect(renewals).toEqual([]);
   });
 
+  it('a definition replaced after a worker started changes nothing for that worker: the job runs once, by the first handler', async () => {
+    const runs: string[] = [];
+    const r = await open([defineJob('steady', { leaseMs: 30_000, handler: async () => { runs.push('first'); await sleep(600); } })]);
+    const w = r.work({ rescueIntervalMs: 50 });
+    // The same type with a lease far shorter than the running worker's heartbeat period (10 s).
+    r.define(defineJob('steady', { leaseMs: 100, handler: async () => { runs.push('second'); await sleep(600); } }));
+    const { id } = await r.enqueue('steady', {});
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed', 10_000);
+    await w.stop();
+    expect(runs).toEqual(['first']);
+    expect(await r.getJob(id)).toMatchObject({ attempt: 1, leaseToken: 1 });
+  });
+
   it('a snoozed job sleeps without using up attempts', async () => {
     let calls = 0;
     const r = await open([
