@@ -6,18 +6,19 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, defineJob, defineWorkflow, type Rebound } from '../src/index.ts';
+import { createRebound, defineJob, defineWorkflow, Snooze, type Rebound } from '../src/index.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor, type StoreKind } from './helpers/stores.ts';
 
-/** A trigger that makes the store refuse to mark any job completed, until `lift()`. */
-async function refuseCompletions(kind: StoreKind, url: string): Promise<{ lift: () => Promise<void> }> {
+/** A trigger that makes the store refuse to move a running job to any of `states`, until `lift()`. */
+async function refuseOutcomes(kind: StoreKind, url: string, states: string[]): Promise<{ lift: () => Promise<void> }> {
+  const list = states.map((st) => `'${st}'`).join(', ');
   if (kind === 'sqlite') {
     const db = new Database(url.replace(/^sqlite:/, ''));
-    db.exec(`CREATE TRIGGER refuse_completion BEFORE UPDATE OF state ON jobs WHEN NEW.state = 'completed'
-             BEGIN SELECT RAISE(ABORT, 'injected: completion refused'); END`);
+    db.exec(`CREATE TRIGGER refuse_outcome BEFORE UPDATE OF state ON jobs WHEN OLD.state = 'running' AND NEW.state IN (${list})
+             BEGIN SELECT RAISE(ABORT, 'injected: outcome refused'); END`);
     return {
       lift: async () => {
-        db.exec('DROP TRIGGER IF EXISTS refuse_completion');
+        db.exec('DROP TRIGGER IF EXISTS refuse_outcome');
         db.close();
       },
     };
@@ -27,12 +28,12 @@ async function refuseCompletions(kind: StoreKind, url: string): Promise<{ lift: 
   u.searchParams.delete('schema');
   const client = new pg.Client({ connectionString: u.toString() });
   await client.connect();
-  await client.query(`CREATE FUNCTION "${schema}".refuse_completion() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN IF NEW.state = 'completed' THEN RAISE EXCEPTION 'injected: completion refused'; END IF; RETURN NEW; END $$`);
-  await client.query(`CREATE TRIGGER refuse_completion BEFORE UPDATE ON "${schema}".jobs FOR EACH ROW EXECUTE FUNCTION "${schema}".refuse_completion()`);
+  await client.query(`CREATE FUNCTION "${schema}".refuse_outcome() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF OLD.state = 'running' AND NEW.state IN (${list}) THEN RAISE EXCEPTION 'injected: outcome refused'; END IF; RETURN NEW; END $$`);
+  await client.query(`CREATE TRIGGER refuse_outcome BEFORE UPDATE ON "${schema}".jobs FOR EACH ROW EXECUTE FUNCTION "${schema}".refuse_outcome()`);
   return {
     lift: async () => {
-      await client.query(`DROP TRIGGER IF EXISTS refuse_completion ON "${schema}".jobs`);
+      await client.query(`DROP TRIGGER IF EXISTS refuse_outcome ON "${schema}".jobs`);
       await client.end();
     },
   };
@@ -55,7 +56,7 @@ describe.each(storeKinds)('outcomes the store will not keep, on %s', (kind) => {
     const r = await open();
     let calls = 0;
     r.define(defineJob('charge', { handler: async () => ({ charged: ++calls }) }));
-    const fault = await refuseCompletions(kind, url);
+    const fault = await refuseOutcomes(kind, url, ['completed']);
     const refusals: string[] = [];
     r.events.on('worker:error', (e) => {
       refusals.push(e.during);
@@ -74,7 +75,7 @@ describe.each(storeKinds)('outcomes the store will not keep, on %s', (kind) => {
     const r = await open();
     let calls = 0;
     r.define(defineJob('charge', { handler: async () => ({ charged: ++calls }), retry: { maxAttempts: 3, baseMs: 10 } }));
-    const fault = await refuseCompletions(kind, url);
+    const fault = await refuseOutcomes(kind, url, ['completed']);
     r.events.on('job:retry', () => void fault.lift());
     const { id } = await r.enqueue('charge', {});
     const worker = r.work();
@@ -84,7 +85,40 @@ describe.each(storeKinds)('outcomes the store will not keep, on %s', (kind) => {
     expect(calls).toBe(2);
     expect(job).toMatchObject({ attempt: 2, result: { charged: 2 } });
     expect(attempts[0]).toMatchObject({ outcome: 'retried' });
-    expect(attempts[0].error?.message).toMatch(/^the handler succeeded, but its completion could not be recorded \(.*injected: completion refused/);
+    expect(attempts[0].error?.message).toMatch(/^the handler succeeded, but its completion could not be recorded \(.*injected: outcome refused/);
+  });
+
+  it.each([
+    ['a failed attempt', 'fail', new Error('downstream said no'), 'retried'],
+    ['a snooze', 'snooze', new Snooze(0, 'not yet'), 'snoozed'],
+  ] as const)('%s the store refuses once is tried again: recorded as such, and no crash is counted', async (_name, during, thrown, outcome) => {
+    const r = await open();
+    let calls = 0;
+    r.define(
+      defineJob('flaky', {
+        retry: { maxAttempts: 3, baseMs: 10 },
+        handler: async () => {
+          if (++calls === 1) throw thrown;
+          return 'done';
+        },
+      }),
+    );
+    const fault = await refuseOutcomes(kind, url, ['scheduled', 'available']);
+    const refusals: string[] = [];
+    r.events.on('worker:error', (e) => {
+      refusals.push(e.during);
+      if (refusals.length === 1) void fault.lift();
+    });
+    const { id } = await r.enqueue('flaky', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed');
+    await worker.stop();
+    const { job, attempts, history } = await r.inspect(id);
+    expect(refusals).toEqual([`${during}; try 2 follows`]);
+    expect(calls).toBe(2);
+    expect(job).toMatchObject({ state: 'completed', crashCount: 0, result: 'done' });
+    expect(attempts.map((a) => a.outcome)).toEqual([outcome, 'completed']);
+    expect(history.map((h) => h.kind)).not.toContain('lease_expired');
   });
 
   it('a result with U+0000 or a lone surrogate fails the job for good, once, naming it; the same on both stores', async () => {

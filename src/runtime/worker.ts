@@ -70,8 +70,8 @@ class InFlight {
 }
 
 /** A successful attempt whose completion waits to be committed. */
-/** Waits before each further try of a completion batch the store failed: about 2.6 s in all, well within a lease. */
-const COMPLETE_RETRY_MS = [100, 500, 2_000];
+/** Waits before each further try of an attempt's outcome the store failed: about 2.6 s in all; heartbeats keep the lease meanwhile. */
+const OUTCOME_RETRY_MS = [100, 500, 2_000];
 
 class Finished {
   constructor(
@@ -536,15 +536,27 @@ export class Worker {
    */
   private async completeWithRetries(batch: Finished[]): Promise<boolean[]> {
     const completions = batch.map((f) => f.completion());
+    let tries = 0;
+    const accepted = await this.retried(`complete ${batch.length} job(s)`, () => {
+      tries++;
+      return this.deps.store.completeJobs(completions, this.deps.now());
+    });
+    if (tries === 1 || accepted.every(Boolean)) return accepted;
+    return Promise.all(accepted.map(async (ok, i) => ok || this.endedAsCompleted(completions[i])));
+  }
+
+  /**
+   * A store write of an attempt's outcome, tried again after a failure. Given up, the job stays running until its
+   * lease lapses, and its rescue then counts a crash against it: a database blip is not the job's fault.
+   */
+  private async retried<T>(during: string, write: () => Promise<T>): Promise<T> {
     for (let tries = 1; ; tries++) {
       try {
-        const accepted = await this.deps.store.completeJobs(completions, this.deps.now());
-        if (tries === 1 || accepted.every(Boolean)) return accepted;
-        return await Promise.all(accepted.map(async (ok, i) => ok || this.endedAsCompleted(completions[i])));
+        return await write();
       } catch (err) {
-        if (tries > COMPLETE_RETRY_MS.length) throw err;
-        this.deps.events.emit('worker:error', { workerId: this.id, error: err, during: `complete ${batch.length} job(s); try ${tries + 1} follows` });
-        await delay(COMPLETE_RETRY_MS[tries - 1]);
+        if (tries > OUTCOME_RETRY_MS.length) throw err;
+        this.deps.events.emit('worker:error', { workerId: this.id, error: err, during: `${during}; try ${tries + 1} follows` });
+        await delay(OUTCOME_RETRY_MS[tries - 1]);
       }
     }
   }
@@ -577,7 +589,7 @@ export class Worker {
     }
     let ok: boolean;
     try {
-      ok = await this.deps.store.failJob({ id: job.id, token: job.leaseToken, outcome, now });
+      ok = await this.retried('fail', () => this.deps.store.failJob({ id: job.id, token: job.leaseToken, outcome, now }));
     } catch (e) {
       // The store is unreachable: the lease will expire and the job will come back.
       this.deps.events.emit('worker:error', { workerId: this.id, error: e, during: 'fail' });
@@ -595,12 +607,14 @@ export class Worker {
   }
 
   private async snooze(job: Job, s: Snooze) {
-    const ok = await this.deps.store
-      .snoozeJob({ id: job.id, token: job.leaseToken, runAt: s.runAt, reason: s.reason, now: this.deps.now() })
-      .catch((error) => {
-        this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'snooze' });
-        return true; // the lease will expire and the job will come back
-      });
+    let ok: boolean;
+    try {
+      ok = await this.retried('snooze', () => this.deps.store.snoozeJob({ id: job.id, token: job.leaseToken, runAt: s.runAt, reason: s.reason, now: this.deps.now() }));
+    } catch (error) {
+      // The store is unreachable: the lease will expire and the job will come back.
+      this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'snooze' });
+      return;
+    }
     if (!ok) return this.leaseLost(job);
     this.lookAgainBy(s.runAt);
     this.deps.events.emit('job:snoozed', { job, runAt: s.runAt, reason: s.reason, workerId: this.id });
