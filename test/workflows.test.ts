@@ -322,7 +322,7 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
       }),
     );
     const kept = await r.enqueue('renamed', {}, { idempotencyKey: 'unused' });
-    r.work({ pollIntervalMs: 20 });
+    const w2 = r.work({ pollIntervalMs: 20 });
     await r.signal(id, 'continue');
     // The in-flight run keeps version 1 and its old path; a new run takes version 2.
     expect(await finished(id)).toMatchObject({ state: 'completed', result: 1 });
@@ -330,7 +330,8 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
     expect((await r.workflow(kept.id)).version).toBe(2);
     expect((await r.workflow(kept.id)).steps[0].name).toBe('charge');
 
-    // Now a rename without a version branch.
+    // Now a rename without a version branch (deployed as a new worker: a running one keeps its definitions).
+    await w2.stop();
     r.define(
       defineWorkflow('renamed', {
         version: 2,
@@ -340,6 +341,7 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
         },
       }),
     );
+    r.work({ pollIntervalMs: 20 });
     await r.signal(kept.id, 'continue');
     const dead = await finished(kept.id);
     expect(dead.state).toBe('dead');
@@ -438,9 +440,10 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
       },
     });
     const r = await open([wf]);
-    // The worker's write that sends the job to the dead letter queue fails once: the lease runs out and the job comes back.
+    // The worker's write that sends the job to the dead letter queue fails on each of its four tries: the lease runs
+    // out and the job comes back.
     const failJob = r.store.failJob.bind(r.store);
-    let blips = 1;
+    let blips = 4;
     r.store.failJob = async (p) => {
       if (blips-- > 0) throw new Error('connection reset (injected)');
       return failJob(p);
