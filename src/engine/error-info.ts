@@ -5,17 +5,20 @@
  */
 import { createHash } from 'node:crypto';
 import type { ErrorInfo, Json } from '../job.ts';
+import { scrub } from '../observability/redaction.ts';
 import { storableText } from './stored-json.ts';
 
-export function errorInfo(err: unknown, kind: string, jobType: string): ErrorInfo {
-  const e = err instanceof Error ? err : new Error(typeof err === 'string' ? err : describe(err));
+export function errorInfo(err: unknown, kind: string, jobType: string, secrets: readonly string[] = []): ErrorInfo {
+  const e = err instanceof Error ? err : asError(err);
   const rawCode = (e as { code?: unknown }).code;
   const code = typeof rawCode === 'string' ? kept(rawCode, 200) : undefined;
   // A redacted copy of the payload, attached by the visibility plugin so a failure can be reproduced.
   const snapshot = (e as { payloadSnapshot?: Json }).payloadSnapshot;
-  const name = kept(e.name, 200);
-  const message = kept(e.message, MAX_MESSAGE);
-  const stack = typeof e.stack === 'string' ? kept(e.stack, MAX_STACK) : undefined;
+  // The payload's sensitive values (its type's `redact` paths) are scrubbed from whatever was thrown: an Error,
+  // a string, a plain object.
+  const name = scrub(kept(e.name, 200), secrets);
+  const message = scrub(kept(e.message, MAX_MESSAGE), secrets);
+  const stack = typeof e.stack === 'string' ? scrub(kept(e.stack, MAX_STACK), secrets) : undefined;
   return {
     kind,
     name,
@@ -39,6 +42,16 @@ const MAX_STACK = 16_000;
 function kept(v: unknown, max: number): string {
   const s = typeof v === 'string' ? v : asString(v);
   return storableText(s.length > max ? `${s.slice(0, max)}… (${s.length - max} more characters)` : s);
+}
+
+/** A thrown non-Error as an Error: a string is its message; a plain object keeps its `message`, `name` and `code`. */
+function asError(v: unknown): Error {
+  if (typeof v === 'string') return new Error(v);
+  const o = (v !== null && typeof v === 'object' ? v : {}) as { message?: unknown; name?: unknown; code?: unknown };
+  const e = new Error(typeof o.message === 'string' ? o.message : describe(v));
+  if (typeof o.name === 'string') e.name = o.name;
+  if (typeof o.code === 'string') Object.assign(e, { code: o.code });
+  return e;
 }
 
 /** A thrown non-Error, as text: JSON where it can be (a circular object or a BigInt cannot). */

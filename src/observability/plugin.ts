@@ -70,7 +70,8 @@ export function describeFailure(err: unknown, job: Job, def: JobDefinition): Att
   if (err instanceof ShutdownError) return { outcome: 'aborted', status: 'released' };
   const e = err as { name?: string; message?: string; code?: unknown } | null;
   const name = typeof e?.name === 'string' ? e.name : 'Error';
-  const message = typeof e?.message === 'string' ? e.message : String(err);
+  // A thrown string or plain object is not scrubbed in place (sanitizeError): its text is scrubbed here.
+  const message = scrub(typeof e?.message === 'string' ? e.message : String(err), sensitiveValues(def, job.payload));
   if (err instanceof LeaseLostError) return { outcome: 'lease_lost', status: 'lease_lost', errorClass: 'lease_lost', errorName: name, errorMessage: message };
   const kind = classifyError(err, def.classify).kind;
   const code = typeof e?.code === 'string' ? e.code : '';

@@ -94,7 +94,7 @@ function walkPaths(payload: Json, paths: readonly string[], collect: (v: Json) =
 }
 
 /** Replaces every occurrence of the sensitive values in `text`. */
-export function scrub(text: string, values: string[]): string {
+export function scrub(text: string, values: readonly string[]): string {
   let out = text;
   for (const v of values) if (out.includes(v)) out = out.split(v).join(MASK);
   return out;

@@ -12,6 +12,7 @@ import { LeaseLostError, ShutdownError, Snooze, TimeoutError } from '../errors.t
 import { Batcher } from '../engine/batcher.ts';
 import { errorInfo } from '../engine/error-info.ts';
 import { storedJson } from '../engine/stored-json.ts';
+import { sensitiveValues } from '../observability/redaction.ts';
 import type { ReboundEmitter } from '../events.ts';
 import { deadReasonOf, endStateOf, type Job, type Json } from '../job.ts';
 import { backoffDelay, classifyError } from '../policies/retry.ts';
@@ -578,7 +579,7 @@ export class Worker {
 
   private async fail(job: Job, def: JobDefinition, err: unknown, durationMs: number, log: Logger) {
     const cls = classifyError(err, def.classify);
-    const error = errorInfo(err, cls.kind, job.type);
+    const error = errorInfo(err, cls.kind, job.type, sensitiveValues(def, job.payload));
     const now = this.deps.now();
     let outcome: FailOutcome;
     if (cls.kind === 'permanent') outcome = { kind: 'dead', reason: deadReasonOf(err) ?? 'permanent', error };

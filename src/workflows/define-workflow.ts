@@ -8,6 +8,8 @@
  */
 import { defineJob, type JobDefinition, type JobOptions } from '../define.ts';
 import { errorInfo } from '../engine/error-info.ts';
+import type { Json } from '../job.ts';
+import { sensitiveValues } from '../observability/redaction.ts';
 import { ValidationError } from '../errors.ts';
 import { classifyError } from '../policies/retry.ts';
 import { History, ReplayEnd } from './history.ts';
@@ -58,6 +60,7 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
         retry: def.retry,
         classify: def.classify,
         compensations: [],
+        secrets: sensitiveValues(def, input as Json),
         inFlight: new Set(),
       };
       const machine = new StateMachine(states, initialState(states));
@@ -82,7 +85,7 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
         const cls = classifyError(err, def.classify);
         const forGood = cls.kind === 'permanent' || ctx.attempt >= ctx.maxAttempts;
         if (!forGood) throw err;
-        const error = errorInfo(err, cls.kind, type);
+        const error = errorInfo(err, cls.kind, type, env.secrets);
         await settled(env);
         if (env.compensations.length === 0 || (err as { code?: unknown }).code === 'determinism') {
           await history.updateRun({ status: 'failed', waiting: null, error }, now());

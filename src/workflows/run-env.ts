@@ -31,6 +31,8 @@ export interface RunEnv {
   retry: RetryPolicy;
   classify?: Classifier;
   compensations: Compensation[];
+  /** The input's sensitive values (the type's `redact` paths), scrubbed from every error the history keeps. */
+  secrets: string[];
   /** Steps started and not yet settled (parallel steps under Promise.all): compensation waits for them. */
   inFlight: Set<Promise<unknown>>;
 }

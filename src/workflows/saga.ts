@@ -27,7 +27,7 @@ export async function compensate(env: RunEnv, cause: ErrorInfo): Promise<EndStat
       if (env.ctx.signal.aborted) throw env.ctx.signal.reason;
       const now = h.now();
       const cls = classifyError(err, env.classify);
-      const error = errorInfo(err, cls.kind, env.type);
+      const error = errorInfo(err, cls.kind, env.type, env.secrets);
       if (cls.kind === 'permanent' || attempts >= c.retry.maxAttempts) {
         await h.save({ ...h.get(c.seq)!, compensation: 'failed', compensationError: error });
         await h.updateRun({ status: 'failed', waiting: null }, now);

@@ -70,7 +70,7 @@ export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo)
       throw new Snooze(now + wait, `step "${name}": breaker open`);
     }
     const cls = classifyError(err, env.classify);
-    const error = errorInfo(err, cls.kind, env.type);
+    const error = errorInfo(err, cls.kind, env.type, env.secrets);
     if (cls.kind === 'permanent' || attempts >= policy.maxAttempts) {
       await h.save({ ...base, status: 'failed', attempts, error, finishedAt: now });
       throw new StepFailedError(name, attempts, err);
@@ -110,7 +110,7 @@ function inStepSpan<T>(env: RunEnv, name: string, attempt: number, run: () => Pr
       return value;
     } catch (err) {
       span.setAttributes({ outcome: 'failed', 'error.class': (err as Error)?.name ?? 'Error' });
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorInfo(err, 'transient', env.type, env.secrets).message });
       throw err;
     } finally {
       span.end();

@@ -274,6 +274,48 @@ describe.each(storeKinds)('visibility telemetry on %s', (kind) => {
     // The spans of the failed attempt were written (so the check above looked at something).
     expect(exporter.getFinishedSpans().some((s) => s.name === 'process charge' && s.attributes['error.class'] === 'permanent')).toBe(true);
   });
+
+  it('scrubs redacted values from a thrown string, a thrown plain object and a workflow step\'s error', async () => {
+    const card = '4111111111111111';
+    const r = await open([
+      defineJob('throws-string', { redact: ['card.number'], retry: { maxAttempts: 1 }, handler: async (p: { card: { number: string } }) => { throw `card ${p.card.number} declined`; } }),
+      defineJob('throws-object', {
+        redact: ['card.number'],
+        retry: { maxAttempts: 1 },
+        handler: async (p: { card: { number: string } }) => {
+          throw { code: 'declined', message: `card ${p.card.number} declined` };
+        },
+      }),
+      defineWorkflow('pays', {
+        redact: ['card.number'],
+        retry: { maxAttempts: 1 },
+        run: async (ctx, p: { card: { number: string } }) => {
+          await ctx.step('charge', () => {
+            throw new PermanentError(`card ${p.card.number} declined`);
+          });
+        },
+      }),
+    ]);
+    const ids = [];
+    for (const type of ['throws-string', 'throws-object', 'pays']) ids.push((await r.enqueue(type, { card: { number: card } })).id);
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await r.countJobs({ state: 'dead' })) === 3);
+    await worker.stop();
+    const [asString, asObject] = await Promise.all(ids.slice(0, 2).map((id) => r.inspect(id, { unmasked: true })));
+    expect(asString.job.lastError?.message).toBe('card [REDACTED] declined');
+    expect(asObject.job.lastError).toMatchObject({ code: 'declined', message: 'card [REDACTED] declined' });
+    const flow = await r.workflow(ids[2]);
+    expect(flow.steps[0].error?.message).toBe('card [REDACTED] declined');
+    const everywhere = [
+      logs.text(),
+      JSON.stringify(exporter.getFinishedSpans().map((s) => ({ a: s.attributes, e: s.events, st: s.status }))),
+      JSON.stringify(await Promise.all(ids.map((id) => r.inspect(id)))),
+      JSON.stringify(await Promise.all(ids.map(async (id) => (await r.inspect(id, { unmasked: true })).job.lastError))),
+      JSON.stringify(await Promise.all(ids.map((id) => r.store.getEvents(id)))),
+      JSON.stringify(flow),
+    ];
+    for (const text of everywhere) expect(text).not.toContain(card);
+  });
 });
 
 describe('metrics registry', () => {
