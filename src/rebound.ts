@@ -21,7 +21,7 @@ import { Worker, type WorkOptions } from './runtime/worker.ts';
 import type { WorkerPlugin } from './runtime/plugin.ts';
 import { maskJob, Visibility, type Stats, type VisibilityOptions } from './observability/index.ts';
 import { Breakers } from './runtime/breakers.ts';
-import { Backpressure, type QueueLimit, type QueueStats } from './runtime/backpressure.ts';
+import { Backpressure, type Admission, type QueueLimit, type QueueStats } from './runtime/backpressure.ts';
 import { Limits } from './runtime/limits.ts';
 import { DlqWatcher, type DlqWatcherOptions } from './runtime/dlq-watcher.ts';
 import { workflowPlugin } from './workflows/host.ts';
@@ -143,15 +143,20 @@ export class Rebound {
    */
   async enqueue(type: string, payload: unknown, opts: EnqueueOptions = {}): Promise<EnqueueResult> {
     const job = buildNewJob(type, payload, opts, this.defs.get(type), this.now());
-    await this.backpressure.admit(job.queue, 1, opts?.waitForRoomMs);
+    const admission = await this.backpressure.admit(job.queue, 1, opts?.waitForRoomMs);
     let grouped = false;
-    const [inserted] = await this.insertWithPlugins([job], async () => {
-      // Inside a caller's transaction the insert must use the caller's client, so it cannot be batched.
-      if (opts?.tx) return this.store.insertJobs([job], this.now(), opts.tx);
-      const r = await this.inserter.add({ job, actor: opts?.actor });
-      grouped = r.grouped;
-      return [r.inserted];
-    });
+    let inserted: InsertedJob | undefined;
+    try {
+      [inserted] = await this.insertWithPlugins([job], async () => {
+        // Inside a caller's transaction the insert must use the caller's client, so it cannot be batched.
+        if (opts?.tx) return this.store.insertJobs([job], this.now(), opts.tx);
+        const r = await this.inserter.add({ job, actor: opts?.actor });
+        grouped = r.grouped;
+        return [r.inserted];
+      });
+    } finally {
+      admission.release(inserted?.inserted ? 1 : 0);
+    }
     return this.settle(job, inserted, opts?.actor, grouped);
   }
 
@@ -204,13 +209,29 @@ export class Rebound {
       // Array.from visits the holes of a sparse array too (map skips them), so each gets its ValidationError.
       jobs = Array.from(items, (_, i) => build(i));
       checkBatchKeys(jobs);
-      const perQueue = new Map<string, number>();
-      for (const j of jobs) perQueue.set(j.queue, (perQueue.get(j.queue) ?? 0) + 1);
-      for (const [queue, n] of perQueue) await this.backpressure.admit(queue, n, opts.waitForRoomMs);
-      inserted = await this.insertWithPlugins(jobs, () => this.store.insertJobs(jobs, now, opts.tx, { allOrNothing: true }));
+      inserted = await this.admitted(jobs, opts.waitForRoomMs, () =>
+        this.insertWithPlugins(jobs, () => this.store.insertJobs(jobs, now, opts.tx, { allOrNothing: true })),
+      );
     }
     this.emitSubmitted(jobs, inserted, (i) => items[i]?.opts?.actor);
     return inserted.map((r, i) => this.settle(jobs[i], r, items[i]?.opts?.actor, true));
+  }
+
+  /** Runs `insert` with room taken in each of the jobs' queues, given back as the insert ends (runtime/backpressure.ts). */
+  private async admitted(jobs: NewJob[], waitForRoomMs: number | undefined, insert: () => Promise<InsertedJob[]>): Promise<InsertedJob[]> {
+    const perQueue = new Map<string, number>();
+    for (const j of jobs) perQueue.set(j.queue, (perQueue.get(j.queue) ?? 0) + 1);
+    const admissions = new Map<string, Admission>();
+    let inserted: InsertedJob[] | undefined;
+    try {
+      for (const [queue, n] of perQueue) admissions.set(queue, await this.backpressure.admit(queue, n, waitForRoomMs));
+      inserted = await insert();
+      return inserted;
+    } finally {
+      const stored = new Map<string, number>();
+      inserted?.forEach((r, i) => r.inserted && stored.set(jobs[i].queue, (stored.get(jobs[i].queue) ?? 0) + 1));
+      for (const [queue, a] of admissions) a.release(stored.get(queue) ?? 0);
+    }
   }
 
   /** Item `i` of an `enqueueMany` call as a new job, or a ValidationError naming `items[i]`'s field. */

@@ -34,6 +34,31 @@ describe.each(storeKinds)('backpressure on %s', (kind) => {
     expect(await rebound.countJobs({ queue: 'bulk' })).toBe(3);
   });
 
+  it('concurrent enqueues of one client never take more room than the queue has, nor refused ones any', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url, jobs: [task], queues: { bulk: { maxDepth: 10 } } });
+    const burst = (n: number, make: (i: number) => Promise<unknown>) => Promise.allSettled(Array.from({ length: n }, (_, i) => make(i)));
+    const first = await burst(50, (i) => rebound.enqueue('task', { i }));
+    expect(first.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+    expect(first.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof QueueFullError)).toBe(true);
+    expect(await rebound.countJobs({ queue: 'bulk' })).toBe(10);
+    // Room made by a cancel is taken once the next store read sees it; a refused call (a conflicting key) gives its room back.
+    const [victim] = await rebound.listJobs({ queue: 'bulk', limit: 1 });
+    await rebound.cancel(victim.id);
+    await sleep(150);
+    const second = await burst(5, (i) => rebound.enqueueMany([{ type: 'task', payload: { i } }]));
+    expect(second.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(await rebound.countJobs({ queue: 'bulk', state: 'available' })).toBe(10);
+    const [held] = await rebound.listJobs({ queue: 'bulk', state: 'available', limit: 1 });
+    await rebound.cancel(held.id);
+    await rebound.enqueue('task', { keyed: 1 }, { queue: 'other', idempotencyKey: 'k' });
+    await sleep(150);
+    await expect(rebound.enqueueMany([{ type: 'task', payload: { keyed: 2 }, opts: { idempotencyKey: 'k' } }])).rejects.toMatchObject({ code: 'idempotency_conflict' });
+    await rebound.enqueue('task', { last: true });
+    await expect(rebound.enqueue('task', {})).rejects.toBeInstanceOf(QueueFullError);
+    expect(await rebound.countJobs({ queue: 'bulk', state: 'available' })).toBe(10);
+  });
+
   it('with waitForRoomMs, an enqueue into a full queue waits until workers make room', async () => {
     url = freshStoreUrl(kind);
     rebound = await createRebound({ store: url, jobs: [task], queues: { bulk: { maxDepth: 2 } } });

@@ -48,9 +48,31 @@ const DEPTH_TTL_MS = 100;
 const WAIT_STEP_MS = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Room taken by an admitted enqueue: `release` it once the insert is over, with how many jobs it stored. */
+export interface Admission {
+  release(stored: number): void;
+}
+
+const UNBOUNDED: Admission = { release() {} };
+
+/**
+ * What this client knows of a bounded queue's depth: the last store read, and its own enqueues around it.
+ * `reserved` counts jobs admitted whose insert is not over; `stored` counts, since the client started, jobs
+ * its inserts stored. A read cannot see an insert that ends after the read began, so the depth is the read
+ * plus the jobs stored since it began plus those reserved: at worst an over-count (refusing a little early),
+ * never an under-count. Check and reservation happen in one turn of the event loop, so concurrent enqueues
+ * of this client cannot both take the last room (before, each kept the depth it read before awaiting).
+ */
+interface QueueDepth {
+  read: { depth: number; at: number; storedBefore: number } | null;
+  reading: Promise<void> | null;
+  reserved: number;
+  stored: number;
+}
+
 export class Backpressure {
   private readonly limits = new Map<string, QueueLimit>();
-  private readonly depths = new Map<string, { depth: number; at: number }>();
+  private readonly depths = new Map<string, QueueDepth>();
   private readonly warnedAt = new Map<string, number>();
 
   constructor(
@@ -81,21 +103,31 @@ export class Backpressure {
   }
 
   /**
-   * Admits `count` new jobs into `queue`, or throws QueueFullError; with
-   * `waitForRoomMs`, waits up to that long for room first. The depth is read
-   * from the store (at most every 100 ms, plus this client's own enqueues since),
-   * so concurrent enqueuers in other processes may overshoot by their own in-flight batches.
+   * Admits `count` new jobs into `queue`, or throws QueueFullError; with `waitForRoomMs`, waits up to that
+   * long for room first. The caller releases the admission once its insert is over. The depth is read from
+   * the store at most every 100 ms (QueueDepth says how this client's own enqueues are counted meanwhile), so
+   * only enqueuers in other processes may overshoot, by their own in-flight batches.
    */
-  async admit(queue: string, count: number, waitForRoomMs = 0): Promise<void> {
+  async admit(queue: string, count: number, waitForRoomMs = 0): Promise<Admission> {
     const max = this.limits.get(queue)?.maxDepth;
-    if (max == null) return;
+    if (max == null) return UNBOUNDED;
+    const q = this.depths.get(queue) ?? this.depths.set(queue, { read: null, reading: null, reserved: 0, stored: 0 }).get(queue)!;
     const deadline = this.deps.now() + waitForRoomMs;
     for (let fresh = false; ; fresh = true) {
-      const depth = await this.depth(queue, fresh);
+      await this.readDepth(queue, q, fresh);
+      // From here to the reservation nothing awaits.
+      const depth = q.read!.depth + (q.stored - q.read!.storedBefore) + q.reserved;
       if (depth + count <= max) {
-        const d = this.depths.get(queue);
-        if (d) d.depth += count;
-        return;
+        q.reserved += count;
+        let released = false;
+        return {
+          release: (stored) => {
+            if (released) return;
+            released = true;
+            q.reserved -= count;
+            q.stored += stored;
+          },
+        };
       }
       if (this.deps.now() >= deadline) {
         if (!fresh) continue; // check the store before refusing
@@ -105,13 +137,22 @@ export class Backpressure {
     }
   }
 
-  private async depth(queue: string, fresh: boolean): Promise<number> {
-    const cached = this.depths.get(queue);
+  /** Reads the queue's depth from the store unless a read under 100 ms old will do; concurrent callers share one read. */
+  private async readDepth(queue: string, q: QueueDepth, fresh: boolean): Promise<void> {
     const now = this.deps.now();
-    if (!fresh && cached && now - cached.at < DEPTH_TTL_MS) return cached.depth;
-    const depth = await this.deps.store.backlog.depth(queue);
-    this.depths.set(queue, { depth, at: now });
-    return depth;
+    if (!fresh && q.read && now - q.read.at < DEPTH_TTL_MS) return;
+    if (!q.reading) {
+      const storedBefore = q.stored;
+      q.reading = this.deps.store.backlog
+        .depth(queue)
+        .then((depth) => {
+          q.read = { depth, at: now, storedBefore };
+        })
+        .finally(() => {
+          q.reading = null;
+        });
+    }
+    await q.reading;
   }
 
   /** How long until `excess` jobs have left the queue at its recent completion rate (at least 100 ms, default 1 s). */
