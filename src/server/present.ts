@@ -1,7 +1,8 @@
 /**
  * How jobs leave the server. The one place that decides, by role, whether a
  * caller sees a job's payload as stored or with its sensitive fields masked
- * (the payload itself, and the payload copies some history events carry).
+ * (the payload itself, the payload copies some history events carry, and the
+ * payload a schedule enqueues at each fire).
  */
 import type { Job, JobEvent, Json } from '../job.ts';
 import { can, type Principal } from './auth.ts';
@@ -31,4 +32,12 @@ export function presentHistory(job: Job, history: JobEvent[], who: Principal, pr
   const mask = masker(who, providers);
   if (!mask) return history;
   return history.map((e) => (e.data && 'payload' in e.data ? { ...e, data: { ...e.data, payload: mask(job.type, e.data.payload as Json) } } : e));
+}
+
+/** A schedule as this caller may see it: its payload masked as its type's jobs' are (schedules hold a job's payload). */
+export function presentSchedule(schedule: unknown, who: Principal, providers: OperatorProviders): unknown {
+  const mask = masker(who, providers);
+  const s = schedule as { type?: unknown; payload?: Json } | null;
+  if (!mask || !s || typeof s.type !== 'string' || s.payload === undefined) return schedule;
+  return { ...s, payload: mask(s.type, s.payload) };
 }

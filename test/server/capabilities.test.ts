@@ -25,7 +25,7 @@ const jobs = [
 ];
 
 describe('operator API on the real capabilities', () => {
-  it('masks redacted payload paths for viewers and operators, and shows them to admins', async () => {
+  it('masks redacted payload paths (of jobs and schedules) for viewers and operators, and shows them to admins', async () => {
     h = await startHarness({ jobs, wire: true });
     const j = await h.rebound.enqueue('pay', { card: '4242 4242 4242 4242', amount: 12 });
     for (const role of ['viewer', 'operator'] as const) {
@@ -34,6 +34,15 @@ describe('operator API on the real capabilities', () => {
     }
     expect((await h.call('GET', '/api/jobs?type=pay', { token: h.tokens.viewer })).body.jobs[0].payload.card).toBe('[REDACTED]');
     expect((await h.call('GET', `/api/jobs/${j.id}`, { token: h.tokens.admin })).body.job).toMatchObject({ payload: { card: '4242 4242 4242 4242' }, masked: false });
+    // A schedule holds the payload of the jobs it enqueues: masked alike.
+    await h.rebound.coordination.addSchedule('monthly-fee', { cron: '0 0 1 * *', type: 'pay', payload: { card: '4242 4242 4242 4242', amount: 5 } });
+    for (const role of ['viewer', 'operator'] as const) {
+      const r = await h.call('GET', '/api/schedules', { token: h.tokens[role] });
+      expect(r.body.schedules[0]).toMatchObject({ name: 'monthly-fee', payload: { card: '[REDACTED]', amount: 5 } });
+    }
+    const paused = await h.call('POST', '/api/schedules/monthly-fee/pause', { token: h.tokens.operator });
+    expect(paused.body.schedule.payload.card).toBe('[REDACTED]');
+    expect((await h.call('GET', '/api/schedules', { token: h.tokens.admin })).body.schedules[0].payload.card).toBe('4242 4242 4242 4242');
   });
 
   it('lists and forces breakers, pauses schedules, and records both in the audit trail as the token', async () => {

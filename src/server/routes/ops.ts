@@ -8,6 +8,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ValidationError } from '../../errors.ts';
 import { GRANTS } from '../auth.ts';
 import { ApiError, badRequest, notImplemented } from '../errors.ts';
+import { presentSchedule } from '../present.ts';
 import type { BreakerAction, ScheduleAction } from '../providers.ts';
 import type { ServerContext } from '../server.ts';
 import { body, limit } from './params.ts';
@@ -103,9 +104,9 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsync {
       return { breaker };
     });
 
-    app.get('/api/schedules', { config: { permission: 'read' } }, async () => {
+    app.get('/api/schedules', { config: { permission: 'read' } }, async (req) => {
       if (!providers.schedules) throw notImplemented('schedules');
-      return { schedules: await providers.schedules.list() };
+      return { schedules: (await providers.schedules.list()).map((s) => presentSchedule(s, req.principal, providers)) };
     });
 
     app.post('/api/schedules', { config: { permission: 'schedules' } }, async (req, reply) => {
@@ -115,7 +116,7 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsync {
       if (!providers.schedules) throw notImplemented('schedules');
       const existed = ((await providers.schedules.list()) as { name: string }[]).some((s) => s.name === name);
       const schedule = await providers.schedules.put(name, options, req.principal.name).catch((e) => Promise.reject(scheduleField(e)));
-      return reply.status(existed ? 200 : 201).send({ schedule });
+      return reply.status(existed ? 200 : 201).send({ schedule: presentSchedule(schedule, req.principal, providers) });
     });
 
     app.delete('/api/schedules/:name', { config: { permission: 'schedules' } }, async (req) => {
@@ -132,7 +133,7 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsync {
       if (!['pause', 'resume'].includes(p.action)) throw new ApiError(404, 'not_found', `no schedule action "${p.action}"; use pause or resume`);
       if (!providers.schedules) throw notImplemented('schedules');
       const schedule = await providers.schedules.change(p.name, p.action as ScheduleAction, req.principal.name);
-      return { schedule };
+      return { schedule: presentSchedule(schedule, req.principal, providers) };
     });
 
     app.get('/api/workers', { config: { permission: 'read' } }, async () => {
