@@ -52,12 +52,25 @@ export interface MetricsDeps {
   registry?: Registry;
 }
 
+/**
+ * The stores a registry's read-on-scrape gauges read: each live client's that registered into it, newest last.
+ * The gauges are made once per registry, so they cannot hold the first client's store: once that client closed,
+ * every scrape of a shared registry (prom-client's global one) threw. They read the newest live client's store;
+ * with none left, they report nothing.
+ */
+const readers = new WeakMap<Registry, { store: Store; now: () => number }[]>();
+
 export class ReboundMetrics {
   readonly registry: Registry;
   private readonly off: Unsubscribe[] = [];
+  private readonly reader: { store: Store; now: () => number };
 
   constructor({ events, store, now, registry }: MetricsDeps) {
     const r = (this.registry = registry ?? new Registry());
+    this.reader = { store, now };
+    const live = readers.get(r) ?? readers.set(r, []).get(r)!;
+    live.push(this.reader);
+    const source = () => live.at(-1);
     const registers = [r];
     // A shared registry (prom-client's global one) may already hold Rebound's metrics from another client: reuse them.
     const once = <M>(name: string, make: () => M): M => (r.getSingleMetric(name) as M | undefined) ?? make();
@@ -101,7 +114,10 @@ export class ReboundMetrics {
         labelNames: ['state'],
         registers,
         async collect() {
-          const counts = await store.countByState();
+          this.reset();
+          const src = source();
+          if (!src) return;
+          const counts = await src.store.countByState();
           for (const s of JOB_STATES) this.set({ state: s }, counts[s] ?? 0);
         },
       }),
@@ -112,7 +128,9 @@ export class ReboundMetrics {
         help: 'Jobs in the dead letter queue, read from the store on scrape.',
         registers,
         async collect() {
-          this.set(await store.countJobs({ state: 'dead' }));
+          this.reset();
+          const src = source();
+          if (src) this.set(await src.store.countJobs({ state: 'dead' }));
         },
       }),
     );
@@ -122,8 +140,11 @@ export class ReboundMetrics {
         help: 'How long the oldest available job has been due, read from the store on scrape (0 when none waits).',
         registers,
         async collect() {
-          const at = await store.visibility.oldestAvailableRunAt();
-          this.set(at == null ? 0 : Math.max(0, (now() - at) / 1000));
+          this.reset();
+          const src = source();
+          if (!src) return;
+          const at = await src.store.visibility.oldestAvailableRunAt();
+          this.set(at == null ? 0 : Math.max(0, (src.now() - at) / 1000));
         },
       }),
     );
@@ -195,5 +216,8 @@ export class ReboundMetrics {
 
   close(): void {
     for (const off of this.off.splice(0)) off();
+    const live = readers.get(this.registry);
+    const i = live?.indexOf(this.reader) ?? -1;
+    if (i >= 0) live!.splice(i, 1);
   }
 }

@@ -336,6 +336,25 @@ describe('metrics registry', () => {
   });
 });
 
+describe('a shared metrics registry after a client closed', () => {
+  it('reads the live client\'s store on scrape, not the first client\'s closed one', async () => {
+    const { Registry } = await import('prom-client');
+    const registry = new Registry();
+    const urls = [freshStoreUrl('sqlite'), freshStoreUrl('sqlite')];
+    const a = await createRebound({ store: urls[0], metrics: registry, jobs: [defineJob('x', { handler: () => {} })] });
+    await a.enqueue('x', {});
+    await a.close();
+    const b = await createRebound({ store: urls[1], metrics: registry, jobs: [defineJob('x', { handler: () => {} })] });
+    try {
+      await b.enqueueMany([{ type: 'x', payload: {} }, { type: 'x', payload: {} }, { type: 'x', payload: {} }]);
+      expect(await registry.metrics()).toContain('rebound_queue_depth{state="available"} 3');
+      expect(await b.metrics()).toContain('rebound_dead_letter_jobs 0');
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 describe('metrics from other capabilities\' events', () => {
   it('count supervisor processes, restarts, breaker states and retention prunes', async () => {
     const url = freshStoreUrl('sqlite');
