@@ -66,6 +66,20 @@ describe('breaker state machine', () => {
     expect(close.next).toMatchObject({ state: 'closed', trips: 0, lastOutage: { from: T0, to: now + 2 } });
   });
 
+  it('while half-open only the probes decide: a call admitted before the trip that fails late records its error, nothing more', () => {
+    const cfg = resolveConfig({ consecutiveFailures: 1, cooldownMs: 1000 });
+    let r = freshBreaker('b', T0);
+    r = apply(r, recordOutcome(r, cfg, T0, { ok: false, probeId: 'fast', error: 'down' }));
+    r = apply(r, admit(r, cfg, T0 + 1000, 'probe'));
+    expect(r.state).toBe('half_open');
+    const stale = recordOutcome(r, cfg, T0 + 1200, { ok: false, probeId: 'slow', error: 'slow call failed' });
+    expect(stale.transition).toBeUndefined();
+    r = apply(r, stale);
+    expect(r).toMatchObject({ state: 'half_open', trips: 1, lastError: 'slow call failed' });
+    const close = recordOutcome(r, cfg, T0 + 1400, { ok: true, probeId: 'probe' });
+    expect(close.transition).toMatchObject({ from: 'half_open', to: 'closed' });
+  });
+
   it('a probe whose process died frees its slot after probeTimeoutMs', () => {
     const cfg = resolveConfig({ consecutiveFailures: 1, cooldownMs: 1000, probeTimeoutMs: 5000 });
     let r = freshBreaker('b', T0);

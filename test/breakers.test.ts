@@ -169,6 +169,29 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     expect((await rebound.breakers.get('held')).window).toMatchObject({ calls: 2, failures: 1 });
   });
 
+  it('a call admitted before the trip that fails while half-open does not reopen the breaker; the probe closes it', async () => {
+    url = freshStoreUrl(kind);
+    let clock = Date.now();
+    rebound = await createRebound({ store: url, now: () => clock });
+    rebound.breakers.configure('svc', { consecutiveFailures: 1, cooldownMs: 1000 });
+    const guard = rebound.breakers.guard('svc');
+    let failSlow: (() => void) | undefined;
+    const slow = guard.run(() => new Promise((_, reject) => (failSlow = () => reject(new Error('slow call failed'))))).catch((e: Error) => e.message);
+    await waitFor(() => failSlow);
+    await expect(guard.run(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
+    expect((await rebound.breakers.get('svc')).state).toBe('open');
+    clock += 1000;
+    let endProbe: (() => void) | undefined;
+    const probe = guard.run(() => new Promise<string>((resolve) => (endProbe = () => resolve('ok'))));
+    await waitFor(() => endProbe);
+    failSlow!();
+    expect(await slow).toBe('slow call failed');
+    expect(await rebound.breakers.get('svc')).toMatchObject({ state: 'half_open', trips: 1, lastError: 'Error: slow call failed' });
+    endProbe!();
+    expect(await probe).toBe('ok');
+    expect(await rebound.breakers.get('svc')).toMatchObject({ state: 'closed', trips: 0 });
+  });
+
   it('refuses bad breaker options with a ValidationError naming the field', async () => {
     url = freshStoreUrl(kind);
     expect(() => defineJob('x', { handler: () => 1, breaker: { name: 'p', failureRatio: 2 } })).toThrow(/defineJob\("x"\)\.breaker\.failureRatio/);

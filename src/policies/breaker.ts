@@ -6,7 +6,7 @@
  * closed --(failure ratio over the window, or consecutive failures)--> open
  * open --(cool-down elapsed; next admission)--> half_open
  * half_open --(every probe succeeded)--> closed
- * half_open --(a probe failed)--> open, with a longer cool-down
+ * half_open --(a probe failed)--> open, with a longer cool-down (a call admitted before the trip decides nothing)
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
@@ -237,19 +237,20 @@ export function recordOutcome(
 ): Step<void> {
   if (rec.forced) return { next: null, result: undefined };
   const isProbe = outcome.probeId != null && outcome.probeId in rec.probes;
+  if (rec.state === 'open' || (rec.state === 'half_open' && !isProbe)) {
+    // A call that began before the trip (or a probe whose expired slot went to another): it changes nothing but the
+    // last error. Only the probes decide a half-open breaker: a slow call from before the trip that fails late must
+    // not reopen it (with a longer cool-down) over a probe that succeeds.
+    return outcome.ok ? { next: null, result: undefined } : { next: { ...rec, lastError: outcome.error ?? rec.lastError, updatedAt: now }, result: undefined };
+  }
   if (rec.state === 'half_open') {
     const probes = { ...rec.probes };
-    if (outcome.probeId) delete probes[outcome.probeId];
+    delete probes[outcome.probeId!];
     const base = { ...rec, probes, lastError: outcome.ok ? rec.lastError : (outcome.error ?? rec.lastError), updatedAt: now };
     if (!outcome.ok) return open(base, cfg, now, `a probe failed: ${outcome.error ?? 'error'}`);
-    if (!isProbe) return { next: base, result: undefined };
     const successes = rec.probeSuccesses + 1;
     if (successes >= cfg.halfOpenProbes) return close(base, now, `${successes} probe(s) succeeded`);
     return { next: { ...base, probeSuccesses: successes }, result: undefined };
-  }
-  if (rec.state === 'open') {
-    // A call that began before the trip: it changes nothing but the last error.
-    return outcome.ok ? { next: null, result: undefined } : { next: { ...rec, lastError: outcome.error ?? rec.lastError, updatedAt: now }, result: undefined };
   }
   const bucketMs = Math.max(1, Math.floor(cfg.windowMs / 10));
   const at = now - (now % bucketMs);
