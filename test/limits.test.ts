@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, type Rebound, type ReboundEvents } from '../src/index.ts';
 import { exited, startCli } from './helpers/cli.ts';
-import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
+import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
 
 const JOBS = fileURLToPath(new URL('./fixtures/self-healing-jobs.ts', import.meta.url));
 
@@ -158,5 +158,32 @@ describe.each(storeKinds)('retry budget on %s', (kind) => {
     expect(exhausted).toHaveLength(1);
     expect(exhausted[0]).toMatchObject({ type: 'failing', deferMs: 30_000 });
     expect(rebound.limits.retryBudget('failing', { minRetries: 2 })).toMatchObject({ retries: 2 });
+  });
+
+  it('retries of attempts that timed out count against the budget too, even while their handlers hang on', async () => {
+    url = freshStoreUrl(kind);
+    const hung: Promise<unknown>[] = [];
+    const slow = defineJob('slow', {
+      timeoutMs: 30,
+      retry: { baseMs: 10, maxMs: 10, maxAttempts: 5 },
+      retryBudget: { ratio: 0.2, minRetries: 2, windowMs: 60_000, deferMs: 30_000 },
+      // Ignores its abort signal: the attempt ends at its timeout, the handler a second later.
+      handler: async () => {
+        const p = sleep(1000);
+        hung.push(p);
+        await p;
+      },
+    });
+    rebound = await createRebound({ store: url, jobs: [slow] });
+    const retries: number[] = [];
+    rebound.events.on('job:retry', (e) => retries.push(e.delayMs));
+    await rebound.enqueueMany(Array.from({ length: 6 }, () => ({ type: 'slow', payload: {} })));
+    const worker = rebound.work({ concurrency: 10, pollIntervalMs: 20 });
+    await waitFor(() => retries.length >= 6);
+    await worker.stop();
+    await Promise.all(hung);
+    expect(retries.filter((d) => d < 15_000).length).toBe(2);
+    expect(retries.filter((d) => d >= 15_000).length).toBeGreaterThanOrEqual(4);
+    expect(rebound.limits.retryBudget('slow', { minRetries: 2 })).toMatchObject({ retries: 2 });
   });
 });

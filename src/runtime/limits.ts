@@ -75,6 +75,7 @@ export class Limits {
       },
       wraps: (_job, def) => def.concurrency != null || def.rateLimit != null || def.retryBudget != null,
       wrap: (next, _ctx, job, def) => this.run(next, job, def),
+      retryDelay: (job, def, delayMs, now) => (def.retryBudget ? this.budgetedDelay(job, def, delayMs, now) : delayMs),
     };
   }
 
@@ -103,7 +104,9 @@ export class Limits {
           throw new Snooze(now() + r.waitMs + Math.floor(Math.random() * r.waitMs), `rate limit ${key} (${max} per ${perMs} ms)`);
         }
       }
-      return def.retryBudget ? await this.budgeted(next, job, def) : await next();
+      // The budget counts the attempt here; its retry, if any, is counted where the worker decides it (retryDelay).
+      if (def.retryBudget) this.window(job.type, { ...DEFAULT_RETRY_BUDGET, ...def.retryBudget }, now()).attempts.push(now());
+      return await next();
     } finally {
       if (slot) await this.releases.add(slot, job.id).catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: 'release slot' }));
     }
@@ -140,34 +143,27 @@ export class Limits {
     return w;
   }
 
-  /** Counts the attempt; a failure that would be retried beyond the budget gets its retry pushed out. */
-  private async budgeted(next: () => Promise<unknown>, job: Job, def: JobDefinition): Promise<unknown> {
+  /**
+   * A retry the worker decided: counted, or, beyond the budget, pushed out to somewhere in the second half of
+   * `deferMs`. Decided here rather than around the handler: an attempt that timed out was retried while its
+   * handler ran on, so the budget never saw it (nor a handler that hangs and never returns).
+   */
+  private budgetedDelay(job: Job, def: JobDefinition, delayMs: number, now: number): number {
     const b: RetryBudget = { ...DEFAULT_RETRY_BUDGET, ...def.retryBudget };
-    this.window(job.type, b, this.deps.now()).attempts.push(this.deps.now());
-    try {
-      return await next();
-    } catch (err) {
-      if (willRetry(err, job, def)) {
-        const now = this.deps.now();
-        const w = this.window(job.type, b, now);
-        const allowed = Math.max(b.minRetries, Math.floor(b.ratio * w.attempts.length));
-        if (w.retries.length >= allowed && err !== null && typeof err === 'object') {
-          const deferMs = b.deferMs ?? b.windowMs;
-          const delay = Math.max(backoffDelay(def.retry, job.attempt), Math.floor(deferMs / 2 + (Math.random() * deferMs) / 2));
-          const own = (err as { retryAfterMs?: unknown }).retryAfterMs;
-          if (typeof own !== 'number' || own < delay) Object.defineProperty(err, 'retryAfterMs', { value: delay, configurable: true, writable: true });
-          if (now - w.warnedAt >= b.windowMs) {
-            w.warnedAt = now;
-            const e = { type: job.type, retries: w.retries.length, attempts: w.attempts.length, deferMs };
-            this.deps.logger.warn(e, `retry budget of ${job.type} exhausted: retries pushed out`);
-            this.deps.events.emit('retry_budget:exhausted', e);
-          }
-        } else {
-          w.retries.push(now);
-        }
-      }
-      throw err;
+    const w = this.window(job.type, b, now);
+    const allowed = Math.max(b.minRetries, Math.floor(b.ratio * w.attempts.length));
+    if (w.retries.length < allowed) {
+      w.retries.push(now);
+      return delayMs;
     }
+    const deferMs = b.deferMs ?? b.windowMs;
+    if (now - w.warnedAt >= b.windowMs) {
+      w.warnedAt = now;
+      const e = { type: job.type, retries: w.retries.length, attempts: w.attempts.length, deferMs };
+      this.deps.logger.warn(e, `retry budget of ${job.type} exhausted: retries pushed out`);
+      this.deps.events.emit('retry_budget:exhausted', e);
+    }
+    return Math.max(delayMs, Math.floor(deferMs / 2 + (Math.random() * deferMs) / 2));
   }
 }
 

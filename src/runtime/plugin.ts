@@ -32,6 +32,12 @@ export interface WorkerPlugin {
    */
   mapError?(err: unknown, job: Job, def: JobDefinition): unknown;
   /**
+   * Asked when a failed attempt is about to be retried, after `delayMs` (its backoff, or the error's own
+   * `retryAfterMs`): returns the delay to use, no shorter (a retry budget pushes retries out). Asked in the
+   * worker, where the retry is decided: an attempt that timed out is decided there while its handler may run on.
+   */
+  retryDelay?(job: Job, def: JobDefinition, delayMs: number, now: number): number;
+  /**
    * Wraps the insert of new jobs at enqueue (tracing: a producer span whose
    * context is stored on each job). May change the jobs before calling `next()`; must call it once.
    * A large `enqueueMany` calls it once per part of its batch (engine/bulk-enqueue.ts); each part's

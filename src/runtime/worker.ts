@@ -585,7 +585,8 @@ export class Worker {
     if (cls.kind === 'permanent') outcome = { kind: 'dead', reason: deadReasonOf(err) ?? 'permanent', error };
     else if (job.attempt >= job.maxAttempts) outcome = { kind: 'dead', reason: 'exhausted', error };
     else {
-      const delayMs = cls.retryAfterMs ?? backoffDelay(def.retry, job.attempt);
+      let delayMs = cls.retryAfterMs ?? backoffDelay(def.retry, job.attempt);
+      for (const p of this.deps.plugins) if (p.retryDelay) delayMs = Math.max(delayMs, p.retryDelay(job, def, delayMs, now));
       outcome = { kind: 'retry', delayMs, runAt: now + delayMs, error };
     }
     let ok: boolean;
