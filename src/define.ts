@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
-import { durationMs, firstProblem, fn, intIn, priority, queueName, timerMs } from './config/options.ts';
+import { durationMs, firstProblem, fn, intIn, priority, queueName, retentionSchema, timerMs } from './config/options.ts';
 import type { Job, Json } from './job.ts';
 import { DEFAULT_RETRY, type Classifier, type RetryPolicy } from './policies/retry.ts';
 import { toBreakerSpec, type BreakerSpec } from './policies/breaker.ts';
@@ -123,7 +123,6 @@ const retrySchema = z
     jitter: z.enum(['full', 'equal', 'none']).optional(),
   })
   .strict();
-const retentionSchema = z.object({ completedMs: durationMs.optional(), deadMs: durationMs.optional(), cancelledMs: durationMs.optional() }).strict();
 const optionsSchema = z
   .object({
     handler: fn,

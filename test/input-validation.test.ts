@@ -75,6 +75,39 @@ describe('rebound.work() options', () => {
   });
 });
 
+describe('coordination.start() options', () => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  it.each([
+    [{ retention: { completedMs: Infinity } }, 'options.retention.completedMs', /ten years/],
+    [{ retention: { completedMs: -1 } }, 'options.retention.completedMs', /from 0/],
+    [{ retention: { dedMs: 1000 } }, 'options.retention.dedMs', /did you mean retention.deadMs\?/],
+    [{ tickMs: 0 }, 'options.tickMs', /from 1/],
+    [{ pruneBatchSize: 0 }, 'options.pruneBatchSize', /from 1 to 100000/],
+    [{ leasMs: 5000 }, 'options.leasMs', /did you mean leaseMs\?/],
+  ])('refuses %j, naming %s, and starts nothing', async (options, field, message) => {
+    url = freshStoreUrl('sqlite');
+    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const err = thrown(() => rebound.coordination.start(options as never));
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(message);
+  });
+
+  it('an age given as undefined keeps the default for that state', async () => {
+    url = freshStoreUrl('sqlite');
+    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const coordinator = rebound.coordination.start({ retention: { completedMs: 1000, deadMs: undefined } });
+    expect((coordinator as unknown as { pruner: { policy: object } }).pruner.policy).toEqual({ completedMs: 1000, deadMs: 30 * 86_400_000, cancelledMs: 7 * 86_400_000 });
+    await coordinator.stop();
+  });
+});
+
 describe('defineJob options', () => {
   it.each([
     [{ maxAttempts: 3 }, 'defineJob("t").maxAttempts', /did you mean retry\.maxAttempts\?/],

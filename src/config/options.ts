@@ -37,6 +37,9 @@ export const text = (min: number, max: number) => z.string().min(min).max(max).r
 
 export const queueName = text(1, 128);
 
+/** How long finished jobs are kept, by final state (defineJob's `retention`, and the coordinator's default). */
+export const retentionSchema = z.object({ completedMs: durationMs.optional(), deadMs: durationMs.optional(), cancelledMs: durationMs.optional() }).strict();
+
 export const fn = z.custom<(...args: any[]) => unknown>((v) => typeof v === 'function', 'must be a function');
 
 /**

@@ -1,9 +1,10 @@
 /**
- * Retention: the leader deletes finished jobs past their age (completed 7
- * days, dead 30, cancelled 7, per type overridable with defineJob's
- * `retention`; a child stays while its parent is unfinished, since a workflow
- * in `join` reads its children's outcomes), frees idempotency keys past their
- * TTL, and drops old schedule fire records. Each statement handles one bounded batch (so no long lock and
+ * Retention: the leader deletes finished jobs past their age (completed and
+ * compensated 7 days, dead 30, cancelled 7, per type overridable with defineJob's
+ * `retention`; a child stays while its parent may still read it: unfinished, or
+ * dead, since a redrive resumes a workflow in `join`; a job stays while its
+ * idempotency key is live, which names it until `keyTtlMs` after it finished),
+ * frees idempotency keys past their TTL, and drops old schedule fire records. Each statement handles one bounded batch (so no long lock and
  * no huge transaction), every write is fenced by the leader's term, and every
  * deleted job is counted by type and state in `pruned_counts`, so an audit
  * reconcile can account for jobs that are gone.
@@ -39,8 +40,10 @@ export interface PruneReport {
   fires: number;
 }
 
+/** Each final state and the age it is kept for; a compensated workflow (failed, and undone) is kept as a completed job is. */
 const STATES = [
   ['completed', 'completedMs'],
+  ['compensated', 'completedMs'],
   ['dead', 'deadMs'],
   ['cancelled', 'cancelledMs'],
 ] as const;
@@ -56,7 +59,11 @@ export class Pruner {
     private readonly defs: ReadonlyMap<string, JobDefinition>,
     opts: PrunerOptions = {},
   ) {
-    this.policy = { ...DEFAULT_RETENTION, ...opts.retention };
+    this.policy = { ...DEFAULT_RETENTION };
+    // An age given as undefined leaves the default (spread, it replaced the default, and that state was never pruned).
+    for (const [state, age] of Object.entries(opts.retention ?? {}) as [keyof RetentionPolicy, number | undefined][]) {
+      if (age !== undefined) this.policy[state] = age;
+    }
     this.batchSize = opts.batchSize ?? 500;
     this.maxBatches = opts.maxBatches ?? 20;
     this.fireRecordsMs = opts.fireRecordsMs ?? 7 * DAY;

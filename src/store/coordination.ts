@@ -68,7 +68,7 @@ export interface FireRecord {
 
 export interface PruneJobsParams {
   fence: Fence;
-  state: Extract<JobState, 'completed' | 'dead' | 'cancelled'>;
+  state: Extract<JobState, 'completed' | 'compensated' | 'dead' | 'cancelled'>;
   finishedBefore: number;
   /** Only these types (a per-type policy). */
   onlyTypes?: string[];

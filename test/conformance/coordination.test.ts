@@ -133,7 +133,7 @@ describe.each(storeKinds)('coordination store conformance: %s', (kind) => {
   it('pruning deletes exactly the finished jobs past the cutoff, in bounded batches, and counts them by type and state', async () => {
     const c = await open();
     const inserted = await store.insertJobs(
-      [newJob({ type: 'a' }), newJob({ type: 'a' }), newJob({ type: 'a' }), newJob({ type: 'b' }), newJob({ type: 'b' }), newJob({ type: 'a', idempotencyKey: 'k1' })],
+      [newJob({ type: 'a' }), newJob({ type: 'a' }), newJob({ type: 'a' }), newJob({ type: 'b' }), newJob({ type: 'b' }), newJob({ type: 'a', idempotencyKey: 'k1', keyTtlMs: 1000 })],
       T0,
     );
     const claimed = await store.claimJobs({ workerId: 'w', queues: ['default'], types: ['a', 'b'], limit: 10, leaseMs: 1000, now: T0 });
@@ -184,6 +184,49 @@ describe.each(storeKinds)('coordination store conformance: %s', (kind) => {
     await store.completeJobs(done('p'), T0 + 20);
     expect(await prune()).toEqual({ a: 1, p: 1 });
     expect(await store.getJob(child.job.id)).toBeNull();
+  });
+
+  it('retention keeps the children of a dead parent (a redrive resumes it), and a job whose idempotency key is live', async () => {
+    const c = await open();
+    const [parent] = await store.insertJobs([newJob({ type: 'p' })], T0);
+    const [child, keyed, expired] = await store.insertJobs(
+      [
+        newJob({ type: 'a', parentId: parent.job.id }),
+        newJob({ type: 'k', idempotencyKey: 'live', keyTtlMs: 1_000_000 }),
+        newJob({ type: 'k', idempotencyKey: 'gone', keyTtlMs: 100 }),
+      ],
+      T0,
+    );
+    const claimed = await store.claimJobs({ workerId: 'w', queues: ['default'], types: ['p', 'a', 'k'], limit: 10, leaseMs: 1000, now: T0 });
+    const of = (type: string) => claimed.filter((j) => j.type === type);
+    await store.completeJobs([...of('a'), ...of('k')].map((j) => ({ id: j.id, token: j.leaseToken, result: null })), T0 + 10);
+    const [p] = of('p');
+    const error = { kind: 'permanent', name: 'Error', message: 'boom', fingerprint: 'fp' };
+    await store.failJob({ id: p.id, token: p.leaseToken, outcome: { kind: 'dead', reason: 'permanent', error }, now: T0 + 10 });
+    await c.acquireLease({ name: 'leader', holder: 'x', ttlMs: 10_000_000, now: T0 });
+    const prune = (now: number) => c.pruneJobs({ fence: { lease: 'leader', token: 1 }, state: 'completed', finishedBefore: T0 + 1000, exceptTypes: [], limit: 10, now });
+    expect(await prune(T0 + 2000)).toEqual({ k: 1 });
+    expect(await store.getJob(expired.job.id)).toBeNull();
+    expect((await store.getJob(child.job.id))?.state).toBe('completed');
+    expect((await store.getJob(keyed.job.id))?.idempotencyKey).toBe('live');
+    // Once the key has expired the keyed job goes; once the dead parent is purged, its child goes.
+    expect(await prune(T0 + 10 + 1_000_000)).toEqual({ k: 1 });
+    expect(await store.purgeDead({ ids: [parent.job.id] })).toBe(1);
+    expect(await prune(T0 + 10 + 1_000_000)).toEqual({ a: 1 });
+  });
+
+  it('retention prunes compensated workflows as a final state', async () => {
+    const c = await open();
+    const [job] = await store.insertJobs([newJob({ type: 'saga' })], T0);
+    const [claimed] = await store.claimJobs({ workerId: 'w', queues: ['default'], types: ['saga'], limit: 1, leaseMs: 1000, now: T0 });
+    await store.completeJobs([{ id: claimed.id, token: claimed.leaseToken, result: null, state: 'compensated' }], T0 + 10);
+    await c.acquireLease({ name: 'leader', holder: 'x', ttlMs: 60_000, now: T0 });
+    const prune = (state: 'completed' | 'compensated') =>
+      c.pruneJobs({ fence: { lease: 'leader', token: 1 }, state, finishedBefore: T0 + 1000, exceptTypes: [], limit: 10, now: T0 + 2000 });
+    expect(await prune('completed')).toEqual({});
+    expect(await prune('compensated')).toEqual({ saga: 1 });
+    expect(await store.getJob(job.job.id)).toBeNull();
+    expect(await c.prunedCounts()).toEqual([expect.objectContaining({ type: 'saga', state: 'compensated', count: 1 })]);
   });
 
   it('expired idempotency keys are freed in bounded batches; live ones stay', async () => {

@@ -250,13 +250,16 @@ export class PostgresCoordinationStore implements CoordinationStore {
            WHERE state = $1 AND finished_at < $2
              AND ($3::text[] IS NULL OR type = ANY($3::text[]))
              AND NOT (type = ANY($4::text[]))
-             -- A parent still running (a workflow in join) reads its children's outcomes: they stay while it does.
+             -- A live key names its job until keyTtlMs after it finished: a retried enqueue must find it, not make another.
+             AND (idempotency_key IS NULL OR key_expires_at <= $6)
+             -- A parent still running (a workflow in join) reads its children's outcomes: they stay while it does,
+             -- and while it is dead, since a redrive resumes it.
              AND NOT EXISTS (SELECT 1 FROM jobs parent WHERE parent.id = jobs.parent_id
-                               AND parent.state NOT IN ('completed', 'dead', 'cancelled', 'compensated'))
+                               AND parent.state NOT IN ('completed', 'cancelled', 'compensated'))
            ORDER BY finished_at LIMIT $5
            FOR UPDATE SKIP LOCKED)
          RETURNING id, type`,
-        [p.state, p.finishedBefore, p.onlyTypes ?? null, p.exceptTypes ?? [], p.limit],
+        [p.state, p.finishedBefore, p.onlyTypes ?? null, p.exceptTypes ?? [], p.limit, p.now],
       );
       const ids = rows.map((r) => r.id);
       await c.query('DELETE FROM job_events WHERE job_id = ANY($1::bigint[])', [ids]);

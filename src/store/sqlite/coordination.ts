@@ -257,11 +257,14 @@ export class SqliteCoordinationStore implements CoordinationStore {
     const clauses = [
       'state = ?',
       'finished_at < ?',
-      // A parent still running (a workflow in join) reads its children's outcomes: they stay while it does.
+      // A live key names its job until keyTtlMs after it finished: a retried enqueue must find it, not make another.
+      '(idempotency_key IS NULL OR key_expires_at <= ?)',
+      // A parent still running (a workflow in join) reads its children's outcomes: they stay while it does, and while
+      // it is dead, since a redrive resumes it.
       `NOT EXISTS (SELECT 1 FROM jobs parent WHERE parent.id = jobs.parent_id
-                     AND parent.state NOT IN ('completed', 'dead', 'cancelled', 'compensated'))`,
+                     AND parent.state NOT IN ('completed', 'cancelled', 'compensated'))`,
     ];
-    const params: unknown[] = [p.state, p.finishedBefore];
+    const params: unknown[] = [p.state, p.finishedBefore, p.now];
     if (p.onlyTypes) clauses.push(`type IN (${placeholders(p.onlyTypes.length) || 'NULL'})`), params.push(...p.onlyTypes);
     if (p.exceptTypes?.length) clauses.push(`type NOT IN (${placeholders(p.exceptTypes.length)})`), params.push(...p.exceptTypes);
     return this.write(() => {
