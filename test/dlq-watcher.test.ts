@@ -117,4 +117,20 @@ describe.each(storeKinds)('DLQ watcher on %s', (kind) => {
     expect(history.find((h) => h.kind === 'redriven')?.data).toMatchObject({ actor: 'auto-redrive:policy:delta-fix' });
     expect((await rebound.getJob(ids[3]))?.state).toBe('dead');
   });
+
+  it('a redrive rate below one a second is kept (0.5: one job every 2 s); a bad policy is refused naming its field', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url, jobs: [fail] });
+    await deadJobs(['zeta 1', 'zeta 2', 'zeta 3']);
+    expect(() => rebound.watchDlq({ policies: [{ name: 'p', everyMs: 1000, maxPerRun: -1 }] })).toThrow(expect.objectContaining({ field: 'dlq.policies[0].maxPerRun' }));
+    expect(() => rebound.watchDlq({ policies: [{ name: 'p', everyMs: 1000, minDeadMs: -5 }] })).toThrow(expect.objectContaining({ field: 'dlq.policies[0].minDeadMs' }));
+    const at: number[] = [];
+    rebound.events.on('job:redriven', () => at.push(Date.now()));
+    const watcher = rebound.watchDlq({ policies: [{ name: 'slow', everyMs: 60_000, perSecond: 0.5 }] });
+    const run = await watcher.runOnce();
+    expect(run.redriven.slow).toHaveLength(3);
+    expect(at).toHaveLength(3);
+    // Timers may fire a millisecond or so early; the gaps are the policy's pace, not a performance figure.
+    for (let i = 1; i < at.length; i++) expect(at[i] - at[i - 1]).toBeGreaterThanOrEqual(1_950);
+  });
 });

@@ -38,9 +38,11 @@ export async function redriveMatching(
   }
   const wanted = opts.limit != null ? ids.slice(0, opts.limit) : ids;
   const redriven: string[] = [];
+  // Whole jobs per batch, and the pause after a batch that keeps the rate: 0.5 a second is one every 2 s.
   const batch = Math.max(1, Math.floor(opts.perSecond));
+  const pauseMs = Math.ceil((batch / opts.perSecond) * 1000);
   for (let i = 0; i < wanted.length; i += batch) {
-    if (i > 0) await sleep(1000);
+    if (i > 0) await sleep(pauseMs);
     const done = await deps.store.redriveDead({ ids: wanted.slice(i, i + batch) }, opts.actor, deps.now());
     if (done.length) deps.events.emit('job:redriven', { jobIds: done, actor: opts.actor });
     redriven.push(...done);

@@ -220,6 +220,10 @@ function checkPolicy(p: RedrivePolicy, i: number): RedrivePolicy {
   const field = `dlq.policies[${i}]`;
   if (!p || typeof p.name !== 'string' || !p.name) throw new ValidationError(`${field}.name`, 'give each policy a name');
   if (!(Number.isInteger(p.everyMs) && p.everyMs >= 10)) throw new ValidationError(`${field}.everyMs`, 'must be an integer of at least 10 ms');
-  if (p.perSecond != null && !(p.perSecond > 0)) throw new ValidationError(`${field}.perSecond`, 'must be positive');
+  if (p.perSecond != null && !(typeof p.perSecond === 'number' && p.perSecond > 0 && p.perSecond <= 100_000)) {
+    throw new ValidationError(`${field}.perSecond`, 'must be a number above 0 and at most 100000 (0.5 is one job every 2 s)');
+  }
+  if (p.maxPerRun != null && !(Number.isInteger(p.maxPerRun) && p.maxPerRun > 0)) throw new ValidationError(`${field}.maxPerRun`, 'must be a positive integer');
+  if (p.minDeadMs != null && !(Number.isInteger(p.minDeadMs) && p.minDeadMs >= 0)) throw new ValidationError(`${field}.minDeadMs`, 'must be whole milliseconds, 0 or more');
   return p;
 }
