@@ -16,6 +16,7 @@ import { ReboundEmitter, type ReboundEvents } from './events.ts';
 import type { Attempt, Job, JobEvent, JobFilter, JobState, Json, NewJob } from './job.ts';
 import { openStore, resolveStoreUrl } from './store/open.ts';
 import { isKeyConflict } from './store/new-job.ts';
+import { storable } from './config/options.ts';
 import type { InsertedJob, Selection, StateCounts, Store } from './store/store.ts';
 import { Worker, type WorkOptions } from './runtime/worker.ts';
 import type { WorkerPlugin } from './runtime/plugin.ts';
@@ -316,8 +317,9 @@ export class Rebound {
   /** Sends a signal to a workflow; a workflow waiting for it (`ctx.waitFor(name)`) wakes at once. */
   async signal(jobId: string, name: string, payload: unknown = null, opts: { actor?: string } = {}): Promise<SignalResult> {
     checkPayload(payload, undefined);
+    const actor = actorOf(opts);
     const result = await sendSignal(this.store, this.now(), String(jobId), name, payload);
-    this.events.emit('operator:action', { actor: opts.actor ?? 'library', action: 'workflow.signal', target: `job:${jobId}`, details: { name } });
+    this.events.emit('operator:action', { actor, action: 'workflow.signal', target: `job:${jobId}`, details: { name } });
     return result;
   }
 
@@ -363,7 +365,7 @@ export class Rebound {
   /** Sends dead jobs back to the queue with a fresh attempt budget. */
   async redrive(sel: Selection, opts: { actor?: string } = {}): Promise<string[]> {
     checkSelection(sel);
-    const actor = opts.actor ?? 'library';
+    const actor = actorOf(opts);
     const ids = await this.store.redriveDead(sel, actor, this.now());
     if (ids.length) this.events.emit('job:redriven', { jobIds: ids, actor });
     this.events.emit('operator:action', { actor, action: 'dlq.redrive', target: describeSelection(sel), details: { count: ids.length } });
@@ -373,7 +375,7 @@ export class Rebound {
   /** Deletes dead jobs and their history. */
   async purge(sel: Selection, opts: { actor?: string } = {}): Promise<number> {
     checkSelection(sel);
-    const actor = opts.actor ?? 'library';
+    const actor = actorOf(opts);
     const count = await this.store.purgeDead(sel);
     this.events.emit('job:purged', { count, actor });
     this.events.emit('operator:action', { actor, action: 'dlq.purge', target: describeSelection(sel), details: { count } });
@@ -382,7 +384,7 @@ export class Rebound {
 
   /** Cancels a job that has not finished; a running job's executor loses its lease. */
   async cancel(id: string, opts: { actor?: string } = {}): Promise<Job> {
-    const actor = opts.actor ?? 'library';
+    const actor = actorOf(opts);
     if (!jobIdOf(id)) throw new JobNotFoundError(shownId(id));
     const job = await this.store.cancelJob(jobIdOf(id)!, actor, this.now());
     if (job) {
@@ -441,6 +443,19 @@ export class Rebound {
     await this.visibility.close();
     await this.store.close();
   }
+}
+
+/**
+ * Who an operator call names for the audit trail and the job's history (default 'library'): checked as an
+ * enqueue's `actor` is, since one PostgreSQL could not store failed the call, or the audit batch carrying it.
+ */
+function actorOf(opts: { actor?: unknown } | undefined): string {
+  const actor = opts?.actor;
+  if (actor === undefined) return 'library';
+  if (typeof actor !== 'string' || actor.length === 0 || actor.length > 200 || !storable(actor)) {
+    throw new ValidationError('opts.actor', 'must be a string of 1-200 characters, without U+0000 or unpaired UTF-16 surrogates');
+  }
+  return actor;
 }
 
 function describeSelection(sel: Selection): string {

@@ -157,6 +157,31 @@ describe('createRebound options', () => {
   });
 });
 
+describe('operator calls', () => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  it('refuse an actor a store cannot keep, naming opts.actor, and change nothing', async () => {
+    url = freshStoreUrl('sqlite');
+    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const { id } = await rebound.enqueue('t', {});
+    for (const actor of ['ops\u0000bot', '', 'x'.repeat(201), 42]) {
+      const opts = { actor } as never;
+      for (const call of [() => rebound.cancel(id, opts), () => rebound.redrive({ ids: [id] }, opts), () => rebound.purge({ ids: [id] }, opts), () => rebound.signal(id, 'go', null, opts)]) {
+        const err = await rejected(call());
+        expect(err).toBeInstanceOf(ValidationError);
+        expect((err as ValidationError).field).toBe('opts.actor');
+      }
+    }
+    expect((await rebound.getJob(id))?.state).toBe('available');
+    expect((await rebound.cancel(id, { actor: 'ops-bot' })).state).toBe('cancelled');
+  });
+});
+
 describe('enqueue inputs', () => {
   let url: string;
   let rebound: Rebound;
