@@ -192,6 +192,25 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     expect(await rebound.breakers.get('svc')).toMatchObject({ state: 'closed', trips: 0 });
   });
 
+  it('ctx.breaker counts a guarded call still hanging when its job times out', async () => {
+    url = freshStoreUrl(kind);
+    const job = defineJob('sms', {
+      timeoutMs: 50,
+      retry: { maxAttempts: 1 },
+      // A downstream that never answers, and a call that ignores the job's signal.
+      handler: async (_p, ctx) => ctx.breaker('sms-gw').run(() => new Promise(() => {})),
+    });
+    rebound = await createRebound({ store: url, jobs: [job] });
+    rebound.breakers.configure('sms-gw', { consecutiveFailures: 2 });
+    await rebound.enqueueMany([0, 1].map(() => ({ type: 'sms', payload: {} })));
+    const worker = rebound.work({ concurrency: 2, pollIntervalMs: 20 });
+    await waitFor(async () => (await rebound.countJobs({ state: 'dead', type: 'sms' })) === 2);
+    await worker.stop();
+    const view = await rebound.breakers.get('sms-gw');
+    expect(view).toMatchObject({ state: 'open', window: { calls: 2, failures: 2 } });
+    expect(view.lastError).toMatch(/^TimeoutError/);
+  });
+
   it('refuses bad breaker options with a ValidationError naming the field', async () => {
     url = freshStoreUrl(kind);
     expect(() => defineJob('x', { handler: () => 1, breaker: { name: 'p', failureRatio: 2 } })).toThrow(/defineJob\("x"\)\.breaker\.failureRatio/);

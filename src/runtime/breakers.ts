@@ -76,8 +76,6 @@ export class Breakers {
   private readonly outcomes = new KeyedBatcher<OutcomeStep, void>((name, steps) => this.applyAll(name, steps), ONE_FLUSH_AT_A_TIME);
   /** Each breaker's admission reads: calls arriving while one is in flight share the next (see `admit`). */
   private readonly reads = new KeyedBatcher<null, BreakerRecord | null>((name, asks) => this.readFor(name, asks.length), ONE_FLUSH_AT_A_TIME);
-  /** `ctx.breaker` for each job definition, made once rather than for every attempt. */
-  private readonly guards = new WeakMap<JobDefinition, (name: string) => BreakerGuard>();
 
   constructor(private readonly deps: BreakersDeps) {}
 
@@ -142,14 +140,12 @@ export class Breakers {
     return this.force(name, 'reset', opts);
   }
 
-  private guardOf(def: JobDefinition): (name: string) => BreakerGuard {
-    let guard = this.guards.get(def);
-    if (!guard) this.guards.set(def, (guard = (name: string) => this.guard(name, def.classify)));
-    return guard;
-  }
-
-  /** Guards calls with a breaker: `guard('payments').run(() => charge())`. */
-  guard(name: string, classify?: Classifier): BreakerGuard {
+  /**
+   * Guards calls with a breaker: `guard('payments').run(() => charge())`. With a job's `signal` (as `ctx.breaker`
+   * has), a call still running when the job is aborted ends there and counts as its abort's reason: a timeout
+   * counts, a shutdown or a lost lease does not, as for a job type's own breaker.
+   */
+  guard(name: string, classify?: Classifier, signal?: AbortSignal): BreakerGuard {
     checkName(name);
     return {
       run: async <T>(fn: () => Promise<T> | T): Promise<T> => {
@@ -157,11 +153,12 @@ export class Breakers {
         const adm = await this.admit(name, probeId);
         if (!adm.allowed) throw new BreakerOpenError(name, adm.state, adm.waitMs);
         try {
-          const value = await fn();
+          const value = signal ? await raceAbort(Promise.resolve(fn()), signal) : await fn();
           await this.report(name, probeId, null, adm.probe);
           return value;
         } catch (err) {
-          await this.report(name, probeId, this.counts(name, err, classify) ? err : undefined, adm.probe);
+          const reason = signal?.aborted ? signal.reason : err;
+          await this.report(name, probeId, this.counts(name, reason, classify) ? reason : undefined, adm.probe);
           throw err;
         }
       },
@@ -185,7 +182,8 @@ export class Breakers {
         return { blockedTypes };
       },
       extendContext: (ctx, _job, def) => {
-        ctx.breaker = this.guardOf(def);
+        // A closure per attempt, for its signal (read only if the handler guards a call: a signal is made on demand).
+        ctx.breaker = (name: string) => this.guard(name, def.classify, ctx.signal);
       },
       // Only a type with a breaker of its own is wrapped; any handler's breaker_open error becomes a snooze.
       wraps: (_job, def) => def.breaker != null,
@@ -205,7 +203,7 @@ export class Breakers {
     if (!adm.allowed) throw new Snooze(this.deps.now() + snoozeMs(adm.waitMs), `circuit breaker "${name}" is ${adm.state}`);
     try {
       // Race the abort too: a handler that ignores its timeout still counts as a timed-out call.
-      const value = await Promise.race([next(), abortion(signal)]);
+      const value = await raceAbort(next(), signal);
       await this.report(name, probeId, null, adm.probe);
       return value;
     } catch (err) {
@@ -370,10 +368,16 @@ function toSnooze(err: unknown, now: number): unknown {
 
 const snoozeMs = (waitMs: number) => Math.min(MAX_SNOOZE_MS, Math.max(50, waitMs)) + Math.floor(Math.random() * 100);
 
-function abortion(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+/**
+ * Settles as `work` does, or rejects with the signal's reason once it is aborted. The listener goes when `work`
+ * settles: a handler may guard many calls in turn on one signal.
+ */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    void work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
 
