@@ -4,7 +4,7 @@
  * mistyped key, each is refused with a typed error naming the field and the fix.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, createRebound, defineJob, ValidationError, type Rebound } from '../src/index.ts';
+import { ConfigError, createRebound, defineJob, Supervisor, ValidationError, type Rebound } from '../src/index.ts';
 import { dropStore, freshStoreUrl } from './helpers/stores.ts';
 
 const handler = async () => {};
@@ -154,6 +154,22 @@ describe('createRebound options', () => {
     const err = await rejected(createRebound(options as never));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain(`createRebound: ${message}`);
+  });
+});
+
+describe('superviseWorkers() options', () => {
+  it.each([
+    [{ processes: 0 }, 'processes', /from 1 to 256/],
+    [{ restartBaseMs: 0 }, 'restartBaseMs', /from 10/],
+    [{ restartBaseMs: 1000, restartMaxMs: 500 }, 'restartMaxMs', /at least restartBaseMs \(1000 ms\)/],
+    [{ timeoutGraceMs: -1 }, 'timeoutGraceMs', /from 0/],
+    [{ crashLoop: { crashes: 0, withinMs: 1000 } }, 'crashLoop.crashes', /from 1/],
+    [{ restartMaxMS: 500 }, 'restartMaxMS', /did you mean restartMaxMs\?/],
+  ])('refuses %j, naming %s, and starts no process', (options, field, message) => {
+    const err = thrown(() => new Supervisor({ jobsFile: 'jobs.ts', processes: 1, ...options } as never));
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err.field).toBe(field);
+    expect(err.message).toMatch(message);
   });
 });
 

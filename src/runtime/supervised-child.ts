@@ -34,8 +34,9 @@ export function isSupervised(): boolean {
 /** Call before `rebound.work()`; returns null when the process is not supervised. */
 export function supervisedChild(rebound: Rebound): SupervisedChild | null {
   if (!isSupervised()) return null;
-  const heartbeatMs = Number(process.env.REBOUND_HEARTBEAT_MS) || 1000;
-  const graceMs = Number(process.env.REBOUND_TIMEOUT_GRACE_MS) || 5000;
+  // Set by the supervisor from its checked options; 0 is a real grace (recycle at once), not "unset".
+  const heartbeatMs = fromEnv('REBOUND_HEARTBEAT_MS', 1000);
+  const graceMs = fromEnv('REBOUND_TIMEOUT_GRACE_MS', 5000);
   const send = (m: ChildMessage) => {
     if (process.connected) process.send!(m, undefined, undefined, () => {});
   };
@@ -91,4 +92,11 @@ export function supervisedChild(rebound: Rebound): SupervisedChild | null {
       process.exit(code);
     },
   };
+}
+
+/** A whole number of milliseconds from the environment, or `fallback` when it is unset or not one. */
+function fromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const n = raw === undefined || raw.trim() === '' ? NaN : Number(raw);
+  return Number.isInteger(n) && n >= 0 ? n : fallback;
 }

@@ -20,6 +20,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../define.ts';
+import { checkSupervisorOptions } from '../config/supervisor-options.ts';
 import { ValidationError } from '../errors.ts';
 import { ReboundEmitter } from '../events.ts';
 import { SUPERVISED_ENV, type ChildMessage } from './supervised-child.ts';
@@ -107,10 +108,7 @@ export class Supervisor {
   private started = false;
 
   constructor(options: SupervisorOptions) {
-    if (!options.jobsFile) throw new ValidationError('jobsFile', 'give the jobs file each worker process loads');
-    if (!Number.isInteger(options.processes) || options.processes < 1 || options.processes > 256) {
-      throw new ValidationError('processes', 'must be an integer from 1 to 256');
-    }
+    options = checkSupervisorOptions(options);
     this.opts = {
       jobsFile: options.jobsFile,
       processes: options.processes,
