@@ -208,6 +208,20 @@ describe('supervisor behaviour (sqlite)', () => {
     expect(s.processes()[0].pid).not.toBe(stuck.pid);
   });
 
+  it('a stop while an unresponsive child is being replaced restarts nothing and does not wait out the restart delay', async () => {
+    const rebound = await t.open();
+    const s = t.supervise(ledgerFile(), { processes: 1, livenessTimeoutMs: 1500, heartbeatIntervalMs: 200, concurrency: 1, restartBaseMs: 60_000, restartMaxMs: 60_000 });
+    await waitFor(() => s.processes()[0].state === 'running', 30_000);
+    let stopped: Promise<void> | null = null;
+    s.events.on('supervisor:process_unresponsive', () => (stopped ??= s.stop()));
+    await rebound.enqueue('block', { ms: 60_000 });
+    await waitFor(() => stopped !== null, 30_000);
+    await stopped;
+    expect(t.recorded['supervisor:process_exited']).toEqual([expect.objectContaining({ reason: 'unresponsive' })]);
+    expect(t.recorded['supervisor:process_restarting']).toBeUndefined();
+    expect(s.processes()[0].state).toBe('exited');
+  });
+
   it('a handler that ignores its abort past timeout + grace: the job fails with a timeout and the process is recycled', async () => {
     const rebound = await t.open();
     const ledger = ledgerFile();

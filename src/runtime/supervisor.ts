@@ -269,7 +269,9 @@ export class Supervisor {
       { slot: slot.slot, pid: child.pid, code, signal, reason },
       'worker process exited',
     );
-    if (reason === 'stopped' || reason === 'drained') return this.finish(slot);
+    // Stopping, nothing is restarted: a process that was being replaced (unresponsive, recycled) when stop()
+    // came would otherwise hold stop() for its restart delay, up to restartMaxMs.
+    if (reason === 'stopped' || reason === 'drained' || this.stopping) return this.finish(slot);
     let delayMs = 0;
     if (reason !== 'recycled') {
       slot.crashes++;
