@@ -11,6 +11,12 @@
  * renewal that returns after the step-down does not revive the term: the lease
  * is given back and the next round must win a new term. A store that refuses a
  * fenced write (StaleTermError) also makes it step down at once.
+ *
+ * The election never waits for the `onLeadership` callbacks: a slow `start`
+ * (an initialisation, or a leader loop that resolves when it ends) must not
+ * hold up renewals. Per listener, `start` and `stop` of one term are called in
+ * that order, `stop` as soon as the term ends (even while `start` is running),
+ * and the next term's `start` only once both have settled.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -39,6 +45,15 @@ export interface Leadership extends Fence {
 export type LeadershipStart = (l: Leadership) => void | Promise<void>;
 export type LeadershipStop = (l: Leadership, reason: string) => void | Promise<void>;
 
+interface Listener {
+  start: LeadershipStart;
+  stop?: LeadershipStop;
+  /** The term whose `start` was called and whose `stop` is still owed. */
+  term: number | null;
+  /** Settles when this listener's callbacks of the terms called so far have settled. */
+  settled: Promise<void>;
+}
+
 export class Elector {
   readonly lease: string;
   readonly holder: string;
@@ -46,7 +61,7 @@ export class Elector {
   private readonly safetyMs: number;
   private readonly now: () => number;
   private current: Leadership | null = null;
-  private readonly listeners: { start: LeadershipStart; stop?: LeadershipStop }[] = [];
+  private readonly listeners: Listener[] = [];
   private timer: NodeJS.Timeout | null = null;
   private watchdog: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
@@ -79,13 +94,30 @@ export class Elector {
 
   /** Calls `start` on every leadership won (at once if leading now), `stop` when it ends. Returns an unsubscribe. */
   onLeadership(start: LeadershipStart, stop?: LeadershipStop): () => void {
-    const l = { start, stop };
+    const l: Listener = { start, stop, term: null, settled: Promise.resolve() };
     this.listeners.push(l);
-    if (this.current) void this.call(() => start(this.current!));
+    if (this.current) this.startListener(l, this.current);
     return () => {
       const i = this.listeners.indexOf(l);
       if (i >= 0) this.listeners.splice(i, 1);
     };
+  }
+
+  /** Calls `start` once the listener's previous callbacks have settled, unless the term ended meanwhile. Not awaited. */
+  private startListener(li: Listener, l: Leadership) {
+    li.settled = li.settled.then(() => {
+      if (this.current?.token !== l.token) return; // ended before it started: no start, and no stop
+      li.term = l.token;
+      return this.call(() => li.start(l));
+    });
+  }
+
+  /** Calls `stop` at once if this term's `start` was called; the next `start` waits for both. Not awaited. */
+  private stopListener(li: Listener, l: Leadership, reason: string) {
+    if (li.term !== l.token) return;
+    li.term = null;
+    const stopped = li.stop ? this.call(() => li.stop!(l, reason)) : undefined;
+    li.settled = Promise.all([li.settled, stopped]).then(() => {});
   }
 
   private async call(fn: () => void | Promise<void>) {
@@ -112,10 +144,7 @@ export class Elector {
     this.current = l;
     await this.watch();
     this.opts.logger?.info({ lease: this.lease, term: won.token, holder: this.holder }, 'became leader');
-    for (const { start } of [...this.listeners]) {
-      if (this.current?.token !== l.token) break; // stepped down while starting: no start after a stop
-      await this.call(() => start(l));
-    }
+    for (const li of this.listeners) this.startListener(li, l);
     return this.leadership;
   }
 
@@ -166,7 +195,7 @@ export class Elector {
     await this.store.releaseLease({ name: this.lease, token, now: this.now() }).catch(() => {});
   }
 
-  /** Ends the leadership locally (the store refused a write, or renewal failed). */
+  /** Ends the leadership locally (the store refused a write, or renewal failed); calls the `stop` callbacks without waiting for them. */
   async stepDown(reason: string): Promise<void> {
     const l = this.current;
     if (!l) return;
@@ -174,7 +203,7 @@ export class Elector {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = null;
     this.opts.logger?.warn({ lease: this.lease, term: l.token, holder: this.holder, reason }, 'stepped down');
-    for (const { stop } of [...this.listeners]) if (stop) await this.call(() => stop(l, reason));
+    for (const li of this.listeners) this.stopListener(li, l, reason);
   }
 
   start(): void {
@@ -201,8 +230,9 @@ export class Elector {
     this.timer = null;
     await this.running;
     const l = this.current;
-    if (!l) return;
-    await this.stepDown('stopped');
-    await this.release(l.token);
+    if (l) await this.stepDown('stopped');
+    // Leader-only code has finished before the lease is given up (and before a close goes on).
+    await Promise.all(this.listeners.map((li) => li.settled));
+    if (l) await this.release(l.token);
   }
 }

@@ -2,7 +2,8 @@
  * Leader election with renewals that do not come back in time, on both stores:
  * the leader's stop callbacks run when its trust ends, before another process
  * leads, even while a renewal hangs; and a renewal that returns after that
- * does not revive the term.
+ * does not revive the term. The election does not wait for the callbacks: a
+ * slow start does not hold up renewals.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.ts';
@@ -78,5 +79,45 @@ describe.each(storeKinds)('leader election on %s', (kind) => {
     // The stop callbacks ran, so leading again takes a new term, won at once since the lease was given up.
     expect((await a.runOnce())?.token).toBe(2);
     expect(seen).toEqual(['a+1', 'a-1 lease not renewed in time', 'a+2']);
+  });
+
+  it('a start callback that has not finished does not hold up renewals; the stop comes at once, the next start after both settle', async () => {
+    const { store } = await setup();
+    let clock = Date.parse('2026-05-01T00:00:00Z');
+    const a = new Elector(store, { holder: 'a', leaseMs: 1000, now: () => clock });
+    cleanup.push(() => a.stop());
+    const seen: string[] = [];
+    let finishStart!: () => void;
+    const startRunning = new Promise<void>((resolve) => (finishStart = resolve));
+    let started!: () => void;
+    const startCalled = new Promise<void>((resolve) => (started = resolve));
+    a.onLeadership(
+      async (l) => {
+        seen.push(`+${l.token}`);
+        started();
+        await startRunning; // warming a cache, say, for longer than the lease
+        seen.push(`+${l.token} done`);
+      },
+      (l, why) => void seen.push(`-${l.token} ${why}`),
+    );
+    const won = a.runOnce().then((l) => l?.token ?? null);
+    await startCalled;
+    // Once start is called nothing else is awaited: the round has returned by the next turn of the event loop.
+    expect(await Promise.race([won, new Promise((r) => setImmediate(() => r('still waiting for start')))])).toBe(1);
+    clock += 300;
+    expect((await a.runOnce())?.token).toBe(1); // renewed while start runs
+    // The term ends while start still runs: stop is called at once, not after start.
+    clock += 900;
+    expect(await a.runOnce()).toBeNull();
+    expect(seen).toEqual(['+1', '-1 lease not renewed in time']);
+    // A new term is won, but its start waits for the last term's start to finish.
+    clock += 1000;
+    expect((await a.runOnce())?.token).toBe(2);
+    expect(seen).toEqual(['+1', '-1 lease not renewed in time']);
+    finishStart();
+    await waitFor(() => seen.length === 5, 5_000, 5);
+    expect(seen).toEqual(['+1', '-1 lease not renewed in time', '+1 done', '+2', '+2 done']);
+    await a.stop();
+    expect(seen.at(-1)).toBe('-2 stopped');
   });
 });
