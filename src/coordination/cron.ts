@@ -41,6 +41,11 @@ export function parseCron(pattern: string, tz = 'UTC', field = 'cron'): CronSche
   } catch (err) {
     throw new ValidationError(field, `"${pattern}" is not a valid cron pattern: ${(err as Error).message}`);
   }
+  // Five or six fields have no year, so a pattern that matches no date from some year on matches none ever
+  // (30 February, 31 April); stored, it would never fire and show no next fire time.
+  if (!cron.nextRun(new Date(Date.UTC(2000, 0, 1)))) {
+    throw new ValidationError(field, `"${pattern}" never fires: no date matches it (such as 30 February or 31 April)`);
+  }
   const zone = new Zone(tz);
   return {
     pattern,

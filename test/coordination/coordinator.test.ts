@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, defineSchedule, StaleTermError, type Rebound } from '../../src/index.ts';
 import { Elector } from '../../src/coordination/leader.ts';
 import { withLock, holdsLock } from '../../src/coordination/locks.ts';
-import { LockUnavailableError } from '../../src/errors.ts';
+import { LockUnavailableError, ValidationError } from '../../src/errors.ts';
 import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
 
 const T0 = Date.parse('2026-03-08T06:59:58Z'); // two seconds before 03:00 EDT (spring-forward in New York)
@@ -121,6 +121,19 @@ describe.each(storeKinds)('coordination services on %s', (kind) => {
     await expect(r.coordination.removeSchedule('nightly')).rejects.toThrow(/does not exist/);
     await expect(r.coordination.addSchedule('bad', { cron: '* * * * *', tz: 'Nowhere/City', type: 'tick' })).rejects.toThrow(/IANA time zone/);
     expect(actions).toEqual(['cli schedule.add schedule:nightly', 'cli schedule.pause schedule:nightly', 'cli schedule.resume schedule:nightly', 'cli schedule.remove schedule:nightly']);
+  });
+
+  it('a pattern that can never fire (30 February, 31 April) is refused on cron and not stored; 29 February is taken', async () => {
+    url = freshStoreUrl(kind);
+    const r = await client();
+    for (const cron of ['0 0 30 2 *', '0 0 31 4 *', '0 0 31 2,4,6,9,11 *']) {
+      const added = r.coordination.addSchedule('never', { cron, type: 'tick' });
+      await expect(added).rejects.toThrow(ValidationError);
+      await expect(added).rejects.toMatchObject({ field: 'defineSchedule("never").cron' });
+    }
+    expect(await r.coordination.listSchedules()).toEqual([]);
+    const leap = await r.coordination.addSchedule('leap-day', { cron: '0 0 29 2 *', type: 'tick' });
+    expect(new Date(leap.nextFireAt!).toISOString()).toBe('2028-02-29T00:00:00.000Z');
   });
 
   it('two holders of one lock: the stale holder has the lower token and is refused', async () => {
