@@ -284,6 +284,7 @@ export interface VerifyResult {
   /** With `jobs: true`: batch entries whose jobs_digest was recomputed from the stored jobs, and those skipped (jobs pruned). */
   batches?: { checked: number; skipped: number };
   head: ChainHead | null;
+  /** Entries not checked: not sealed yet, or sealed by another process while the verify ran (the next one checks them). */
   unsealed: number;
   problem?: AuditProblem;
 }
@@ -317,6 +318,9 @@ export async function verifyAudit(
   const hashAt = new Map<number, string>();
   const batches = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
   const segments = await v.listAuditSegments();
+  // The walk stops at the last listed segment: another process may seal more meanwhile, and those entries'
+  // segments are not in this list. What lies past it is looked at after the walk.
+  const through = segments.reduce((n, s) => Math.max(n, s.lastSeq), 0);
   const wanted = new Set(segments.map((s) => s.lastSeq));
   if (opts.checkpoint) wanted.add(opts.checkpoint.head_seq);
   const fail = async (problem: AuditProblem): Promise<VerifyResult> => ({
@@ -327,7 +331,7 @@ export async function verifyAudit(
     problem,
   });
   for (;;) {
-    const page = await v.readAudit({ afterSeq: expectedSeq - 1, limit: pageSize });
+    const page = await v.readAudit({ afterSeq: expectedSeq - 1, limit: pageSize, throughSeq: through });
     if (page.length === 0) break;
     for (const e of page) {
       const seq = e.seq!;
@@ -365,8 +369,17 @@ export async function verifyAudit(
     }
     segSeq = s.lastSeq;
   }
-  if (segSeq !== last) {
-    return fail({ seq: segSeq + 1, id: null, reason: `entries seq ${segSeq + 1}..${last} are not covered by any segment` });
+  // Entries sealed past the walk are left to the next verify, like the unsealed tail, when a segment covers them:
+  // sealed since the list was read (an entry and its segment are written in one transaction, so a list read
+  // after the entry has it). None does when a segment row was deleted.
+  let sealedSince = 0;
+  const [past] = await v.readAudit({ afterSeq: last, limit: 1 });
+  if (past) {
+    const relisted = await v.listAuditSegments();
+    if (!relisted.some((s) => s.firstSeq <= past.seq! && past.seq! <= s.lastSeq)) {
+      return fail({ seq: past.seq!, id: past.id, reason: `entries from seq ${past.seq} on are not covered by any segment` });
+    }
+    sealedSince = relisted.reduce((n, s) => Math.max(n, s.lastSeq), 0) - last;
   }
   const cp = opts.checkpoint;
   if (cp) {
@@ -381,7 +394,7 @@ export async function verifyAudit(
       return fail({ seq: cp.head_seq, id: null, reason: `entry seq ${cp.head_seq} does not match the checkpoint's head hash: the chain was rewritten` });
     }
   }
-  return { ok: true, count: last, head, unsealed: await v.countUnsealedAudit(), ...(batches && { batches }) };
+  return { ok: true, count: last, head, unsealed: sealedSince + (await v.countUnsealedAudit()), ...(batches && { batches }) };
 }
 
 /** Recomputes a batch entry's jobs_digest from the stored jobs: null when it matches, 'skipped' when some are gone. */

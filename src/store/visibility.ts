@@ -73,8 +73,8 @@ export interface VisibilityStore {
   appendAudit(records: AuditRecord[]): Promise<void>;
   /** Chains up to `limit` unsealed entries into one new segment. One sealer at a time, across processes. null: nothing to seal. */
   sealAudit(p: SealParams): Promise<AuditSegment | null>;
-  /** Sealed entries with seq > afterSeq, in seq order. */
-  readAudit(p: { afterSeq: number; limit: number }): Promise<AuditEntry[]>;
+  /** Sealed entries with seq > afterSeq (and <= throughSeq, when given), in seq order. */
+  readAudit(p: { afterSeq: number; limit: number; throughSeq?: number }): Promise<AuditEntry[]>;
   listAuditSegments(): Promise<AuditSegment[]>;
   countUnsealedAudit(): Promise<number>;
   auditTotals(countActions: string[]): Promise<AuditTotals>;

@@ -65,6 +65,7 @@ describe.each(storeKinds)('visibility store conformance: %s', (kind) => {
     expect(await s.visibility.countUnsealedAudit()).toBe(0);
     expect(await verifyAudit(s, { pageSize: 2 })).toMatchObject({ ok: true, count: 6 });
     expect((await s.visibility.readAudit({ afterSeq: 4, limit: 100 })).map((e) => e.seq)).toEqual([5, 6]);
+    expect((await s.visibility.readAudit({ afterSeq: 1, limit: 100, throughSeq: 3 })).map((e) => e.seq)).toEqual([2, 3]);
   });
 
   it('appends a few entries and many entries in order, each with its details as given', async () => {

@@ -121,6 +121,39 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(cli.stderr).toContain('the checkpoint names seq 6 but the chain ends at seq 5');
   });
 
+  it('an untouched trail verifies while another process seals; an entry no segment covers still fails', async () => {
+    const r = await auditedStore();
+    // Another process of the deployment: a second client on the same store, with its own sealer.
+    const other = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } });
+    try {
+      // The other client seals right after this verify has listed the segments, before it reads the entries.
+      const real = r.store.visibility;
+      let sealed = false;
+      const visibility = Object.create(real, {
+        listAuditSegments: {
+          value: async () => {
+            const list = await real.listAuditSegments();
+            if (!sealed) {
+              sealed = true;
+              await other.enqueue('pay', { n: 20 }, { actor: 'carol' });
+              await other.visibility.audit!.flush();
+              await other.visibility.audit!.seal();
+            }
+            return list;
+          },
+        },
+      });
+      const store = Object.create(r.store, { visibility: { value: visibility } });
+      // The entry sealed meanwhile is left to the next verify, like one not sealed yet.
+      expect(await verifyAudit(store)).toMatchObject({ ok: true, count: 6, unsealed: 1 });
+      expect(await verifyAudit(r.store)).toMatchObject({ ok: true, count: 7, unsealed: 0 });
+      await tamper(r, ['DELETE FROM audit_segments WHERE last_seq = 7']);
+      expect(await verifyAudit(r.store)).toMatchObject({ ok: false, problem: { seq: 7, reason: 'entries from seq 7 on are not covered by any segment' } });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('audits a schedule\'s fired job as a submission by the schedule', async () => {
     url = freshStoreUrl(kind);
     const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));

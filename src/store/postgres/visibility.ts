@@ -72,8 +72,12 @@ export class PostgresVisibilityStore implements VisibilityStore {
     });
   }
 
-  async readAudit(p: { afterSeq: number; limit: number }): Promise<AuditEntry[]> {
-    const { rows } = await this.pool.query('SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2', [p.afterSeq, p.limit]);
+  async readAudit(p: { afterSeq: number; limit: number; throughSeq?: number }): Promise<AuditEntry[]> {
+    const { rows } = await this.pool.query('SELECT * FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3', [
+      p.afterSeq,
+      p.throughSeq ?? Number.MAX_SAFE_INTEGER,
+      p.limit,
+    ]);
     return rows.map(toAuditEntry);
   }
 

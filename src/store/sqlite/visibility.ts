@@ -93,10 +93,10 @@ export class SqliteVisibilityStore implements VisibilityStore {
     });
   }
 
-  async readAudit(p: { afterSeq: number; limit: number }): Promise<AuditEntry[]> {
+  async readAudit(p: { afterSeq: number; limit: number; throughSeq?: number }): Promise<AuditEntry[]> {
     const rows = this.db
-      .prepare('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?')
-      .all(p.afterSeq, p.limit) as AuditRow[];
+      .prepare('SELECT * FROM audit_log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?')
+      .all(p.afterSeq, p.throughSeq ?? Number.MAX_SAFE_INTEGER, p.limit) as AuditRow[];
     return rows.map(toAuditEntry);
   }
 
