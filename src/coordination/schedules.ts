@@ -74,7 +74,7 @@ export function defineSchedule(name: string, options: ScheduleOptions, source: '
 export interface FirePlan {
   /** Fire times to enqueue now, oldest first. */
   fire: number[];
-  /** Missed fire times dropped by the misfire policy. */
+  /** Missed fire times dropped by the misfire policy: exact up to MAX_COUNTED missed ones, a lower bound beyond. */
   skipped: number;
   /** The latest fire time considered (fired or skipped). */
   lastFireAt: number | null;
@@ -82,8 +82,8 @@ export interface FirePlan {
   nextFireAt: number | null;
 }
 
-/** How many fire times one pass enumerates before it jumps ahead (a per-second schedule after hours of downtime). */
-const MAX_ENUMERATED = 10_000;
+/** How many missed fire times one pass counts before it stops (only their number is lost: a log line). */
+const MAX_COUNTED = 1_000;
 
 /**
  * The fire times due at `now` for a schedule whose cursor is `nextFireAt`:
@@ -93,28 +93,45 @@ const MAX_ENUMERATED = 10_000;
 export function planFires(s: Pick<ScheduleRecord, 'cron' | 'tz' | 'misfire' | 'nextFireAt'>, now: number, graceMs: number): FirePlan {
   const cron = parseCron(s.cron, s.tz);
   const keep = s.misfire === 'skip' ? 0 : s.misfire === 'once' ? 1 : s.misfire.all;
-  const missed: number[] = [];
-  const onTime: number[] = [];
+  const cutoff = now - graceMs; // fire times before it are misfires
+  let kept: number[] = [];
   let skipped = 0;
   let last: number | null = null;
   let t = s.nextFireAt;
-  for (let i = 0; t != null && t <= now; i++) {
-    last = t;
-    if (t >= now - graceMs) onTime.push(t);
-    else {
-      missed.push(t);
-      if (missed.length > keep) missed.shift(), skipped++;
-    }
-    if (i >= MAX_ENUMERATED && t < now - graceMs) {
-      // Too many missed fire times to walk through: jump to the grace window (the ones jumped over are skipped).
-      skipped++;
-      t = cron.next(now - graceMs - 1);
-      i = 0;
-      continue;
-    }
-    t = cron.next(t);
+  if (t != null && t < cutoff) {
+    const missed = latestMissed(cron, t, cutoff, Math.max(keep, 1)); // the latest one, at least, for lastFireAt
+    kept = keep === 0 ? [] : missed.latest;
+    skipped = missed.count - kept.length;
+    last = missed.latest.at(-1) ?? null;
+    t = cron.next(cutoff - 1);
   }
-  return { fire: [...missed, ...onTime], skipped, lastFireAt: last, nextFireAt: t };
+  const onTime: number[] = [];
+  for (; t != null && t <= now; t = cron.next(t)) onTime.push((last = t));
+  return { fire: [...kept, ...onTime], skipped, lastFireAt: last, nextFireAt: t };
+}
+
+/**
+ * The latest `n` fire times from `from` (the cursor, a fire time) to before
+ * `before`, and how many there are. Searched backwards from `before` in
+ * windows that double, each enumerated forwards, so a long outage of a
+ * frequent schedule (a per-second one down for hours) costs about `n` steps,
+ * not one per missed second. Counting stops at MAX_COUNTED once `n` are held:
+ * the count is then a lower bound (`from` itself, at least, is uncounted).
+ */
+function latestMissed(cron: ReturnType<typeof parseCron>, from: number, before: number, n: number): { latest: number[]; count: number } {
+  const windows: number[][] = []; // latest first
+  let count = 0;
+  let end = before;
+  for (let span = 1000; end > from; span *= 2) {
+    if (count >= n && count >= MAX_COUNTED) return { latest: windows.reverse().flat().slice(-n), count: count + 1 };
+    const start = Math.max(from, end - span);
+    const times: number[] = [];
+    for (let t = start === from ? from : cron.next(start - 1); t != null && t < end; t = cron.next(t)) times.push(t);
+    if (count < n) windows.push(times); // earlier windows are only counted once `n` are held
+    count += times.length;
+    end = start;
+  }
+  return { latest: windows.reverse().flat().slice(-n), count };
 }
 
 /** The first fire time after `now`, for a new or resumed schedule. */

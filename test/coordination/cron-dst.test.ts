@@ -119,4 +119,30 @@ describe('misfire policy after downtime', () => {
     expect(p.fire).toEqual([T + 2 * 3600_000, T + 3 * 3600_000, T + 4 * 3600_000, T + 5 * 3600_000]);
     expect(p.skipped).toBe(2);
   });
+
+  it("after six hours down, a per-second schedule catches up the latest missed fire times, not ones from early in the outage", () => {
+    const down = Date.parse('2026-05-01T00:00:01Z');
+    const back = Date.parse('2026-05-01T06:00:00.500Z');
+    const perSecond = { cron: '* * * * * *', tz: 'UTC', nextFireAt: down };
+    const once = planFires({ ...perSecond, misfire: 'once' }, back, 60_000);
+    expect(new Date(once.fire[0]).toISOString()).toBe('2026-05-01T05:59:00.000Z'); // the latest before the grace window
+    expect(once.fire.length).toBe(1 + 60); // and the 60 on time, 05:59:01 to 06:00:00
+    expect(once.lastFireAt).toBe(Date.parse('2026-05-01T06:00:00Z'));
+    expect(once.nextFireAt).toBe(Date.parse('2026-05-01T06:00:01Z'));
+    // 21 540 missed, one run: the count is not enumerated to the end, but is never more than were missed.
+    expect(once.skipped).toBeGreaterThanOrEqual(1000);
+    expect(once.skipped).toBeLessThanOrEqual(21_539);
+    const all = planFires({ ...perSecond, misfire: { all: 5000 } }, back, 60_000);
+    const missed = all.fire.slice(0, 5000);
+    expect(missed.length).toBe(5000);
+    expect(missed.every((t, i) => t === Date.parse('2026-05-01T05:59:00Z') - (4999 - i) * 1000)).toBe(true);
+    expect(all.fire.length).toBe(5000 + 60);
+  });
+
+  it('counts every missed fire time of an outage with fewer than a thousand', () => {
+    const T = Date.parse('2026-01-01T00:00:00Z');
+    const p = planFires({ cron: '*/10 * * * * *', tz: 'UTC', nextFireAt: T, misfire: 'once' }, T + 2 * 3600_000, 60_000);
+    expect(p.skipped).toBe(2 * 360 - 6 - 1); // 714 missed, the latest of them run
+    expect(new Date(p.fire[0]).toISOString()).toBe('2026-01-01T01:58:50.000Z');
+  });
 });
