@@ -4,7 +4,7 @@
  * cool-down that doubles while the service stays down, bounded probes.
  */
 import { describe, expect, it } from 'vitest';
-import { admit, applyInOrder, blocksClaims, force, freshBreaker, recordOutcome, resolveConfig, type BreakerRecord } from '../src/policies/breaker.ts';
+import { admit, applyInOrder, blocksClaims, force, freshBreaker, recordOutcome, resolveConfig, takeRedrive, type BreakerRecord } from '../src/policies/breaker.ts';
 
 const T0 = 1_700_000_000_000;
 
@@ -99,6 +99,24 @@ describe('breaker state machine', () => {
     r = apply(r, force(r, cfg, T0 + 5, 'reset'));
     expect(r).toMatchObject({ state: 'closed', forced: null });
   });
+  it('a close leaves its outage owed for redrive until one process takes it; an owed one is widened by the next outage', () => {
+    const cfg = resolveConfig({ consecutiveFailures: 1 });
+    const trip = (r: BreakerRecord, now: number) => apply(r, recordOutcome(r, cfg, now, { ok: false }));
+    let r = trip(freshBreaker('b', T0), T0);
+    r = apply(r, force(r, cfg, T0 + 10, 'reset'));
+    expect(r.redrivePending).toEqual({ from: T0, to: T0 + 10 });
+    // Nobody took it before the next outage ended: the redrive covers both.
+    r = trip(r, T0 + 100);
+    r = apply(r, force(r, cfg, T0 + 200, 'closed'));
+    expect(r).toMatchObject({ lastOutage: { from: T0 + 100, to: T0 + 200 }, redrivePending: { from: T0, to: T0 + 200 } });
+    // A reset after a forced close ends no outage, and keeps what is owed.
+    r = apply(r, force(r, cfg, T0 + 300, 'reset'));
+    expect(r.redrivePending).toEqual({ from: T0, to: T0 + 200 });
+    const taken = takeRedrive(r);
+    expect(taken.result).toEqual({ from: T0, to: T0 + 200 });
+    expect(takeRedrive(apply(r, taken))).toEqual({ next: null, result: null });
+  });
+
   it('applies queued outcomes in order and stops after the first transition, so each transition is a write of its own', () => {
     const cfg = resolveConfig({ consecutiveFailures: 3, minCalls: 100 });
     const outcome = (ok: boolean) => (r: BreakerRecord, now: number) => recordOutcome(r, cfg, now, { ok, error: ok ? undefined : 'boom' });

@@ -211,6 +211,38 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     expect(view.lastError).toMatch(/^TimeoutError/);
   });
 
+  it("an operator's reset from a client without the job definitions (the CLI) still has the outage's dead jobs redriven", async () => {
+    url = freshStoreUrl(kind);
+    let up = false;
+    const chargeJob = defineJob('charge', {
+      breaker: { name: 'payments', consecutiveFailures: 2, cooldownMs: 600_000 },
+      retry: { maxAttempts: 1 },
+      handler: async () => {
+        if (!up) throw new Error('payment service down');
+      },
+    });
+    rebound = await createRebound({ store: url, jobs: [chargeJob] });
+    const doomed = await rebound.enqueueMany([0, 1].map(() => ({ type: 'charge', payload: {} })));
+    const worker = rebound.work({ concurrency: 1, pollIntervalMs: 20 });
+    await waitFor(async () => (await rebound.countJobs({ state: 'dead' })) === 2);
+    expect((await rebound.breakers.get('payments')).state).toBe('open');
+    up = true;
+    const operator = await createRebound({ store: url });
+    try {
+      const view = await operator.breakers.reset('payments', { actor: 'cli' });
+      expect(view).toMatchObject({ state: 'closed', redrivePending: { to: view.updatedAt } });
+    } finally {
+      await operator.close();
+    }
+    await waitFor(async () => (await rebound.countJobs({ state: 'completed' })) === 2);
+    await worker.stop();
+    for (const d of doomed) {
+      const history = await rebound.inspect(d.id);
+      expect(history.history.find((h) => h.kind === 'redriven')?.data).toMatchObject({ actor: 'auto-redrive:breaker:payments' });
+    }
+    expect((await rebound.breakers.get('payments')).redrivePending).toBeNull();
+  });
+
   it('refuses bad breaker options with a ValidationError naming the field', async () => {
     url = freshStoreUrl(kind);
     expect(() => defineJob('x', { handler: () => 1, breaker: { name: 'p', failureRatio: 2 } })).toThrow(/defineJob\("x"\)\.breaker\.failureRatio/);

@@ -96,6 +96,12 @@ export interface BreakerRecord {
   lastError: string | null;
   /** The last outage, once over: auto-redrive brings back the jobs that died during it. */
   lastOutage: { from: number; to: number } | null;
+  /**
+   * The outage whose dead jobs are still to be redriven: set when the breaker closes, taken (and cleared) by the
+   * one process that redrives them, which must hold the job definitions declaring the breaker (`takeRedrive`).
+   * Absent from records written before it.
+   */
+  redrivePending?: { from: number; to: number } | null;
   updatedAt: number;
 }
 
@@ -149,6 +155,7 @@ export function freshBreaker(name: string, now: number): BreakerRecord {
     probeSuccesses: 0,
     lastError: null,
     lastOutage: null,
+    redrivePending: null,
     updatedAt: now,
   };
 }
@@ -189,11 +196,25 @@ function open(rec: BreakerRecord, cfg: BreakerConfig, now: number, reason: strin
 }
 
 function close(rec: BreakerRecord, now: number, reason: string): Step<void> {
-  const next: BreakerRecord = {
-    ...freshBreaker(rec.name, now),
-    lastOutage: rec.openedAt != null ? { from: rec.openedAt, to: now } : rec.lastOutage,
-  };
+  const next: BreakerRecord = { ...freshBreaker(rec.name, now), ...endOutage(rec, now) };
   return { next, transition: { from: rec.state, to: 'closed', reason }, result: undefined };
+}
+
+/**
+ * What closing the breaker leaves of its outage: the outage, and the redrive it owes. A redrive still owed from an
+ * earlier outage (no process holding the definitions has run since) is widened to cover both.
+ */
+function endOutage(rec: BreakerRecord, now: number): Pick<BreakerRecord, 'lastOutage' | 'redrivePending'> {
+  const owed = rec.redrivePending ?? null;
+  if (rec.openedAt == null) return { lastOutage: rec.lastOutage, redrivePending: owed };
+  const outage = { from: rec.openedAt, to: now };
+  return { lastOutage: outage, redrivePending: owed ? { from: Math.min(owed.from, outage.from), to: now } : outage };
+}
+
+/** Takes the redrive the breaker's last outage owes, if any: the process that gets it redrives, no other will. */
+export function takeRedrive(rec: BreakerRecord): Step<{ from: number; to: number } | null> {
+  const owed = rec.redrivePending ?? null;
+  return owed ? { next: { ...rec, redrivePending: null }, result: owed } : { next: null, result: null };
 }
 
 export interface Admission {
@@ -280,7 +301,7 @@ export function recordOutcome(
 /** An operator's order: force open, force closed, or reset (closed, unforced, counters cleared). */
 export function force(rec: BreakerRecord, cfg: BreakerConfig, now: number, to: 'open' | 'closed' | 'reset'): Step<void> {
   if (to === 'reset') {
-    const next = { ...freshBreaker(rec.name, now), lastOutage: rec.openedAt != null ? { from: rec.openedAt, to: now } : rec.lastOutage };
+    const next = { ...freshBreaker(rec.name, now), ...endOutage(rec, now) };
     return { next, transition: { from: rec.state, to: 'closed', reason: 'reset by operator' }, result: undefined };
   }
   if (to === 'open') {
@@ -296,7 +317,7 @@ export function force(rec: BreakerRecord, cfg: BreakerConfig, now: number, to: '
     };
     return { next, transition: { from: rec.state, to: 'open', reason: 'forced open by operator' }, result: undefined };
   }
-  const next = { ...freshBreaker(rec.name, now), forced: 'closed' as const, lastOutage: rec.openedAt != null ? { from: rec.openedAt, to: now } : rec.lastOutage };
+  const next = { ...freshBreaker(rec.name, now), forced: 'closed' as const, ...endOutage(rec, now) };
   return { next, transition: { from: rec.state, to: 'closed', reason: 'forced closed by operator' }, result: undefined };
 }
 

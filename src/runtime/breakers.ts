@@ -19,6 +19,7 @@ import {
   force,
   recordOutcome,
   resolveConfig,
+  takeRedrive,
   windowCounts,
   freshBreaker,
   type Admission,
@@ -47,6 +48,8 @@ export interface BreakerView {
   probesInFlight: number;
   lastError: string | null;
   lastOutage: { from: number; to: number } | null;
+  /** An outage whose dead jobs wait for a process that runs the breaker's job types to redrive them. */
+  redrivePending: { from: number; to: number } | null;
   updatedAt: number;
   /** Job types that declare this breaker (in this client's definitions). */
   types: string[];
@@ -72,6 +75,8 @@ export class Breakers {
   /** Dead jobs redriven per second after an outage ends. */
   redrivePerSecond = 20;
   private readonly redrives = new Set<Promise<unknown>>();
+  /** Breakers whose owed redrive this process is taking right now. */
+  private readonly taking = new Set<string>();
   /** Each breaker's outcomes waiting to be written (see `record`). */
   private readonly outcomes = new KeyedBatcher<OutcomeStep, void>((name, steps) => this.applyAll(name, steps), ONE_FLUSH_AT_A_TIME);
   /** Each breaker's admission reads: calls arriving while one is in flight share the next (see `admit`). */
@@ -179,6 +184,8 @@ export class Breakers {
             return r != null && blocksClaims(r, this.config(d.breaker!.name), now);
           })
           .map((d) => d.type);
+        // A breaker closed by a process without these definitions (the CLI, say) left its redrive to us.
+        for (const d of guarded) if (records.get(d.breaker!.name)?.redrivePending) this.afterOutage(d.breaker!.name);
         return { blockedTypes };
       },
       extendContext: (ctx, _job, def) => {
@@ -292,19 +299,33 @@ export class Breakers {
       this.deps.events.emit('breaker:changed', { name, from: e.from, to: e.to, reason: e.reason, actor: e.actor, at: e.at });
       const log = e.to === 'open' ? 'warn' : 'info';
       this.deps.logger[log]({ breaker: name, from: e.from, to: e.to, reason: e.reason, actor: e.actor }, `circuit breaker ${name} is ${e.to}`);
-      if (e.to === 'closed' && out.record.lastOutage && out.record.lastOutage.to === e.at) this.afterOutage(name, out.record.lastOutage);
+      if (e.to === 'closed' && out.record.redrivePending) this.afterOutage(name);
     }
     return out;
   }
 
-  /** When a breaker closes, the jobs that died of its outage come back, at a bounded rate. */
-  private afterOutage(name: string, outage: { from: number; to: number }) {
+  /**
+   * When a breaker closes, the jobs that died of its outage come back, at a bounded rate. Which jobs those are
+   * takes the job types declaring the breaker, which only a process holding their definitions knows: a close
+   * leaves the redrive owed on the record (`redrivePending`), and a process with the types takes it under the
+   * breaker's lock, so exactly one redrives. That is the closing process if it has them; else (an operator's
+   * reset or close from the CLI, or any client without the definitions) a worker running them, at its next claim
+   * gate (every 250 ms).
+   */
+  private afterOutage(name: string) {
     const types = this.typesOf(name);
-    if (types.length === 0) return;
-    const p = redriveAfterOutage(
-      { store: this.deps.store, events: this.deps.events, logger: this.deps.logger, now: this.deps.now },
-      { breaker: name, types, since: outage.from - this.config(name).windowMs, until: outage.to, perSecond: this.redrivePerSecond },
-    ).catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: `auto-redrive ${name}` }));
+    if (types.length === 0 || this.taking.has(name)) return;
+    this.taking.add(name);
+    const p = this.apply(name, (r) => takeRedrive(r), 'breaker')
+      .finally(() => this.taking.delete(name))
+      .then(({ result: outage }) => {
+        if (!outage) return; // another process took it
+        return redriveAfterOutage(
+          { store: this.deps.store, events: this.deps.events, logger: this.deps.logger, now: this.deps.now },
+          { breaker: name, types, since: outage.from - this.config(name).windowMs, until: outage.to, perSecond: this.redrivePerSecond },
+        );
+      })
+      .catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: `auto-redrive ${name}` }));
     this.redrives.add(p);
     void p.finally(() => this.redrives.delete(p));
   }
@@ -338,6 +359,7 @@ export class Breakers {
       probesInFlight: Object.values(r.probes).filter((until) => until > now).length,
       lastError: r.lastError,
       lastOutage: r.lastOutage,
+      redrivePending: r.redrivePending ?? null,
       updatedAt: r.updatedAt,
       types: this.typesOf(r.name),
     };

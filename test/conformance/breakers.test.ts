@@ -4,7 +4,7 @@
  * more half-open probes than allowed, and every state change is recorded.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { admit, force, recordOutcome, resolveConfig } from '../../src/policies/breaker.ts';
+import { admit, force, recordOutcome, resolveConfig, takeRedrive } from '../../src/policies/breaker.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/store.ts';
 import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
@@ -86,5 +86,18 @@ describe.each(storeKinds)('breaker store conformance: %s', (kind) => {
       ['open', 'ops-alice'],
     ]);
     expect(await s.breakers.get('svc')).toMatchObject({ state: 'closed', forced: null, lastOutage: { from: T0, to: T0 + 1 } });
+  });
+
+  it('the redrive an outage owes is taken by exactly one of the connections asking', async () => {
+    url = freshStoreUrl(kind);
+    const a = await open();
+    const b = await open();
+    const cfg = resolveConfig();
+    await a.breakers.update('svc', T0, (r) => force(r, cfg, T0, 'open'), 'ops');
+    await a.breakers.update('svc', T0 + 1, (r) => force(r, cfg, T0 + 1, 'reset'), 'cli');
+    expect((await b.breakers.get('svc'))?.redrivePending).toEqual({ from: T0, to: T0 + 1 });
+    const taken = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).breakers.update('svc', T0 + 2, takeRedrive, 'breaker')));
+    expect(taken.map((t) => t.result).filter(Boolean)).toEqual([{ from: T0, to: T0 + 1 }]);
+    expect((await a.breakers.get('svc'))?.redrivePending).toBeNull();
   });
 });

@@ -37,7 +37,11 @@ export function register(program: Command) {
       .action(async (name: string, _o: unknown, cmd: Command) => {
         const view = await withClient(cmd, (r) => r.breakers.force(name, to, { actor: 'cli' }));
         if (globals(cmd).json) printJson(view);
-        else process.stdout.write(`breaker ${view.name}: ${view.state}${view.forced ? ` (forced ${view.forced})` : ''}\n`);
+        else {
+          process.stdout.write(`breaker ${view.name}: ${view.state}${view.forced ? ` (forced ${view.forced})` : ''}\n`);
+          // The CLI holds no job definitions: a worker running the breaker's job types redrives the outage's dead jobs.
+          if (view.redrivePending) process.stdout.write(`the dead jobs of its outage will be redriven by a worker running its job types\n`);
+        }
       });
   }
 
