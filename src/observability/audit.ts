@@ -52,6 +52,9 @@ export interface AuditOptions {
   flushIntervalMs?: number;
 }
 
+/** While the store refuses writes, at most this many entries wait for the next try; newer ones are dropped, loudly. */
+export const MAX_BUFFERED_ENTRIES = 10_000;
+
 export interface AuditDeps {
   events: ReboundEmitter;
   store: Store;
@@ -68,6 +71,12 @@ export class AuditTrail {
   private flushTimer: NodeJS.Timeout | null = null;
   private sealTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  /** A write is chained behind `flushing` and has not taken the buffer yet. */
+  private writeQueued = false;
+  /** Writes refused in a row; the next try waits longer. */
+  private failures = 0;
+  /** Entries dropped since the last report (the buffer was full while the store refused writes). */
+  private dropped = 0;
   private sealing: Promise<unknown> = Promise.resolve();
   private readonly policies = new WeakMap<JobDefinition, Json>();
   private readonly flushIntervalMs: number;
@@ -220,26 +229,59 @@ export class AuditTrail {
   }
 
   private push(entry: AuditRecord): void {
-    this.buffer.push(entry);
-    if (this.buffer.length >= 1000) void this.flush();
-    else if (!this.flushTimer && !this.closed) {
-      this.flushTimer = setTimeout(() => void this.flush(), this.flushIntervalMs);
-      this.flushTimer.unref();
+    // Bounded only while writes fail: a dead store must not grow memory forever, a burst on a live one loses nothing.
+    if (this.failures > 0 && this.buffer.length >= MAX_BUFFERED_ENTRIES) {
+      this.dropped++;
+      return;
     }
+    this.buffer.push(entry);
+    // While the store refuses writes, the retry timer paces the tries, not every 1,000th entry.
+    if (this.buffer.length >= 1000 && this.failures === 0) void this.flush();
+    else this.flushIn(this.flushIntervalMs);
   }
 
-  /** Writes buffered entries. */
+  private flushIn(ms: number): void {
+    if (this.flushTimer || this.closed) return;
+    this.flushTimer = setTimeout(() => void this.flush(), ms);
+    this.flushTimer.unref();
+  }
+
+  /** Writes buffered entries, including those a refused write put back. */
   flush(): Promise<void> {
     this.buildDetails();
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    if (this.buffer.length === 0 || this.writeQueued) return this.flushing;
+    this.writeQueued = true;
+    this.flushing = this.flushing.then(() => this.write());
+    return this.flushing;
+  }
+
+  /** Takes the buffer when its turn comes, so entries are written in the order they were recorded, retries included. */
+  private async write(): Promise<void> {
+    this.writeQueued = false;
+    this.buildDetails();
     const batch = this.buffer;
     this.buffer = [];
-    if (batch.length === 0) return this.flushing;
-    this.flushing = this.flushing
-      .then(() => this.deps.store.visibility.appendAudit(batch))
-      .catch((error) => this.report(error, 'audit flush'));
-    return this.flushing;
+    if (batch.length === 0) return;
+    try {
+      await this.deps.store.visibility.appendAudit(batch);
+      this.failures = 0;
+    } catch (error) {
+      this.failures++;
+      // Back at the front, ahead of what was recorded during the try; beyond the bound the newest go.
+      this.buffer = batch.concat(this.buffer);
+      if (this.buffer.length > MAX_BUFFERED_ENTRIES) this.dropped += this.buffer.splice(MAX_BUFFERED_ENTRIES).length;
+      this.report(error, 'audit flush');
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+      this.flushIn(Math.min(this.flushIntervalMs * 2 ** this.failures, 30_000));
+    }
+    if (this.dropped > 0) {
+      const n = this.dropped;
+      this.dropped = 0;
+      this.report(new Error(`${n} audit entries dropped: the store refused writes while ${MAX_BUFFERED_ENTRIES} entries waited; reconcile counts their jobs as never submitted`), 'audit flush');
+    }
   }
 
   /** Chains every unsealed entry (in segments of at most `batch`). Returns how many were sealed. */
@@ -267,6 +309,11 @@ export class AuditTrail {
     for (const off of this.off) off();
     if (this.sealTimer) clearInterval(this.sealTimer);
     await this.flush();
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.buffer.length > 0) {
+      this.report(new Error(`${this.buffer.length} audit entries lost: the store refused them at close`), 'audit flush');
+    }
     await this.seal().catch((error) => this.report(error, 'audit seal'));
   }
 }

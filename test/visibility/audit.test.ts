@@ -4,17 +4,18 @@
  * swapping one row makes `rebound audit verify` fail (exit 1) and name it,
  * while an untouched trail verifies; reconcile accounts for every job.
  */
+import Database from 'better-sqlite3';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, IdempotencyConflictError, PermanentError, type Rebound } from '../../src/index.ts';
-import { batchDigest, batchLine, verifyAudit, exportCheckpoint, reconcileAudit, signCheckpoint } from '../../src/observability/audit.ts';
+import { batchDigest, batchLine, verifyAudit, exportCheckpoint, reconcileAudit, signCheckpoint, MAX_BUFFERED_ENTRIES } from '../../src/observability/audit.ts';
 import { payloadHash } from '../../src/engine/enqueue-input.ts';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { runCli } from '../helpers/cli.ts';
-import { dropStore, freshStoreUrl, storeKinds } from '../helpers/stores.ts';
+import { dropStore, freshStoreUrl, storeKinds, waitFor } from '../helpers/stores.ts';
 
 describe.each(storeKinds)('audit trail on %s', (kind) => {
   let url: string;
@@ -46,6 +47,30 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
   async function tamper(r: Rebound, sql: string[]) {
     if (kind === 'sqlite') for (const s of sql) (r.store as SqliteStore).database.exec(s);
     else for (const s of sql) await (r.store as PostgresStore).pool.query(s);
+  }
+
+  /**
+   * Makes the store refuse audit writes until the returned function is called. SQLite: another connection holds
+   * the write lock (the store's wait for it shortened from 10 s); PostgreSQL: a trigger refuses the inserts.
+   */
+  async function refuseAuditWrites(r: Rebound): Promise<() => Promise<void>> {
+    if (kind === 'sqlite') {
+      const own = (r.store as SqliteStore).database;
+      const holder = new Database(url.replace(/^sqlite:/, ''));
+      holder.exec('BEGIN IMMEDIATE');
+      own.pragma('busy_timeout = 50');
+      return async () => {
+        holder.exec('COMMIT');
+        holder.close();
+        own.pragma('busy_timeout = 10000');
+      };
+    }
+    const pool = (r.store as PostgresStore).pool;
+    await pool.query(`CREATE OR REPLACE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected: audit write refused'; END $$`);
+    await pool.query('CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit()');
+    return async () => {
+      await pool.query('DROP TRIGGER refuse_audit ON audit_log');
+    };
   }
 
   it('records submissions with actor, digest and policy, and operator actions; an untouched trail verifies', async () => {
@@ -300,6 +325,41 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     const listed = entries.flatMap((e) => (e.details as { ids: string[] }).ids);
     expect(listed).toEqual(results.map((x) => x.id));
     expect(await reconcileAudit(r.store)).toMatchObject({ ok: true, submitted: 2001, difference: 0 });
+  });
+
+  it('entries the store refused are written, in order, when it takes writes again; while it refuses, the buffer is bounded and a drop is reported', async () => {
+    url = freshStoreUrl(kind);
+    const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000, flushIntervalMs: 20 } }));
+    const audit = r.visibility.audit!;
+    const errors: string[] = [];
+    r.events.on('worker:error', (e) => void (e.during.startsWith('audit') && errors.push(`${e.during}: ${(e.error as Error).message}`)));
+    const note = (n: number) => audit.record({ actor: 'erin', action: 'operator.note', target: `note:${n}`, details: null });
+    const { id } = await r.enqueue('pay', { n: 1 });
+    await audit.flush();
+    let lift = await refuseAuditWrites(r);
+    note(1);
+    await audit.flush();
+    expect(errors[0]).toMatch(/^audit flush: (database is locked|injected: audit write refused)/);
+    // While the store refuses, the buffer holds MAX_BUFFERED_ENTRIES: one more is dropped, and said so.
+    const max = MAX_BUFFERED_ENTRIES;
+    for (let n = 2; n <= max + 1; n++) note(n);
+    await audit.flush();
+    expect(errors).toContain(`audit flush: 1 audit entries dropped: the store refused writes while ${max} entries waited; reconcile counts their jobs as never submitted`);
+    await lift();
+    // Tried again by itself.
+    await waitFor(async () => (await r.store.visibility.countUnsealedAudit()) === 1 + max);
+    // Refused again, then taken by close().
+    lift = await refuseAuditWrites(r);
+    note(max + 2);
+    await audit.flush();
+    await lift();
+    await r.close();
+    const reader = (rebound = await createRebound({ store: url, jobs, audit: false }));
+    const entries = await reader.store.visibility.readAudit({ afterSeq: 0, limit: max + 10 });
+    const notes = Array.from({ length: max }, (_, i) => `note:${i + 1}`);
+    expect(entries.map((e) => e.target)).toEqual([`job:${id}`, ...notes, `note:${max + 2}`]);
+    expect(await verifyAudit(reader.store)).toMatchObject({ ok: true, count: max + 2, unsealed: 0 });
+    expect(await reconcileAudit(reader.store)).toMatchObject({ ok: true, submitted: 1 });
   });
 
   it('reconciles submitted jobs with completed, dead, purged, cancelled and in-flight ones', async () => {
