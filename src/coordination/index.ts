@@ -3,6 +3,7 @@
  * the schedule API the CLI and the HTTP server call, the coordinator service,
  * leadership callbacks and distributed locks.
  */
+import { checkCoordinatorOptions } from '../config/coordinator-options.ts';
 import { ReboundError, ValidationError } from '../errors.ts';
 import type { Rebound } from '../rebound.ts';
 import type { PrunedCount, ScheduleRecord } from '../store/coordination.ts';
@@ -20,6 +21,7 @@ export class ScheduleNotFoundError extends ReboundError {
 export class Coordination {
   private readonly codeSchedules = new Map<string, ScheduleDefinition>();
   private coordinatorInstance: Coordinator | null = null;
+  private coordinatorOptions: CoordinatorOptions = {};
 
   constructor(private readonly rebound: Rebound) {}
 
@@ -33,9 +35,24 @@ export class Coordination {
     return this;
   }
 
-  /** The coordinator service of this client (created on first use, with these options). */
+  /**
+   * The coordinator service of this client, created on first use with these options. Later calls may repeat
+   * options or leave them out; an option that differs from the first call's is refused, not ignored.
+   */
   coordinator(opts: CoordinatorOptions = {}): Coordinator {
-    this.coordinatorInstance ??= new Coordinator(
+    if (this.coordinatorInstance) {
+      const field = differingOption(this.coordinatorOptions, checkCoordinatorOptions(opts));
+      if (field) {
+        throw new ValidationError(
+          `options.${field}`,
+          `the coordinator of this client was already created (by an earlier start(), coordinator() or onLeadership()) with ${show(field, this.coordinatorOptions)}, not ${show(field, opts)}; ` +
+            'pass the options to the first of these calls, before onLeadership()',
+        );
+      }
+      return this.coordinatorInstance;
+    }
+    this.coordinatorOptions = opts;
+    this.coordinatorInstance = new Coordinator(
       {
         store: this.rebound.store,
         defs: this.rebound.definitions,
@@ -132,6 +149,24 @@ export class Coordination {
   prunedCounts(): Promise<PrunedCount[]> {
     return this.store.prunedCounts();
   }
+}
+
+/** The first option (`retention.*` for an age) that `asked` sets to something other than `created` did. */
+function differingOption(created: CoordinatorOptions, asked: CoordinatorOptions): string | null {
+  for (const [key, value] of Object.entries(asked) as [keyof CoordinatorOptions, unknown][]) {
+    if (value === undefined) continue;
+    if (key === 'retention') {
+      for (const [age, ms] of Object.entries(value as object)) {
+        if (ms !== undefined && created.retention?.[age as keyof typeof created.retention] !== ms) return `retention.${age}`;
+      }
+    } else if (created[key] !== value) return key;
+  }
+  return null;
+}
+
+function show(field: string, opts: CoordinatorOptions): string {
+  const value = field.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], opts);
+  return value === undefined ? `${field} left to its default` : `${field} ${JSON.stringify(value)}`;
 }
 
 export { Coordinator, type CoordinatorOptions } from './coordinator.ts';

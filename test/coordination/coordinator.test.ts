@@ -136,6 +136,29 @@ describe.each(storeKinds)('coordination services on %s', (kind) => {
     expect(new Date(leap.nextFireAt!).toISOString()).toBe('2028-02-29T00:00:00.000Z');
   });
 
+  it('start(options) after onLeadership() is refused, naming the option, rather than ignored; repeating them or none is fine', async () => {
+    url = freshStoreUrl(kind);
+    const r = await client();
+    r.onLeadership(() => {}); // creates and starts the coordinator with the defaults
+    const refused = (() => {
+      try {
+        r.coordination.start({ lease: 'leader:billing', leaseMs: 3000 });
+      } catch (err) {
+        return err as ValidationError;
+      }
+    })();
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect(refused?.field).toBe('options.lease');
+    expect(refused?.message).toMatch(/already created .* with lease left to its default, not lease "leader:billing"/);
+    expect(() => r.coordination.start({ retention: { deadMs: DAY } })).toThrow(/options\.retention\.deadMs/);
+    expect(r.coordination.start().elector.lease).toBe('leader:maintenance');
+
+    const r2 = await client();
+    const c = r2.coordination.start({ leaseMs: 3000, retention: { completedMs: DAY } });
+    expect(r2.coordination.start({ leaseMs: 3000, retention: { completedMs: DAY, deadMs: undefined } })).toBe(c);
+    expect(() => r2.coordination.coordinator({ leaseMs: 4000 })).toThrow(/options\.leaseMs: .* with leaseMs 3000, not leaseMs 4000/);
+  });
+
   it('two holders of one lock: the stale holder has the lower token and is refused', async () => {
     url = freshStoreUrl(kind);
     const r = await client();
