@@ -362,7 +362,8 @@ export async function verifyAudit(
   let expectedSeq = 1;
   let prev = GENESIS_HASH;
   let head: ChainHead | null = null;
-  const hashAt = new Map<number, string>();
+  // Position 0 is the genesis: the head of a checkpoint exported from an empty trail.
+  const hashAt = new Map<number, string>([[0, GENESIS_HASH]]);
   const batches = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
   const segments = await v.listAuditSegments();
   // The walk stops at the last listed segment: another process may seal more meanwhile, and those entries'

@@ -146,6 +146,19 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(cli.stderr).toContain('the checkpoint names seq 6 but the chain ends at seq 5');
   });
 
+  it('a checkpoint exported from an empty trail verifies, before and after entries are added', async () => {
+    url = freshStoreUrl(kind);
+    const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
+    const cp = await exportCheckpoint(r.store, r.now());
+    expect(cp).toMatchObject({ head_seq: 0, count: 0, head_hash: '0'.repeat(64) });
+    expect(await verifyAudit(r.store, { checkpoint: cp })).toMatchObject({ ok: true, count: 0 });
+    await r.enqueue('pay', { n: 1 });
+    await r.visibility.audit!.flush();
+    await r.visibility.audit!.seal();
+    expect(await verifyAudit(r.store, { checkpoint: cp })).toMatchObject({ ok: true, count: 1 });
+    expect((await verifyAudit(r.store, { checkpoint: { ...cp, head_hash: 'f'.repeat(64) } })).problem?.reason).toContain('does not match the checkpoint');
+  });
+
   it('an untouched trail verifies while another process seals; an entry no segment covers still fails', async () => {
     const r = await auditedStore();
     // Another process of the deployment: a second client on the same store, with its own sealer.
