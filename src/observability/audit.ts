@@ -365,6 +365,7 @@ export async function verifyAudit(
   // Position 0 is the genesis: the head of a checkpoint exported from an empty trail.
   const hashAt = new Map<number, string>([[0, GENESIS_HASH]]);
   const batches = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
+  const gone = opts.jobs ? { ids: new Set<string>(), removed: await removedJobs(store).then((r) => r.purged + r.pruned) } : undefined;
   const segments = await v.listAuditSegments();
   // The walk stops at the last listed segment: another process may seal more meanwhile, and those entries'
   // segments are not in this list. What lies past it is looked at after the walk.
@@ -392,8 +393,8 @@ export async function verifyAudit(
       if (entryHash(prev, e, seq) !== e.hash) {
         return fail({ seq, id: e.id, reason: `entry seq ${seq} (id ${e.id}, ${e.action}) was altered: its content does not match its hash` });
       }
-      if (batches && e.action === BATCH_SUBMIT && (e.details as { jobs_digest?: unknown } | null)?.jobs_digest) {
-        const problem = await checkBatch(store, e);
+      if (batches && gone && e.action === BATCH_SUBMIT && (e.details as { jobs_digest?: unknown } | null)?.jobs_digest) {
+        const problem = await checkBatch(store, e, gone);
         if (problem && problem !== 'skipped') return { ...(await fail(problem)), batches };
         batches[problem ? 'skipped' : 'checked']++;
       }
@@ -445,16 +446,39 @@ export async function verifyAudit(
   return { ok: true, count: last, head, unsealed: sealedSince + (await v.countUnsealedAudit()), ...(batches && { batches }) };
 }
 
-/** Recomputes a batch entry's jobs_digest from the stored jobs: null when it matches, 'skipped' when some are gone. */
-async function checkBatch(store: Store, e: AuditEntry): Promise<AuditProblem | 'skipped' | null> {
+/**
+ * Recomputes a batch entry's jobs_digest from the stored jobs: null when it matches, 'skipped' when some of its
+ * jobs are gone and their removal is recorded.
+ *
+ * Retention and purges record how many jobs they removed (by type and state), not which: a job is taken as
+ * removed while the jobs missing so far (`gone.ids`, each counted once across entries) are no more than the
+ * removals recorded (`gone.removed`, the numbers `reconcile` uses). A missing job beyond that is a failure,
+ * named with its entry; a deletion behind the library's back hides among recorded removals at most.
+ */
+async function checkBatch(store: Store, e: AuditEntry, gone: { ids: Set<string>; removed: number }): Promise<AuditProblem | 'skipped' | null> {
   const d = e.details as { ids: string[]; jobs_digest: string };
   const stored = new Map((await store.listJobs({ ids: [...new Set(d.ids)], limit: d.ids.length })).map((j) => [j.id, j]));
   const lines: string[] = [];
+  let missing = false;
   for (const id of d.ids) {
     const j = stored.get(id);
-    if (!j) return 'skipped';
-    lines.push(batchLine(j, payloadHash(j.type, j.payload)));
+    if (j) {
+      lines.push(batchLine(j, payloadHash(j.type, j.payload)));
+      continue;
+    }
+    missing = true;
+    gone.ids.add(id);
+    if (gone.ids.size > gone.removed) {
+      return {
+        seq: e.seq!,
+        id: e.id,
+        reason:
+          `entry seq ${e.seq} (id ${e.id}, ${BATCH_SUBMIT}) names job ${id}, which is not in the store and whose removal is not recorded: ` +
+          `${gone.ids.size} job(s) named by bulk entries are gone, ${gone.removed} removed by retention or a dead-letter purge`,
+      };
+    }
   }
+  if (missing) return 'skipped';
   if (batchDigest(lines) === d.jobs_digest) return null;
   return { seq: e.seq!, id: e.id, reason: `entry seq ${e.seq} (id ${e.id}, ${BATCH_SUBMIT}) does not match the jobs it names: a job's payload, type, queue or parent was changed` };
 }
@@ -523,25 +547,32 @@ export interface Reconciliation {
   difference: number;
 }
 
+/** Jobs that left the store without finishing there: dead-letter purges (from the trail), retention prunes (the coordination store's running counts when there is one, else the trail). */
+async function removedJobs(store: Store): Promise<{ purged: number; pruned: number }> {
+  const totals = await store.visibility.auditTotals([...REMOVAL_ACTIONS.purged, ...REMOVAL_ACTIONS.pruned]);
+  const sum = (actions: string[]) => actions.reduce((n, a) => n + (totals.counted[a] ?? 0), 0);
+  const prunedCounts = (store as { coordination?: { prunedCounts?: () => Promise<{ count: number }[]> } }).coordination?.prunedCounts;
+  const pruned = prunedCounts
+    ? (await prunedCounts.call((store as { coordination: unknown }).coordination)).reduce((n, c) => n + c.count, 0)
+    : sum(REMOVAL_ACTIONS.pruned);
+  return { purged: sum(REMOVAL_ACTIONS.purged), pruned };
+}
+
 /**
  * Checks that every audited submission is accounted for by a job state or a
  * removal: dead-letter purges (from the trail), retention prunes (the
  * coordination store's running counts when there is one, else the trail).
  */
 export async function reconcileAudit(store: Store): Promise<Reconciliation> {
-  const totals = await store.visibility.auditTotals([BATCH_SUBMIT, ...REMOVAL_ACTIONS.purged, ...REMOVAL_ACTIONS.pruned]);
+  const totals = await store.visibility.auditTotals([BATCH_SUBMIT]);
   const submitted = totals.submitted + (totals.counted[BATCH_SUBMIT] ?? 0);
   const counts = await store.countByState();
-  const sum = (actions: string[]) => actions.reduce((n, a) => n + (totals.counted[a] ?? 0), 0);
-  const prunedCounts = (store as { coordination?: { prunedCounts?: () => Promise<{ count: number }[]> } }).coordination?.prunedCounts;
-  const pruned = prunedCounts
-    ? (await prunedCounts.call((store as { coordination: unknown }).coordination)).reduce((n, c) => n + c.count, 0)
-    : sum(REMOVAL_ACTIONS.pruned);
+  const { purged, pruned } = await removedJobs(store);
   const accounted = {
     completed: counts.completed ?? 0,
     dead: counts.dead ?? 0,
     cancelled: counts.cancelled ?? 0,
-    purged: sum(REMOVAL_ACTIONS.purged),
+    purged,
     pruned,
     // Every state that is not final (scheduled, available, running, and any a capability adds).
     in_flight: Object.entries(counts).reduce((n, [state, c]) => (['completed', 'dead', 'cancelled'].includes(state) ? n : n + (c ?? 0)), 0),

@@ -253,6 +253,32 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(await verifyAudit(r.store)).toMatchObject({ ok: false, problem: { seq: 3 } });
   });
 
+  it('verify --jobs skips a batch whose job retention pruned, and names a job deleted without a recorded removal', async () => {
+    url = freshStoreUrl(kind);
+    const DAY = 86_400_000;
+    let clock = Date.UTC(2026, 0, 10);
+    const r = (rebound = await createRebound({ store: url, jobs, now: () => clock, audit: { sealIntervalMs: 60_000 } }));
+    const ids = (await r.enqueueMany([1, 2, 3].map((n) => ({ type: 'pay', payload: { n }, opts: { delayMs: 60_000 } })))).map((x) => x.id);
+    await r.cancel(ids[0]);
+    // Eight days later retention prunes the cancelled job (kept seven days) and records it.
+    clock += 8 * DAY;
+    const c = r.coordination.coordinator({ leaseMs: 10_000 });
+    await c.elector.runOnce();
+    expect((await c.runOnce()).pruned?.jobs).toEqual({ cancelled: { pay: 1 } });
+    await r.visibility.audit!.flush();
+    await r.visibility.audit!.seal();
+    expect(await verifyAudit(r.store, { jobs: true })).toMatchObject({ ok: true, batches: { checked: 0, skipped: 1 } });
+    // A second job of the batch deleted behind the library's back, with a third's payload changed: no removal
+    // accounts for it, so the entry is not skipped.
+    await tamper(r, [`DELETE FROM jobs WHERE id = ${ids[1]}`, `UPDATE jobs SET payload = '{"n":30}' WHERE id = ${ids[2]}`]);
+    const v = await verifyAudit(r.store, { jobs: true });
+    expect(v).toMatchObject({ ok: false, problem: { seq: 1 } });
+    expect(v.problem?.reason).toContain(`names job ${ids[1]}, which is not in the store and whose removal is not recorded`);
+    const cli = await runCli(['audit', 'verify', '--jobs', '--store', url]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain(`entry seq 1 (id ${v.problem!.id}, job.submit.batch) names job ${ids[1]}`);
+  });
+
   it('a batch entry keeps its place and is written whole when flushed at once, though its details are built after the call', async () => {
     url = freshStoreUrl(kind);
     const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000, flushIntervalMs: 60_000 } }));
