@@ -50,15 +50,25 @@ export async function withLock<T>(
   if (!lease) throw new LockUnavailableError(name, (await store.getLease(leaseName))?.holder ?? null);
   const token = lease.token;
   const controller = new AbortController();
-  const renew = setInterval(async () => {
-    const ok = await store.renewLease({ name: leaseName, token, ttlMs, now: now() }).catch(() => null);
-    if (!ok && !controller.signal.aborted) controller.abort(new LockUnavailableError(name, null));
+  let renewing: Promise<void> | null = null;
+  const renew = setInterval(() => {
+    if (renewing) return; // one at a time: a slow store gets no pile of renewals
+    renewing = store
+      .renewLease({ name: leaseName, token, ttlMs, now: now() })
+      .catch(() => null)
+      .then((ok) => {
+        if (!ok && !controller.signal.aborted) controller.abort(new LockUnavailableError(name, null));
+      })
+      .finally(() => (renewing = null));
   }, Math.max(10, Math.floor(ttlMs / 3)));
   renew.unref();
   try {
     return await fn({ name, token, signal: controller.signal });
   } finally {
     clearInterval(renew);
+    // A renewal still in flight carries a `now` from before the release: landing after it, it would hold
+    // the released lock for another TTL. So the release waits for it.
+    await renewing;
     await store.releaseLease({ name: leaseName, token, now: now() }).catch(() => {});
   }
 }

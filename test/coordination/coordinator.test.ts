@@ -159,6 +159,44 @@ describe.each(storeKinds)('coordination services on %s', (kind) => {
     expect(() => r2.coordination.coordinator({ leaseMs: 4000 })).toThrow(/options\.leaseMs: .* with leaseMs 3000, not leaseMs 4000/);
   });
 
+  it('a lock renewal in flight when fn returns lands before the release, so the lock is free at once after it', async () => {
+    url = freshStoreUrl(kind);
+    const r = await client();
+    const store = r.store.coordination;
+    // The store, with the first renewal held (in flight) until the test lets it through.
+    const events: string[] = [];
+    let letRenewalThrough!: () => void;
+    const held = new Promise<void>((resolve) => (letRenewalThrough = resolve));
+    let renewalSent!: () => void;
+    const sent = new Promise<void>((resolve) => (renewalSent = resolve));
+    let released: Promise<boolean> | null = null;
+    const slow: typeof store = Object.create(store);
+    slow.renewLease = async (p) => {
+      events.push('renew');
+      renewalSent();
+      await held;
+      const renewed = await store.renewLease(p);
+      events.push('renewed');
+      return renewed;
+    };
+    slow.releaseLease = (p) => {
+      events.push('release');
+      return (released = store.releaseLease(p));
+    };
+    const done = withLock(slow, 'invoice-42', async (lock) => {
+      await sent; // fn returns while the renewal (sent with the time of then) is in flight
+      clock += 10;
+      return lock.token;
+    }, { ttlMs: 150, now });
+    await new Promise((resolve) => setImmediate(resolve));
+    await released; // (a release made without waiting for the renewal has reached the store)
+    letRenewalThrough();
+    const token = await done;
+    expect(events).toEqual(['renew', 'renewed', 'release']);
+    expect(await holdsLock(store, 'invoice-42', token, clock)).toBe(false);
+    expect(await r.withLock('invoice-42', (next) => next.token)).toBe(token + 1);
+  });
+
   it('two holders of one lock: the stale holder has the lower token and is refused', async () => {
     url = freshStoreUrl(kind);
     const r = await client();
