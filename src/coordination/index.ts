@@ -130,19 +130,23 @@ export class Coordination {
     return this.setPaused(name, true, opts.actor ?? 'library');
   }
 
-  /** Resumes a schedule from now on: fire times that passed while paused are not caught up. */
+  /**
+   * Resumes a schedule where it stopped: a fire time still within the grace period fires as usual; older ones,
+   * those passed while paused included, follow its misfire policy. Resuming a schedule that is not paused changes nothing.
+   */
   async resumeSchedule(name: string, opts: { actor?: string } = {}): Promise<ScheduleRecord> {
     return this.setPaused(name, false, opts.actor ?? 'library');
   }
 
   private async setPaused(name: string, paused: boolean, actor: string): Promise<ScheduleRecord> {
     if (typeof name !== 'string' || !name) throw new ValidationError('name', 'must name a schedule');
-    const existing = await this.getSchedule(name);
-    const now = this.rebound.now();
-    const s = await this.store.setSchedulePaused(name, paused, paused ? existing.nextFireAt : firstFireAfter(existing, now), now);
-    if (!s) throw new ScheduleNotFoundError(name);
-    this.rebound.events.emit('operator:action', { actor, action: paused ? 'schedule.pause' : 'schedule.resume', target: `schedule:${name}` });
-    return s;
+    // The cursor is kept: a fresh one ("after now") dropped a fire time that was due but not yet fired.
+    const result = await this.store.setSchedulePaused(name, paused, this.rebound.now());
+    if (!result) throw new ScheduleNotFoundError(name);
+    if (result.changed) {
+      this.rebound.events.emit('operator:action', { actor, action: paused ? 'schedule.pause' : 'schedule.resume', target: `schedule:${name}` });
+    }
+    return result.schedule;
   }
 
   /** Jobs deleted by retention, by type and state (for audit reconciliation). */

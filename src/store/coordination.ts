@@ -102,8 +102,12 @@ export interface CoordinationStore {
   getSchedule(name: string): Promise<ScheduleRecord | null>;
   listSchedules(): Promise<ScheduleRecord[]>;
   removeSchedule(name: string): Promise<boolean>;
-  /** Pauses, or resumes with a fresh next fire time (fire times passed while paused are not misfires). */
-  setSchedulePaused(name: string, paused: boolean, nextFireAt: number | null, now: number): Promise<ScheduleRecord | null>;
+  /**
+   * Pauses or resumes, keeping the cursor: on resume, fire times that passed (before or during the pause) are
+   * planned as after any downtime (the grace period, then the misfire policy). A schedule already in that
+   * state is left as it is (`changed: false`, no version bump). null: no such schedule.
+   */
+  setSchedulePaused(name: string, paused: boolean, now: number): Promise<{ schedule: ScheduleRecord; changed: boolean } | null>;
   /**
    * Fenced. Records each fire time once (unique on schedule and fire time) and
    * enqueues its job in the same transaction, then moves the cursor forward.

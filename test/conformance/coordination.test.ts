@@ -55,7 +55,7 @@ describe.each(storeKinds)('coordination store conformance: %s', (kind) => {
     expect(await c.acquireLease({ name: 'L', holder: 'a', ttlMs: 1000, now: T0 + 1601 })).toMatchObject({ token: 3 });
   });
 
-  it('schedules: create, unchanged upsert keeps the cursor, pause, resume, remove', async () => {
+  it('schedules: create, unchanged upsert keeps the cursor, pause and resume keep it, remove', async () => {
     const c = await open();
     expect((await c.upsertSchedule(spec, T0 + 1000, T0)).change).toBe('created');
     // Same definition (payload keys in another order): unchanged.
@@ -67,8 +67,12 @@ describe.each(storeKinds)('coordination store conformance: %s', (kind) => {
     expect(changed).toMatchObject({ change: 'updated', schedule: { nextFireAt: T0 + 1000, version: 2 } });
     const retimed = await c.upsertSchedule({ ...spec, payload: { a: 2 }, cron: '*/5 * * * * *' }, T0 + 5000, T0 + 7);
     expect(retimed.schedule).toMatchObject({ nextFireAt: T0 + 5000, version: 3 });
-    expect(await c.setSchedulePaused('billing', true, null, T0 + 8)).toMatchObject({ paused: true, nextFireAt: T0 + 5000 });
-    expect(await c.setSchedulePaused('billing', false, T0 + 20_000, T0 + 9)).toMatchObject({ paused: false, nextFireAt: T0 + 20_000 });
+    expect(await c.setSchedulePaused('billing', true, T0 + 8)).toMatchObject({ changed: true, schedule: { paused: true, nextFireAt: T0 + 5000, version: 4 } });
+    expect(await c.setSchedulePaused('billing', true, T0 + 9)).toMatchObject({ changed: false, schedule: { paused: true, version: 4, updatedAt: T0 + 8 } });
+    // Resumed long after its next fire time, it keeps the cursor: the fire pass plans what passed meanwhile.
+    expect(await c.setSchedulePaused('billing', false, T0 + 60_000)).toMatchObject({ changed: true, schedule: { paused: false, nextFireAt: T0 + 5000, version: 5 } });
+    expect(await c.setSchedulePaused('billing', false, T0 + 60_001)).toMatchObject({ changed: false, schedule: { paused: false, version: 5, updatedAt: T0 + 60_000 } });
+    expect(await c.setSchedulePaused('nobody', false, T0 + 60_002)).toBeNull();
     expect((await c.listSchedules()).map((s) => s.name)).toEqual(['billing']);
     expect(await c.removeSchedule('billing')).toBe(true);
     expect(await c.removeSchedule('billing')).toBe(false);
@@ -123,7 +127,7 @@ describe.each(storeKinds)('coordination store conformance: %s', (kind) => {
   it('a fire pass that read an older version of the schedule writes nothing', async () => {
     const c = await open();
     const { schedule } = await c.upsertSchedule(spec, T0, T0);
-    await c.setSchedulePaused('billing', true, null, T0 + 1);
+    await c.setSchedulePaused('billing', true, T0 + 1);
     await c.acquireLease({ name: 'leader', holder: 'a', ttlMs: 1000, now: T0 });
     const r = await c.fireSchedule({ fence: { lease: 'leader', token: 1 }, name: 'billing', version: schedule.version, fires: [{ fireAt: T0, job: newJob() }], lastFireAt: T0, nextFireAt: T0 + 1000, now: T0 + 2 });
     expect(r).toEqual([]);

@@ -105,7 +105,7 @@ describe.each(storeKinds)('coordination services on %s', (kind) => {
     expect(jobs.every((j) => JSON.stringify(j.payload) === '{"n":1}')).toBe(true);
   });
 
-  it('runtime schedules: add, list with next fire times, pause, resume without catch-up, remove; each change is an operator action', async () => {
+  it('runtime schedules: add, list with next fire times, pause, resume (what passed meanwhile follows the misfire policy), remove; each change is an operator action', async () => {
     url = freshStoreUrl(kind);
     const r = await client();
     const actions: string[] = [];
@@ -116,11 +116,45 @@ describe.each(storeKinds)('coordination services on %s', (kind) => {
     await r.coordination.pauseSchedule('nightly', { actor: 'cli' });
     clock += 3 * DAY;
     const resumed = await r.coordination.resumeSchedule('nightly', { actor: 'cli' });
-    expect(new Date(resumed.nextFireAt!).toISOString()).toBe('2026-03-12T02:30:00.000Z'); // 02:30 on the 11th had passed
+    expect(new Date(resumed.nextFireAt!).toISOString()).toBe('2026-03-09T02:30:00.000Z'); // where it stopped
+    const c = r.coordination.coordinator({ leaseMs: 10_000 });
+    await c.elector.runOnce();
+    expect((await c.runOnce()).fired).toEqual([]); // misfire 'skip': the three passed while paused are dropped
+    expect(new Date((await r.coordination.getSchedule('nightly')).nextFireAt!).toISOString()).toBe('2026-03-12T02:30:00.000Z');
     await r.coordination.removeSchedule('nightly', { actor: 'cli' });
     await expect(r.coordination.removeSchedule('nightly')).rejects.toThrow(/does not exist/);
     await expect(r.coordination.addSchedule('bad', { cron: '* * * * *', tz: 'Nowhere/City', type: 'tick' })).rejects.toThrow(/IANA time zone/);
     expect(actions).toEqual(['cli schedule.add schedule:nightly', 'cli schedule.pause schedule:nightly', 'cli schedule.resume schedule:nightly', 'cli schedule.remove schedule:nightly']);
+  });
+
+  it('a fire time already due is not lost to a resume: of a schedule not paused (nothing changes), or right after a pause', async () => {
+    url = freshStoreUrl(kind);
+    const r = await client();
+    const actions: string[] = [];
+    r.events.on('operator:action', (e) => void actions.push(`${e.action} ${e.target}`));
+    clock = Date.parse('2026-05-01T09:59:00Z');
+    for (const name of ['running', 'paused-then-resumed']) await r.coordination.addSchedule(name, { cron: '0 * * * *', type: 'tick' });
+    clock = Date.parse('2026-05-01T10:00:05Z'); // 10:00 is due; the leader has not made its pass yet
+    const before = await r.coordination.getSchedule('running');
+    expect(await r.coordination.resumeSchedule('running')).toEqual(before);
+    await r.coordination.pauseSchedule('paused-then-resumed');
+    await r.coordination.resumeSchedule('paused-then-resumed');
+    expect(actions).toEqual(['schedule.add schedule:running', 'schedule.add schedule:paused-then-resumed', 'schedule.pause schedule:paused-then-resumed', 'schedule.resume schedule:paused-then-resumed']);
+    clock += 1000;
+    const c = r.coordination.coordinator({ leaseMs: 10_000 });
+    await c.elector.runOnce();
+    const pass = await c.runOnce();
+    expect(pass.fired.map((f) => [f.schedule, new Date(f.fireAt).toISOString()])).toEqual([
+      ['paused-then-resumed', '2026-05-01T10:00:00.000Z'],
+      ['running', '2026-05-01T10:00:00.000Z'],
+    ]);
+    // Paused for three days under misfire 'once' (the default): one catch-up, for the latest hour missed, and the hour on time.
+    await r.coordination.pauseSchedule('running');
+    clock += 3 * DAY;
+    await r.coordination.resumeSchedule('running');
+    await c.elector.runOnce();
+    const fired = (await c.runOnce()).fired.filter((f) => f.schedule === 'running');
+    expect(fired.map((f) => new Date(f.fireAt).toISOString())).toEqual(['2026-05-04T09:00:00.000Z', '2026-05-04T10:00:00.000Z']);
   });
 
   it('a pattern that can never fire (30 February, 31 April) is refused on cron and not stored; 29 February is taken', async () => {

@@ -183,14 +183,18 @@ export class PostgresCoordinationStore implements CoordinationStore {
     return rowCount === 1;
   }
 
-  async setSchedulePaused(name: string, paused: boolean, nextFireAt: number | null, now: number): Promise<ScheduleRecord | null> {
-    const { rows } = await this.pool.query<ScheduleRow>(
-      `UPDATE schedules SET paused = $1, version = version + 1, updated_at = $2,
-              next_fire_at = CASE WHEN $1 THEN next_fire_at ELSE $3::bigint END
-       WHERE name = $4 RETURNING *`,
-      [paused, now, nextFireAt, name],
+  async setSchedulePaused(name: string, paused: boolean, now: number): Promise<{ schedule: ScheduleRecord; changed: boolean } | null> {
+    // The row as changed, or, when it was already in that state, as it is.
+    const { rows } = await this.pool.query<ScheduleRow & { changed: boolean }>(
+      `WITH changed AS (
+         UPDATE schedules SET paused = $1, version = version + 1, updated_at = $2 WHERE name = $3 AND paused <> $1 RETURNING *
+       )
+       SELECT *, true AS changed FROM changed
+       UNION ALL
+       SELECT *, false AS changed FROM schedules WHERE name = $3 AND NOT EXISTS (SELECT 1 FROM changed)`,
+      [paused, now, name],
     );
-    return rows[0] ? toSchedule(rows[0]) : null;
+    return rows[0] ? { schedule: toSchedule(rows[0]), changed: rows[0].changed } : null;
   }
 
   async fireSchedule(p: {

@@ -163,18 +163,15 @@ export class SqliteCoordinationStore implements CoordinationStore {
     return this.write(() => this.db.prepare('DELETE FROM schedules WHERE name = ?').run(name).changes === 1);
   }
 
-  async setSchedulePaused(name: string, paused: boolean, nextFireAt: number | null, now: number): Promise<ScheduleRecord | null> {
-    const row = this.write(
-      () =>
-        this.db
-          .prepare(
-            `UPDATE schedules SET paused = ?, version = version + 1, updated_at = ?,
-                    next_fire_at = CASE WHEN ? THEN next_fire_at ELSE ? END
-             WHERE name = ? RETURNING *`,
-          )
-          .get(paused ? 1 : 0, now, paused ? 1 : 0, nextFireAt, name) as ScheduleRow | undefined,
-    );
-    return row ? toSchedule(row) : null;
+  async setSchedulePaused(name: string, paused: boolean, now: number): Promise<{ schedule: ScheduleRecord; changed: boolean } | null> {
+    return this.write(() => {
+      const changed = this.db
+        .prepare('UPDATE schedules SET paused = ?, version = version + 1, updated_at = ? WHERE name = ? AND paused <> ? RETURNING *')
+        .get(paused ? 1 : 0, now, name, paused ? 1 : 0) as ScheduleRow | undefined;
+      if (changed) return { schedule: toSchedule(changed), changed: true };
+      const row = this.db.prepare('SELECT * FROM schedules WHERE name = ?').get(name) as ScheduleRow | undefined;
+      return row ? { schedule: toSchedule(row), changed: false } : null;
+    });
   }
 
   async fireSchedule(p: {
