@@ -438,7 +438,7 @@ export class Rebound {
     await Promise.all([...this.dlqWatchers].map((w) => w.stop()));
     await this.coordinationFacade?.stop();
     await Promise.all([...this.workers].map((w) => w.stop()));
-    await this.breakers.flush();
+    await this.breakers.stop();
     await this.inserter.drain();
     await this.visibility.close();
     await this.store.close();

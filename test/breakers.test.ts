@@ -243,6 +243,42 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     expect((await rebound.breakers.get('payments')).redrivePending).toBeNull();
   });
 
+  it('a client that stops during an outage redrive stops it promptly and leaves the rest owed; the next process finishes it', async () => {
+    url = freshStoreUrl(kind);
+    let up = false;
+    const chargeJob = defineJob('charge', {
+      breaker: { name: 'payments', consecutiveFailures: 6, cooldownMs: 600_000 },
+      retry: { maxAttempts: 1 },
+      handler: async () => {
+        if (!up) throw new Error('payment service down');
+      },
+    });
+    rebound = await createRebound({ store: url, jobs: [chargeJob] });
+    await rebound.enqueueMany([0, 1, 2, 3, 4, 5].map(() => ({ type: 'charge', payload: {} })));
+    const worker = rebound.work({ concurrency: 1, pollIntervalMs: 20 });
+    await waitFor(async () => (await rebound.countJobs({ state: 'dead' })) === 6);
+    await worker.stop();
+    // One job a second: the whole redrive would take five seconds more.
+    rebound.breakers.redrivePerSecond = 1;
+    up = true;
+    const redriven: string[] = [];
+    rebound.events.on('job:redriven', (e) => redriven.push(...e.jobIds));
+    await rebound.breakers.force('payments', 'closed');
+    await waitFor(() => redriven.length >= 1);
+    await rebound.close();
+    expect(redriven.length).toBeLessThan(6);
+    const next = await createRebound({ store: url, jobs: [chargeJob] });
+    try {
+      expect((await next.breakers.get('payments')).redrivePending).not.toBeNull();
+      const w = next.work({ concurrency: 2, pollIntervalMs: 20 });
+      await waitFor(async () => (await next.countJobs({ state: 'completed' })) === 6, 20_000);
+      await w.stop();
+      expect((await next.breakers.get('payments')).redrivePending).toBeNull();
+    } finally {
+      await next.close();
+    }
+  });
+
   it('refuses bad breaker options with a ValidationError naming the field', async () => {
     url = freshStoreUrl(kind);
     expect(() => defineJob('x', { handler: () => 1, breaker: { name: 'p', failureRatio: 2 } })).toThrow(/defineJob\("x"\)\.breaker\.failureRatio/);

@@ -217,6 +217,13 @@ export function takeRedrive(rec: BreakerRecord): Step<{ from: number; to: number
   return owed ? { next: { ...rec, redrivePending: null }, result: owed } : { next: null, result: null };
 }
 
+/** Gives back a redrive taken and not finished (its process is stopping): owed again, widened by any owed since. */
+export function giveBackRedrive(rec: BreakerRecord, outage: { from: number; to: number }): Step<void> {
+  const owed = rec.redrivePending ?? null;
+  const merged = owed ? { from: Math.min(owed.from, outage.from), to: Math.max(owed.to, outage.to) } : outage;
+  return { next: { ...rec, redrivePending: merged }, result: undefined };
+}
+
 export interface Admission {
   allowed: boolean;
   /** When not allowed: how long to wait before trying again. */

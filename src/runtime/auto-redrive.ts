@@ -15,15 +15,28 @@ export interface RedriveDeps {
   now: () => number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits `ms`, or less if `signal` aborts meanwhile. */
+const pause = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 
 /** Dead reasons a downstream outage explains; permanent errors and poison stay dead. */
 const OUTAGE_REASONS = new Set(['exhausted', 'timeout']);
 
-/** Finds dead jobs matching `match` (newest first, in pages) and redrives them, `perSecond` at a time. */
+/**
+ * Finds dead jobs matching `match` (newest first, in pages) and redrives them, `perSecond` at a time. An aborted
+ * `signal` (the process is stopping) ends it after the batch under way; the caller knows it did not finish.
+ */
 export async function redriveMatching(
   deps: RedriveDeps,
-  opts: { types?: string[]; fingerprint?: string; match: (job: Job) => boolean; perSecond: number; actor: string; limit?: number },
+  opts: { types?: string[]; fingerprint?: string; match: (job: Job) => boolean; perSecond: number; actor: string; limit?: number; signal?: AbortSignal },
 ): Promise<string[]> {
   const ids: string[] = [];
   for (const type of opts.types ?? [undefined]) {
@@ -42,7 +55,8 @@ export async function redriveMatching(
   const batch = Math.max(1, Math.floor(opts.perSecond));
   const pauseMs = Math.ceil((batch / opts.perSecond) * 1000);
   for (let i = 0; i < wanted.length; i += batch) {
-    if (i > 0) await sleep(pauseMs);
+    if (i > 0) await pause(pauseMs, opts.signal);
+    if (opts.signal?.aborted) break;
     const done = await deps.store.redriveDead({ ids: wanted.slice(i, i + batch) }, opts.actor, deps.now());
     if (done.length) deps.events.emit('job:redriven', { jobIds: done, actor: opts.actor });
     redriven.push(...done);
@@ -54,11 +68,12 @@ export async function redriveMatching(
 /** After a breaker's outage: the jobs of its types that died of transient failures or timeouts during it. */
 export function redriveAfterOutage(
   deps: RedriveDeps,
-  o: { breaker: string; types: string[]; since: number; until: number; perSecond: number },
+  o: { breaker: string; types: string[]; since: number; until: number; perSecond: number; signal?: AbortSignal },
 ): Promise<string[]> {
   return redriveMatching(deps, {
     types: o.types,
     perSecond: o.perSecond,
+    signal: o.signal,
     actor: `auto-redrive:breaker:${o.breaker}`,
     match: (j) =>
       OUTAGE_REASONS.has(String(j.deadReason)) &&

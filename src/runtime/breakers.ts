@@ -20,6 +20,7 @@ import {
   recordOutcome,
   resolveConfig,
   takeRedrive,
+  giveBackRedrive,
   windowCounts,
   freshBreaker,
   type Admission,
@@ -75,6 +76,8 @@ export class Breakers {
   /** Dead jobs redriven per second after an outage ends. */
   redrivePerSecond = 20;
   private readonly redrives = new Set<Promise<unknown>>();
+  /** Aborted when a worker stops: redrives under way stop after their current batch. */
+  private redriveStop = new AbortController();
   /** Breakers whose owed redrive this process is taking right now. */
   private readonly taking = new Set<string>();
   /** Each breaker's outcomes waiting to be written (see `record`). */
@@ -196,10 +199,7 @@ export class Breakers {
       wraps: (_job, def) => def.breaker != null,
       wrap: (next, ctx, job, def) => this.runGuarded(next, ctx.signal, job.id, job.leaseToken, def),
       mapError: (err) => toSnooze(err, this.deps.now()),
-      stop: async () => {
-        await this.flush();
-        await Promise.allSettled([...this.redrives]);
-      },
+      stop: () => this.stop(),
     };
   }
 
@@ -237,6 +237,19 @@ export class Breakers {
     const cfg = this.config(name);
     const { result } = await this.apply(name, (r, now) => admit(r, cfg, now, probeId), 'breaker');
     return result;
+  }
+
+  /**
+   * For a stopping worker or client: writes the outcomes still queued, and stops the redrives under way after their
+   * current batch, leaving the rest owed (afterOutage). A stop used to wait for all of it: minutes for a large
+   * outage at its bounded rate, past a supervisor's kill, and the jobs not yet redriven stayed dead.
+   */
+  async stop(): Promise<void> {
+    await this.flush();
+    const stopping = this.redriveStop;
+    this.redriveStop = new AbortController();
+    stopping.abort();
+    await Promise.allSettled([...this.redrives]);
   }
 
   /**
@@ -316,14 +329,17 @@ export class Breakers {
     const types = this.typesOf(name);
     if (types.length === 0 || this.taking.has(name)) return;
     this.taking.add(name);
+    const { signal } = this.redriveStop;
     const p = this.apply(name, (r) => takeRedrive(r), 'breaker')
       .finally(() => this.taking.delete(name))
-      .then(({ result: outage }) => {
+      .then(async ({ result: outage }) => {
         if (!outage) return; // another process took it
-        return redriveAfterOutage(
+        await redriveAfterOutage(
           { store: this.deps.store, events: this.deps.events, logger: this.deps.logger, now: this.deps.now },
-          { breaker: name, types, since: outage.from - this.config(name).windowMs, until: outage.to, perSecond: this.redrivePerSecond },
+          { breaker: name, types, since: outage.from - this.config(name).windowMs, until: outage.to, perSecond: this.redrivePerSecond, signal },
         );
+        // Stopped before the end: owed again, for another process (or this one's next worker) to finish.
+        if (signal.aborted) await this.apply(name, (r) => giveBackRedrive(r, outage), 'breaker');
       })
       .catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: `auto-redrive ${name}` }));
     this.redrives.add(p);
