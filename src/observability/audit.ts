@@ -20,7 +20,7 @@ import { createHmac, hash as hashText } from 'node:crypto';
 import type { JobDefinition } from '../define.ts';
 import { canonicalJson, payloadHash } from '../engine/enqueue-input.ts';
 import type { ReboundEmitter, ReboundEvents } from '../events.ts';
-import type { Job, Json } from '../job.ts';
+import { FINAL_STATES, type Job, type Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEntry, AuditRecord, ChainHead } from '../store/visibility.ts';
 import { on, onLoose, str, type Unsubscribe } from './subscribe.ts';
@@ -538,6 +538,8 @@ export interface Reconciliation {
     completed: number;
     dead: number;
     cancelled: number;
+    /** Workflows that failed for good and were undone (a final state). */
+    compensated: number;
     purged: number;
     pruned: number;
     in_flight: number;
@@ -572,10 +574,11 @@ export async function reconcileAudit(store: Store): Promise<Reconciliation> {
     completed: counts.completed ?? 0,
     dead: counts.dead ?? 0,
     cancelled: counts.cancelled ?? 0,
+    compensated: counts.compensated ?? 0,
     purged,
     pruned,
     // Every state that is not final (scheduled, available, running, and any a capability adds).
-    in_flight: Object.entries(counts).reduce((n, [state, c]) => (['completed', 'dead', 'cancelled'].includes(state) ? n : n + (c ?? 0)), 0),
+    in_flight: Object.entries(counts).reduce((n, [state, c]) => ((FINAL_STATES as readonly string[]).includes(state) ? n : n + (c ?? 0)), 0),
   };
   const total = Object.values(accounted).reduce((a, b) => a + b, 0);
   return { ok: total === submitted, submitted, accounted, total, difference: submitted - total };

@@ -401,7 +401,7 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(await reconcileAudit(reader.store)).toMatchObject({ ok: true, submitted: 1 });
   });
 
-  it('reconciles submitted jobs with completed, dead, purged, cancelled and in-flight ones', async () => {
+  it('reconciles submitted jobs with completed, dead, purged, cancelled, compensated and in-flight ones', async () => {
     url = freshStoreUrl(kind);
     const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
     await r.enqueue('pay', { n: 1 });
@@ -414,18 +414,23 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     await r.work({ pollIntervalMs: 10, drain: true }).done;
     const [dead] = await r.listDead({ limit: 1 });
     await r.purge({ ids: [dead.id] }, { actor: 'ops' });
+    // A workflow that failed and was undone ends compensated: a final state, not one in flight.
+    const saga = await r.enqueue('pay', { n: 7 }, { queue: 'sagas' });
+    const [claimed] = await r.store.claimJobs({ workerId: 'w', queues: ['sagas'], types: ['pay'], limit: 1, leaseMs: 1000, now: r.now() });
+    expect(claimed.id).toBe(saga.id);
+    await r.store.completeJobs([{ id: claimed.id, token: claimed.leaseToken, result: null, state: 'compensated' }], r.now());
     await r.visibility.audit!.flush();
     expect(await reconcileAudit(r.store)).toMatchObject({
       ok: true,
-      submitted: 6,
-      accounted: { completed: 2, dead: 1, purged: 1, cancelled: 1, in_flight: 1, pruned: 0 },
+      submitted: 7,
+      accounted: { completed: 2, dead: 1, purged: 1, cancelled: 1, compensated: 1, in_flight: 1, pruned: 0 },
       difference: 0,
     });
     // A job written behind the audit trail's back is found.
     await r.store.insertJobs([{ type: 'pay', queue: 'default', payload: {}, payloadHash: 'x', priority: 0, runAt: r.now(), maxAttempts: 1, idempotencyKey: null, keyTtlMs: 0, parentId: null }], r.now());
     const cli = await runCli(['audit', 'reconcile', '--store', url, '--json']);
     expect(cli.code).toBe(1);
-    expect(JSON.parse(cli.stdout)).toMatchObject({ ok: false, submitted: 6, total: 7, difference: -1 });
+    expect(JSON.parse(cli.stdout)).toMatchObject({ ok: false, submitted: 7, total: 8, difference: -1 });
     expect(cli.stderr).toContain('1 job(s) exist that were never submitted');
   });
 });

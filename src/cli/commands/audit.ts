@@ -67,7 +67,7 @@ export function register(program: Command) {
 
   audit
     .command('reconcile')
-    .description('check that submitted jobs are all accounted for: completed, dead, cancelled, purged, pruned or in flight')
+    .description('check that submitted jobs are all accounted for: completed, dead, cancelled, compensated, purged, pruned or in flight')
     .action(async (_o, cmd: Command) => {
       const rec = await withClient(cmd, async (r) => {
         await r.visibility.audit?.seal();
