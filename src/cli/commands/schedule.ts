@@ -98,7 +98,7 @@ export function register(program: Command) {
 
   schedule
     .command('resume')
-    .description('fire again from now on (fire times passed while paused are not caught up)')
+    .description("fire again; fire times passed while paused follow the schedule's misfire policy (the default 'once' catches up one run)")
     .argument('<name>', 'schedule name')
     .action(async (name: string, _o, cmd: Command) => {
       print(cmd, await withClient(cmd, (r) => r.coordination.resumeSchedule(name, { actor: 'cli' })), 'resumed');
