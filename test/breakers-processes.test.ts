@@ -57,7 +57,7 @@ describe.each(storeKinds)('a breaker shared by two processes on %s', (kind) => {
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ name: 'shared', state: 'open', blocking: true })]);
 
     const closed = await runCli(['--store', url, 'breaker', 'close', 'shared']);
-    expect(closed).toMatchObject({ code: 0, stdout: 'breaker shared: closed (forced closed)\n' });
+    expect(closed).toMatchObject({ code: 0, stdout: 'breaker shared: closed (forced closed)\nthe dead jobs of its outage will be redriven by a worker running its job types\n' });
     await waitFor(async () => (await rebound.countJobs({ type: 'guarded', state: 'completed' })) === 3, 30_000);
     const runs = lines(ledger).filter((l) => l[0] === 'guarded');
     expect(runs).toHaveLength(3);
