@@ -538,7 +538,8 @@ export class Worker {
   private async completeWithRetries(batch: Finished[]): Promise<boolean[]> {
     const completions = batch.map((f) => f.completion());
     let tries = 0;
-    const accepted = await this.retried(`complete ${batch.length} job(s)`, () => {
+    // The size stays out of `during`: it is a metric label (rebound_worker_errors_total), and must take few values.
+    const accepted = await this.retried('complete', () => {
       tries++;
       return this.deps.store.completeJobs(completions, this.deps.now());
     });
