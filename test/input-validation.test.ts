@@ -28,13 +28,24 @@ async function rejected(p: Promise<unknown>): Promise<Error> {
   throw new Error('did not reject');
 }
 
-describe('rebound.work() options', () => {
-  let url: string;
-  let rebound: Rebound;
+/** Opens a fresh SQLite client with one job type; the describe block that calls it closes and removes it after each test. */
+function freshClient(): () => Promise<Rebound> {
+  let url = '';
+  let rebound: Rebound | undefined;
   afterEach(async () => {
     await rebound?.close();
+    rebound = undefined;
     await dropStore(url);
   });
+  return async () => {
+    url = freshStoreUrl('sqlite');
+    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    return rebound;
+  };
+}
+
+describe('rebound.work() options', () => {
+  const open = freshClient();
 
   it.each([
     [{ concurrency: 0 }, 'options.concurrency', /from 1 to 10000/],
@@ -48,8 +59,7 @@ describe('rebound.work() options', () => {
     [{ pollIntervalMs: 2 ** 31 }, 'options.pollIntervalMs', /2147483647/],
     [{ shutdownGraceMs: -1 }, 'options.shutdownGraceMs', /from 0/],
   ])('refuses %j, naming %s, and starts no worker', async (options, field, message) => {
-    url = freshStoreUrl('sqlite');
-    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const rebound = await open();
     const err = thrown(() => rebound.work(options as never));
     expect(err).toBeInstanceOf(ValidationError);
     expect(err.field).toBe(field);
@@ -57,8 +67,7 @@ describe('rebound.work() options', () => {
   });
 
   it('takes every option it documents', async () => {
-    url = freshStoreUrl('sqlite');
-    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const rebound = await open();
     const worker = rebound.work({
       concurrency: 2,
       batchSize: 10,
@@ -76,12 +85,7 @@ describe('rebound.work() options', () => {
 });
 
 describe('coordination.start() options', () => {
-  let url: string;
-  let rebound: Rebound;
-  afterEach(async () => {
-    await rebound?.close();
-    await dropStore(url);
-  });
+  const open = freshClient();
 
   it.each([
     [{ retention: { completedMs: Infinity } }, 'options.retention.completedMs', /ten years/],
@@ -91,8 +95,7 @@ describe('coordination.start() options', () => {
     [{ pruneBatchSize: 0 }, 'options.pruneBatchSize', /from 1 to 100000/],
     [{ leasMs: 5000 }, 'options.leasMs', /did you mean leaseMs\?/],
   ])('refuses %j, naming %s, and starts nothing', async (options, field, message) => {
-    url = freshStoreUrl('sqlite');
-    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const rebound = await open();
     const err = thrown(() => rebound.coordination.start(options as never));
     expect(err).toBeInstanceOf(ValidationError);
     expect(err.field).toBe(field);
@@ -100,8 +103,7 @@ describe('coordination.start() options', () => {
   });
 
   it('an age given as undefined keeps the default for that state', async () => {
-    url = freshStoreUrl('sqlite');
-    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const rebound = await open();
     const coordinator = rebound.coordination.start({ retention: { completedMs: 1000, deadMs: undefined } });
     expect((coordinator as unknown as { pruner: { policy: object } }).pruner.policy).toEqual({ completedMs: 1000, deadMs: 30 * 86_400_000, cancelledMs: 7 * 86_400_000 });
     await coordinator.stop();
@@ -174,16 +176,10 @@ describe('superviseWorkers() options', () => {
 });
 
 describe('operator calls', () => {
-  let url: string;
-  let rebound: Rebound;
-  afterEach(async () => {
-    await rebound?.close();
-    await dropStore(url);
-  });
+  const open = freshClient();
 
   it('refuse an actor a store cannot keep, naming opts.actor, and change nothing', async () => {
-    url = freshStoreUrl('sqlite');
-    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const rebound = await open();
     const { id } = await rebound.enqueue('t', {});
     for (const actor of ['ops\u0000bot', '', 'x'.repeat(201), 42]) {
       const opts = { actor } as never;
@@ -199,16 +195,10 @@ describe('operator calls', () => {
 });
 
 describe('enqueue inputs', () => {
-  let url: string;
-  let rebound: Rebound;
-  afterEach(async () => {
-    await rebound?.close();
-    await dropStore(url);
-  });
+  const open = freshClient();
 
   it('runAt takes only an ISO 8601 date-time with its zone among strings; nothing is stored for the others', async () => {
-    url = freshStoreUrl('sqlite');
-    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const rebound = await open();
     for (const runAt of ['5', 'soon', '2030-01-31T09:00', 'May 1, 2030']) {
       const err = await rejected(rebound.enqueue('t', {}, { runAt }));
       expect(err).toBeInstanceOf(ValidationError);
@@ -224,8 +214,7 @@ describe('enqueue inputs', () => {
     [{ waitForRoomMs: -1 }, 'options.waitForRoomMs', /from 0 to 3600000/],
     [{ queue: 'bulk' }, 'options.queue', /unknown option; the options are tx, waitForRoomMs; an item's own options go in its opts/],
   ])("enqueueMany's own options: refuses %j and stores nothing", async (opts, field, message) => {
-    url = freshStoreUrl('sqlite');
-    rebound = await createRebound({ store: url, jobs: [defineJob('t', { handler })], logger: silent });
+    const rebound = await open();
     const err = await rejected(rebound.enqueueMany([{ type: 't', payload: {} }], opts as never));
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).field).toBe(field);
