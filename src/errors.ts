@@ -90,6 +90,16 @@ export class Snooze extends ReboundError {
     this.runAt = runAt;
     this.reason = reason;
   }
+
+  /**
+   * A handler throws a Snooze to mean "not now", so it must be recognised even
+   * when it comes from another copy of this module (a job file that resolves
+   * its own rebound): `instanceof Snooze` checks the code and `runAt`, not the class.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    const v = value as { code?: unknown; runAt?: unknown };
+    return value instanceof Error && v.code === 'snooze' && typeof v.runAt === 'number';
+  }
 }
 
 /** The executor lost its lease: another worker may own the job now. */

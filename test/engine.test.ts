@@ -584,6 +584,30 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect(attempts.map((a) => a.outcome)).toEqual(['snoozed', 'snoozed', 'completed']);
   });
 
+  it('a Snooze thrown from a second copy of the library sleeps the job too', async () => {
+    // A job file that resolves its own copy of rebound throws that copy's Snooze.
+    const secondCopy = '../src/errors.ts?second-copy'; // a query makes the module runner load the file again
+    const copy = (await import(secondCopy)) as typeof import('../src/errors.ts');
+    expect(copy.Snooze).not.toBe(Snooze);
+    let calls = 0;
+    const r = await open([
+      defineJob('nap-copy', {
+        retry: { maxAttempts: 1 },
+        handler: async () => {
+          if (++calls < 2) throw new copy.Snooze(Date.now() + 50, 'waiting in another copy');
+          return calls;
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('nap-copy', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => ['completed', 'dead'].includes((await r.getJob(id))?.state ?? ''));
+    await worker.stop();
+    const { job, attempts } = await r.inspect(id);
+    expect(job).toMatchObject({ state: 'completed', attempt: 1, result: 2 });
+    expect(attempts.map((a) => a.outcome)).toEqual(['snoozed', 'completed']);
+  });
+
   it('plugins can hold back a type, extend ctx and wrap handlers', async () => {
     let open_ = false;
     const seen: string[] = [];

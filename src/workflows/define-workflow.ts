@@ -10,7 +10,7 @@ import { defineJob, type JobDefinition, type JobOptions } from '../define.ts';
 import { errorInfo } from '../engine/error-info.ts';
 import type { Json } from '../job.ts';
 import { sensitiveValues } from '../observability/redaction.ts';
-import { ValidationError } from '../errors.ts';
+import { Snooze, ValidationError } from '../errors.ts';
 import { classifyError } from '../policies/retry.ts';
 import { History, ReplayEnd } from './history.ts';
 import { hostOf } from './host.ts';
@@ -79,7 +79,7 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
         await history.updateRun({ status: 'completed', waiting: null }, now());
         return result;
       } catch (err) {
-        if (ctx.signal.aborted || isSnooze(err) || err instanceof ReplayEnd) throw err;
+        if (ctx.signal.aborted || err instanceof Snooze || err instanceof ReplayEnd) throw err;
         // Bad input from the workflow's own code (a step without a name, a child payload its schema refuses) will not get better by retrying.
         if ((err as { code?: unknown })?.code === 'validation') Object.defineProperty(err, 'permanent', { value: true });
         const cls = classifyError(err, def.classify);
@@ -98,8 +98,6 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
   });
   return def;
 }
-
-const isSnooze = (err: unknown) => (err as { code?: unknown })?.code === 'snooze';
 
 function failedAgain(run: WorkflowRun, steps: StepRecord[]): Error {
   const compensation = steps.find((s) => s.compensation === 'failed');
