@@ -94,12 +94,21 @@ describe('coordination.start() options', () => {
     [{ tickMs: 0 }, 'options.tickMs', /from 1/],
     [{ pruneBatchSize: 0 }, 'options.pruneBatchSize', /from 1 to 100000/],
     [{ leasMs: 5000 }, 'options.leasMs', /did you mean leaseMs\?/],
+    [{ misfireGraceMs: 10_000 }, 'options.misfireGraceMs', /shorter than leaseMs \(15000 ms\).*at least 15000/],
+    [{ leaseMs: 90_000 }, 'options.misfireGraceMs', /shorter than leaseMs \(90000 ms\)/],
   ])('refuses %j, naming %s, and starts nothing', async (options, field, message) => {
     const rebound = await open();
     const err = thrown(() => rebound.coordination.start(options as never));
     expect(err).toBeInstanceOf(ValidationError);
     expect(err.field).toBe(field);
     expect(err.message).toMatch(message);
+  });
+
+  it('takes a grace that covers a failover: equal to leaseMs, or longer', async () => {
+    const rebound = await open();
+    const coordinator = rebound.coordination.start({ leaseMs: 2000, misfireGraceMs: 2000 });
+    expect((coordinator as unknown as { graceMs: number }).graceMs).toBe(2000);
+    await coordinator.stop();
   });
 
   it('an age given as undefined keeps the default for that state', async () => {

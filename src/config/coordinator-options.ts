@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { CoordinatorOptions } from '../coordination/coordinator.ts';
+import { DEFAULT_LEASE_MS } from '../coordination/leader.ts';
 import { ValidationError } from '../errors.ts';
 import { durationMs, firstProblem, intIn, retentionSchema, text, timerMs } from './options.ts';
 
@@ -23,11 +24,32 @@ const coordinatorOptionsSchema = z
   } satisfies Record<keyof CoordinatorOptions, z.ZodType>)
   .strict();
 
+/** A fire time later than this behind now is a misfire (`misfireGraceMs`). */
+export const DEFAULT_MISFIRE_GRACE_MS = 60_000;
+
 const KNOWN = [...Object.keys(coordinatorOptionsSchema.shape), ...Object.keys(retentionSchema.shape).map((k) => `retention.${k}`)];
 
 export function checkCoordinatorOptions(options: unknown): CoordinatorOptions {
   const parsed = coordinatorOptionsSchema.safeParse(options ?? {});
-  if (parsed.success) return (options ?? {}) as CoordinatorOptions;
-  const { field, message } = firstProblem(parsed.error, 'options', KNOWN);
-  throw new ValidationError(field, message);
+  if (!parsed.success) {
+    const { field, message } = firstProblem(parsed.error, 'options', KNOWN);
+    throw new ValidationError(field, message);
+  }
+  checkGraceCoversFailover(parsed.data);
+  return (options ?? {}) as CoordinatorOptions;
+}
+
+/**
+ * A leader that dies holds its lease until it lapses, so the next leader may fire up to `leaseMs` late.
+ * A grace shorter than that would turn the on-time fires of every failover into misfires
+ * (skipped under `misfire: 'skip'`), so it is refused rather than left to surprise.
+ */
+function checkGraceCoversFailover(o: { leaseMs?: number; misfireGraceMs?: number }): void {
+  const leaseMs = o.leaseMs ?? DEFAULT_LEASE_MS;
+  const graceMs = o.misfireGraceMs ?? DEFAULT_MISFIRE_GRACE_MS;
+  if (graceMs >= leaseMs) return;
+  throw new ValidationError(
+    'options.misfireGraceMs',
+    `is ${graceMs} ms, shorter than leaseMs (${leaseMs} ms): a leader failover can take leaseMs, so its fires would be misfires; raise misfireGraceMs to at least ${leaseMs} or lower leaseMs`,
+  );
 }

@@ -24,6 +24,9 @@ import type { Logger } from '../define.ts';
 import { ValidationError } from '../errors.ts';
 import type { CoordinationStore, Fence } from '../store/coordination.ts';
 
+/** How long a leader's term lasts without renewal (`leaseMs`). */
+export const DEFAULT_LEASE_MS = 15_000;
+
 export interface ElectorOptions {
   /** The lease name; processes that share it elect one leader. Default 'leader:maintenance'. */
   lease?: string;
@@ -73,7 +76,7 @@ export class Elector {
   ) {
     this.lease = opts.lease ?? 'leader:maintenance';
     this.holder = opts.holder ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    this.leaseMs = opts.leaseMs ?? 15_000;
+    this.leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
     if (!Number.isInteger(this.leaseMs) || this.leaseMs < 300) throw new ValidationError('leaseMs', 'must be an integer of at least 300 ms');
     this.safetyMs = opts.safetyMs ?? Math.floor(this.leaseMs / 5);
     if (!Number.isInteger(this.safetyMs) || this.safetyMs < 0 || this.safetyMs >= this.leaseMs / 2) {
