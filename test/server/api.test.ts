@@ -250,6 +250,20 @@ describe('operator API', () => {
     expect((await h.call('GET', '/api/jobs?cursor=abc')).body.error.field).toBe('cursor');
   });
 
+  it('pages a text search through every match, also when a short last page fills the limit', async () => {
+    h = await startHarness();
+    for (let i = 0; i < 5; i++) await h.rebound.enqueue('ok', { n: i }, { idempotencyKey: `match-${i}` });
+    await h.rebound.enqueue('ok', { n: 9 }, { idempotencyKey: 'other' });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const r: { body: { jobs: { idempotencyKey: string }[]; nextCursor: string | null } } = await h.call('GET', `/api/jobs?text=match&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...r.body.jobs.map((j) => j.idempotencyKey));
+      cursor = r.body.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(['match-4', 'match-3', 'match-2', 'match-1', 'match-0']);
+  });
+
   it('shows a job with its timeline and attempts; 404 for a missing job, 400 for a bad id', async () => {
     h = await startHarness();
     const worker = h.rebound.work({ pollIntervalMs: 20 });

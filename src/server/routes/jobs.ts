@@ -79,12 +79,10 @@ export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
         const page = await rebound.listJobs({ ...filter, limit: 200, beforeId: cursor });
         scanned += page.length;
         for (const j of page) if (found.length < n && matches(j, text)) found.push(j);
-        cursor = page.length ? page[page.length - 1].id : undefined;
-        if (page.length < 200) {
-          cursor = undefined;
-          break;
-        }
-        if (found.length === n) cursor = found[found.length - 1].id;
+        // A full answer continues after its last match, even on the last page: jobs after it may match too.
+        if (found.length === n) cursor = found[n - 1].id;
+        else cursor = page.length < 200 ? undefined : page[page.length - 1].id;
+        if (page.length < 200) break;
       }
       return { jobs: found.map((j) => show(j, req.principal)), nextCursor: cursor ?? null };
     });
