@@ -242,6 +242,34 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect(attempts[0].error).toMatchObject({ kind: 'timeout', name: 'TimeoutError' });
   });
 
+  it('a handler that ignores its abort keeps its concurrency slot until it returns', async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const r = await open([
+      defineJob('stuck', {
+        timeoutMs: 100,
+        retry: { maxAttempts: 1 },
+        handler: async (p: { n: number }) => {
+          order.push(`start ${p.n}`);
+          if (p.n === 1) await gate; // ignores its signal
+          order.push(`return ${p.n}`);
+        },
+      }),
+    ]);
+    const first = await r.enqueue('stuck', { n: 1 });
+    const second = await r.enqueue('stuck', { n: 2 }, { runAt: Date.now() + 50 });
+    const worker = r.work({ concurrency: 1, pollIntervalMs: 10 });
+    await waitFor(async () => (await r.getJob(first.id))?.state === 'dead');
+    await sleep(300); // the second job is due, but the only slot is still taken
+    expect(order).toEqual(['start 1']);
+    release();
+    await waitFor(async () => (await r.getJob(second.id))?.state === 'completed');
+    await worker.stop();
+    expect(order).toEqual(['start 1', 'return 1', 'start 2', 'return 2']);
+    expect((await r.inspect(first.id)).attempts[0].error).toMatchObject({ kind: 'timeout' });
+  });
+
   it('ctx.once runs its function once across attempts and returns the stored result', async () => {
     let charges = 0;
     let calls = 0;

@@ -9,6 +9,8 @@ export class Abort {
   reason: unknown = undefined;
   private controller: AbortController | null = null;
   private rejectRun: ((reason: unknown) => void) | null = null;
+  /** The work given to race(), which may run on after an abort if it ignores its signal. */
+  work: Promise<unknown> | null = null;
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -31,7 +33,9 @@ export class Abort {
     if (this.aborted) return Promise.reject(this.reason);
     return new Promise<T>((resolve, reject) => {
       this.rejectRun = reject;
-      work().then(resolve, reject);
+      const running = work();
+      this.work = running;
+      running.then(resolve, reject);
     });
   }
 }

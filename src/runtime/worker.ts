@@ -435,10 +435,26 @@ export class Worker {
     this.pace.jobStarted();
     entry.done = this.execute(entry).finally(() => {
       if (!entry.committing) this.inFlight.delete(key);
-      this.freeSlot(entry);
+      if (entry.abort.aborted && entry.abort.work) this.freeSlotOnReturn(entry);
+      else this.freeSlot(entry);
       this.nudge();
     });
     return entry.done;
+  }
+
+  /**
+   * An aborted attempt (timeout, lost lease, cancel) has its outcome already, but its handler may ignore the
+   * signal and run on: it keeps its slot until it really returns, so `concurrency` bounds the handlers running.
+   */
+  private freeSlotOnReturn(entry: InFlight) {
+    const free = () => this.freeSlot(entry);
+    entry.abort.work!.then(free, free);
+    setImmediate(() => {
+      if (!entry.slotHeld || this.state !== 'running') return;
+      const { job, abort } = entry;
+      const reason = (abort.reason as Error)?.message ?? String(abort.reason);
+      this.deps.logger.warn({ ...jobBindings(job), status: 'slot_held' }, `handler still running after its abort (${reason}); it keeps its concurrency slot until it returns`);
+    });
   }
 
   private freeSlot(entry: InFlight) {
