@@ -34,6 +34,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   queue_full: 429,
 };
 
+const CODE_BY_STATUS: Record<number, string> = { 404: 'not_found', 413: 'payload_too_large', 414: 'uri_too_long', 415: 'unsupported_media_type' };
+
 export interface ErrorBody {
   error: { code: string; message: string; field?: string };
 }
@@ -61,7 +63,7 @@ export function handleError(err: FastifyError | Error, req: FastifyRequest, repl
   }
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
   if (status >= 400 && status < 500) {
-    const code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : status === 404 ? 'not_found' : 'bad_request';
+    const code = CODE_BY_STATUS[status] ?? 'bad_request';
     return reply.status(status).send(errorBody(code, e.message));
   }
   req.log.error({ err }, 'request failed');

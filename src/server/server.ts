@@ -59,8 +59,18 @@ export interface OperatorServer {
   routes: string[];
 }
 
+const MAX_PARAM_LENGTH = 1024;
+
 export async function buildServer(opts: ServerOptions): Promise<OperatorServer> {
-  const app = Fastify({ logger: false, bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024, trustProxy: false });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024,
+    trustProxy: false,
+    // Names in paths may be 128 characters, three times that once percent-encoded.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // The router's own refusals (a malformed URL, a parameter too long) answer in the API's error shape too.
+    frameworkErrors: handleError,
+  });
   const ctx: ServerContext = {
     rebound: opts.rebound,
     auth: new Authenticator(opts.rebound.store.tokens, { host: opts.host, now: opts.rebound.now, maxFailures: opts.maxBadTokens }),

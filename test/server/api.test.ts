@@ -494,6 +494,19 @@ describe('operator API', () => {
     expect((await h.call('GET', '/api/whoami', { token: null, headers: { origin: 'https://ops.example' } })).status).toBe(401);
   });
 
+  it('reaches schedules, breakers and signals by names of up to 128 characters; the router refusals keep the error shape', async () => {
+    h = await startHarness({ wire: true });
+    const name = 's'.repeat(128);
+    const operator = { token: h.tokens.operator };
+    expect((await h.call('POST', '/api/schedules', { ...operator, body: { name, cron: '* * * * *', type: 'ok' } })).status).toBe(201);
+    expect((await h.call('POST', `/api/schedules/${name}/pause`, operator)).body.schedule).toMatchObject({ name, paused: true });
+    expect(await h.call('DELETE', `/api/schedules/${name}`, operator)).toMatchObject({ status: 200, body: { removed: name } });
+    expect((await h.call('POST', `/api/breakers/${'b'.repeat(128)}/open`, operator)).body.breaker).toMatchObject({ state: 'open' });
+    expect((await h.call('POST', `/api/jobs/1/signal/${'g'.repeat(128)}`, operator)).body.error).toMatchObject({ code: 'not_found' });
+    expect(await h.call('GET', '/api/jobs/%E0%A4%A')).toMatchObject({ status: 400, body: { error: { code: 'bad_request' } } });
+    expect(await h.call('POST', `/api/breakers/${'b'.repeat(1025)}/open`, operator)).toMatchObject({ status: 414, body: { error: { code: 'uri_too_long' } } });
+  });
+
   it('answers unknown routes with a JSON 404, and serves the dashboard with a strict content security policy', async () => {
     h = await startHarness();
     expect(await h.call('GET', '/api/nope')).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
