@@ -105,11 +105,13 @@ describe('hand-off: postgres', () => {
     expect(await h.offer(offer({ slots: 10, now: T0 + 1 }))).toBe(3);
   });
 
-  it('a group gets at most the offer\'s slots, in order, with ids and leases that match its rows', async () => {
+  it('a group gets at most the offer\'s slots, in a claim\'s order (priority, run-at, then input), with ids and leases that match its rows', async () => {
     const { s, h } = await open();
     await h.offer(offer({ slots: 3 }));
-    const inserted = await s.insertJobs(Array.from({ length: 5 }, (_, i) => newJob({ payload: { i } })), T0);
-    expect(inserted.map((r) => r.job.state)).toEqual(['running', 'running', 'running', 'available', 'available']);
+    const jobs = [{}, {}, { priority: -1 }, { runAt: T0 - 10 }, { priority: 1 }].map((over, i) => newJob({ ...over, payload: { i } }));
+    const inserted = await s.insertJobs(jobs, T0);
+    // A claim would take the third, the fourth (due first), then the first (input order breaks the tie).
+    expect(inserted.map((r) => r.job.state)).toEqual(['running', 'available', 'running', 'running', 'available']);
     for (const [i, r] of inserted.entries()) {
       expect(await s.getJob(r.job.id)).toMatchObject({ payload: { i }, state: r.job.state, leaseOwner: r.job.leaseOwner, leaseToken: r.job.leaseToken });
     }

@@ -281,8 +281,8 @@ export class PostgresStore implements Store {
    * Inserts jobs without keys or ordering in one statement that may hand some of them over. The offer
    * with the most free slots that matches any due job is locked (`SKIP LOCKED`: concurrent enqueues never
    * wait for each other; one that finds every offer locked inserts its jobs for a claim), and up to its
-   * slots of the matching due jobs are inserted running, attempt 1, token 1, leased to its worker; the
-   * insert trigger tells the worker which. The rest are plain inserts. An offer counts only while its
+   * slots of the matching due jobs, taken in a claim's order (priority, run-at, then the input's), are
+   * inserted running, attempt 1, token 1, leased to its worker; the insert trigger tells the worker which. The rest are plain inserts. An offer counts only while its
    * worker's LISTEN connection is alive and holds its listener lock (`LISTENER_ALIVE`, handoff.ts).
    */
   private async insertOrHand(jobs: NewJob[], now: number): Promise<InsertedJob[]> {
@@ -301,7 +301,7 @@ export class PostgresStore implements Store {
        assigned AS (
          SELECT i.ord, o.worker_id, o.lease_ms FROM input i JOIN offer o
            ON i.run_at <= $2 AND i.queue = ANY(o.queues) AND i.type = ANY(o.types)
-         ORDER BY i.ord LIMIT (SELECT slots FROM offer)),
+         ORDER BY i.priority, i.run_at, i.ord LIMIT (SELECT slots FROM offer)),
        taken AS (
          UPDATE job_offers SET slots = slots - n.count, handed = handed + n.count
          FROM (SELECT count(*) AS count FROM assigned) n
