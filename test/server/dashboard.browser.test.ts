@@ -195,6 +195,27 @@ describe('dashboard in Chromium with no tokens (open mode)', () => {
     await page.close();
   });
 
+  it('keeps the rows loaded with "Load more" while new jobs arrive on top, and filters by every state', async () => {
+    for (let i = 0; i < 60; i++) await open.rebound.enqueue('ok', { n: i }, { delayMs: 600_000 });
+    const page = await browser.newPage();
+    await page.goto(`${open.url}/#/jobs`);
+    const rows = page.locator('#job-table tr[data-job]');
+    const shown = () => rows.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.job));
+    await expect.poll(() => rows.count()).toBe(50);
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await expect.poll(() => rows.count()).toBeGreaterThan(50);
+    const before = await shown();
+    const added: string[] = [];
+    for (let i = 0; i < 10; i++) added.unshift((await open.rebound.enqueue('ok', { n: 100 + i }, { delayMs: 600_000 })).id);
+    // The live refresh (every 3 s) brings the new jobs to the top; the rows they push down stay.
+    await expect.poll(async () => (await shown())[0], { timeout: 15_000 }).toBe(added[0]);
+    expect(await shown()).toEqual([...added, ...before]);
+    await page.getByLabel('state').selectOption('compensated');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(() => page.locator('#job-table').textContent()).toContain('no jobs match');
+    await page.close();
+  });
+
   it("refuses another site's page that POSTs to it blindly (no-cors)", async () => {
     const job = await open.rebound.enqueue('ok', {}, { delayMs: 600_000 });
     // Another origin on this machine: localhost is a different site from 127.0.0.1.

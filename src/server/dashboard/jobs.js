@@ -1,7 +1,7 @@
 // Jobs: a searchable, filterable list, and each job's page (timeline, attempts, payload, result, workflow).
 import { details, duration, esc, json, state, time } from './util.js';
 
-const STATES = ['', 'scheduled', 'available', 'running', 'completed', 'dead', 'cancelled'];
+const STATES = ['', 'scheduled', 'available', 'running', 'completed', 'dead', 'cancelled', 'compensated'];
 
 export function mountJobs(root, ctx, [query]) {
   const params = new URLSearchParams(query ?? '');
@@ -23,8 +23,6 @@ export function mountJobs(root, ctx, [query]) {
   });
   const table = root.querySelector('#job-table');
   const more = root.querySelector('#more');
-  let extra = [];
-  let cursor = null;
   const head = '<tr><th>ID</th><th>Type</th><th>Queue</th><th>State</th><th>Attempt</th><th>Run at</th><th>Last error</th></tr>';
   const row = (j) =>
     `<tr class="click" data-job="${esc(j.id)}"><td class="mono"><a href="#/jobs/${esc(j.id)}">${esc(j.id)}</a></td><td>${esc(j.type)}</td><td>${esc(j.queue)}</td><td>${state(j.state)}</td><td class="mono">${esc(j.attempt)}/${esc(j.maxAttempts)}</td><td>${esc(time(j.runAt))}</td><td class="error">${esc(j.lastError?.message ?? '')}</td></tr>`;
@@ -32,23 +30,29 @@ export function mountJobs(root, ctx, [query]) {
     const tr = e.target.closest('tr[data-job]');
     if (tr && !e.target.closest('a')) ctx.go(`#/jobs/${tr.dataset.job}`);
   });
+  // The table shows the newest jobs down to the id `until` (null: the first page only). Every refresh re-reads
+  // all of them from the top, so rows pushed down by new jobs stay in view; "Load more" moves `until` a page further.
+  let until = null;
+  let next = null;
+  let reads = 0;
   more.addEventListener('click', async () => {
-    const page = await ctx.api('GET', `/api/jobs?${withCursor(params, cursor)}`);
-    extra = extra.concat(page.jobs);
-    cursor = page.nextCursor;
+    const page = await ctx.api('GET', `/api/jobs?${withCursor(params, next)}`);
+    until = page.nextCursor === null ? 0 : Number(page.nextCursor);
     await refresh();
   });
-  let first = true;
   const refresh = async () => {
-    const page = await ctx.api('GET', `/api/jobs?${params}`);
-    if (first) cursor = page.nextCursor;
-    first = false;
-    const seen = new Set(page.jobs.map((j) => j.id));
-    const rows = page.jobs.concat(extra.filter((j) => !seen.has(j.id)));
+    const read = ++reads;
+    let page = await ctx.api('GET', `/api/jobs?${params}`);
+    let rows = page.jobs;
+    while (until !== null && page.nextCursor && Number(page.nextCursor) > until) {
+      page = await ctx.api('GET', `/api/jobs?${withCursor(params, page.nextCursor)}`);
+      rows = rows.concat(page.jobs);
+    }
+    if (read !== reads) return; // a later refresh (after "Load more") draws the table
+    next = page.nextCursor;
     table.innerHTML = head + (rows.length ? rows.map(row).join('') : '<tr><td colspan="7" class="muted">no jobs match</td></tr>');
-    more.hidden = !cursor;
+    more.hidden = !next;
   };
-  // Only the first page is kept live; pages loaded with "Load more" stay as they were loaded.
   return ctx.poll(refresh, 3000);
 }
 
