@@ -3,7 +3,7 @@
  * one-line errors, --json output, and bad input that changes nothing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound } from '../src/index.ts';
+import { createRebound, defineJob, PermanentError } from '../src/index.ts';
 import { FIXTURE_JOBS, runCli } from './helpers/cli.ts';
 import { dropStore, freshStoreUrl, storeKinds } from './helpers/stores.ts';
 
@@ -89,6 +89,41 @@ describe.each(storeKinds)('rebound CLI on %s', (kind) => {
     const cancel = await cli('cancel', dead[0].id);
     expect(cancel.code).toBe(0);
     expect((await cli('cancel', dead[0].id)).code).toBe(1);
+  });
+
+  /** Two dead jobs of type `a` and one of type `b`, killed by an in-process worker. */
+  const deadOfTwoTypes = async () => {
+    const fail = async () => {
+      throw new PermanentError('no');
+    };
+    const r = await createRebound({ store: url, jobs: [defineJob('a', { handler: fail }), defineJob('b', { handler: fail })] });
+    try {
+      await r.enqueueMany([{ type: 'a', payload: {} }, { type: 'a', payload: {} }, { type: 'b', payload: {} }]);
+      await r.work({ drain: true }).done;
+      expect(await r.countJobs({ state: 'dead' })).toBe(3);
+    } finally {
+      await r.close();
+    }
+  };
+  const deadTypes = async () => (JSON.parse((await cli('dlq', '--json')).stdout) as { type: string }[]).map((j) => j.type).sort();
+
+  it('dlq redrive and purge --type act on that type only; --type with --all is refused and changes nothing', async () => {
+    url = freshStoreUrl(kind);
+    await deadOfTwoTypes();
+    const both = await cli('dlq', 'purge', '--type', 'a', '--all');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/give exactly one of/);
+    expect(await deadTypes()).toEqual(['a', 'a', 'b']);
+
+    const redriven = await cli('dlq', 'redrive', '--type', 'b', '--json');
+    expect(redriven.code).toBe(0);
+    expect(JSON.parse(redriven.stdout)).toMatchObject({ redriven: 1 });
+    expect(await deadTypes()).toEqual(['a', 'a']);
+
+    const purged = await cli('dlq', 'purge', '--type', 'a', '--json');
+    expect(JSON.parse(purged.stdout)).toEqual({ purged: 2 });
+    expect(await deadTypes()).toEqual([]);
+    expect(await count()).toBe(1); // the redriven b waits in its queue
   });
 });
 

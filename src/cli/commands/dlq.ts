@@ -29,10 +29,19 @@ function withSelection(cmd: Command) {
     .option('--all', 'every dead job');
 }
 
+/** The selection given to `dlq redrive|purge`: a `--type` before the verb (`dlq --type T purge`) counts as given. */
+function selectionOptions(o: SelectionOptions, cmd: Command): SelectionOptions {
+  const parentType = (cmd.parent!.opts() as { type?: string }).type;
+  if (parentType !== undefined && o.type !== undefined) throw new UsageError(`dlq ${cmd.name()}: give --type once`);
+  return { ...o, type: o.type ?? parentType };
+}
+
 export function register(program: Command) {
   const dlq = program
     .command('dlq')
     .description('the dead letter queue: list, redrive, purge')
+    // Options after `redrive` or `purge` are theirs: without this the list's own --type took `dlq purge --type T`'s.
+    .enablePositionalOptions()
     .option('--type <type>', 'only this job type')
     .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit'), 50)
     .action(async (o: { type?: string; limit: number }, cmd: Command) => {
@@ -53,7 +62,7 @@ export function register(program: Command) {
 
   withSelection(dlq.command('redrive').description('send dead jobs back to the queue with a fresh attempt budget')).action(
     async (o: SelectionOptions, cmd: Command) => {
-      const sel = selection(o, 'redrive');
+      const sel = selection(selectionOptions(o, cmd), 'redrive');
       const redriven = await withClient(cmd, (r) => r.redrive(sel, { actor: 'cli' }));
       if (globals(cmd).json) printJson({ redriven: redriven.length, ids: redriven });
       else process.stdout.write(`redriven: ${redriven.length}\n`);
@@ -61,7 +70,7 @@ export function register(program: Command) {
   );
 
   withSelection(dlq.command('purge').description('delete dead jobs and their history')).action(async (o: SelectionOptions, cmd: Command) => {
-    const sel = selection(o, 'purge');
+    const sel = selection(selectionOptions(o, cmd), 'purge');
     const purged = await withClient(cmd, (r) => r.purge(sel, { actor: 'cli' }));
     if (globals(cmd).json) printJson({ purged });
     else process.stdout.write(`purged: ${purged}\n`);
