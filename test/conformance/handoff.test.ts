@@ -163,6 +163,26 @@ describe('hand-off: postgres', () => {
     await stop();
   });
 
+  it('wakes a queue named like a hand-off notification, and tells nobody it was handed a job', async () => {
+    const { s, h } = await open();
+    const handed: [string, string][] = [];
+    const woken: string[] = [];
+    const listening: (number | null)[] = [];
+    const stop = await s.onWake((q) => woken.push(q), {
+      handed: (jobId, workerId) => handed.push([jobId, workerId]),
+      listening: (pid) => listening.push(pid),
+    });
+    // A queue's name is any text: these look like the two forms of a hand-off's notification.
+    const queues = ['@1 w1', '#{"w": "w1", "j": {"id": 1}}'];
+    for (const queue of queues) await s.insertJobs([newJob({ queue })], T0);
+    await waitFor(() => queues.every((q) => woken.includes(q)));
+    await h.offer(offer({ slots: 1, listener: listening[0]! }));
+    const [real] = await s.insertJobs([newJob()], T0);
+    await waitFor(() => handed.length > 0);
+    expect(handed).toEqual([[real.job.id, 'w1']]);
+    await stop();
+  });
+
   it("a hand-off's notification carries the job as stored, unless it is too large for one", async () => {
     const { s, h } = await open();
     const handed: [string, string, Job | undefined][] = [];

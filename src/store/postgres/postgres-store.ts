@@ -95,9 +95,8 @@ const HANDOFF_MAX_BATCH = 100;
 const HELD = `j.id = v.id AND j.lease_token = v.token AND (j.state || '') = 'running'`;
 
 /**
- * A hand-off notification from the insert trigger: '#{"w": <worker id>, "j": <job row>}' (migration 4), or
- * '@<job id> <worker id>' for a row too large to carry (migration 3). Null for anything else, which is a
- * queue's name (a queue may be called '#x' or '@x' too).
+ * A notification on the hand-off channel (migration 8): '#{"w": <worker id>, "j": <job row>}', or
+ * '@<job id> <worker id>' for a row too large to carry. Null for anything else.
  */
 function handOff(payload: string): { jobId: string; workerId: string; job?: Job } | null {
   if (payload.startsWith('@')) {
@@ -128,11 +127,15 @@ export class PostgresStore implements Store {
   readonly visibility: PostgresVisibilityStore;
   readonly handoff: PostgresHandoffStore;
   private readonly connectionString: string;
+  /** Wake-ups: a queue's name, or '*'. */
   private readonly channel: string;
+  /** Hand-offs (handOff above), apart from the wake-ups: a queue may have any name. */
+  private readonly handoffChannel: string;
 
   constructor(opts: PostgresStoreOptions) {
     this.schema = opts.schema;
     this.channel = `rebound_${opts.schema}`;
+    this.handoffChannel = `rebound:${opts.schema}`;
     this.connectionString = opts.connectionString;
     this.pool = new pg.Pool({
       connectionString: opts.connectionString,
@@ -640,10 +643,9 @@ export class PostgresStore implements Store {
       if (stopped) return;
       const c = new pg.Client({ connectionString: this.connectionString });
       c.on('notification', (n) => {
-        const payload = n.payload ?? '*';
-        const handed = handOff(payload);
-        if (!handed) return listener(payload);
-        handoff?.handed(handed.jobId, handed.workerId, handed.job);
+        if (n.channel !== this.handoffChannel) return listener(n.payload ?? '*');
+        const handed = handOff(n.payload ?? '');
+        if (handed) handoff?.handed(handed.jobId, handed.workerId, handed.job);
       });
       const reconnect = () => {
         if (client !== c || stopped) return;
@@ -660,7 +662,8 @@ export class PostgresStore implements Store {
       client = c;
       try {
         await c.connect();
-        await c.query(`LISTEN ${ident(this.channel)}`);
+        // Both in one round trip. Without a hand-off listener the hand-offs are another worker's business.
+        await c.query(handoff ? `LISTEN ${ident(this.channel)}; LISTEN ${ident(this.handoffChannel)}` : `LISTEN ${ident(this.channel)}`);
         if (handoff) handoff.listening(await holdListenerLock(c));
         retryMs = 100;
         listener('*');

@@ -165,4 +165,23 @@ export const coreMigrations: Migration[] = [
       CREATE INDEX job_events_lease_expired ON job_events (worker, at) WHERE kind = 'lease_expired';
     `,
   },
+  {
+    version: 8,
+    name: 'hand-off notifications on their own channel',
+    sql: `
+      -- On the wake channel a queue named like a hand-off ('@1 x', '#{...}'; a queue's name is any text) was read as
+      -- one and woke nobody. Hand-offs now go on 'rebound:<schema>', the wake channel's length, so a schema name
+      -- short enough for one is short enough for the other; the wake channel carries only queue names (and '*').
+      CREATE OR REPLACE FUNCTION notify_jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('rebound_' || TG_TABLE_SCHEMA, q.queue)
+          FROM (SELECT DISTINCT queue FROM new_rows WHERE state = 'available') q;
+        PERFORM pg_notify('rebound:' || TG_TABLE_SCHEMA,
+                          CASE WHEN octet_length(h.message) < 7500 THEN h.message ELSE '@' || h.id || ' ' || h.lease_owner END)
+          FROM (SELECT n.id, n.lease_owner, '#' || json_build_object('w', n.lease_owner, 'j', row_to_json(n))::text AS message
+                FROM new_rows n WHERE n.state = 'running') h;
+        RETURN NULL;
+      END $$;
+    `,
+  },
 ];
