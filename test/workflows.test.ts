@@ -427,6 +427,39 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
     const steps = (await r.workflow(id)).steps.map((s) => `${s.name}:${s.status}:${s.compensation}`);
     expect(steps).toEqual(['reserve:completed:done', 'charge:completed:done', 'validate:failed:none']);
   });
+  it('a step that finishes beside a sibling that failed and sleeps for its retry (Promise.all) is recorded, and does not run again', async () => {
+    const calls: string[] = [];
+    let chargeStarted!: () => void;
+    const started = new Promise<void>((res) => (chargeStarted = res));
+    const wf = defineWorkflow('par-snooze', {
+      retry: fast,
+      run: async (ctx) =>
+        Promise.all([
+          ctx.step('a', async (info) => {
+            calls.push(`a#${info.attempt}`);
+            if (info.attempt > 1) return 'A';
+            await started;
+            throw new Error('blip');
+          }),
+          // Still running when a's failure puts the run to sleep. It finishes once the next execution has begun (or
+          // after a second, when nothing else can begin): its result must have been recorded by the execution that ran it.
+          ctx.step('charge', async () => {
+            calls.push('charge');
+            chargeStarted();
+            const end = Date.now() + 1000;
+            while (!calls.includes('a#2') && Date.now() < end) await new Promise((res) => setTimeout(res, 10));
+            return 'B';
+          }),
+        ]),
+    });
+    const r = await open([wf]);
+    const { id } = await r.enqueue('par-snooze', {});
+    r.work({ concurrency: 2, pollIntervalMs: 20 });
+    expect(await finished(id)).toMatchObject({ state: 'completed', result: ['A', 'B'] });
+    expect(calls).toEqual(['a#1', 'charge', 'a#2']);
+    expect((await r.workflow(id)).steps.map((s) => `${s.name}:${s.status}:${s.attempts}`)).toEqual(['a:completed:2', 'charge:completed:1']);
+  });
+
   it('a run that failed for good whose dead-lettering write was lost fails again when it comes back; only a redrive retries it', async () => {
     const calls: string[] = [];
     const wf = defineWorkflow('declined', {

@@ -79,7 +79,13 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
         await history.updateRun({ status: 'completed', waiting: null }, now());
         return result;
       } catch (err) {
-        if (ctx.signal.aborted || err instanceof Snooze || err instanceof ReplayEnd) throw err;
+        if (ctx.signal.aborted || err instanceof ReplayEnd) throw err;
+        if (err instanceof Snooze) {
+          // A sibling still running (Promise.all) records its outcome before the execution ends; once the job
+          // sleeps, its lease is gone and a late write would be refused, so a finished step would run again.
+          await settled(env);
+          throw err;
+        }
         // Bad input from the workflow's own code (a step without a name, a child payload its schema refuses) will not get better by retrying.
         if ((err as { code?: unknown })?.code === 'validation') Object.defineProperty(err, 'permanent', { value: true });
         const cls = classifyError(err, def.classify);
