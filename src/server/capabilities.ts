@@ -9,7 +9,12 @@ import type { Json } from '../job.ts';
 import { verifyAudit } from '../observability/audit.ts';
 import { maskPayload } from '../observability/redaction.ts';
 import type { Rebound } from '../rebound.ts';
+import type { AuditEntry } from '../store/visibility.ts';
 import type { OperatorProviders } from './providers.ts';
+
+/** How many of the newest audit entries `GET /api/audit?kind=operator` looks through for operator actions. */
+export const OPERATOR_AUDIT_SCAN = 100_000;
+const AUDIT_PAGE = 1000;
 
 export async function capabilityProviders(rebound: Rebound): Promise<OperatorProviders> {
   const audit = rebound.visibility.audit;
@@ -42,14 +47,22 @@ export async function capabilityProviders(rebound: Rebound): Promise<OperatorPro
           await audit.seal();
           return verifyAudit(rebound.store);
         },
-        async recent(limit: number) {
+        async recent(limit, { operatorOnly = false } = {}) {
           // Actions still buffered in this process are written and chained first, so the list is current.
           await audit.flush();
           await audit.seal();
           const segments = await rebound.store.visibility.listAuditSegments();
-          const last = segments.at(-1)?.lastSeq ?? 0;
-          const entries = await rebound.store.visibility.readAudit({ afterSeq: Math.max(0, last - limit), limit });
-          return entries.reverse();
+          let through = segments.at(-1)?.lastSeq ?? 0;
+          // Operator actions hide among far more job submissions: read back a page at a time, up to a bound.
+          const floor = Math.max(0, through - (operatorOnly ? OPERATOR_AUDIT_SCAN : limit));
+          const entries: AuditEntry[] = [];
+          while (entries.length < limit && through > floor) {
+            const after = Math.max(floor, through - AUDIT_PAGE);
+            const page = await rebound.store.visibility.readAudit({ afterSeq: after, throughSeq: through, limit: through - after });
+            entries.push(...page.reverse().filter((e) => !operatorOnly || !e.action.startsWith('job.submit')));
+            through = after;
+          }
+          return entries.slice(0, limit);
         },
       },
     }),

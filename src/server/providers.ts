@@ -30,7 +30,8 @@ export interface OperatorProviders {
   metrics?: () => Promise<{ contentType: string; body: string }>;
   audit?: {
     verify(): Promise<unknown>;
-    recent(limit: number): Promise<unknown[]>;
+    /** The newest entries, newest first; `operatorOnly` leaves out job submissions. */
+    recent(limit: number, opts?: { operatorOnly?: boolean }): Promise<unknown[]>;
   };
   /** Worker processes (the supervisor); the server falls back to its in-process workers. */
   workers?: () => Promise<unknown> | unknown;

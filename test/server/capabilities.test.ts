@@ -92,6 +92,20 @@ describe('operator API on the real capabilities', () => {
     expect(verify.body.count).toBeGreaterThanOrEqual(4);
   });
 
+  // The paging is the server's, over readAudit (which both stores pass in test/conformance): SQLite is enough here.
+  it('finds operator actions behind more job submissions than one page of the audit trail', async () => {
+    h = await startHarness({ jobs, wire: true });
+    await h.call('POST', '/api/breakers/payments/open', { token: h.tokens.operator });
+    await h.call('POST', '/api/breakers/payments/reset', { token: h.tokens.operator });
+    // One at a time: concurrent enqueues may share one batch entry.
+    for (let i = 0; i < 1100; i++) await h.rebound.enqueue('ok', { n: i });
+    const r = await h.call('GET', '/api/audit?kind=operator&limit=5', { token: h.tokens.viewer });
+    expect(r.body.entries.map((e: { actor: string; action: string }) => `${e.actor} ${e.action}`)).toEqual([
+      'operator-token breaker.reset',
+      'operator-token breaker.force_open',
+    ]);
+  });
+
   it('delivers a signal to a waiting workflow and shows its steps; metrics and stats come from the visibility capability', async () => {
     h = await startHarness({ jobs, wire: true });
     const worker = h.rebound.work({ pollIntervalMs: 20 });

@@ -162,10 +162,7 @@ export function opsRoutes(ctx: ServerContext): FastifyPluginAsync {
       const q = req.query as Record<string, unknown>;
       const n = limit(q.limit, 500, 50);
       if (q.kind !== undefined && q.kind !== 'all' && q.kind !== 'operator') throw badRequest('kind', 'must be all or operator');
-      if (q.kind !== 'operator') return { entries: await providers.audit.recent(n) };
-      // Operator actions only: job submissions are in the trail too, and far more numerous.
-      const entries = (await providers.audit.recent(Math.min(5000, n * 20))) as { action?: string }[];
-      return { entries: entries.filter((e) => !String(e.action).startsWith('job.submit')).slice(0, n) };
+      return { entries: await providers.audit.recent(n, { operatorOnly: q.kind === 'operator' }) };
     });
 
     app.get('/metrics', { config: { permission: 'read' } }, async (_req, reply) => {
