@@ -2,7 +2,7 @@
 import type { JobContext, Logger } from '../define.ts';
 import type { Json } from '../job.ts';
 import { join, spawn, type ChildOutcome, type ChildRef, type SpawnOptions } from './children.ts';
-import { track, type RunEnv, type StepInfo } from './run-env.ts';
+import { oneWait, track, type RunEnv, type StepInfo } from './run-env.ts';
 import { waitFor, type WaitOptions } from './signals.ts';
 import type { StateMachine } from './states.ts';
 import { runStep, type StepOptions } from './step.ts';
@@ -48,10 +48,10 @@ export function makeWorkflowContext(env: RunEnv, version: number, states: StateM
     logger: env.ctx.logger,
     job: env.ctx,
     step: (name, fn, opts) => track(env, runStep(env, name, fn, opts)),
-    sleep: (ms) => sleep(env, ms),
-    waitFor: (name, opts) => waitFor(env, name, opts),
+    sleep: (ms) => oneWait(env, 'ctx.sleep', () => sleep(env, ms)),
+    waitFor: (name, opts) => oneWait(env, `ctx.waitFor(${JSON.stringify(name)})`, () => waitFor(env, name, opts)),
     spawn: (type, payload, opts) => spawn(env, type, payload, opts),
-    join: (children) => join(env, children),
+    join: (children) => oneWait(env, 'ctx.join', () => join(env, children)),
     transition: (to) => states.transition(env, to),
   };
 }

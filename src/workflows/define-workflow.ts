@@ -62,6 +62,7 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
         compensations: [],
         secrets: sensitiveValues(def, input as Json),
         inFlight: new Set(),
+        pendingWait: null,
       };
       const machine = new StateMachine(states, initialState(states));
       const wctx = makeWorkflowContext(env, stored.version, machine);

@@ -1,6 +1,7 @@
 /** What every workflow operation shares during one execution of a run. */
 import type { JobContext } from '../define.ts';
 import type { Json } from '../job.ts';
+import { ValidationError } from '../errors.ts';
 import type { Classifier, RetryPolicy } from '../policies/retry.ts';
 import type { History } from './history.ts';
 import type { WorkflowHost } from './host.ts';
@@ -33,8 +34,10 @@ export interface RunEnv {
   compensations: Compensation[];
   /** The input's sensitive values (the type's `redact` paths), scrubbed from every error the history keeps. */
   secrets: string[];
-  /** Steps started and not yet settled (parallel steps under Promise.all): compensation waits for them. */
+  /** Operations started and not yet settled (parallel steps under Promise.all): compensation and sleep wait for them. */
   inFlight: Set<Promise<unknown>>;
+  /** The durable wait (sleep, waitFor, join) this execution is in, if any: one at a time. */
+  pendingWait: string | null;
 }
 
 /** Tracks a step until it settles. */
@@ -43,6 +46,30 @@ export function track<T>(env: RunEnv, step: Promise<T>): Promise<T> {
   const forget = () => env.inFlight.delete(step);
   step.then(forget, forget);
   return step;
+}
+
+/**
+ * Durable waits go one at a time. A run records one thing it waits for and sleeps until one wake time, so two
+ * waits at once (`Promise.race([ctx.waitFor('x'), ctx.sleep(ms)])`) would sleep until whichever asked first and
+ * be woken by only one of them. A wait counts as pending until a tick after it settles, also when a replay
+ * finds it recorded, so racing waits are refused on every execution alike.
+ */
+export function oneWait<T>(env: RunEnv, label: string, wait: () => Promise<T>): Promise<T> {
+  if (env.pendingWait) {
+    return Promise.reject(
+      new ValidationError(
+        label,
+        `called while ${env.pendingWait} is still pending; a workflow waits for one thing at a time. To race a signal against a timeout, ` +
+          'use ctx.waitFor(name, { timeoutMs }); to wait for several signals or children, await them one after another ' +
+          '(signals sent meanwhile are kept), or join all the children at once',
+      ),
+    );
+  }
+  env.pendingWait = label;
+  const waiting = track(env, wait());
+  const done = () => (env.pendingWait = null);
+  waiting.then(done, done);
+  return waiting;
 }
 
 /** Waits for every step still running, so a sibling that completes meanwhile is compensated too. */
