@@ -167,6 +167,66 @@ describe('hand-off on postgres', () => {
     await w.stop();
   });
 
+  it('a short claim shrinks the offer to the slots left free, so every job handed over can start', async () => {
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const started: string[] = [];
+    const r = await open([
+      defineJob('ping', {
+        handler: async (_p, ctx) => {
+          started.push(ctx.jobId);
+          await blocked;
+        },
+      }),
+    ]);
+    // Offers live three minutes (3 × pollIntervalMs): none is renewed for its age during the test.
+    const w = r.work({ concurrency: 3, pollIntervalMs: 60_000 });
+    const slots = async () => (await offers()).find((o) => o.worker_id === w.id)?.slots;
+    await waitFor(async () => (await slots()) === 3);
+    // A keyed job is never handed over: the worker claims it, and the claim comes back short.
+    const claimed = await r.enqueue('ping', {}, { idempotencyKey: 'k1' });
+    await waitFor(() => started.includes(claimed.id));
+    await waitFor(async () => (await slots()) === 2);
+    const burst = await r.enqueueMany(Array.from({ length: 3 }, () => ({ type: 'ping', payload: {} })));
+    expect(burst.map((b) => b.state)).toEqual(['running', 'running', 'available']);
+    await waitFor(() => started.length === 3);
+    release();
+    await waitFor(async () => (await r.countJobs({ state: 'completed' })) === 4);
+    await w.stop();
+  });
+
+  it('an offer of more slots than are free is renewed with the free ones, and withdrawn when none are', async () => {
+    url = freshStoreUrl('postgres');
+    const store = openStore(url);
+    await store.migrate();
+    db = new pg.Client({ connectionString: databaseUrl() });
+    await db.connect();
+    const errors: unknown[] = [];
+    const client = new HandoffClient({
+      store: store.handoff!,
+      workerId: 'w1',
+      now: Date.now,
+      held: () => new Set(),
+      deliver: () => {},
+      canSweep: () => true,
+      onError: (error) => errors.push(error),
+    });
+    client.listening(await holdListenerLock(db));
+    const slots = async () => (await db.query<{ slots: number }>(`SELECT slots FROM "${schema()}".job_offers`)).rows.map((o) => o.slots);
+    // The worker calls keep() each time it looks at its work while idle; so does this test, until the row shows it.
+    const keepUntil = (free: number, expected: number[]) =>
+      waitFor(async () => {
+        client.keep({ free, queues: ['default'], types: ['ping'], leaseMs: 60_000, ttlMs: 60_000 });
+        return JSON.stringify(await slots()) === JSON.stringify(expected);
+      });
+    await keepUntil(3, [3]);
+    await keepUntil(2, [2]);
+    await keepUntil(0, []);
+    await client.close();
+    await store.close();
+    expect(errors).toEqual([]);
+  });
+
   it('a worker that stops with a handed job it has not fetched gives it back uncharged', async () => {
     const runs: string[] = [];
     const r = await open([defineJob('ping', { handler: async (_p, ctx) => void runs.push(ctx.jobId) })]);

@@ -106,15 +106,22 @@ export class HandoffClient {
 
   /**
    * Called while the worker is idle: opens or renews the offer when fewer than half the free slots
-   * remain in it, or half its life is gone.
+   * remain in it, more slots than are free (a claim or a sweep filled some: the jobs handed over would
+   * wait here while another worker idles), or half its life is gone. Withdraws it when no slot is free.
    */
   keep(w: OfferWanted): void {
     if (this.closed) return;
     if (this.sweepWanted) this.pump();
-    if (this.offerQueued || this.listener === null || w.free <= 0 || w.types.length === 0) return;
-    const now = this.deps.now();
+    if (this.offerQueued || this.listener === null) return;
     const o = this.offered;
-    if (o && o.slots - o.heard >= w.free / 2 && now < o.expiresAt - w.ttlMs / 2) return;
+    const left = o ? o.slots - o.heard : 0;
+    if (w.free <= 0) {
+      if (left > 0) void this.withdraw();
+      return;
+    }
+    if (w.types.length === 0) return;
+    const now = this.deps.now();
+    if (o && left >= w.free / 2 && left <= w.free && now < o.expiresAt - w.ttlMs / 2) return;
     this.offerQueued = true;
     const generation = this.generation;
     const offer = { workerId: this.deps.workerId, listener: this.listener, queues: w.queues, types: w.types, slots: w.free, leaseMs: w.leaseMs, ttlMs: w.ttlMs, now };
