@@ -36,6 +36,24 @@ const STATUS_BY_CODE: Record<string, number> = {
 
 const CODE_BY_STATUS: Record<number, string> = { 404: 'not_found', 413: 'payload_too_large', 414: 'uri_too_long', 415: 'unsupported_media_type' };
 
+/** The library's names for what arrives over HTTP under another name. */
+const HTTP_NAMES: [RegExp, string][] = [
+  [/\bitems\[(\d+)\]/g, 'jobs[$1]'], // enqueueMany's items are the bulk body's jobs
+  [/^((?:jobs\[\d+\]\.)?)(?:options|opts)\./, '$1'], // enqueue options are fields of the job's body
+  [/^(?:filter|selection)\./, ''], // list filters and DLQ selections are query or body fields
+];
+
+function httpName(text: string): string {
+  return HTTP_NAMES.reduce((t, [re, to]) => t.replace(re, to), text);
+}
+
+/** A library error's field, and the message that starts with it, in the names the caller sent. */
+function httpNamed(e: { field?: string; message: string }): { field?: string; message: string } {
+  if (typeof e.field !== 'string' || !e.message.startsWith(`${e.field}: `)) return e;
+  const field = httpName(e.field);
+  return { field, message: `${field}: ${httpName(e.message.slice(e.field.length + 2))}` };
+}
+
 export interface ErrorBody {
   error: { code: string; message: string; field?: string };
 }
@@ -54,7 +72,8 @@ export function handleError(err: FastifyError | Error, req: FastifyRequest, repl
   if (typeof e.code === 'string' && STATUS_BY_CODE[e.code]) {
     const status = STATUS_BY_CODE[e.code];
     if (status === 429) reply.header('Retry-After', String(Math.max(1, Math.ceil((e.retryAfterMs ?? 1000) / 1000))));
-    return reply.status(status).send(errorBody(e.code, e.message, e.field));
+    const { field, message } = httpNamed(e);
+    return reply.status(status).send(errorBody(e.code, message, field));
   }
   if (e.validation) {
     const v = e.validation[0];

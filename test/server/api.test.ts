@@ -223,6 +223,13 @@ describe('operator API', () => {
     expect(await field('POST', '/api/dlq/redrive', { ids: ['9999999999999999'] })).toBe('ids[0]');
     expect(await field('GET', '/api/jobs/9999999999999999')).toBe('id');
     expect(await field('POST', '/api/jobs/bulk', { jobs: [{ type: 'ok' }, 5] })).toBe('jobs[1]');
+    for (const [path, name] of [['/api/jobs?type=a%00b', 'type'], ['/api/jobs?queue=a%00b', 'queue'], ['/api/dlq?fingerprint=a%00b', 'fingerprint'], ['/api/jobs?text=a%00b', 'text']]) {
+      expect((await h.call('GET', path)).body.error).toMatchObject({ field: name, message: `${name}: must not contain U+0000 or unpaired UTF-16 surrogates` });
+    }
+    expect(await field('POST', '/api/dlq/redrive', { type: 'a\u0000' })).toBe('type');
+    const twice = await h.call('POST', '/api/jobs/bulk', { body: { jobs: [{ type: 'ok', payload: 1, idempotencyKey: 'd' }, { type: 'ok', payload: 2, idempotencyKey: 'd' }] } });
+    expect(twice.body.error).toMatchObject({ field: 'jobs[1].idempotencyKey', message: expect.stringMatching(/^jobs\[1\]\.idempotencyKey: "d" is also the key of jobs\[0\]/) });
+    expect(await field('POST', '/api/jobs', { type: 'ok', priority: 'high' })).toBe('priority');
     expect(await h.rebound.countJobs()).toBe(0);
     await h.rebound.enqueue('ok', {});
     expect(await h.call('GET', '/api/jobs?text=99999999999999999999')).toMatchObject({ status: 200, body: { jobs: [], nextCursor: null } });

@@ -3,7 +3,6 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { EnqueueItem, EnqueueResult } from '../../rebound.ts';
 import type { Job } from '../../job.ts';
 import { isJobId } from '../../engine/job-query.ts';
-import { ValidationError } from '../../errors.ts';
 import type { Principal } from '../auth.ts';
 import { ApiError, badRequest, notImplemented } from '../errors.ts';
 import { presentHistory, presentJob } from '../present.ts';
@@ -23,14 +22,6 @@ function toItem(raw: unknown, prefix: string, actor: string): EnqueueItem {
   return { type: b.type as string, payload: b.payload, opts };
 }
 
-/** The library names option fields `options.x`; over HTTP they are top-level body fields. */
-function httpField(err: unknown, prefix = ''): unknown {
-  if (!(err instanceof ValidationError)) return err;
-  const field = err.field.replace(/^items\[(\d+)\]\./, 'jobs[$1].').replace(/(^|\.)options\./, '$1');
-  const message = err.message.slice(err.field.length + 2);
-  return new ApiError(400, 'validation', `${prefix}${field}: ${message}`, { field: `${prefix}${field}` });
-}
-
 export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
   const { rebound, providers } = ctx;
   const show = (job: Job, who: Principal) => presentJob(job, who, providers);
@@ -40,7 +31,7 @@ export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
     app.post('/api/jobs', { config: { permission: 'enqueue' } }, async (req, reply) => {
       const item = toItem(req.body, '', req.principal.name);
       // The token's name rides on the job:enqueued event: the audit trail records the submission with it.
-      const r = await rebound.enqueue(item.type, item.payload, item.opts).catch((e) => Promise.reject(httpField(e)));
+      const r = await rebound.enqueue(item.type, item.payload, item.opts);
       return reply.status(r.deduplicated ? 200 : 201).send(shown(r, req.principal));
     });
 
@@ -52,7 +43,7 @@ export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
         throw badRequest('jobs', `must be an array of 1 to ${MAX_BULK} jobs`);
       }
       const items = b.jobs.map((j, i) => toItem(j, `jobs[${i}].`, req.principal.name));
-      const results = await rebound.enqueueMany(items).catch((e) => Promise.reject(httpField(e)));
+      const results = await rebound.enqueueMany(items);
       const created = results.filter((r) => !r.deduplicated).length;
       return reply.status(created > 0 ? 201 : 200).send({ jobs: results.map((r) => shown(r, req.principal)) });
     });

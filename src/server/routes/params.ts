@@ -1,4 +1,5 @@
 /** Reading path, query and body values, with errors that name the field. */
+import { storable, UNSTORABLE_MESSAGE } from '../../config/options.ts';
 import { isJobId } from '../../engine/job-query.ts';
 import { JOB_STATES, type JobState } from '../../job.ts';
 import { badRequest } from '../errors.ts';
@@ -25,6 +26,7 @@ export function limit(v: unknown, max: number, dflt: number, field = 'limit'): n
 export function optionalString(v: unknown, field: string, max = 256): string | undefined {
   if (v === undefined || v === '') return undefined;
   if (typeof v !== 'string' || v.length > max) throw badRequest(field, `must be a string of at most ${max} characters`);
+  if (!storable(v)) throw badRequest(field, UNSTORABLE_MESSAGE);
   return v;
 }
 
