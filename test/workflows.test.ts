@@ -170,6 +170,54 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
     expect((await r.workflow(id)).steps.map((s) => s.compensation)).toEqual(['done', 'done', 'none']);
   });
 
+  it('a compensating run whose code no longer matches its history undoes nothing more and goes to the dead letter queue, until a redrive with fixed code', async () => {
+    const undone: string[] = [];
+    let refundBlips = 1;
+    const order = (first: string) =>
+      defineWorkflow('order-y', {
+        retry: { ...fast, baseMs: 1500 },
+        run: async (ctx) => {
+          await ctx.step(first, () => 1, { compensate: () => void undone.push(first) });
+          await ctx.step('reserve', () => 2, {
+            compensate: () => {
+              if (refundBlips-- > 0) throw new Error('inventory API blip');
+              undone.push('reserve');
+            },
+          });
+          await ctx.step('ship', () => {
+            throw new PermanentError('address invalid');
+          });
+        },
+      });
+    const r = await open([order('charge')]);
+    const { id } = await r.enqueue('order-y', {});
+    const w = r.work({ pollIntervalMs: 20 });
+    // Compensating: the compensation of reserve failed once and sleeps before its retry.
+    await waitFor(async () => (await r.workflow(id).catch(() => null))?.steps[1]?.compensationAttempts === 1 && (await r.getJob(id))?.state === 'scheduled');
+    await w.stop();
+    // A deploy renames the first step under the run.
+    r.define(order('charge-card'));
+    const w2 = r.work({ pollIntervalMs: 20 });
+    const job = await finished(id);
+    expect(job).toMatchObject({ state: 'dead', deadReason: 'compensation_failed', lastError: { name: 'DeterminismError' } });
+    expect(job.lastError?.message).toContain('compensation stopped, nothing more was undone');
+    expect(job.lastError?.message).toContain('undone so far: []');
+    expect(job.lastError?.message).toContain('address invalid');
+    expect(undone).toEqual([]);
+    const run = await r.workflow(id);
+    expect(run.status).toBe('compensating');
+    expect(run.steps.map((s) => s.compensation)).toEqual(['none', 'pending', 'none']);
+
+    // The code is fixed and the job redriven: it finishes undoing.
+    await w2.stop();
+    r.define(order('charge'));
+    r.work({ pollIntervalMs: 20 });
+    await r.redrive({ ids: [id] });
+    const again = await waitFor(async () => ((await r.getJob(id))?.state === 'compensated' ? r.getJob(id) : null));
+    expect(again?.result).toMatchObject({ compensated: ['reserve', 'charge'] });
+    expect(undone).toEqual(['reserve', 'charge']);
+  });
+
   it('a redriven run retries the step that failed for good with a fresh budget, without repeating finished steps', async () => {
     let broken = true;
     const calls: string[] = [];

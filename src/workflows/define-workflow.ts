@@ -10,13 +10,14 @@ import { defineJob, type JobDefinition, type JobOptions } from '../define.ts';
 import { errorInfo } from '../engine/error-info.ts';
 import type { Json } from '../job.ts';
 import { sensitiveValues } from '../observability/redaction.ts';
-import { Snooze, ValidationError } from '../errors.ts';
+import { DeterminismError, Snooze, ValidationError } from '../errors.ts';
 import { classifyError } from '../policies/retry.ts';
 import { History, ReplayEnd } from './history.ts';
 import { hostOf } from './host.ts';
 import { makeWorkflowContext, type WorkflowContext } from './context.ts';
 import { settled, type RunEnv } from './run-env.ts';
 import type { StepRecord, WorkflowRun, WorkflowStore } from '../store/workflows.ts';
+import type { ErrorInfo } from '../job.ts';
 import { compensate } from './saga.ts';
 import { checkStates, initialState, StateMachine, type StateSpec } from './states.ts';
 
@@ -68,12 +69,20 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
       const wctx = makeWorkflowContext(env, stored.version, machine);
 
       if (replayOnly) {
-        // Failed for good earlier: replay only to rebuild the compensations, then finish undoing.
-        await Promise.resolve()
+        // Failed for good earlier: replay only to rebuild the compensations, then finish undoing. The replay
+        // ends at the first unfinished position or with the run's own failure again; a history it no longer
+        // matches leaves the list of compensations unknown, so nothing more is undone.
+        const cause = stored.error ?? errorInfo(new Error('the workflow failed'), 'permanent', type);
+        const replayed = await Promise.resolve()
           .then(() => run(wctx, input))
-          .catch(() => {});
+          .then(
+            () => null,
+            (err: unknown) => err,
+          );
         await settled(env);
-        return compensate(env, stored.error ?? errorInfo(new Error('the workflow failed'), 'permanent', type));
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        if (replayed instanceof DeterminismError) throw compensationStopped(replayed, steps, cause);
+        return compensate(env, cause);
       }
       try {
         const result = await run(wctx, input);
@@ -111,6 +120,19 @@ function failedAgain(run: WorkflowRun, steps: StepRecord[]): Error {
   const why = compensation ? `compensation of step "${compensation.name}" failed` : (run.error?.message ?? 'see its history');
   const err = new Error(`the run had already failed for good: ${why}`);
   return Object.assign(err, { permanent: true, deadReason: compensation ? 'compensation_failed' : undefined });
+}
+
+/**
+ * The replay of a compensating run no longer matches its history (the code changed under it): which
+ * compensations to run is unknown, so none runs. The job goes to the dead letter queue as
+ * `compensation_failed` and the run stays `compensating`, so a redrive with fixed code finishes undoing.
+ */
+function compensationStopped(err: DeterminismError, steps: StepRecord[], cause: ErrorInfo): DeterminismError {
+  const undone = steps.filter((s) => s.compensation === 'done').sort((a, b) => b.seq - a.seq).map((s) => s.name);
+  err.message =
+    `compensation stopped, nothing more was undone: ${err.message}; undone so far: [${undone.join(', ')}]; ` +
+    `fix the code and redrive the job to finish undoing; the workflow had failed with: ${cause.message}`;
+  return Object.assign(err, { deadReason: 'compensation_failed' });
 }
 
 /**
