@@ -2,10 +2,17 @@
  * The CLI as a user meets it: exit codes (0 ok, 1 failure, 2 bad usage),
  * one-line errors, --json output, and bad input that changes nothing.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, PermanentError } from '../src/index.ts';
 import { FIXTURE_JOBS, runCli } from './helpers/cli.ts';
 import { dropStore, freshStoreUrl, storeKinds } from './helpers/stores.ts';
+
+/** A jobs file whose job loads but whose `schedules` export is not schedules. */
+const BAD_SCHEDULES = join(mkdtempSync(join(tmpdir(), 'rebound-cli-')), 'bad-schedules.mjs');
+writeFileSync(BAD_SCHEDULES, 'export default { ok: { handler: async () => 1 } };\nexport const schedules = 42;\n');
 
 describe.each(storeKinds)('rebound CLI on %s', (kind) => {
   let url: string;
@@ -57,6 +64,9 @@ describe.each(storeKinds)('rebound CLI on %s', (kind) => {
       [['dlq', 'purge', '--id', 'abc'], /--id must be a job id/],
       [['worker'], /--jobs FILE is required/],
       [['worker', '--jobs', '/nope/missing.ts'], /does not exist/],
+      // Found after the worker started, these left it running with the error logged (runCli's timeout catches that).
+      [['worker', '--jobs', BAD_SCHEDULES], /the schedules export of .*bad-schedules\.mjs must be an array/],
+      [['worker', '--jobs', FIXTURE_JOBS, '--leader-lease-ms', '99999999999'], /leaseMs/],
       [['frobnicate'], /unknown command/],
       // A newline typed into an option stays inside the one line (the fuzz in test/chaos found commander echoing it).
       [['jobs', '-\n.\n/a'], /unknown option '-\\n\.\\n\/a'/],

@@ -41,8 +41,8 @@ export function register(program: Command) {
       if (o.concurrency < 1) throw new UsageError('--concurrency must be at least 1');
       if (o.leaderLeaseMs !== undefined && o.leaderLeaseMs < 300) throw new UsageError('--leader-lease-ms must be at least 300');
       if (o.processes !== undefined) return superviseFromCli({ ...o, jobs: o.jobs, processes: o.processes }, cmd);
-      // Listen before the first await: a SIGTERM while the worker starts (it may already run a job
-      // while the schedules load) must drain it, not kill the process with the job half done.
+      // Listen before the first await: a SIGTERM while the worker starts must drain it, not kill
+      // the process with a job half done.
       let worker: Worker | undefined;
       let stopAsked = false;
       const shutdown = () => {
@@ -52,12 +52,22 @@ export function register(program: Command) {
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);
       const rebound = await openClient(cmd, o.jobs);
-      const supervised = supervisedChild(rebound);
-      worker = rebound.work({ concurrency: o.concurrency, queues: o.queues, drain: o.drain });
-      if (stopAsked) void worker.stop();
-      if (o.coordinator && !o.drain && !stopAsked) {
-        rebound.coordination.define(...(await loadSchedules(o.jobs)));
-        rebound.coordination.start({ leaseMs: o.leaderLeaseMs });
+      let supervised: ReturnType<typeof supervisedChild>;
+      try {
+        // The schedules and the coordinator's options are checked before the worker takes a job: a
+        // mistake in them is a config error that ends the command, not a line logged by a worker that runs on.
+        if (o.coordinator) {
+          rebound.coordination.define(...(await loadSchedules(o.jobs)));
+          rebound.coordination.coordinator({ leaseMs: o.leaderLeaseMs });
+        }
+        supervised = supervisedChild(rebound);
+        worker = rebound.work({ concurrency: o.concurrency, queues: o.queues, drain: o.drain });
+        if (stopAsked) void worker.stop();
+        if (o.coordinator && !o.drain && !stopAsked) rebound.coordination.start({ leaseMs: o.leaderLeaseMs });
+      } catch (err) {
+        await worker?.stop();
+        await rebound.close();
+        throw err;
       }
       supervised?.attach(worker);
       rebound.logger.info({ worker: worker.id, types: [...rebound.definitions.keys()] }, 'worker started');
