@@ -49,4 +49,23 @@ describe.each(storeKinds)('workflow calls on %s', (kind) => {
     expect((await finished(all.id)).lastError?.message).toContain('ctx.waitFor("b"): called while ctx.waitFor("a") is still pending');
     expect(await finished(inTurn.id)).toMatchObject({ state: 'completed', result: ['no a', 'no b'] });
   });
+
+  it('ctx.sleep rounds a fractional duration up, and refuses a duration or Date beyond ten years (or an invalid Date) for good', async () => {
+    const wf = defineWorkflow('nap', {
+      run: async (ctx, input: { ms?: number; at?: number | string }) => {
+        await ctx.sleep(input.ms ?? new Date(input.at!));
+        return 'woke';
+      },
+    });
+    const r = await open([wf]);
+    const fractional = await r.enqueue('nap', { ms: 10.5 });
+    const far = await r.enqueue('nap', { ms: 1e16 });
+    const farDate = await r.enqueue('nap', { at: Date.now() + 11 * 365 * 24 * 3600_000 });
+    const badDate = await r.enqueue('nap', { at: 'not a date' });
+    expect(await finished(fractional.id)).toMatchObject({ state: 'completed', result: 'woke' });
+    const refused = { state: 'dead', deadReason: 'permanent', attempt: 1, lastError: { name: 'ValidationError' } };
+    expect(await finished(far.id)).toMatchObject({ ...refused, lastError: { message: expect.stringContaining('sleep: give milliseconds from 0 to') } });
+    expect(await finished(farDate.id)).toMatchObject({ ...refused, lastError: { message: expect.stringContaining('is more than ten years away') } });
+    expect(await finished(badDate.id)).toMatchObject({ ...refused, lastError: { message: 'sleep: got an invalid Date' } });
+  });
 });

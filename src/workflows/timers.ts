@@ -3,6 +3,7 @@
  * time the position is reached, so a replay does not restart the timer; until
  * then the workflow sleeps as a scheduled job (a Snooze), holding no worker and no lease.
  */
+import { MAX_DURATION_MS } from '../config/options.ts';
 import { Snooze, ValidationError } from '../errors.ts';
 import { ReplayEnd } from './history.ts';
 import type { RunEnv } from './run-env.ts';
@@ -13,12 +14,7 @@ export async function sleep(env: RunEnv, until: number | Date): Promise<void> {
   if (record?.status === 'completed') return;
   if (h.replayOnly) throw new ReplayEnd();
   const now = h.now();
-  let wakeAt = record?.wakeAt;
-  if (wakeAt == null) {
-    const t = until instanceof Date ? until.getTime() : typeof until === 'number' && until >= 0 ? now + until : NaN;
-    if (!Number.isFinite(t)) throw new ValidationError('sleep', 'give a number of milliseconds (>= 0) or a Date');
-    wakeAt = t;
-  }
+  const wakeAt = record?.wakeAt ?? wakeTime(until, now);
   if (now >= wakeAt) {
     await h.save({ ...(record ?? h.fresh(seq, 'sleep', 'sleep')), wakeAt, status: 'completed', finishedAt: now });
     await h.updateRun({ waiting: null }, now);
@@ -27,4 +23,18 @@ export async function sleep(env: RunEnv, until: number | Date): Promise<void> {
   if (!record) await h.save({ ...h.fresh(seq, 'sleep', 'sleep'), wakeAt });
   await h.updateRun({ waiting: 'timer' }, now);
   throw new Snooze(wakeAt, `sleeping until ${new Date(wakeAt).toISOString()}`);
+}
+
+/** Whole milliseconds (stores keep integers), at most ten years ahead (a far one would not be a valid Date). */
+function wakeTime(until: number | Date, now: number): number {
+  if (until instanceof Date) {
+    const t = until.getTime();
+    if (Number.isNaN(t)) throw new ValidationError('sleep', 'got an invalid Date');
+    if (t - now > MAX_DURATION_MS) throw new ValidationError('sleep', `${until.toISOString()} is more than ten years away`);
+    return t;
+  }
+  if (typeof until !== 'number' || !(until >= 0 && until <= MAX_DURATION_MS)) {
+    throw new ValidationError('sleep', `give milliseconds from 0 to ${MAX_DURATION_MS} (ten years), or a Date`);
+  }
+  return now + Math.ceil(until);
 }
