@@ -4,7 +4,7 @@
  * field, and fail the run for good (a code bug does not get better by retrying).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, defineWorkflow, type Job, type JobDefinition, type Rebound } from '../src/index.ts';
+import { createRebound, defineWorkflow, type Job, type JobDefinition, type Rebound, type WorkflowContext } from '../src/index.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
 
 describe.each(storeKinds)('workflow calls on %s', (kind) => {
@@ -67,5 +67,29 @@ describe.each(storeKinds)('workflow calls on %s', (kind) => {
     expect(await finished(far.id)).toMatchObject({ ...refused, lastError: { message: expect.stringContaining('sleep: give milliseconds from 0 to') } });
     expect(await finished(farDate.id)).toMatchObject({ ...refused, lastError: { message: expect.stringContaining('is more than ten years away') } });
     expect(await finished(badDate.id)).toMatchObject({ ...refused, lastError: { message: 'sleep: got an invalid Date' } });
+  });
+
+  it('bad options of ctx.step and ctx.waitFor are refused for good, naming the field, with the nearest option for a typo', async () => {
+    let calls = 0;
+    const charge = () => (calls++, 'ok');
+    const cases: Record<string, (ctx: WorkflowContext) => Promise<unknown>> = {
+      'step("charge").retry.maxAttemps: unknown option; did you mean retry.maxAttempts?': (ctx) => ctx.step('charge', charge, { retry: { maxAttemps: 1 } as never }),
+      'step("charge").retry.baseMs: must be whole milliseconds': (ctx) => ctx.step('charge', charge, { retry: { baseMs: 'abc' as never } }),
+      'step("charge").timeoutMs: must be whole milliseconds from 1': (ctx) => ctx.step('charge', charge, { timeoutMs: -1 }),
+      'step("charge").compensate: must be a function': (ctx) => ctx.step('charge', charge, { compensate: 'refund' as never }),
+      'step("charge").breaker: must be a breaker name, or a guard': (ctx) => ctx.step('charge', charge, { breaker: {} as never }),
+      'step("charge").retries: unknown option; the options are retry, timeoutMs, breaker, compensate': (ctx) => ctx.step('charge', charge, { retries: 3 } as never),
+      'waitFor("approve").timeout: unknown option; did you mean timeoutMs?': (ctx) => ctx.waitFor('approve', { timeout: 200 } as never),
+      'waitFor("approve").timeoutMs: must be whole milliseconds from 0 to': (ctx) => ctx.waitFor('approve', { timeoutMs: 1e16 }),
+    };
+    const wf = defineWorkflow('opts', { run: (ctx, input: { message: string }) => cases[input.message](ctx) });
+    const r = await open([wf]);
+    const jobs = await Promise.all(Object.keys(cases).map((message) => r.enqueue('opts', { message })));
+    for (const [i, message] of Object.keys(cases).entries()) {
+      const job = await finished(jobs[i].id);
+      expect(job).toMatchObject({ state: 'dead', deadReason: 'permanent', attempt: 1, lastError: { name: 'ValidationError' } });
+      expect(job.lastError?.message).toContain(message);
+    }
+    expect(calls).toBe(0);
   });
 });

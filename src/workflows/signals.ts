@@ -5,10 +5,11 @@
  * this position, so a replay returns the same payload (or throws the same timeout).
  * Signals sent before the workflow waits are kept and delivered in order.
  */
-import { Snooze, SignalTimeoutError, ValidationError } from '../errors.ts';
+import { Snooze, SignalTimeoutError } from '../errors.ts';
 import type { Json } from '../job.ts';
 import { ReplayEnd } from './history.ts';
 import type { RunEnv } from './run-env.ts';
+import { checkWaitOptions } from './options.ts';
 import { checkStepName } from './step.ts';
 
 export interface WaitOptions {
@@ -22,9 +23,7 @@ type Recorded = { payload: Json } | { timedOutAfterMs: number };
 
 export async function waitFor<T = Json>(env: RunEnv, name: string, opts: WaitOptions = {}): Promise<T> {
   checkStepName(name, 'signal name');
-  if (opts.timeoutMs !== undefined && !(Number.isInteger(opts.timeoutMs) && opts.timeoutMs >= 0)) {
-    throw new ValidationError('waitFor.timeoutMs', 'must be a whole number of milliseconds >= 0');
-  }
+  checkWaitOptions(name, opts);
   const h = env.history;
   const store = env.host.store.workflows;
   const { seq, record } = h.next('signal', name);

@@ -13,6 +13,7 @@ import type { Json } from '../job.ts';
 import { Snooze, StepFailedError, TimeoutError, ValidationError } from '../errors.ts';
 import { backoffDelay, classifyError, type RetryPolicy } from '../policies/retry.ts';
 import { ReplayEnd } from './history.ts';
+import { checkStepOptions } from './options.ts';
 import { stepKey, type RunEnv, type StepInfo } from './run-env.ts';
 
 export interface StepOptions<T> {
@@ -35,6 +36,7 @@ export function checkStepName(name: unknown, what = 'step name'): asserts name i
 export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo) => Promise<T> | T, opts: StepOptions<T> = {}): Promise<T> {
   checkStepName(name);
   if (typeof fn !== 'function') throw new ValidationError(`step "${name}"`, 'needs a function to run');
+  checkStepOptions(name, opts);
   const h = env.history;
   const { seq, record } = h.next('step', name);
   const policy: RetryPolicy = { ...env.retry, ...opts.retry };

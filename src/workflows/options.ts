@@ -1,0 +1,54 @@
+/**
+ * The options of `ctx.step` and `ctx.waitFor`, checked like defineJob's: an
+ * unknown key is refused with the nearest known name, numbers must be in bounds,
+ * and the ValidationError names the field (`step("charge").retry.maxAttemps`).
+ */
+import { z } from 'zod';
+import { durationMs, firstProblem, fn, intIn, timerMs } from '../config/options.ts';
+import { ValidationError } from '../errors.ts';
+
+// The same bounds as defineJob's retry.
+const retrySchema = z
+  .object({
+    maxAttempts: intIn(1, 10_000).optional(),
+    backoff: z.enum(['exponential', 'linear', 'fixed']).optional(),
+    baseMs: durationMs.optional(),
+    maxMs: durationMs.optional(),
+    jitter: z.enum(['full', 'equal', 'none']).optional(),
+  })
+  .strict();
+
+const breaker = z.custom<unknown>(
+  (v) => (typeof v === 'string' && v.length > 0) || (typeof v === 'object' && v !== null && typeof (v as { run?: unknown }).run === 'function'),
+  'must be a breaker name, or a guard with a run(fn) method',
+);
+
+const stepSchema = z
+  .object({
+    retry: retrySchema.optional(),
+    // One attempt is bounded by a Node timer.
+    timeoutMs: timerMs(1).nullable().optional(),
+    breaker: breaker.optional(),
+    compensate: fn.optional(),
+  })
+  .strict();
+
+const waitSchema = z.object({ timeoutMs: durationMs.optional() }).strict();
+
+const known = (schema: z.ZodObject, nested: Record<string, z.ZodObject> = {}) => [
+  ...Object.keys(schema.shape),
+  ...Object.entries(nested).flatMap(([key, s]) => Object.keys(s.shape).map((k) => `${key}.${k}`)),
+];
+const STEP_OPTIONS = known(stepSchema, { retry: retrySchema });
+const WAIT_OPTIONS = known(waitSchema);
+
+function check(schema: z.ZodType, opts: unknown, root: string, names: string[]): void {
+  if (opts === undefined) return;
+  const parsed = schema.safeParse(opts);
+  if (parsed.success) return;
+  const { field, message } = firstProblem(parsed.error, root, names);
+  throw new ValidationError(field, message);
+}
+
+export const checkStepOptions = (name: string, opts: unknown) => check(stepSchema, opts, `step(${JSON.stringify(name)})`, STEP_OPTIONS);
+export const checkWaitOptions = (name: string, opts: unknown) => check(waitSchema, opts, `waitFor(${JSON.stringify(name)})`, WAIT_OPTIONS);
