@@ -514,8 +514,9 @@ function filterSql(f: JobFilter) {
   const clauses: string[] = [];
   const params: unknown[] = [];
   if (f.ids) {
-    clauses.push(`id IN (${placeholders(f.ids.length) || 'NULL'})`);
-    params.push(...f.ids.map(Number));
+    // One JSON array, not a variable per id: SQLite allows at most 32,766 variables (ctx.join of more children).
+    clauses.push('id IN (SELECT value FROM json_each(?))');
+    params.push(JSON.stringify(f.ids.map(Number)));
   }
   if (f.state) clauses.push('state = ?'), params.push(f.state);
   if (f.type) clauses.push('type = ?'), params.push(f.type);
