@@ -227,6 +227,102 @@ describe('hand-off on postgres', () => {
     expect(errors).toEqual([]);
   });
 
+  it('a hand-off whose notification is lost while the worker works through a backlog is swept when a claim settles, not left to its lease', async () => {
+    const runs: string[] = [];
+    let lostRan!: () => void;
+    const lostRun = new Promise<void>((resolve) => (lostRan = resolve));
+    let lostId = '';
+    const r = await open([
+      defineJob('ping', {
+        leaseMs: 60_000,
+        handler: async (_p, ctx) => {
+          runs.push(ctx.jobId);
+          if (ctx.jobId === lostId) lostRan();
+        },
+      }),
+    ]);
+    // Offers live three minutes: no renewal reads the count during the test.
+    const w = r.work({ concurrency: 4, batchSize: 2, pollIntervalMs: 60_000 });
+    await waitFor(async () => (await offers()).length === 1);
+    await db.query(`ALTER TABLE "${schema()}".jobs DISABLE TRIGGER jobs_inserted`);
+    const lost = await r.enqueue('ping', {});
+    lostId = lost.id;
+    expect(lost.state).toBe('running');
+    // The test holds the order of events: the withdrawal after the first full claim reads the count while the
+    // second claim is out (so the sweep must wait for it), and the third claim stays out until the lost job has
+    // run. The worker is never idle meanwhile, so only a settled claim can let the sweep go.
+    const store = r.store;
+    const claim = store.claimJobs.bind(store);
+    const withdraw = store.handoff!.withdraw.bind(store.handoff);
+    let secondOut!: () => void;
+    const second = new Promise<void>((resolve) => (secondOut = resolve));
+    let countRead!: () => void;
+    const counted = new Promise<void>((resolve) => (countRead = resolve));
+    let claims = 0;
+    let withdrawals = 0;
+    store.claimJobs = async (p) => {
+      const n = ++claims;
+      if (n === 2) {
+        secondOut();
+        await counted;
+        await new Promise((resolve) => setImmediate(resolve)); // the worker has compared the count by now
+      }
+      if (n >= 3) await lostRun;
+      return claim(p);
+    };
+    store.handoff!.withdraw = async (workerId) => {
+      const handed = await withdraw(workerId);
+      if (++withdrawals === 1) {
+        await second;
+        countRead();
+      }
+      return handed;
+    };
+    try {
+      // A bulk load (by COPY: nothing handed over), and its wake-up by hand, since the trigger is off.
+      const backlog = await r.enqueueMany(Array.from({ length: 101 }, () => ({ type: 'ping', payload: {} })));
+      await db.query('SELECT pg_notify($1, $2)', [`rebound_${schema()}`, 'default']);
+      await waitFor(async () => (await r.getJob(lost.id))?.state === 'completed');
+      expect(await r.getJob(lost.id)).toMatchObject({ attempt: 1, leaseToken: 1 });
+      await waitFor(async () => (await r.countJobs({ state: 'completed' })) === 102);
+      expect(runs.sort()).toEqual([lost.id, ...backlog.map((b) => b.id)].sort());
+    } finally {
+      lostRan();
+    }
+    await w.stop();
+  });
+
+  it('a listener that replaces a lost connection sweeps for the hand-offs whose notifications went with it', async () => {
+    url = freshStoreUrl('postgres');
+    const store = openStore(url);
+    await store.migrate();
+    db = new pg.Client({ connectionString: databaseUrl() });
+    await db.connect();
+    const listener = await holdListenerLock(db);
+    const delivered: string[] = [];
+    const client = new HandoffClient({
+      store: store.handoff!,
+      workerId: 'w1',
+      now: Date.now,
+      held: () => new Set(),
+      deliver: (jobs) => delivered.push(...jobs.map((j) => j.id)),
+      canSweep: () => true,
+      onError: () => {},
+    });
+    client.listening(listener);
+    client.keep({ free: 2, queues: ['default'], types: ['ping'], leaseMs: 60_000, ttlMs: 60_000 });
+    await waitFor(async () => (await offers()).length === 1);
+    // Handed, and its notification lost with the connection. The worker is busy: it does not offer again.
+    const [handed] = await store.insertJobs([jobFactory('ping')({ runAt: Date.now() })], Date.now());
+    expect(handed.job.state).toBe('running');
+    client.listening(null);
+    client.listening(listener);
+    await waitFor(() => delivered.length === 1);
+    expect(delivered).toEqual([handed.job.id]);
+    await client.close();
+    await store.close();
+  });
+
   it('a worker that stops with a handed job it has not fetched gives it back uncharged', async () => {
     const runs: string[] = [];
     const r = await open([defineJob('ping', { handler: async (_p, ctx) => void runs.push(ctx.jobId) })]);

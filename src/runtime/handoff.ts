@@ -79,16 +79,27 @@ export class HandoffClient {
   private closed = false;
   /** The connection this worker hears hand-offs on; no offer without one. */
   private listener: number | null = null;
+  private listenedBefore = false;
 
   constructor(private readonly deps: HandoffDeps) {}
 
-  /** The store listens for this worker on `connection` now (null: it lost it and reconnects). A new one needs a new offer. */
+  /**
+   * The store listens for this worker on `connection` now (null: it lost it and reconnects). A new one needs a
+   * new offer. A connection that replaces a lost one sweeps at once: the notifications sent while none listened
+   * are lost, and a busy worker may not offer (and read the count) again for a long time.
+   */
   listening(connection: number | null): void {
     if (connection === this.listener) return;
     this.listener = connection;
     this.swept.clear();
     this.offered = null;
     this.generation++; // an offer in flight names the old connection: it does not count as open
+    if (connection === null) return;
+    if (this.listenedBefore) {
+      this.sweepWanted = true;
+      this.pump();
+    }
+    this.listenedBefore = true;
   }
 
   /** A notification: job `jobId` was handed to worker `workerId` (every worker hears every hand-off), maybe with the job. */
@@ -184,12 +195,15 @@ export class HandoffClient {
     await this.fetch(true); // the worker's claims have settled by now
   }
 
-  /** Starts the next fetch unless one is running. */
-  private pump(): void {
+  /**
+   * Starts the next fetch unless one is running or none is wanted. The worker calls it as each claim settles:
+   * a sweep waits while a claim is out, and a worker working through a backlog always has the next one out soon.
+   */
+  pump(): void {
     if (this.fetching || this.closed || (!this.sweepWanted && this.announced.length === 0)) return;
     this.fetching = this.fetch().finally(() => {
       this.fetching = null;
-      // A failed fetch leaves a sweep wanted: the next keep() retries it, not a tight loop here.
+      // A failed fetch leaves a sweep wanted: the next keep() or settled claim retries it, not a tight loop here.
       if (this.announced.length) this.pump();
     });
   }

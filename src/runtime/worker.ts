@@ -315,6 +315,7 @@ export class Worker {
       .finally(() => {
         this.claiming -= limit;
         this.claims.delete(claim);
+        this.handoff?.pump(); // a sweep this claim held back may go now
         this.nudge();
       });
     this.claims.add(claim);
