@@ -1,5 +1,6 @@
 /** What the client offers about workflows: signals, and a run's state and history. */
 import { InvalidStateError, JobNotFoundError, ValidationError } from '../errors.ts';
+import { jobIdOf, shownId } from '../engine/job-query.ts';
 import { FINAL_STATES, type Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
 import type { StepRecord, WorkflowRun, WorkflowSignal } from '../store/workflows.ts';
@@ -11,8 +12,11 @@ export interface WorkflowDetails extends WorkflowRun {
   signals: WorkflowSignal[];
 }
 
+/** The run of job `id`, or null when the job has none; an id that cannot name a job is not found, on every store alike. */
 export async function workflowDetails(store: Store, id: string): Promise<WorkflowDetails | null> {
-  const run = await store.workflows.getRun(String(id));
+  const jobId = jobIdOf(id);
+  if (!jobId) throw new JobNotFoundError(shownId(id));
+  const run = await store.workflows.getRun(jobId);
   if (!run) return null;
   const [steps, signals] = await Promise.all([store.workflows.listSteps(run.jobId), store.workflows.listSignals(run.jobId)]);
   return { ...run, steps, signals };
@@ -33,8 +37,9 @@ export async function sendSignal(store: Store, now: number, jobId: string, name:
   } catch (err) {
     throw new ValidationError('payload', `must be JSON-serializable (${(err as Error).message})`);
   }
-  const job = await store.getJob(String(jobId));
-  if (!job) throw new JobNotFoundError(String(jobId));
+  const id = jobIdOf(jobId);
+  const job = id ? await store.getJob(id) : null;
+  if (!job) throw new JobNotFoundError(shownId(jobId));
   if (FINAL_STATES.includes(job.state)) throw new InvalidStateError(`job ${jobId} is ${job.state}; a finished workflow takes no signals`);
   return store.workflows.sendSignal({ jobId: job.id, name, payload: json, now });
 }

@@ -1,5 +1,6 @@
 /** Workflow runs, step history and signals on PostgreSQL (tables from migrations/workflows.ts). */
 import type pg from 'pg';
+import { isJobId } from '../../engine/job-query.ts';
 import { LeaseLostError } from '../../errors.ts';
 import type { ErrorInfo, Json } from '../../job.ts';
 import type { RunStatus, SendSignalParams, StepRecord, WorkflowRun, WorkflowSignal, WorkflowStore } from '../workflows.ts';
@@ -42,7 +43,6 @@ interface SignalRow {
 }
 
 const json = (v: unknown) => (v == null ? null : JSON.stringify(v));
-const isId = (id: string) => /^\d+$/.test(id);
 
 const toRun = (r: RunRow): WorkflowRun => ({
   jobId: String(r.job_id),
@@ -117,7 +117,7 @@ export class PostgresWorkflowStore implements WorkflowStore {
   }
 
   async getRun(jobId: string): Promise<WorkflowRun | null> {
-    if (!isId(jobId)) return null;
+    if (!isJobId(jobId)) return null;
     const { rows } = await this.pool.query<RunRow>('SELECT * FROM workflow_runs WHERE job_id = $1', [Number(jobId)]);
     return rows[0] ? toRun(rows[0]) : null;
   }
