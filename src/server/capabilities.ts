@@ -76,6 +76,7 @@ export async function capabilityProviders(rebound: Rebound): Promise<OperatorPro
     },
     signal: (jobId, name, payload, actor) => rebound.signal(jobId, name, payload, { actor }),
     mask: (type, payload) => maskPayload(rebound.definitions.get(type), payload),
+    hasDefinition: (type) => rebound.definitions.has(type),
     traceId: (job) => job.traceContext?.split('-')[1] ?? null,
   };
 }

@@ -1,10 +1,10 @@
 /**
  * How jobs leave the server. The one place that decides, by role, whether a
  * caller sees a job's payload as stored or with its sensitive fields masked
- * (the payload itself, the payload copies some history events carry, and the
- * payload a schedule enqueues at each fire).
+ * (the payload itself, the payload copies error snapshots and some history
+ * events carry, and the payload a schedule enqueues at each fire).
  */
-import type { Job, JobEvent, Json } from '../job.ts';
+import type { Attempt, Job, JobEvent, Json } from '../job.ts';
 import { can, type Principal } from './auth.ts';
 import type { OperatorProviders } from './providers.ts';
 
@@ -13,25 +13,57 @@ export interface PresentedJob extends Job {
   masked: boolean;
 }
 
+/** What a viewer sees of a job's payload and result when this server does not hold the job type's definition. */
+export const DEFINITION_NOT_LOADED = '[masked: definition not loaded]';
+
+/**
+ * Without a type's definition the server cannot know its sensitive paths: viewers then see none of the
+ * job's data (fail closed). Operators and admins see what they see of any job.
+ */
+function hidden(type: string, who: Principal, providers: OperatorProviders): boolean {
+  return who.role === 'viewer' && !!providers.mask && !!providers.hasDefinition && !providers.hasDefinition(type);
+}
+
 function masker(who: Principal, providers: OperatorProviders): ((type: string, payload: Json) => Json) | null {
   if (can(who.role, 'unmasked') || !providers.mask) return null;
-  return providers.mask;
+  const mask = providers.mask;
+  return (type, payload) => (hidden(type, who, providers) ? DEFINITION_NOT_LOADED : mask(type, payload));
+}
+
+type Mask = (type: string, payload: Json) => Json;
+
+/** An error snapshot with its payload copy masked. */
+function maskError<E>(error: E, type: string, mask: Mask): E {
+  const e = error as { payload?: Json } | null | undefined;
+  return e && typeof e === 'object' && e.payload !== undefined ? ({ ...e, payload: mask(type, e.payload) } as E) : error;
 }
 
 export function presentJob(job: Job, who: Principal, providers: OperatorProviders): PresentedJob {
   const mask = masker(who, providers);
   if (!mask) return { ...job, masked: false };
   const payload = mask(job.type, job.payload as Json);
-  // Error snapshots may carry a copy of the payload too.
-  const lastError = job.lastError as (Job['lastError'] & { payload?: Json }) | null;
-  const error = lastError && lastError.payload !== undefined ? { lastError: { ...lastError, payload: mask(job.type, lastError.payload) } } : {};
-  return { ...job, payload, ...error, masked: JSON.stringify(payload) !== JSON.stringify(job.payload) };
+  // A result may repeat what the payload holds: hidden with it.
+  const result = hidden(job.type, who, providers) && job.result != null ? DEFINITION_NOT_LOADED : job.result;
+  const lastError = maskError(job.lastError, job.type, mask);
+  return { ...job, payload, result, lastError, masked: JSON.stringify(payload) !== JSON.stringify(job.payload) };
 }
 
 export function presentHistory(job: Job, history: JobEvent[], who: Principal, providers: OperatorProviders): JobEvent[] {
   const mask = masker(who, providers);
   if (!mask) return history;
-  return history.map((e) => (e.data && 'payload' in e.data ? { ...e, data: { ...e.data, payload: mask(job.type, e.data.payload as Json) } } : e));
+  return history.map((e) => {
+    if (!e.data) return e;
+    const data = { ...e.data };
+    if ('payload' in data) data.payload = mask(job.type, data.payload);
+    if (data.error) data.error = maskError(data.error, job.type, mask);
+    return { ...e, data };
+  });
+}
+
+export function presentAttempts(job: Job, attempts: Attempt[], who: Principal, providers: OperatorProviders): Attempt[] {
+  const mask = masker(who, providers);
+  if (!mask) return attempts;
+  return attempts.map((a) => (a.error ? { ...a, error: maskError(a.error, job.type, mask) } : a));
 }
 
 /** A schedule as this caller may see it: its payload masked as its type's jobs' are (schedules hold a job's payload). */

@@ -41,5 +41,7 @@ export interface OperatorProviders {
   signal?: (jobId: string, name: string, payload: unknown, actor: string) => Promise<unknown>;
   /** Masks sensitive payload fields for callers who may not see them. Default: nothing is masked. */
   mask?: (type: string, payload: Json) => Json;
+  /** Whether this server holds the type's definition (its `redact` paths); viewers see nothing of a job whose type it does not. */
+  hasDefinition?: (type: string) => boolean;
   traceId?: (job: Job, history: JobEvent[]) => string | null;
 }

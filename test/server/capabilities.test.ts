@@ -4,7 +4,7 @@
  * with every operator action recorded under the token's name.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { defineJob, defineWorkflow } from '../../src/index.ts';
+import { createRebound, defineJob, defineWorkflow, PermanentError } from '../../src/index.ts';
 import { waitFor } from '../helpers/stores.ts';
 import { startHarness, type Harness } from './harness.ts';
 
@@ -43,6 +43,43 @@ describe('operator API on the real capabilities', () => {
     const paused = await h.call('POST', '/api/schedules/monthly-fee/pause', { token: h.tokens.operator });
     expect(paused.body.schedule.payload.card).toBe('[REDACTED]');
     expect((await h.call('GET', '/api/schedules', { token: h.tokens.admin })).body.schedules[0].payload.card).toBe('4242 4242 4242 4242');
+  });
+
+  it('shows viewers none of the data of a job whose definition the server does not hold; operators and admins see it as before', async () => {
+    h = await startHarness({ jobs: [], wire: true }); // `rebound start` without --jobs
+    const card = '4111 1111 1111 1111';
+    // The workers elsewhere hold the definition, and its redact paths.
+    const charge = defineJob('charge', {
+      redact: ['card'],
+      retry: { maxAttempts: 1 },
+      handler: async (p: { card: string; fail?: boolean }) => {
+        if (p.fail) throw new PermanentError('card declined');
+        return { charged: p.card };
+      },
+    });
+    const app = await createRebound({ store: h.storeUrl, jobs: [charge] });
+    try {
+      const dead = await app.enqueue('charge', { card, fail: true });
+      const done = await app.enqueue('charge', { card });
+      const worker = app.work({ pollIntervalMs: 20 });
+      await waitFor(async () => (await app.countJobs({ state: 'dead' })) === 1 && (await app.countJobs({ state: 'completed' })) === 1);
+      await worker.stop();
+      const detail = await h.call('GET', `/api/jobs/${dead.id}`, { token: h.tokens.viewer });
+      expect(detail.body.job).toMatchObject({ payload: '[masked: definition not loaded]', lastError: { payload: '[masked: definition not loaded]' }, masked: true });
+      expect(detail.body.attempts[0].error.payload).toBe('[masked: definition not loaded]');
+      expect(detail.body.history.at(-1).data.error.payload).toBe('[masked: definition not loaded]');
+      expect((await h.call('GET', `/api/jobs/${done.id}`, { token: h.tokens.viewer })).body.job).toMatchObject({ result: '[masked: definition not loaded]', masked: true });
+      const fingerprint = detail.body.job.lastError.fingerprint;
+      for (const path of ['/api/jobs', `/api/jobs/${done.id}`, `/api/dlq?fingerprint=${fingerprint}`]) {
+        expect(JSON.stringify((await h.call('GET', path, { token: h.tokens.viewer })).body)).not.toContain('4111');
+      }
+      for (const role of ['operator', 'admin'] as const) {
+        const seen = await h.call('GET', `/api/jobs/${done.id}`, { token: h.tokens[role] });
+        expect(seen.body.job).toMatchObject({ payload: { card }, result: { charged: card }, masked: false });
+      }
+    } finally {
+      await app.close();
+    }
   });
 
   it('lists and forces breakers, pauses schedules, and records both in the audit trail as the token', async () => {

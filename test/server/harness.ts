@@ -22,6 +22,8 @@ export const testJobs = [
 
 export interface Harness {
   url: string;
+  /** The store, for another client (a worker process with other job definitions) to share. */
+  storeUrl: string;
   rebound: Rebound;
   server: OperatorServer;
   tokens: { viewer: string; operator: string; admin: string };
@@ -45,6 +47,7 @@ export async function startHarness(
   }
   return {
     url: address,
+    storeUrl,
     rebound,
     server,
     tokens,
