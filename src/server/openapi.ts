@@ -134,9 +134,9 @@ export const openapiDocument = {
     '/api/queues': { get: op('per queue: depth, scheduled, running, lag and drain time', 'viewer', { responses: { 200: json({ type: 'object' }), ...common } }) },
     '/api/breakers': { get: op('circuit breakers and their states', 'viewer', { responses: { 200: json({ type: 'object' }), 501: err('breakers are not available'), ...common } }) },
     '/api/breakers/{name}/{action}': {
-      post: op('force a breaker open or closed, or reset it (action: open | close | reset)', 'operator', {
+      post: op('force a breaker open or closed, or reset it (action: open | close | reset); any name may be forced, also one no job uses yet, to open it before an outage', 'operator', {
         parameters: [nameParam, { name: 'action', in: 'path', required: true, schema: { enum: ['open', 'close', 'reset'] } }],
-        responses: { 200: json({ type: 'object' }), 404: err('no such breaker or action'), 501: err('breakers are not available'), ...common },
+        responses: { 200: json({ type: 'object' }), 400: err('a bad breaker name'), 404: err('no such action'), 501: err('breakers are not available'), ...common },
       }),
     },
     '/api/schedules': {

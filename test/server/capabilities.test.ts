@@ -143,6 +143,17 @@ describe('operator API on the real capabilities', () => {
     ]);
   });
 
+  it('forces a breaker that no job uses yet, as its OpenAPI entry says: 404 is for an unknown action only', async () => {
+    h = await startHarness({ jobs, wire: true });
+    const opened = await h.call('POST', '/api/breakers/warehouse-api/open', { token: h.tokens.operator });
+    expect(opened).toMatchObject({ status: 200, body: { breaker: { name: 'warehouse-api', state: 'open', forced: 'open' } } });
+    expect((await h.call('POST', '/api/breakers/warehouse-api/explode', { token: h.tokens.operator })).status).toBe(404);
+    const doc = (await h.call('GET', '/api/openapi.json', { token: null })).body;
+    const forcing = doc.paths['/api/breakers/{name}/{action}'].post;
+    expect(forcing.summary).toContain('any name may be forced');
+    expect(forcing.responses['404'].description).toBe('no such action');
+  });
+
   it('delivers a signal to a waiting workflow and shows its steps; metrics and stats come from the visibility capability', async () => {
     h = await startHarness({ jobs, wire: true });
     const worker = h.rebound.work({ pollIntervalMs: 20 });
