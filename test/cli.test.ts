@@ -64,9 +64,6 @@ describe.each(storeKinds)('rebound CLI on %s', (kind) => {
       [['dlq', 'purge', '--id', 'abc'], /--id must be a job id/],
       [['worker'], /--jobs FILE is required/],
       [['worker', '--jobs', '/nope/missing.ts'], /does not exist/],
-      // Found after the worker started, these left it running with the error logged (runCli's timeout catches that).
-      [['worker', '--jobs', BAD_SCHEDULES], /the schedules export of .*bad-schedules\.mjs must be an array/],
-      [['worker', '--jobs', FIXTURE_JOBS, '--leader-lease-ms', '99999999999'], /leaseMs/],
       [['frobnicate'], /unknown command/],
       // A newline typed into an option stays inside the one line (the fuzz in test/chaos found commander echoing it).
       [['jobs', '-\n.\n/a'], /unknown option '-\\n\.\\n\/a'/],
@@ -134,6 +131,30 @@ describe.each(storeKinds)('rebound CLI on %s', (kind) => {
     expect(JSON.parse(purged.stdout)).toEqual({ purged: 2 });
     expect(await deadTypes()).toEqual([]);
     expect(await count()).toBe(1); // the redriven b waits in its queue
+  });
+});
+
+describe('a worker with a bad configuration', () => {
+  let url: string;
+  afterEach(async () => dropStore(url));
+
+  it('exits 2 with a one-line error before it starts, with or without --processes', async () => {
+    url = freshStoreUrl('sqlite');
+    const cases: [string[], RegExp][] = [
+      // Found after the worker started, these left it running with the error logged (runCli's timeout catches that).
+      [['worker', '--jobs', BAD_SCHEDULES], /the schedules export of .*bad-schedules\.mjs must be an array/],
+      [['worker', '--jobs', FIXTURE_JOBS, '--leader-lease-ms', '99999999999'], /leaseMs/],
+      // Checked by the supervisor before it spawns: each process refusing it was restarted forever.
+      [['worker', '--processes', '2', '--jobs', '/nope/missing.ts'], /does not exist/],
+      [['worker', '--processes', '2', '--jobs', BAD_SCHEDULES], /the schedules export of .*bad-schedules\.mjs must be an array/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(['--store', url, ...args])));
+    cases.forEach(([args, message], i) => {
+      const r = results[i];
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    });
   });
 });
 

@@ -23,6 +23,12 @@ function ledgerFile() {
   writeFileSync(file, '');
   return file;
 }
+/** A jobs file (.mjs) with this source, in a directory of its own. */
+function jobsFileThat(source: string) {
+  const file = join(mkdtempSync(join(tmpdir(), 'rebound-jobs-')), 'jobs.mjs');
+  writeFileSync(file, source);
+  return file;
+}
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '));
 const alive = (pid: number) => {
   try {
@@ -240,7 +246,7 @@ describe('supervisor behaviour (sqlite)', () => {
     await t.open();
     const s = t.supervise(ledgerFile(), {
       processes: 1,
-      jobsFile: '/nonexistent/jobs.ts',
+      jobsFile: jobsFileThat('process.exit(1);\n'),
       restartBaseMs: 20,
       restartMaxMs: 1500,
       crashLoop: { crashes: 2, withinMs: 60_000 },
@@ -252,6 +258,27 @@ describe('supervisor behaviour (sqlite)', () => {
     expect(delays.slice(0, 2)).toEqual([20, 40]);
     expect(delays.slice(2)).toEqual(delays.slice(2).map(() => 1500));
     await s.stop();
+  });
+
+  it('a child that exits with a configuration error (2) is not restarted: every process is stopped and the failure reported', async () => {
+    await t.open();
+    const s = t.supervise(ledgerFile(), { processes: 2, jobsFile: '/nonexistent/jobs.ts', restartBaseMs: 20 });
+    await s.done;
+    expect(s.failure).toMatchObject({ code: 2 });
+    expect(t.recorded['supervisor:process_restarting']).toBeUndefined();
+    expect(s.processes().map((p) => p.state)).toEqual(['exited', 'exited']);
+  });
+
+  it('rebound worker --processes exits 2 with the child\'s error when a worker process refuses its configuration', async () => {
+    await t.open();
+    // Loads in the supervisor (which checks it before spawning) but not in a worker process.
+    const jobs = jobsFileThat(
+      "if (process.env.REBOUND_SUPERVISED) throw new Error('SECRET_KEY is not set');\nexport default { ok: { handler: async () => 1 } };\n",
+    );
+    const sup = startCli(['worker', '--jobs', jobs, '--store', t.url, '--processes', '2', '--drain']);
+    expect(await exited(sup)).toBe(2);
+    expect(sup.output()).toMatch(/error: config: --jobs: cannot load .*: SECRET_KEY is not set/);
+    expect(sup.output()).toMatch(/error: config: worker process \d+ \(slot \d\) exited with a configuration error/);
   });
 
   it('rebound worker --processes: SIGTERM drains the running job; SIGKILL of the supervisor loses nothing', async () => {

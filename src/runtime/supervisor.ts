@@ -9,7 +9,10 @@
  * - a process that reports a handler ignoring its abort past its timeout is
  *   recycled (it stops itself; the supervisor starts a fresh one at once);
  * - `stop()` (SIGTERM for the CLI) sends SIGTERM to every process, which drain
- *   gracefully, and SIGKILLs any still running after `stopTimeoutMs`.
+ *   gracefully, and SIGKILLs any still running after `stopTimeoutMs`;
+ * - a process that exits with code 2 (the CLI's configuration error: a jobs file
+ *   that does not load, a bad option) is not restarted, since every restart would
+ *   fail the same way: the supervisor stops them all and reports it in `failure`.
  * If the supervisor itself is killed, the processes see the IPC channel close
  * and drain; leases bring back whatever they could not finish.
  *
@@ -59,6 +62,9 @@ export interface SupervisorOptions {
   stdio?: 'inherit' | 'ignore';
 }
 
+/** Exit code of a `rebound` command refused for its configuration or usage. */
+export const CONFIG_ERROR_EXIT = 2;
+
 export type ProcessState = 'starting' | 'running' | 'stopping' | 'restarting' | 'exited';
 
 export interface ProcessInfo {
@@ -96,6 +102,8 @@ export class Supervisor {
   readonly events: ReboundEmitter;
   /** Resolves when every process has exited after `stop()`, or (drain mode) finished its work. */
   readonly done: Promise<void>;
+  /** Set when a process exited with a configuration error (exit 2) and the supervisor stopped because of it. */
+  failure: { slot: number; pid: number; code: number } | null = null;
   private readonly opts: Required<Omit<SupervisorOptions, 'store' | 'queues' | 'events' | 'logger' | 'env'>> &
     Pick<SupervisorOptions, 'store' | 'queues' | 'env'>;
   private readonly logger: Logger;
@@ -272,6 +280,13 @@ export class Supervisor {
     // Stopping, nothing is restarted: a process that was being replaced (unresponsive, recycled) when stop()
     // came would otherwise hold stop() for its restart delay, up to restartMaxMs.
     if (reason === 'stopped' || reason === 'drained' || this.stopping) return this.finish(slot);
+    if (code === CONFIG_ERROR_EXIT) {
+      this.failure = { slot: slot.slot, pid: child.pid ?? -1, code };
+      this.logger.error({ slot: slot.slot, pid: child.pid, code }, 'worker process refused its configuration (exit 2); stopping every process instead of restarting');
+      this.finish(slot);
+      void this.stop();
+      return;
+    }
     let delayMs = 0;
     if (reason !== 'recycled') {
       slot.crashes++;

@@ -1,8 +1,12 @@
 /** `rebound worker --processes N`: the supervisor side of the worker command (runtime/supervisor.ts). */
 import type { Command } from 'commander';
+import { checkCoordinatorOptions } from '../../config/coordinator-options.ts';
+import { loadSchedules } from '../../coordination/load-schedules.ts';
+import { ConfigError } from '../../errors.ts';
 import { defaultLogger } from '../../rebound.ts';
 import { superviseWorkers } from '../../runtime/supervisor.ts';
 import { globals, UsageError } from '../context.ts';
+import { loadJobs } from '../load-jobs.ts';
 
 export interface SupervisorCliOptions {
   jobs: string;
@@ -19,6 +23,12 @@ export interface SupervisorCliOptions {
 
 export async function superviseFromCli(o: SupervisorCliOptions, cmd: Command): Promise<void> {
   if (o.processes < 1 || o.processes > 256) throw new UsageError('--processes must be from 1 to 256');
+  // What each worker process would refuse is refused here, once, instead of by N processes restarted forever.
+  await loadJobs(o.jobs);
+  if (o.coordinator) {
+    await loadSchedules(o.jobs);
+    checkCoordinatorOptions({ leaseMs: o.leaderLeaseMs });
+  }
   const workerArgs = [...(o.coordinator ? [] : ['--no-coordinator']), ...(o.leaderLeaseMs ? ['--leader-lease-ms', String(o.leaderLeaseMs)] : [])];
   const logger = defaultLogger();
   const supervisor = superviseWorkers({
@@ -40,4 +50,8 @@ export async function superviseFromCli(o: SupervisorCliOptions, cmd: Command): P
   logger.info({ processes: o.processes }, 'supervisor started');
   await supervisor.done;
   logger.info({}, 'supervisor stopped');
+  const failed = supervisor.failure;
+  if (failed) {
+    throw new ConfigError(`worker process ${failed.pid} (slot ${failed.slot}) exited with a configuration error (exit 2; its error is above); the supervisor stopped instead of restarting it`);
+  }
 }
