@@ -13,21 +13,21 @@ export interface PresentedJob extends Job {
   masked: boolean;
 }
 
-/** What a viewer sees of a job's payload and result when this server does not hold the job type's definition. */
+/** What a role without `unmasked` sees of a job's payload and result when this server does not hold the job type's definition. */
 export const DEFINITION_NOT_LOADED = '[masked: definition not loaded]';
 
 /**
- * Without a type's definition the server cannot know its sensitive paths: viewers then see none of the
- * job's data (fail closed). Operators and admins see what they see of any job.
+ * Without a type's definition the server cannot know its sensitive paths: a caller who would see them
+ * masked (viewers and operators) then sees none of the job's data (fail closed). Admins see it as stored.
  */
-function hidden(type: string, who: Principal, providers: OperatorProviders): boolean {
-  return who.role === 'viewer' && !!providers.mask && !!providers.hasDefinition && !providers.hasDefinition(type);
+function hidden(type: string, providers: OperatorProviders): boolean {
+  return !!providers.hasDefinition && !providers.hasDefinition(type);
 }
 
 function masker(who: Principal, providers: OperatorProviders): ((type: string, payload: Json) => Json) | null {
   if (can(who.role, 'unmasked') || !providers.mask) return null;
   const mask = providers.mask;
-  return (type, payload) => (hidden(type, who, providers) ? DEFINITION_NOT_LOADED : mask(type, payload));
+  return (type, payload) => (hidden(type, providers) ? DEFINITION_NOT_LOADED : mask(type, payload));
 }
 
 type Mask = (type: string, payload: Json) => Json;
@@ -43,7 +43,7 @@ export function presentJob(job: Job, who: Principal, providers: OperatorProvider
   if (!mask) return { ...job, masked: false };
   const payload = mask(job.type, job.payload as Json);
   // A result may repeat what the payload holds: hidden with it.
-  const result = hidden(job.type, who, providers) && job.result != null ? DEFINITION_NOT_LOADED : job.result;
+  const result = hidden(job.type, providers) && job.result != null ? DEFINITION_NOT_LOADED : job.result;
   const lastError = maskError(job.lastError, job.type, mask);
   return { ...job, payload, result, lastError, masked: JSON.stringify(payload) !== JSON.stringify(job.payload) };
 }
