@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, defineJob, PermanentError } from '../src/index.ts';
+import { createRebound, defineJob, PermanentError, ValidationError } from '../src/index.ts';
 import { FIXTURE_JOBS, runCli } from './helpers/cli.ts';
 import { dropStore, freshStoreUrl, storeKinds } from './helpers/stores.ts';
 
@@ -96,6 +96,29 @@ describe.each(storeKinds)('rebound CLI on %s', (kind) => {
     const cancel = await cli('cancel', dead[0].id);
     expect(cancel.code).toBe(0);
     expect((await cli('cancel', dead[0].id)).code).toBe(1);
+  });
+
+  it('breaker events --limit outside 1..100000 is a usage error naming --limit, and the library refuses such a limit', async () => {
+    url = freshStoreUrl(kind);
+    const r = await createRebound({ store: url });
+    try {
+      await r.breakers.force('payments', 'open', { actor: 'test' });
+      for (const limit of [0, -1, 100_001, 1.5]) {
+        const refused = await r.breakers.events({ limit }).catch((e: unknown) => e);
+        expect(refused, String(limit)).toBeInstanceOf(ValidationError);
+        expect((refused as ValidationError).field).toBe('filter.limit');
+      }
+      expect(await r.breakers.events({ limit: 1 })).toHaveLength(1);
+    } finally {
+      await r.close();
+    }
+    const results = await Promise.all(['0', '-1', '100001'].map((n) => cli('breaker', 'events', '--limit', n)));
+    for (const res of results) {
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/--limit must be from 1 to 100000/);
+    }
+    const one = await cli('breaker', 'events', '--limit', '1', '--json');
+    expect(JSON.parse(one.stdout)).toHaveLength(1);
   });
 
   /** Two dead jobs of type `a` and one of type `b`, killed by an in-process worker. */

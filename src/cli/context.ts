@@ -29,13 +29,18 @@ export async function withClient<T>(cmd: Command, fn: (r: Rebound) => Promise<T>
   }
 }
 
-export function parseIntOption(name: string) {
+/** An integer flag; with `range`, one outside [min, max] is refused naming the flag. */
+export function parseIntOption(name: string, range?: { min: number; max: number }) {
   return (value: string): number => {
     const n = Number(value);
     if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} must be an integer, got "${value}"`);
+    if (range && (n < range.min || n > range.max)) throw new InvalidArgumentError(`${name} must be from ${range.min} to ${range.max}, got ${n}`);
     return n;
   };
 }
+
+/** The range of every `--limit` (the library's MAX_LIST_LIMIT). */
+export const LIMIT_RANGE = { min: 1, max: 100_000 };
 
 /** A mistake in how the command was called: exit code 2. */
 export class UsageError extends Error {}

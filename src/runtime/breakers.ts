@@ -10,6 +10,7 @@ import type { BreakerGuard, JobDefinition, Logger } from '../define.ts';
 import { BreakerOpenError, LeaseLostError, ShutdownError, Snooze, ValidationError } from '../errors.ts';
 import type { ReboundEmitter } from '../events.ts';
 import { KeyedBatcher, ONE_FLUSH_AT_A_TIME } from '../engine/batcher.ts';
+import { MAX_LIST_LIMIT } from '../engine/job-query.ts';
 import {
   admit,
   applyInOrder,
@@ -126,7 +127,11 @@ export class Breakers {
   }
 
   /** State changes, newest first. */
-  events(filter: { name?: string; limit?: number } = {}): Promise<BreakerEvent[]> {
+  async events(filter: { name?: string; limit?: number } = {}): Promise<BreakerEvent[]> {
+    // SQLite reads LIMIT -1 as no limit and PostgreSQL refuses it with a raw error: checked here for both.
+    if (filter.limit !== undefined && !(Number.isInteger(filter.limit) && filter.limit >= 1 && filter.limit <= MAX_LIST_LIMIT)) {
+      throw new ValidationError('filter.limit', `must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+    }
     return this.deps.store.breakers.listEvents(filter);
   }
 

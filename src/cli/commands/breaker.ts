@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { globals, parseIntOption, withClient } from '../context.ts';
+import { globals, LIMIT_RANGE, parseIntOption, withClient } from '../context.ts';
 import { printJson, printTable, time } from '../output.ts';
 import type { BreakerView } from '../../runtime/breakers.ts';
 
@@ -48,7 +48,7 @@ export function register(program: Command) {
   breaker
     .command('events [name]')
     .description('state changes, newest first')
-    .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit'), 50)
+    .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit', LIMIT_RANGE), 50)
     .action(async (name: string | undefined, o: { limit: number }, cmd: Command) => {
       const events = await withClient(cmd, (r) => r.breakers.events({ name, limit: o.limit }));
       if (globals(cmd).json) return printJson(events);
