@@ -2,12 +2,13 @@
  * The CLI as a user meets it: exit codes (0 ok, 1 failure, 2 bad usage),
  * one-line errors, --json output, and bad input that changes nothing.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, PermanentError, ValidationError } from '../src/index.ts';
-import { FIXTURE_JOBS, runCli } from './helpers/cli.ts';
+import { BIN, FIXTURE_JOBS, runCli } from './helpers/cli.ts';
 import { dropStore, freshStoreUrl, storeKinds } from './helpers/stores.ts';
 
 /** A jobs file whose job loads but whose `schedules` export is not schedules. */
@@ -178,6 +179,20 @@ describe('a worker with a bad configuration', () => {
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
       expect(r.stderr, args.join(' ')).toMatch(message);
     });
+  });
+});
+
+describe('output to a reader that went away', () => {
+  it('ends quietly with exit 0 when stdout is closed (`rebound stats | head -1`)', async () => {
+    const url = freshStoreUrl('sqlite');
+    expect((await runCli(['--store', url, 'migrate'])).code).toBe(0);
+    const child = spawn(process.execPath, [BIN, '--store', url, 'stats'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // closed before the CLI writes anything: its first write meets EPIPE
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise((r) => child.on('close', r));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
 

@@ -55,4 +55,10 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that went away (`rebound stats | head -1`) is not a failure: end quietly, as other Unix tools do.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
+});
+
 process.exitCode = await main(process.argv.slice(2));
