@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
-import { durationMs, firstProblem, fn, intIn, priority, queueName, retentionSchema, timerMs } from './config/options.ts';
+import { durationMs, firstProblem, fn, intIn, priority, queueName, retentionSchema, retrySchema, timerMs } from './config/options.ts';
 import type { Job, Json } from './job.ts';
 import { DEFAULT_RETRY, type Classifier, type RetryPolicy } from './policies/retry.ts';
 import { toBreakerSpec, type BreakerSpec } from './policies/breaker.ts';
@@ -114,15 +114,6 @@ export const DEFAULTS = {
   keyTtlMs: 24 * 3600_000,
 } as const;
 
-const retrySchema = z
-  .object({
-    maxAttempts: intIn(1, 10_000).optional(),
-    backoff: z.enum(['exponential', 'linear', 'fixed']).optional(),
-    baseMs: durationMs.optional(),
-    maxMs: durationMs.optional(),
-    jitter: z.enum(['full', 'equal', 'none']).optional(),
-  })
-  .strict();
 const optionsSchema = z
   .object({
     handler: fn,

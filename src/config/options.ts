@@ -38,6 +38,17 @@ export const text = (min: number, max: number) => z.string().min(min).max(max).r
 export const queueName = text(1, 128);
 
 /** How long finished jobs are kept, by final state (defineJob's `retention`, and the coordinator's default). */
+/** A retry policy (defineJob's `retry`, and a workflow step's). */
+export const retrySchema = z
+  .object({
+    maxAttempts: intIn(1, 10_000).optional(),
+    backoff: z.enum(['exponential', 'linear', 'fixed']).optional(),
+    baseMs: durationMs.optional(),
+    maxMs: durationMs.optional(),
+    jitter: z.enum(['full', 'equal', 'none']).optional(),
+  })
+  .strict();
+
 export const retentionSchema = z.object({ completedMs: durationMs.optional(), deadMs: durationMs.optional(), cancelledMs: durationMs.optional() }).strict();
 
 export const fn = z.custom<(...args: any[]) => unknown>((v) => typeof v === 'function', 'must be a function');

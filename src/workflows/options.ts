@@ -4,19 +4,8 @@
  * and the ValidationError names the field (`step("charge").retry.maxAttemps`).
  */
 import { z } from 'zod';
-import { durationMs, firstProblem, fn, intIn, timerMs } from '../config/options.ts';
+import { durationMs, firstProblem, fn, retrySchema, timerMs } from '../config/options.ts';
 import { ValidationError } from '../errors.ts';
-
-// The same bounds as defineJob's retry.
-const retrySchema = z
-  .object({
-    maxAttempts: intIn(1, 10_000).optional(),
-    backoff: z.enum(['exponential', 'linear', 'fixed']).optional(),
-    baseMs: durationMs.optional(),
-    maxMs: durationMs.optional(),
-    jitter: z.enum(['full', 'equal', 'none']).optional(),
-  })
-  .strict();
 
 const breaker = z.custom<unknown>(
   (v) => (typeof v === 'string' && v.length > 0) || (typeof v === 'object' && v !== null && typeof (v as { run?: unknown }).run === 'function'),
