@@ -73,3 +73,27 @@ export function presentSchedule(schedule: unknown, who: Principal, providers: Op
   if (!mask || !s || typeof s.type !== 'string' || s.payload === undefined) return schedule;
   return { ...s, payload: mask(s.type, s.payload) };
 }
+
+interface WorkflowShape {
+  error?: unknown;
+  steps?: { result?: Json | null; error?: unknown }[];
+  signals?: { payload?: Json }[];
+}
+
+/**
+ * A workflow's run as this caller may see it: error snapshots masked as the job's are; for a type the
+ * server holds no definition of, step results and signal payloads are hidden as the job's result is.
+ */
+export function presentWorkflow(job: Job, workflow: Json | null, who: Principal, providers: OperatorProviders): Json | null {
+  const mask = masker(who, providers);
+  if (!mask || workflow === null) return workflow;
+  const w = workflow as WorkflowShape;
+  const hide = hidden(job.type, providers);
+  const steps = w.steps?.map((st) => ({
+    ...st,
+    result: hide && st.result != null ? DEFINITION_NOT_LOADED : st.result,
+    error: maskError(st.error, job.type, mask),
+  }));
+  const signals = w.signals?.map((sig) => (hide ? { ...sig, payload: DEFINITION_NOT_LOADED } : sig));
+  return { ...w, error: maskError(w.error, job.type, mask), steps, signals } as Json;
+}

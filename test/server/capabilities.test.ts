@@ -82,6 +82,36 @@ describe('operator API on the real capabilities', () => {
     }
   });
 
+  it("hides a workflow's step results and signal payloads from viewers when the server does not hold its definition", async () => {
+    h = await startHarness({ jobs: [], wire: true }); // `rebound start` without --jobs
+    const card = '4111 1111 1111 1111';
+    const checkout = defineWorkflow('checkout', {
+      redact: ['card'],
+      run: async (ctx, input: { card: string }) => {
+        const charged = await ctx.step('charge', () => ({ card: input.card }));
+        const approval = await ctx.waitFor<{ note: string }>('approve');
+        return { charged, approval };
+      },
+    });
+    const app = await createRebound({ store: h.storeUrl, jobs: [checkout] });
+    try {
+      const { id } = await app.enqueue('checkout', { card });
+      const worker = app.work({ pollIntervalMs: 20 });
+      await waitFor(async () => (await app.workflow(id).catch(() => null))?.waiting === 'signal:approve');
+      await app.signal(id, 'approve', { note: `card ${card} ok` });
+      await waitFor(async () => (await app.getJob(id))?.state === 'completed');
+      await worker.stop();
+      const viewer = (await h.call('GET', `/api/jobs/${id}`, { token: h.tokens.viewer })).body;
+      expect(JSON.stringify(viewer)).not.toContain('4111');
+      expect(viewer.workflow.steps.find((s: { name: string }) => s.name === 'charge').result).toBe('[masked: definition not loaded]');
+      expect(viewer.workflow.signals[0].payload).toBe('[masked: definition not loaded]');
+      const admin = (await h.call('GET', `/api/jobs/${id}`, { token: h.tokens.admin })).body;
+      expect(admin.workflow.signals[0].payload).toEqual({ note: `card ${card} ok` });
+    } finally {
+      await app.close();
+    }
+  });
+
   it('lists and forces breakers, pauses schedules, and records both in the audit trail as the token', async () => {
     h = await startHarness({ jobs, wire: true });
     await h.rebound.coordination.addSchedule('nightly', { cron: '0 3 * * *', type: 'ok' });

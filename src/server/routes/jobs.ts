@@ -5,7 +5,7 @@ import type { Job } from '../../job.ts';
 import { isJobId } from '../../engine/job-query.ts';
 import type { Principal } from '../auth.ts';
 import { ApiError, badRequest, notImplemented } from '../errors.ts';
-import { presentAttempts, presentHistory, presentJob } from '../present.ts';
+import { presentAttempts, presentHistory, presentJob, presentWorkflow } from '../present.ts';
 import type { ServerContext } from '../server.ts';
 import { body, jobId, limit, optionalString, state } from './params.ts';
 
@@ -88,7 +88,7 @@ export function jobRoutes(ctx: ServerContext): FastifyPluginAsync {
         history: presentHistory(d.job, d.history, req.principal, providers),
         attempts: presentAttempts(d.job, d.attempts, req.principal, providers),
         traceId: providers.traceId?.(d.job, d.history) ?? null,
-        workflow,
+        workflow: presentWorkflow(d.job, workflow, req.principal, providers),
       };
     });
 
