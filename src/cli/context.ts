@@ -1,5 +1,6 @@
 /** What every command shares: the store URL, the output mode, and opening a client. */
 import { InvalidArgumentError, type Command } from 'commander';
+import { ValidationError } from '../errors.ts';
 import { createRebound, type Rebound } from '../rebound.ts';
 import type { JobDefinition } from '../define.ts';
 import { resolveStoreUrl } from '../store/open.ts';
@@ -41,6 +42,25 @@ export function parseIntOption(name: string, range?: { min: number; max: number 
 
 /** The range of every `--limit` (the library's MAX_LIST_LIMIT). */
 export const LIMIT_RANGE = { min: 1, max: 100_000 };
+
+/** Which flag sets which library field, for a command's errors: `{ 'options.delayMs': '--delay' }`. */
+export type FlagFields = Record<string, string>;
+
+/** A ValidationError on a field a flag set, as a usage error naming that flag; any other error as it is. */
+export function inFlagTerms(err: unknown, flags: FlagFields): unknown {
+  const flag = err instanceof ValidationError ? flags[err.field] : undefined;
+  if (!flag) return err;
+  return new UsageError(`${flag}: ${(err as ValidationError).message.slice((err as ValidationError).field.length + 2)}`);
+}
+
+/** Runs `fn`; its errors on fields the flags set name the flags (inFlagTerms). */
+export async function namingFlags<T>(flags: FlagFields, fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw inFlagTerms(err, flags);
+  }
+}
 
 /** A mistake in how the command was called: exit code 2. */
 export class UsageError extends Error {}

@@ -1,6 +1,15 @@
 import type { Command } from 'commander';
-import { UsageError, globals, parseIntOption, withClient } from '../context.ts';
+import { UsageError, globals, namingFlags, parseIntOption, withClient } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
+
+const FLAGS = {
+  'options.idempotencyKey': '--key',
+  'options.delayMs': '--delay',
+  'options.priority': '--priority',
+  'options.maxAttempts': '--max-attempts',
+  'options.queue': '--queue',
+  'options.orderingKey': '--ordering-key',
+};
 
 interface Options {
   key?: string;
@@ -35,7 +44,7 @@ export function register(program: Command) {
       const result = await withClient(
         cmd,
         (r) =>
-          r.enqueue(type, payload, {
+          namingFlags(FLAGS, () => r.enqueue(type, payload, {
             ...(o.key !== undefined && { idempotencyKey: o.key }),
             ...(o.delay !== undefined && { delayMs: o.delay }),
             ...(o.priority !== undefined && { priority: o.priority }),
@@ -43,7 +52,7 @@ export function register(program: Command) {
             ...(o.queue !== undefined && { queue: o.queue }),
             ...(o.orderingKey !== undefined && { orderingKey: o.orderingKey }),
             actor: 'cli',
-          }),
+          })),
         o.jobs,
       );
       const out = { id: result.id, state: result.state, deduplicated: result.deduplicated };

@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
 import { JOB_STATES, type JobState } from '../../job.ts';
 import { InvalidArgumentError } from 'commander';
-import { globals, parseIntOption, withClient } from '../context.ts';
+import { globals, namingFlags, parseIntOption, withClient } from '../context.ts';
 import { jobRow, printJson, printTable, time } from '../output.ts';
+
+/** The flags of `jobs` and `dlq` that set a listing's filter. */
+export const FILTER_FLAGS = { 'filter.limit': '--limit', 'filter.type': '--type', 'filter.queue': '--queue', 'filter.state': '--state' };
 
 function parseState(value: string): JobState {
   if (!(JOB_STATES as readonly string[]).includes(value)) {
@@ -20,7 +23,7 @@ export function register(program: Command) {
     .option('--queue <queue>', 'queue')
     .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit'), 50)
     .action(async (o: { state?: JobState; type?: string; queue?: string; limit: number }, cmd: Command) => {
-      const jobs = await withClient(cmd, (r) => r.listJobs({ state: o.state, type: o.type, queue: o.queue, limit: o.limit }));
+      const jobs = await withClient(cmd, (r) => namingFlags(FILTER_FLAGS, () => r.listJobs({ state: o.state, type: o.type, queue: o.queue, limit: o.limit })));
       if (globals(cmd).json) printJson(jobs);
       else printTable(jobs.map(jobRow));
     });

@@ -5,8 +5,18 @@ import { loadSchedules } from '../../coordination/load-schedules.ts';
 import { ConfigError } from '../../errors.ts';
 import { defaultLogger } from '../../rebound.ts';
 import { superviseWorkers } from '../../runtime/supervisor.ts';
-import { globals, UsageError } from '../context.ts';
+import { globals, namingFlags, UsageError } from '../context.ts';
 import { loadJobs } from '../load-jobs.ts';
+
+const FLAGS = {
+  processes: '--processes',
+  concurrency: '--concurrency',
+  queues: '--queues',
+  livenessTimeoutMs: '--liveness-timeout',
+  restartBaseMs: '--restart-delay',
+  timeoutGraceMs: '--timeout-grace',
+  'options.leaseMs': '--leader-lease-ms',
+};
 
 export interface SupervisorCliOptions {
   jobs: string;
@@ -27,11 +37,11 @@ export async function superviseFromCli(o: SupervisorCliOptions, cmd: Command): P
   await loadJobs(o.jobs);
   if (o.coordinator) {
     await loadSchedules(o.jobs);
-    checkCoordinatorOptions({ leaseMs: o.leaderLeaseMs });
+    await namingFlags(FLAGS, () => checkCoordinatorOptions({ leaseMs: o.leaderLeaseMs }));
   }
   const workerArgs = [...(o.coordinator ? [] : ['--no-coordinator']), ...(o.leaderLeaseMs ? ['--leader-lease-ms', String(o.leaderLeaseMs)] : [])];
   const logger = defaultLogger();
-  const supervisor = superviseWorkers({
+  const supervisor = await namingFlags(FLAGS, () => superviseWorkers({
     jobsFile: o.jobs,
     processes: o.processes,
     store: globals(cmd).store,
@@ -43,7 +53,7 @@ export async function superviseFromCli(o: SupervisorCliOptions, cmd: Command): P
     restartBaseMs: o.restartDelay,
     timeoutGraceMs: o.timeoutGrace,
     logger,
-  });
+  }));
   const shutdown = () => void supervisor.stop();
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);

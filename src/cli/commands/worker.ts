@@ -1,9 +1,11 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { openClient, parseIntOption, UsageError } from '../context.ts';
+import { inFlagTerms, openClient, parseIntOption, UsageError } from '../context.ts';
 import { supervisedChild } from '../../runtime/supervised-child.ts';
 import { superviseFromCli } from './worker-supervisor.ts';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
 import type { Worker } from '../../runtime/worker.ts';
+
+const FLAGS = { 'options.concurrency': '--concurrency', 'options.queues': '--queues', 'options.leaseMs': '--leader-lease-ms' };
 
 interface Options {
   jobs?: string;
@@ -67,7 +69,7 @@ export function register(program: Command) {
       } catch (err) {
         await worker?.stop();
         await rebound.close();
-        throw err;
+        throw inFlagTerms(err, FLAGS);
       }
       supervised?.attach(worker);
       rebound.logger.info({ worker: worker.id, types: [...rebound.definitions.keys()] }, 'worker started');
