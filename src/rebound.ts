@@ -382,14 +382,19 @@ export class Rebound {
     return count;
   }
 
-  /** Cancels a job that has not finished; a running job's executor loses its lease. */
+  /**
+   * Cancels a job that has not finished, with its unfinished descendants (a workflow's children); a running
+   * job's executor loses its lease. Returns the job asked for.
+   */
   async cancel(id: string, opts: { actor?: string } = {}): Promise<Job> {
     const actor = actorOf(opts);
     if (!jobIdOf(id)) throw new JobNotFoundError(shownId(id));
-    const job = await this.store.cancelJob(jobIdOf(id)!, actor, this.now());
-    if (job) {
-      this.events.emit('job:cancelled', { job, actor });
-      this.events.emit('operator:action', { actor, action: 'job.cancel', target: `job:${job.id}` });
+    const cancelled = await this.store.cancelJob(jobIdOf(id)!, actor, this.now());
+    if (cancelled) {
+      const { job, descendants } = cancelled;
+      for (const j of [job, ...descendants]) this.events.emit('job:cancelled', { job: j, actor });
+      const details = descendants.length ? { descendants: descendants.map((d) => d.id) } : undefined;
+      this.events.emit('operator:action', { actor, action: 'job.cancel', target: `job:${job.id}`, details });
       return job;
     }
     const existing = await this.store.getJob(jobIdOf(id)!);

@@ -448,6 +448,36 @@ describe.each(storeKinds)('workflows on %s', (kind) => {
     expect(steps).toEqual(['a:completed:2', 'b:completed:1']);
   });
 
+  it('cancelling a waiting workflow cancels its unfinished children and marks its run cancelled', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const leaf = defineJob('leaf', { handler: async () => held });
+    const quick = defineJob('quick', { handler: async () => 'done' });
+    const wf = defineWorkflow('parent', {
+      run: async (ctx) => {
+        const finishedChild = await ctx.spawn('quick', {});
+        const slow = await ctx.spawn('leaf', {});
+        await ctx.waitFor('go');
+        return ctx.join([finishedChild, slow]);
+      },
+    });
+    const r = await open([wf, leaf, quick]);
+    const { id } = await r.enqueue('parent', {});
+    const worker = r.work({ pollIntervalMs: 20 });
+    await waitFor(async () => (await r.workflow(id).catch(() => null))?.waiting === 'signal:go');
+    await waitFor(async () => (await r.countJobs({ type: 'quick', state: 'completed' })) === 1 && (await r.countJobs({ type: 'leaf', state: 'running' })) === 1);
+    const cancelled: string[] = [];
+    r.events.on('job:cancelled', (e) => cancelled.push(e.job.type));
+    await r.cancel(id, { actor: 'alice' });
+    release();
+    await worker.stop();
+    expect(await r.getJob(id)).toMatchObject({ state: 'cancelled' });
+    expect(await r.workflow(id)).toMatchObject({ status: 'cancelled', waiting: null });
+    expect(await r.countJobs({ type: 'leaf', state: 'cancelled' })).toBe(1);
+    expect(await r.countJobs({ type: 'quick', state: 'completed' })).toBe(1);
+    expect(cancelled.sort()).toEqual(['leaf', 'parent']);
+  });
+
   it('a step that fails for good beside one still running (Promise.all) waits for it, and compensates it too', async () => {
     const log: string[] = [];
     const wf = defineWorkflow('parallel', {

@@ -198,7 +198,12 @@ export interface Store {
   /** Records a once-result unless one is recorded for the job and key; returns the recorded one, which counts. */
   putOnce(jobId: string, key: string, value: Json, now: number): Promise<Json>;
 
-  cancelJob(id: string, actor: string, now: number): Promise<Job | null>;
+  /**
+   * Cancels a job that has not finished, and in the same transaction its unfinished descendants (children
+   * spawned by a workflow, theirs, and so on); a workflow run among them is marked cancelled. Null when the
+   * job does not exist or has finished.
+   */
+  cancelJob(id: string, actor: string, now: number): Promise<CancelledJobs | null>;
   redriveDead(sel: Selection, actor: string, now: number): Promise<string[]>;
   purgeDead(sel: Selection): Promise<number>;
 
@@ -208,4 +213,10 @@ export interface Store {
    * that arrived in between is not missed. `handoff` hears of jobs handed to workers (store/handoff.ts).
    */
   onWake(listener: WakeListener, handoff?: HandoffListener): Promise<() => Promise<void>>;
+}
+
+/** What a cancel ended: the job asked for, and its descendants that had not finished. */
+export interface CancelledJobs {
+  job: Job;
+  descendants: Job[];
 }

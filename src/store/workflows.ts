@@ -6,7 +6,7 @@
  */
 import type { ErrorInfo, Json } from '../job.ts';
 
-export type RunStatus = 'running' | 'compensating' | 'completed' | 'compensated' | 'failed';
+export type RunStatus = 'running' | 'compensating' | 'completed' | 'compensated' | 'failed' | 'cancelled';
 
 export interface WorkflowRun {
   jobId: string;

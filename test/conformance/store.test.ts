@@ -321,10 +321,31 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
     await s.insertJobs([newJob(), newJob()], T0);
     const [a] = await claim(s, { limit: 1 });
     const cancelled = await s.cancelJob(a.id, 'op', T0 + 1);
-    expect(cancelled).toMatchObject({ state: 'cancelled' });
+    expect(cancelled).toMatchObject({ job: { state: 'cancelled' }, descendants: [] });
     expect(await s.completeJobs([{ id: a.id, token: a.leaseToken, result: null }], T0 + 2)).toEqual([false]);
     expect(await s.cancelJob(a.id, 'op', T0 + 3)).toBeNull();
     expect((await s.getEvents(a.id)).at(-1)).toMatchObject({ kind: 'cancelled', data: { actor: 'op' } });
+  });
+
+  it('cancel takes the unfinished descendants with it, in the same transaction, and leaves finished ones', async () => {
+    const s = await open();
+    const ids = async (jobs: NewJob[]) => (await s.insertJobs(jobs, T0)).map((r) => r.job);
+    const [root] = await ids([newJob()]);
+    const [child, done, other] = await ids([newJob({ parentId: root.id }), newJob({ parentId: root.id }), newJob()]);
+    const [grandchild] = await ids([newJob({ parentId: child.id })]);
+    const [running] = await claim(s, { limit: 1 }); // the root: the oldest
+    expect(running.id).toBe(root.id);
+    await s.cancelJob(done.id, 'op', T0 + 1); // finished before the root's cancel
+    const cancelled = await s.cancelJob(root.id, 'alice', T0 + 2);
+    expect(cancelled?.job).toMatchObject({ id: root.id, state: 'cancelled' });
+    expect(cancelled?.descendants.map((j) => j.id).sort()).toEqual([child.id, grandchild.id].sort());
+    for (const id of [child.id, grandchild.id]) {
+      expect(await s.getJob(id)).toMatchObject({ state: 'cancelled', finishedAt: T0 + 2 });
+      expect((await s.getEvents(id)).at(-1)).toMatchObject({ kind: 'cancelled', data: { actor: 'alice', ancestor: root.id } });
+    }
+    expect((await s.getEvents(done.id)).filter((e) => e.kind === 'cancelled')).toHaveLength(1);
+    expect(await s.getJob(other.id)).toMatchObject({ state: 'available' });
+    expect(await s.completeJobs([{ id: root.id, token: running.leaseToken, result: null }], T0 + 3)).toEqual([false]);
   });
 
   it('redrive and purge act on the dead letter queue by selection only', async () => {

@@ -9,6 +9,7 @@ import { withTransaction } from './transaction.ts';
 import type { Job, JobEvent, JobFilter, JobState, Json, NewJob } from '../../job.ts';
 import type {
   BulkInsert,
+  CancelledJobs,
   ClaimParams,
   Completion,
   FailParams,
@@ -92,6 +93,10 @@ const HANDOFF_MAX_BATCH = 100;
  * `state || ''` keeps the planner from reading every running job through the lease index and
  * hashing them (statistics often say few run; many may): each row is then one key lookup.
  */
+/** Cancels the rows a WHERE picks. A running job keeps its lease's end: its ordering key stays held until the worker lets go (orderingHead). */
+const CANCEL = `UPDATE jobs SET state = 'cancelled', lease_token = lease_token + 1,
+                lease_expires_at = CASE WHEN state = 'running' THEN lease_expires_at END, finished_at = $2,
+                key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE $2::bigint + key_ttl_ms END`;
 const HELD = `j.id = v.id AND j.lease_token = v.token AND (j.state || '') = 'running'`;
 
 /**
@@ -587,25 +592,25 @@ export class PostgresStore implements Store {
     return (await this.getOnce(jobId, key))?.value ?? value;
   }
 
-  async cancelJob(id: string, actor: string, now: number): Promise<Job | null> {
+  async cancelJob(id: string, actor: string, now: number): Promise<CancelledJobs | null> {
     if (!/^\d+$/.test(id)) return null;
     return this.tx(async (c) => {
+      const root = await c.query<JobRow>(`${CANCEL} WHERE id = $1 AND state IN ('scheduled', 'available', 'running') RETURNING *`, [Number(id), now]);
+      if (!root.rows[0]) return null;
       const { rows } = await c.query<JobRow>(
-        // A running job keeps its lease's end: its ordering key stays held until the worker lets go (orderingHead).
-        `UPDATE jobs SET state = 'cancelled', lease_token = lease_token + 1,
-                lease_expires_at = CASE WHEN state = 'running' THEN lease_expires_at END, finished_at = $2,
-                key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE $2::bigint + key_ttl_ms END
-         WHERE id = $1 AND state IN ('scheduled', 'available', 'running') RETURNING *`,
+        `${CANCEL} WHERE id IN (WITH RECURSIVE tree(id) AS (SELECT id FROM jobs WHERE parent_id = $1
+                                 UNION SELECT j.id FROM jobs j JOIN tree t ON j.parent_id = t.id) SELECT id FROM tree)
+           AND state IN ('scheduled', 'available', 'running') RETURNING *`,
         [Number(id), now],
       );
-      if (!rows[0]) return null;
-      await c.query(`INSERT INTO job_events (job_id, at, kind, attempt, data) VALUES ($1, $2, 'cancelled', $3, $4)`, [
-        rows[0].id,
-        now,
-        rows[0].attempt,
-        json({ actor }),
-      ]);
-      return toJob(rows[0]);
+      const ids = [root.rows[0].id, ...rows.map((r) => r.id)];
+      await c.query(
+        `INSERT INTO job_events (job_id, at, kind, attempt, data)
+         SELECT j.id, $2, 'cancelled', j.attempt, CASE WHEN j.id = $3 THEN $4::jsonb ELSE $5::jsonb END FROM jobs j WHERE j.id = ANY($1)`,
+        [ids, now, root.rows[0].id, json({ actor }), json({ actor, ancestor: String(root.rows[0].id) })],
+      );
+      await c.query(`UPDATE workflow_runs SET status = 'cancelled', waiting = NULL, updated_at = $2 WHERE job_id = ANY($1) AND status IN ('running', 'compensating')`, [ids, now]);
+      return { job: toJob(root.rows[0]), descendants: rows.map(toJob) };
     });
   }
 

@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Job, JobEvent, JobFilter, Json, NewJob } from '../../job.ts';
 import type {
+  CancelledJobs,
   ClaimParams,
   Completion,
   FailParams,
@@ -41,6 +42,10 @@ import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow
 const localListeners = new Map<string, Set<WakeListener>>();
 
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+/** Cancels the rows a WHERE picks. A running job keeps its lease's end: its ordering key stays held until the worker lets go (orderingHead). */
+const CANCEL = `UPDATE jobs SET state = 'cancelled', lease_token = lease_token + 1,
+                lease_expires_at = CASE WHEN state = 'running' THEN lease_expires_at END, finished_at = :now,
+                key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE :now + key_ttl_ms END`;
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -433,20 +438,24 @@ export class SqliteStore implements Store {
     return (await this.getOnce(jobId, key))?.value ?? value;
   }
 
-  async cancelJob(id: string, actor: string, now: number): Promise<Job | null> {
+  async cancelJob(id: string, actor: string, now: number): Promise<CancelledJobs | null> {
     return this.write(() => {
-      const row = this.db
-        .prepare(
-          // A running job keeps its lease's end: its ordering key stays held until the worker lets go (orderingHead).
-          `UPDATE jobs SET state = 'cancelled', lease_token = lease_token + 1,
-                  lease_expires_at = CASE WHEN state = 'running' THEN lease_expires_at END, finished_at = ?,
-                  key_expires_at = CASE WHEN idempotency_key IS NULL THEN NULL ELSE ? + key_ttl_ms END
-           WHERE id = ? AND state IN ('scheduled', 'available', 'running') RETURNING *`,
-        )
-        .get(now, now, Number(id)) as JobRow | undefined;
+      const row = this.db.prepare(`${CANCEL} WHERE id = :id AND state IN ('scheduled', 'available', 'running') RETURNING *`).get({ now, id: Number(id) }) as
+        | JobRow
+        | undefined;
       if (!row) return null;
+      const rows = this.db
+        .prepare(
+          `${CANCEL} WHERE id IN (WITH RECURSIVE tree(id) AS (SELECT id FROM jobs WHERE parent_id = :id
+                                   UNION SELECT j.id FROM jobs j JOIN tree t ON j.parent_id = t.id) SELECT id FROM tree)
+             AND state IN ('scheduled', 'available', 'running') RETURNING *`,
+        )
+        .all({ now, id: row.id }) as JobRow[];
       this.insertEvent(row.id, now, 'cancelled', row.attempt, null, { actor });
-      return toJob(row);
+      for (const r of rows) this.insertEvent(r.id, now, 'cancelled', r.attempt, null, { actor, ancestor: String(row.id) });
+      const runs = this.db.prepare(`UPDATE workflow_runs SET status = 'cancelled', waiting = NULL, updated_at = ? WHERE job_id = ? AND status IN ('running', 'compensating')`);
+      for (const r of [row, ...rows]) runs.run(now, r.id);
+      return { job: toJob(row), descendants: rows.map(toJob) };
     });
   }
 
