@@ -64,6 +64,7 @@ describe.each(storeKinds)('rebound CLI on %s', (kind) => {
       [['jobs', '--limit', '0'], /^error: --limit: must be an integer from 1 to 100000/],
       [['dlq', '--limit', '0'], /^error: --limit: must be an integer from 1 to 100000/],
       [['enqueue', 'bad type!', '{}'], /type: must be/],
+      [['enqueue', 'nope', '{}', '--jobs', FIXTURE_JOBS], /type "nope" is not defined in .*jobs\.ts \(it defines record, pay, crash, order, hello\)/],
       [['jobs', '--state', 'exploded'], /--state must be one of/],
       [['dlq', 'redrive'], /give exactly one of/],
       [['dlq', 'purge', '--id', 'abc'], /--id must be a job id/],

@@ -43,8 +43,13 @@ export function register(program: Command) {
       }
       const result = await withClient(
         cmd,
-        (r) =>
-          namingFlags(FLAGS, () => r.enqueue(type, payload, {
+        (r) => {
+          // With --jobs the user asked for checking: a type the file does not define would wait for a worker that never comes.
+          if (o.jobs && !r.definitions.has(type)) {
+            const defined = [...r.definitions.keys()];
+            throw new UsageError(`type "${type}" is not defined in ${o.jobs} (it defines ${defined.length ? defined.join(', ') : 'no job types'})`);
+          }
+          return namingFlags(FLAGS, () => r.enqueue(type, payload, {
             ...(o.key !== undefined && { idempotencyKey: o.key }),
             ...(o.delay !== undefined && { delayMs: o.delay }),
             ...(o.priority !== undefined && { priority: o.priority }),
@@ -52,7 +57,8 @@ export function register(program: Command) {
             ...(o.queue !== undefined && { queue: o.queue }),
             ...(o.orderingKey !== undefined && { orderingKey: o.orderingKey }),
             actor: 'cli',
-          })),
+          }));
+        },
         o.jobs,
       );
       const out = { id: result.id, state: result.state, deduplicated: result.deduplicated };
