@@ -3,6 +3,10 @@
  * job, a definition whose timer would fire at once, a client built from a
  * mistyped key, each is refused with a typed error naming the field and the fix.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, createRebound, defineJob, Supervisor, ValidationError, type Rebound } from '../src/index.ts';
 import { dropStore, freshStoreUrl } from './helpers/stores.ts';
@@ -165,6 +169,26 @@ describe('createRebound options', () => {
     const err = await rejected(createRebound(options as never));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain(`createRebound: ${message}`);
+  });
+
+  it('refuses a SQLite file it cannot use with a ConfigError naming the path and the cause, and leaves the file as it was', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rebound-open-'));
+    const damaged = join(dir, 'damaged.db');
+    const bytes = randomBytes(8192);
+    writeFileSync(damaged, bytes);
+    const notADir = join(dir, 'plain-file');
+    writeFileSync(notADir, 'x');
+    try {
+      const a = await rejected(createRebound({ store: `sqlite:${damaged}` }));
+      expect(a).toBeInstanceOf(ConfigError);
+      expect(a.message).toMatch(new RegExp(`cannot open the SQLite store at ${damaged}: .*not a SQLite database`));
+      expect(readFileSync(damaged).equals(bytes)).toBe(true);
+      const b = await rejected(createRebound({ store: `sqlite:${join(notADir, 'x.db')}` }));
+      expect(b).toBeInstanceOf(ConfigError);
+      expect(b.message).toMatch(/cannot open the SQLite store at .*plain-file\/x\.db: .*give a writable path/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -32,7 +32,7 @@ import { SqliteWorkflowStore } from './workflows.ts';
 import { orderingHead, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
-import { ValidationError } from '../../errors.ts';
+import { ConfigError, ValidationError } from '../../errors.ts';
 import { firstKeyConflict, newJob, storedPayloadHash } from '../new-job.ts';
 import { aloneOnWorker, type OwnerState } from '../alone-on-worker.ts';
 import { NewJobsWatch } from './new-jobs-watch.ts';
@@ -42,6 +42,29 @@ import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow
 const localListeners = new Map<string, Set<WakeListener>>();
 
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+/** Opens (or creates) the store's file in WAL mode; a file that cannot be used is a ConfigError naming it and the likely cause. */
+function openDatabase(path: string): Database.Database {
+  let db: Database.Database | null = null;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 10000');
+    return db;
+  } catch (err) {
+    db?.close();
+    const e = err as { code?: string; message?: string };
+    const hint =
+      e.code === 'SQLITE_NOTADB'
+        ? 'the file exists but is not a SQLite database (a wrong path, or a damaged file: restore it from a backup)'
+        : e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_READONLY' || e.code === 'EROFS' || e.code === 'EACCES' || e.code === 'ENOENT' || e.code === 'ENOTDIR' || e.code === 'EEXIST'
+          ? 'the file or its directory cannot be created or written (a read-only file system, or missing permissions): give a writable path'
+          : 'check the path';
+    throw new ConfigError(`cannot open the SQLite store at ${path}: ${e.message ?? String(err)}; ${hint}`);
+  }
+}
+
 /** Cancels the rows a WHERE picks. A running job keeps its lease's end: its ordering key stays held until the worker lets go (orderingHead). */
 const CANCEL = `UPDATE jobs SET state = 'cancelled', lease_token = lease_token + 1,
                 lease_expires_at = CASE WHEN state = 'running' THEN lease_expires_at END, finished_at = :now,
@@ -64,11 +87,7 @@ export class SqliteStore implements Store {
 
   constructor(path: string) {
     this.path = path === ':memory:' ? path : resolve(path);
-    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
-    this.db = cacheStatements(new Database(this.path));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 10000');
+    this.db = cacheStatements(openDatabase(this.path));
     this.breakers = new SqliteBreakerStore(this.db);
     this.backlog = new SqliteBacklogStore(this.db);
     this.limits = new SqliteLimitStore(this.db);
