@@ -3,7 +3,7 @@
  * one-line errors, --json output, and bad input that changes nothing.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -200,6 +200,22 @@ describe('output to a reader that went away', () => {
     const code = await new Promise((r) => child.on('close', r));
     expect(stderr).toBe('');
     expect(code).toBe(0);
+  });
+});
+
+describe('a SQLite store that does not exist', () => {
+  it('is refused by commands that only read (exit 2 naming --store and the path), and created by migrate', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'rebound-cli-')), 'not', 'yet');
+    const url = `sqlite:${join(dir, 'rebound.db')}`;
+    const reads = [['jobs'], ['job', '1'], ['dlq'], ['stats'], ['queues'], ['breaker', 'list'], ['breaker', 'events'], ['audit', 'verify'], ['schedule', 'list'], ['token', 'list']];
+    const results = await Promise.all(reads.map((args) => runCli(['--store', url, ...args])));
+    results.forEach((r, i) => {
+      expect(r.code, reads[i].join(' ')).toBe(2);
+      expect(r.stderr).toBe(`error: config: --store: no SQLite store at ${join(dir, 'rebound.db')} (this command only reads; \`rebound migrate\` or a worker creates one)\n`);
+    });
+    expect(existsSync(dir)).toBe(false); // nor its directories
+    expect((await runCli(['--store', url, 'migrate'])).code).toBe(0);
+    expect((await runCli(['--store', url, 'jobs', '--json'])).stdout).toBe('[]\n');
   });
 });
 

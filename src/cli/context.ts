@@ -1,6 +1,7 @@
 /** What every command shares: the store URL, the output mode, and opening a client. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { ValidationError } from '../errors.ts';
+import { existsSync } from 'node:fs';
+import { ConfigError, ValidationError } from '../errors.ts';
 import { createRebound, type Rebound } from '../rebound.ts';
 import type { JobDefinition } from '../define.ts';
 import { resolveStoreUrl } from '../store/open.ts';
@@ -15,14 +16,30 @@ export function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals() as GlobalOptions;
 }
 
-export async function openClient(cmd: Command, jobsFile?: string): Promise<Rebound> {
+export interface ClientOptions {
+  /** A jobs file whose definitions the client holds. */
+  jobsFile?: string;
+  /** The command only reads: a SQLite store that does not exist is refused instead of created empty. */
+  readOnly?: boolean;
+}
+
+export async function openClient(cmd: Command, { jobsFile, readOnly }: ClientOptions = {}): Promise<Rebound> {
+  const store = resolveStoreUrl(globals(cmd).store);
+  if (readOnly) refuseMissingSqlite(store);
   const jobs: JobDefinition[] = jobsFile ? await loadJobs(jobsFile) : [];
-  return createRebound({ store: resolveStoreUrl(globals(cmd).store), jobs });
+  return createRebound({ store, jobs });
+}
+
+function refuseMissingSqlite(url: string): void {
+  if (!url.startsWith('sqlite:')) return;
+  const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+  if (!path || path === ':memory:' || existsSync(path)) return;
+  throw new ConfigError(`--store: no SQLite store at ${path} (this command only reads; \`rebound migrate\` or a worker creates one)`);
 }
 
 /** Runs `fn` with a client and always closes it. */
-export async function withClient<T>(cmd: Command, fn: (r: Rebound) => Promise<T>, jobsFile?: string): Promise<T> {
-  const rebound = await openClient(cmd, jobsFile);
+export async function withClient<T>(cmd: Command, fn: (r: Rebound) => Promise<T>, options: ClientOptions = {}): Promise<T> {
+  const rebound = await openClient(cmd, options);
   try {
     return await fn(rebound);
   } finally {

@@ -37,7 +37,7 @@ export function register(program: Command) {
       const result = await withClient(cmd, async (r) => {
         await r.visibility.audit?.seal();
         return verifyAudit(r.store, { checkpoint, jobs: o.jobs });
-      });
+      }, { readOnly: true });
       if (globals(cmd).json) printJson(result);
       if (!result.ok) throw new AuditTamperedError(result.problem!);
       if (!globals(cmd).json) {
@@ -57,7 +57,7 @@ export function register(program: Command) {
       const cp = await withClient(cmd, async (r) => {
         await r.visibility.audit?.seal();
         return exportCheckpoint(r.store, r.now());
-      });
+      }, { readOnly: true });
       if (o.out) {
         writeFileSync(o.out, `${JSON.stringify(cp, null, 2)}\n`);
         if (!globals(cmd).json) process.stdout.write(`checkpoint written to ${o.out}: seq ${cp.head_seq} ${cp.head_hash}\n`);
@@ -72,7 +72,7 @@ export function register(program: Command) {
       const rec = await withClient(cmd, async (r) => {
         await r.visibility.audit?.seal();
         return reconcileAudit(r.store);
-      });
+      }, { readOnly: true });
       if (globals(cmd).json) printJson(rec);
       else {
         printTable([{ submitted: rec.submitted, ...rec.accounted, accounted: rec.total, difference: rec.difference }]);

@@ -21,7 +21,7 @@ export function register(program: Command) {
     .command('list')
     .description('every breaker with its state')
     .action(async (_o: unknown, cmd: Command) => {
-      const list = await withClient(cmd, (r) => r.breakers.list());
+      const list = await withClient(cmd, (r) => r.breakers.list(), { readOnly: true });
       if (globals(cmd).json) printJson(list);
       else printTable(list.map(row));
     });
@@ -50,7 +50,7 @@ export function register(program: Command) {
     .description('state changes, newest first')
     .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit', LIMIT_RANGE), 50)
     .action(async (name: string | undefined, o: { limit: number }, cmd: Command) => {
-      const events = await withClient(cmd, (r) => r.breakers.events({ name, limit: o.limit }));
+      const events = await withClient(cmd, (r) => r.breakers.events({ name, limit: o.limit }), { readOnly: true });
       if (globals(cmd).json) return printJson(events);
       printTable(events.map((e) => ({ at: time(e.at), name: e.name, from: e.from, to: e.to, actor: e.actor, reason: e.reason })));
     });

@@ -46,7 +46,7 @@ export function register(program: Command) {
     .option('--type <type>', 'only this job type')
     .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit'), 50)
     .action(async (o: { type?: string; limit: number }, cmd: Command) => {
-      const dead = await withClient(cmd, (r) => namingFlags(FILTER_FLAGS, () => r.listDead({ type: o.type, limit: o.limit })));
+      const dead = await withClient(cmd, (r) => namingFlags(FILTER_FLAGS, () => r.listDead({ type: o.type, limit: o.limit })), { readOnly: true });
       if (globals(cmd).json) return printJson(dead);
       printTable(
         dead.map((j) => ({

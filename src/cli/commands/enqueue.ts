@@ -59,7 +59,7 @@ export function register(program: Command) {
             actor: 'cli',
           }));
         },
-        o.jobs,
+        { jobsFile: o.jobs },
       );
       const out = { id: result.id, state: result.state, deduplicated: result.deduplicated };
       if (globals(cmd).json) printJson(out);

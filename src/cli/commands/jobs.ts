@@ -23,7 +23,7 @@ export function register(program: Command) {
     .option('--queue <queue>', 'queue')
     .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit'), 50)
     .action(async (o: { state?: JobState; type?: string; queue?: string; limit: number }, cmd: Command) => {
-      const jobs = await withClient(cmd, (r) => namingFlags(FILTER_FLAGS, () => r.listJobs({ state: o.state, type: o.type, queue: o.queue, limit: o.limit })));
+      const jobs = await withClient(cmd, (r) => namingFlags(FILTER_FLAGS, () => r.listJobs({ state: o.state, type: o.type, queue: o.queue, limit: o.limit })), { readOnly: true });
       if (globals(cmd).json) printJson(jobs);
       else printTable(jobs.map(jobRow));
     });
@@ -34,7 +34,7 @@ export function register(program: Command) {
     .argument('<id>', 'job id')
     .option('--jobs <file>', 'job definitions module: its `redact` paths mask sensitive payload fields')
     .action(async (id: string, o: { jobs?: string }, cmd: Command) => {
-      const details = await withClient(cmd, (r) => r.inspect(id), o.jobs);
+      const details = await withClient(cmd, (r) => r.inspect(id), { jobsFile: o.jobs, readOnly: true });
       if (globals(cmd).json) return printJson(details);
       const { job, history, attempts } = details;
       printTable([jobRow(job)]);

@@ -11,7 +11,7 @@ export function register(program: Command) {
     .option('--window <ms>', 'rate window (default 60000)', parseIntOption('--window'), 60_000)
     .action(async (o: { window: number }, cmd: Command) => {
       if (o.window < 1000) throw new UsageError('--window must be at least 1000 ms');
-      const stats = await withClient(cmd, (r) => r.queueStats({ windowMs: o.window }));
+      const stats = await withClient(cmd, (r) => r.queueStats({ windowMs: o.window }), { readOnly: true });
       if (globals(cmd).json) return printJson(stats);
       printTable(
         stats.map((s) => ({

@@ -73,7 +73,7 @@ export function register(program: Command) {
     .command('list')
     .description('every schedule with its next fire time')
     .action(async (_o, cmd: Command) => {
-      const list = await withClient(cmd, (r) => r.coordination.listSchedules());
+      const list = await withClient(cmd, (r) => r.coordination.listSchedules(), { readOnly: true });
       if (globals(cmd).json) printJson(list);
       else printTable(list.map(row), ['name', 'cron', 'tz', 'type', 'state', 'next_fire', 'next_fire_local', 'last_fire', 'misfire', 'source']);
     });

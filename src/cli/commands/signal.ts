@@ -27,7 +27,7 @@ export function register(program: Command) {
     .description('show a workflow run: version, status, named state, what it waits for, and its step history')
     .argument('<id>', 'workflow job id')
     .action(async (id: string, _o, cmd: Command) => {
-      const wf = await withClient(cmd, (r) => r.workflow(id));
+      const wf = await withClient(cmd, (r) => r.workflow(id), { readOnly: true });
       if (globals(cmd).json) return printJson(wf);
       printTable([{ job: wf.jobId, type: wf.type, version: wf.version, status: wf.status, state: wf.state, waiting: wf.waiting }]);
       if (wf.error) process.stdout.write(`failed:  ${wf.error.message}\n`);

@@ -13,7 +13,7 @@ export function register(program: Command) {
     .option('--window <window>', '5m, 1h, 24h (any Nm, Nh or Nd up to 31d)', '1h')
     .option('--type <type>', 'only this job type')
     .action(async (o: { window: string; type?: string }, cmd: Command) => {
-      const stats = await withClient(cmd, (r) => r.stats({ window: o.window, type: o.type }));
+      const stats = await withClient(cmd, (r) => r.stats({ window: o.window, type: o.type }), { readOnly: true });
       if (globals(cmd).json) return printJson(stats);
       const t = stats.totals;
       process.stdout.write(

@@ -30,7 +30,7 @@ export function register(program: Command) {
     .command('list')
     .description('list tokens (never the tokens themselves)')
     .action(async (_o: unknown, cmd: Command) => {
-      const tokens = await withClient(cmd, (r) => r.store.tokens.listTokens());
+      const tokens = await withClient(cmd, (r) => r.store.tokens.listTokens(), { readOnly: true });
       if (globals(cmd).json) return printJson(tokens);
       printTable(
         tokens.map((t) => ({ name: t.name, role: t.role, created: time(t.createdAt), last_used: time(t.lastUsedAt), revoked: time(t.revokedAt) })),

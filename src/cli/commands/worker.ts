@@ -53,7 +53,7 @@ export function register(program: Command) {
       };
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);
-      const rebound = await openClient(cmd, o.jobs);
+      const rebound = await openClient(cmd, { jobsFile: o.jobs });
       let supervised: ReturnType<typeof supervisedChild>;
       try {
         // The schedules and the coordinator's options are checked before the worker takes a job: a
