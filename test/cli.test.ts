@@ -161,6 +161,17 @@ describe.each(storeKinds)('rebound CLI on %s', (kind) => {
     expect(await deadTypes()).toEqual([]);
     expect(await count()).toBe(1); // the redriven b waits in its queue
   });
+
+  it('dlq purge --all needs --yes; without it nothing is deleted', async () => {
+    url = freshStoreUrl(kind);
+    await deadOfTwoTypes();
+    const unconfirmed = await cli('dlq', 'purge', '--all');
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(/^error: dlq purge --all deletes every dead job and its history: add --yes to confirm\n$/);
+    expect(await deadTypes()).toEqual(['a', 'a', 'b']);
+    expect(JSON.parse((await cli('dlq', 'purge', '--all', '--yes', '--json')).stdout)).toEqual({ purged: 3 });
+    expect(await count()).toBe(0);
+  });
 });
 
 describe('a worker with a bad configuration', () => {

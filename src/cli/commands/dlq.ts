@@ -9,11 +9,13 @@ interface SelectionOptions {
   type?: string;
   fingerprint?: string;
   all?: boolean;
+  yes?: boolean;
 }
 
 function selection(o: SelectionOptions, verb: string): Selection {
   const given = [o.id?.length, o.type, o.fingerprint, o.all].filter(Boolean).length;
   if (given !== 1) throw new UsageError(`dlq ${verb}: give exactly one of --id ID..., --type T, --fingerprint F or --all`);
+  if (verb === 'purge' && o.all && !o.yes) throw new UsageError('dlq purge --all deletes every dead job and its history: add --yes to confirm');
   return { ids: o.id, type: o.type, fingerprint: o.fingerprint, all: o.all };
 }
 
@@ -70,10 +72,12 @@ export function register(program: Command) {
     },
   );
 
-  withSelection(dlq.command('purge').description('delete dead jobs and their history')).action(async (o: SelectionOptions, cmd: Command) => {
-    const sel = selection(selectionOptions(o, cmd), 'purge');
-    const purged = await withClient(cmd, (r) => r.purge(sel, { actor: 'cli' }));
-    if (globals(cmd).json) printJson({ purged });
-    else process.stdout.write(`purged: ${purged}\n`);
-  });
+  withSelection(dlq.command('purge').description('delete dead jobs and their history'))
+    .option('--yes', 'confirm --all')
+    .action(async (o: SelectionOptions, cmd: Command) => {
+      const sel = selection(selectionOptions(o, cmd), 'purge');
+      const purged = await withClient(cmd, (r) => r.purge(sel, { actor: 'cli' }));
+      if (globals(cmd).json) printJson({ purged });
+      else process.stdout.write(`purged: ${purged}\n`);
+    });
 }
