@@ -281,6 +281,16 @@ describe('supervisor behaviour (sqlite)', () => {
     expect(sup.output()).toMatch(/error: config: worker process \d+ \(slot \d\) exited with a configuration error/);
   });
 
+  it('rebound start --processes stops the server too and exits 2 when a worker process refuses its configuration', async () => {
+    await t.open();
+    const jobs = jobsFileThat(
+      "if (process.env.REBOUND_SUPERVISED) throw new Error('SECRET_KEY is not set');\nexport default { ok: { handler: async () => 1 } };\n",
+    );
+    const server = startCli(['start', '--jobs', jobs, '--store', t.url, '--processes', '1', '--port', '0']);
+    expect(await exited(server)).toBe(2);
+    expect(server.output()).toMatch(/error: config: worker process \d+ \(slot \d\) exited with a configuration error .*the workers and the server stopped/);
+  });
+
   it('rebound worker --processes: SIGTERM drains the running job; SIGKILL of the supervisor loses nothing', async () => {
     const rebound = await t.open();
     const ledger = ledgerFile();

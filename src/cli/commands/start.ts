@@ -5,6 +5,7 @@ import type { JobDefinition } from '../../define.ts';
 import { startOperator } from '../../server/start.ts';
 import { resolveStoreUrl } from '../../store/open.ts';
 import { globals, parseIntOption, UsageError } from '../context.ts';
+import { ConfigError } from '../../errors.ts';
 import { loadJobs } from '../load-jobs.ts';
 
 interface Options {
@@ -68,8 +69,13 @@ export function register(program: Command) {
         extra,
         say: (line) => process.stdout.write(`${line}\n`),
       });
-      await stopAsked;
+      // Supervised workers that refused their configuration (exit 2) are not restarted: the server stops with them.
+      await Promise.race([stopAsked, running.supervisor?.done ?? new Promise<void>(() => {})]);
       process.stdout.write('stopping…\n');
       await running.close();
+      const failed = running.supervisor?.failure;
+      if (failed) {
+        throw new ConfigError(`worker process ${failed.pid} (slot ${failed.slot}) exited with a configuration error (exit 2; its error is above); the workers and the server stopped`);
+      }
     });
 }
