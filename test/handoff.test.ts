@@ -69,6 +69,31 @@ describe('hand-off on postgres', () => {
     return child;
   };
   const starts = (ledger: string, id: string) => readFileSync(ledger, 'utf8').split('\n').filter((l) => l.startsWith(`start ${id} `));
+  /** A fresh store and a connection holding a listener's lock; `client()` makes a HandoffClient on it that records its deliveries and errors. */
+  const bareHandoff = async () => {
+    url = freshStoreUrl('postgres');
+    const store = openStore(url);
+    await store.migrate();
+    db = new pg.Client({ connectionString: databaseUrl() });
+    await db.connect();
+    const listener = await holdListenerLock(db);
+    const delivered: string[] = [];
+    const errors: unknown[] = [];
+    const client = () => {
+      const c = new HandoffClient({
+        store: store.handoff!,
+        workerId: 'w1',
+        now: Date.now,
+        held: () => new Set(),
+        deliver: (jobs) => delivered.push(...jobs.map((j) => j.id)),
+        canSweep: () => true,
+        onError: (error) => errors.push(error),
+      });
+      c.listening(listener);
+      return c;
+    };
+    return { store, listener, delivered, errors, client };
+  };
   const theOffer = async () => {
     type Offer = { worker_id: string; listener_pid: number };
     const sql = `SELECT worker_id, listener_pid FROM "${schema()}".job_offers`;
@@ -196,22 +221,9 @@ describe('hand-off on postgres', () => {
   });
 
   it('an offer of more slots than are free is renewed with the free ones, and withdrawn when none are', async () => {
-    url = freshStoreUrl('postgres');
-    const store = openStore(url);
-    await store.migrate();
-    db = new pg.Client({ connectionString: databaseUrl() });
-    await db.connect();
-    const errors: unknown[] = [];
-    const client = new HandoffClient({
-      store: store.handoff!,
-      workerId: 'w1',
-      now: Date.now,
-      held: () => new Set(),
-      deliver: () => {},
-      canSweep: () => true,
-      onError: (error) => errors.push(error),
-    });
-    client.listening(await holdListenerLock(db));
+    const h = await bareHandoff();
+    const { store, errors } = h;
+    const client = h.client();
     const slots = async () => (await db.query<{ slots: number }>(`SELECT slots FROM "${schema()}".job_offers`)).rows.map((o) => o.slots);
     // The worker calls keep() each time it looks at its work while idle; so does this test, until the row shows it.
     const keepUntil = (free: number, expected: number[]) =>
@@ -293,23 +305,9 @@ describe('hand-off on postgres', () => {
   });
 
   it('a listener that replaces a lost connection sweeps for the hand-offs whose notifications went with it', async () => {
-    url = freshStoreUrl('postgres');
-    const store = openStore(url);
-    await store.migrate();
-    db = new pg.Client({ connectionString: databaseUrl() });
-    await db.connect();
-    const listener = await holdListenerLock(db);
-    const delivered: string[] = [];
-    const client = new HandoffClient({
-      store: store.handoff!,
-      workerId: 'w1',
-      now: Date.now,
-      held: () => new Set(),
-      deliver: (jobs) => delivered.push(...jobs.map((j) => j.id)),
-      canSweep: () => true,
-      onError: () => {},
-    });
-    client.listening(listener);
+    const h = await bareHandoff();
+    const { store, listener, delivered } = h;
+    const client = h.client();
     client.keep({ free: 2, queues: ['default'], types: ['ping'], leaseMs: 60_000, ttlMs: 60_000 });
     await waitFor(async () => (await offers()).length === 1);
     // Handed, and its notification lost with the connection. The worker is busy: it does not offer again.
@@ -340,27 +338,7 @@ describe('hand-off on postgres', () => {
   });
 
   it('a job a sweep delivered is not delivered again by its late notification, even after it finished', async () => {
-    url = freshStoreUrl('postgres');
-    const store = openStore(url);
-    await store.migrate();
-    db = new pg.Client({ connectionString: databaseUrl() });
-    await db.connect();
-    const listener = await holdListenerLock(db);
-    const delivered: string[] = [];
-    const errors: unknown[] = [];
-    const handoffClient = () => {
-      const c = new HandoffClient({
-        store: store.handoff!,
-        workerId: 'w1',
-        now: Date.now,
-        held: () => new Set(),
-        deliver: (jobs) => delivered.push(...jobs.map((j) => j.id)),
-        canSweep: () => true,
-        onError: (error) => errors.push(error),
-      });
-      c.listening(listener);
-      return c;
-    };
+    const { store, delivered, errors, client: handoffClient } = await bareHandoff();
     const client = handoffClient();
     const wanted = (free: number) => ({ free, queues: ['default'], types: ['ping'], leaseMs: 60_000, ttlMs: 60_000 });
     client.keep(wanted(2));
