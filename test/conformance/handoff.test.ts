@@ -144,8 +144,8 @@ describe('hand-off: postgres', () => {
     expect(await h.offer(offer({ now: T0 + 1 }))).toBe(running);
   });
 
-  it('tells the listeners which job went to which worker; a plain insert still wakes its queue', async () => {
-    const { s, h } = await open();
+  /** Listens as a worker does, recording the queues woken, the hand-offs heard and the listening connections. */
+  const listen = async (s: Store) => {
     const handed: [string, string][] = [];
     const woken: string[] = [];
     const listening: (number | null)[] = [];
@@ -153,6 +153,12 @@ describe('hand-off: postgres', () => {
       handed: (jobId, workerId) => handed.push([jobId, workerId]),
       listening: (pid) => listening.push(pid),
     });
+    return { handed, woken, listening, stop };
+  };
+
+  it('tells the listeners which job went to which worker; a plain insert still wakes its queue', async () => {
+    const { s, h } = await open();
+    const { handed, woken, listening, stop } = await listen(s);
     expect(listening).toEqual([expect.any(Number)]);
     await h.offer(offer({ workerId: 'worker:with spaces?', slots: 1, listener: listening[0]! }));
     const [a] = await s.insertJobs([newJob()], T0);
@@ -165,13 +171,7 @@ describe('hand-off: postgres', () => {
 
   it('wakes a queue named like a hand-off notification, and tells nobody it was handed a job', async () => {
     const { s, h } = await open();
-    const handed: [string, string][] = [];
-    const woken: string[] = [];
-    const listening: (number | null)[] = [];
-    const stop = await s.onWake((q) => woken.push(q), {
-      handed: (jobId, workerId) => handed.push([jobId, workerId]),
-      listening: (pid) => listening.push(pid),
-    });
+    const { handed, woken, listening, stop } = await listen(s);
     // A queue's name is any text: these look like the two forms of a hand-off's notification.
     const queues = ['@1 w1', '#{"w": "w1", "j": {"id": 1}}'];
     for (const queue of queues) await s.insertJobs([newJob({ queue })], T0);
