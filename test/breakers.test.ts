@@ -211,22 +211,28 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     expect(view.lastError).toMatch(/^TimeoutError/);
   });
 
-  it("an operator's reset from a client without the job definitions (the CLI) still has the outage's dead jobs redriven", async () => {
-    url = freshStoreUrl(kind);
-    let up = false;
+  /** A charge job behind the payments breaker (tripping after `failures` in a row) that fails until `service.up`. */
+  const chargeBehindPayments = (failures: number) => {
+    const service = { up: false };
     const chargeJob = defineJob('charge', {
-      breaker: { name: 'payments', consecutiveFailures: 2, cooldownMs: 600_000 },
+      breaker: { name: 'payments', consecutiveFailures: failures, cooldownMs: 600_000 },
       retry: { maxAttempts: 1 },
       handler: async () => {
-        if (!up) throw new Error('payment service down');
+        if (!service.up) throw new Error('payment service down');
       },
     });
+    return { service, chargeJob };
+  };
+
+  it("an operator's reset from a client without the job definitions (the CLI) still has the outage's dead jobs redriven", async () => {
+    url = freshStoreUrl(kind);
+    const { service, chargeJob } = chargeBehindPayments(2);
     rebound = await createRebound({ store: url, jobs: [chargeJob] });
     const doomed = await rebound.enqueueMany([0, 1].map(() => ({ type: 'charge', payload: {} })));
     const worker = rebound.work({ concurrency: 1, pollIntervalMs: 20 });
     await waitFor(async () => (await rebound.countJobs({ state: 'dead' })) === 2);
     expect((await rebound.breakers.get('payments')).state).toBe('open');
-    up = true;
+    service.up = true;
     const operator = await createRebound({ store: url });
     try {
       const view = await operator.breakers.reset('payments', { actor: 'cli' });
@@ -245,14 +251,7 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
 
   it('a client that stops during an outage redrive stops it promptly and leaves the rest owed; the next process finishes it', async () => {
     url = freshStoreUrl(kind);
-    let up = false;
-    const chargeJob = defineJob('charge', {
-      breaker: { name: 'payments', consecutiveFailures: 6, cooldownMs: 600_000 },
-      retry: { maxAttempts: 1 },
-      handler: async () => {
-        if (!up) throw new Error('payment service down');
-      },
-    });
+    const { service, chargeJob } = chargeBehindPayments(6);
     rebound = await createRebound({ store: url, jobs: [chargeJob] });
     await rebound.enqueueMany([0, 1, 2, 3, 4, 5].map(() => ({ type: 'charge', payload: {} })));
     const worker = rebound.work({ concurrency: 1, pollIntervalMs: 20 });
@@ -260,7 +259,7 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     await worker.stop();
     // One job a second: the whole redrive would take five seconds more.
     rebound.breakers.redrivePerSecond = 1;
-    up = true;
+    service.up = true;
     const redriven: string[] = [];
     rebound.events.on('job:redriven', (e) => redriven.push(...e.jobIds));
     await rebound.breakers.force('payments', 'closed');
