@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, ValidationError } from '../errors.ts';
 import { createRebound, type Rebound } from '../rebound.ts';
 import type { JobDefinition } from '../define.ts';
-import { resolveStoreUrl } from '../store/open.ts';
+import { resolveStoreUrl, sqlitePathOf } from '../store/open.ts';
 import { loadJobs } from './load-jobs.ts';
 
 export interface GlobalOptions {
@@ -31,8 +31,7 @@ export async function openClient(cmd: Command, { jobsFile, readOnly }: ClientOpt
 }
 
 function refuseMissingSqlite(url: string): void {
-  if (!url.startsWith('sqlite:')) return;
-  const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+  const path = sqlitePathOf(url);
   if (!path || path === ':memory:' || existsSync(path)) return;
   throw new ConfigError(`--store: no SQLite store at ${path} (this command only reads; \`rebound migrate\` or a worker creates one)`);
 }

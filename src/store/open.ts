@@ -13,13 +13,18 @@ export function resolveStoreUrl(explicit?: string): string {
   return explicit || process.env.REBOUND_STORE || DEFAULT_STORE_URL;
 }
 
+/** The file of a `sqlite:` URL (`sqlite:///abs` and `sqlite:/abs` alike), or null for another store. */
+export function sqlitePathOf(url: string): string | null {
+  return url.startsWith('sqlite:') ? url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') : null;
+}
+
 /**
  * `sqlite:relative/or/absolute.db` (or `sqlite::memory:`), or
  * `postgres://user@host:port/db?schema=rebound&pool=10`.
  */
 export function openStore(url: string): Store {
-  if (url.startsWith('sqlite:')) {
-    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+  const path = sqlitePathOf(url);
+  if (path !== null) {
     if (!path) throw new ConfigError('store URL "sqlite:" needs a path, for example sqlite:.rebound/rebound.db');
     return new SqliteStore(path);
   }
