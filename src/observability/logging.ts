@@ -35,7 +35,11 @@ export function subscribeJobLogs(events: ReboundEmitter, logger: Logger): Unsubs
   return [
     on(events, 'job:enqueued', (e) => debug(e.job, e.job.state, e.deduplicated ? 'enqueue deduplicated' : 'job enqueued', () => ({ deduplicated: e.deduplicated }))),
     on(events, 'job:started', (e) => debug(e.job, 'running', 'attempt started', () => ({ worker: e.workerId }))),
-    on(events, 'job:completed', (e) => debug(e.job, 'completed', 'job completed', () => ({ duration_ms: e.durationMs }))),
+    on(events, 'job:completed', (e) =>
+      e.state === 'compensated'
+        ? debug(e.job, 'compensated', 'job compensated', () => ({ duration_ms: e.durationMs }))
+        : debug(e.job, 'completed', 'job completed', () => ({ duration_ms: e.durationMs })),
+    ),
     on(events, 'job:snoozed', (e) => debug(e.job, 'snoozed', 'job snoozed', () => ({ reason: e.reason, run_at: e.runAt }))),
     on(events, 'job:cancelled', (e) => logger.info({ ...jobLogFields(e.job, 'cancelled'), actor: e.actor }, 'job cancelled')),
   ];

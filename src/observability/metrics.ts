@@ -8,7 +8,7 @@
  *   rebound_jobs_enqueued_total{type,queue}          job:enqueued (new jobs)
  *   rebound_jobs_deduplicated_total{type}            job:enqueued (deduplicated: true)
  *   rebound_jobs_started_total{type}                 job:started
- *   rebound_jobs_completed_total{type,outcome}       job:completed (completed), job:retry (retried), job:dead (dead),
+ *   rebound_jobs_completed_total{type,outcome}       job:completed (completed, or compensated), job:retry (retried), job:dead (dead),
  *                                                    job:lease_lost (lease_lost), job:snoozed (snoozed), job:released (released)
  *   rebound_job_run_duration_seconds{type,outcome}   job:completed, job:retry, job:dead (durationMs)
  *   rebound_job_pickup_latency_seconds{type}         job:started (claim time minus run-at)
@@ -162,7 +162,8 @@ export class ReboundMetrics {
         started.inc(e.job.type);
         if (e.job.startedAt != null) pickup.observe(Math.max(0, e.job.startedAt - e.job.runAt) / 1000, e.job.type);
       }),
-      on(events, 'job:completed', (e) => ended(e.type, 'completed', e.durationMs)),
+      // A compensated workflow failed for good (its steps were undone): not a completion.
+      on(events, 'job:completed', (e) => ended(e.type, e.state === 'compensated' ? 'compensated' : 'completed', e.durationMs)),
       on(events, 'job:retry', (e) => {
         ended(e.job.type, 'retried', e.durationMs);
         retries.inc({ type: e.job.type });

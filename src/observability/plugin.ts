@@ -6,7 +6,7 @@
 import { context, type Tracer } from '@opentelemetry/api';
 import type { JobDefinition } from '../define.ts';
 import { LeaseLostError, ShutdownError, Snooze } from '../errors.ts';
-import type { Job, Json } from '../job.ts';
+import { endStateOf, type Job, type Json } from '../job.ts';
 import { classifyError } from '../policies/retry.ts';
 import type { WorkerPlugin } from '../runtime/plugin.ts';
 import { maskPayload, scrub, sensitiveValues } from './redaction.ts';
@@ -27,7 +27,7 @@ export function visibilityPlugin(opts: { tracer: Tracer | null; /** The API's gl
       const attempt = startAttemptSpan(tracer!, job);
       try {
         const value = attempt ? await context.with(attempt.ctx, next) : await next();
-        attempt?.end({ outcome: 'completed', status: 'completed' });
+        attempt?.end(endStateOf(value) ? { outcome: 'compensated', status: 'compensated' } : { outcome: 'completed', status: 'completed' });
         return value;
       } catch (err) {
         sanitizeError(err, job, def);

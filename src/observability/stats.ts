@@ -61,7 +61,8 @@ export class StatsRecorder {
         if (e.job.startedAt != null) this.latency(e.job.type, 'pickup', e.job.startedAt - e.job.runAt);
       }),
       on(ev, 'job:completed', (e) => {
-        this.count(e.type, 'completed');
+        // A compensated workflow failed for good (its steps were undone): counted apart, against the success rate.
+        this.count(e.type, e.state === 'compensated' ? 'compensated' : 'completed');
         this.latency(e.type, 'run', e.durationMs);
       }),
       on(ev, 'job:retry', (e) => this.failed(e.job, 'retried', e.error, e.durationMs)),
@@ -146,6 +147,9 @@ export interface TypeStats {
   completed: number;
   retried: number;
   dead: number;
+  /** Workflows that failed for good and were undone (job state `compensated`). */
+  compensated: number;
+  /** completed / (completed + dead + compensated); null when none of them happened. */
   success_rate: number | null;
   run_ms: Percentiles;
   pickup_ms: Percentiles;
@@ -219,13 +223,16 @@ export function summarize(rows: StatsRows, w: { window: string; fromMinute: numb
     const lat = (kind: string) => rows.latency.filter((l) => l.kind === kind && (type == null || l.type === type));
     const completed = o.completed ?? 0;
     const dead = o.dead ?? 0;
+    const compensated = o.compensated ?? 0;
+    const finished = completed + dead + compensated;
     return {
       enqueued: o.enqueued ?? 0,
       started: o.started ?? 0,
       completed,
       retried: o.retried ?? 0,
       dead,
-      success_rate: completed + dead === 0 ? null : Math.round((completed / (completed + dead)) * 10_000) / 10_000,
+      compensated,
+      success_rate: finished === 0 ? null : Math.round((completed / finished) * 10_000) / 10_000,
       run_ms: percentiles(mergeBuckets(lat('run'))),
       pickup_ms: percentiles(mergeBuckets(lat('pickup'))),
     };

@@ -93,9 +93,9 @@ export async function tracedEnqueue(tracer: Tracer, jobs: NewJob[], next: () => 
 }
 
 export interface AttemptEnd {
-  /** completed | failed | snoozed | lease_lost | aborted */
+  /** completed | compensated | failed | snoozed | lease_lost | aborted */
   outcome: string;
-  /** What becomes of the job: completed | retry | dead | snoozed | lease_lost | released */
+  /** What becomes of the job: completed | compensated | retry | dead | snoozed | lease_lost | released */
   status: string;
   /** The error class (transient, permanent, timeout, lease_lost, ...) when the attempt failed. */
   errorClass?: string;

@@ -237,6 +237,36 @@ describe.each(storeKinds)('visibility telemetry on %s', (kind) => {
     expect(new Set(steps.map((s) => parentOf(s))).size).toBe(2);
   });
 
+  it('a compensated workflow (it failed for good, its steps undone) is counted, traced, logged and in stats as compensated, not completed', async () => {
+    const r = await open([
+      defineWorkflow('order', {
+        run: async (ctx) => {
+          await ctx.step('charge', () => 'charged', { compensate: () => {} });
+          await ctx.step('ship', () => {
+            throw new PermanentError('no carrier');
+          });
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('order', {});
+    await drain(r);
+    expect((await r.getJob(id))!.state).toBe('compensated');
+
+    const text = await r.metrics();
+    expect(text).toContain('rebound_jobs_completed_total{type="order",outcome="compensated"} 1');
+    expect(text).toContain('rebound_job_run_duration_seconds_count{type="order",outcome="compensated"} 1');
+    expect(text).not.toContain('rebound_jobs_completed_total{type="order",outcome="completed"}');
+
+    const attempt = exporter.getFinishedSpans().find((s) => s.name === 'process order')!;
+    expect(attempt.attributes).toMatchObject({ outcome: 'compensated', 'job.status': 'compensated' });
+
+    expect(logs.lines().filter((l) => l.job_id === id && l.msg === 'job compensated')).toMatchObject([{ status: 'compensated' }]);
+    expect(logs.lines().some((l) => l.job_id === id && l.msg === 'job completed')).toBe(false);
+
+    const { totals } = await r.stats({ window: '5m' });
+    expect(totals).toMatchObject({ completed: 0, compensated: 1, success_rate: 0 });
+  });
+
   it('keeps redacted fields out of logs, spans, stored events, error snapshots and masked reads', async () => {
     const card = '4111111111111111';
     const email = 'alice@example.com';
