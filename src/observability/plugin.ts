@@ -23,15 +23,17 @@ export function visibilityPlugin(opts: { tracer: Tracer | null; /** The API's gl
     ...(tracer ? { wrapEnqueue: (jobs, next) => (opts.globalTracer && !tracingLive() ? next() : tracedEnqueue(tracer, jobs, next)) } : {}),
     // An attempt without a span is not wrapped: its error is only sanitized (mapError).
     wraps: (job) => tracer != null && (!opts.globalTracer || attemptTraced(job)),
-    async wrap(next, _ctx, job, def) {
+    async wrap(next, ctx, job, def) {
       const attempt = startAttemptSpan(tracer!, job);
       try {
         const value = attempt ? await context.with(attempt.ctx, next) : await next();
-        attempt?.end(endStateOf(value) ? { outcome: 'compensated', status: 'compensated' } : { outcome: 'completed', status: 'completed' });
+        // The worker decides by the abort's reason first: a handler that ignored its timeout and returned late failed.
+        if (attempt && ctx.signal.aborted) attempt.end(describeFailure(ctx.signal.reason, job, def));
+        else if (attempt) attempt.end(endStateOf(value) ? { outcome: 'compensated', status: 'compensated' } : { outcome: 'completed', status: 'completed' });
         return value;
       } catch (err) {
         sanitizeError(err, job, def);
-        attempt?.end(describeFailure(err, job, def));
+        attempt?.end(describeFailure(ctx.signal.aborted ? ctx.signal.reason : err, job, def));
         throw err;
       }
     },

@@ -267,6 +267,30 @@ describe.each(storeKinds)('visibility telemetry on %s', (kind) => {
     expect(totals).toMatchObject({ completed: 0, compensated: 1, success_rate: 0 });
   });
 
+  it('an attempt that ran past its timeout is a failed span even when its handler, ignoring the abort, returns later', async () => {
+    let release!: () => void;
+    const late = new Promise<void>((resolve) => (release = resolve));
+    const r = await open([
+      defineJob('slow', {
+        timeoutMs: 20,
+        retry: { maxAttempts: 1 },
+        handler: async () => {
+          await late;
+          return 'too late';
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('slow', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await r.getJob(id))!.state === 'dead');
+    release();
+    const span = (await waitFor(() => exporter.getFinishedSpans().find((s) => s.name === 'process slow')))!;
+    await worker.stop();
+    expect((await r.getJob(id))!.lastError).toMatchObject({ kind: 'timeout' });
+    expect(span.attributes).toMatchObject({ outcome: 'failed', 'job.status': 'dead', 'error.class': 'timeout' });
+    expect(span.status.code).toBe(2); // ERROR
+  });
+
   it('keeps redacted fields out of logs, spans, stored events, error snapshots and masked reads', async () => {
     const card = '4111111111111111';
     const email = 'alice@example.com';
