@@ -19,7 +19,7 @@
  *   rebound_jobs_redriven_total / _purged_total      job:redriven / job:purged
  *   rebound_operator_actions_total{action}           operator:action
  *   rebound_worker_errors_total{during}              worker:error
- *   rebound_breaker_state{breaker}                   breaker:changed (0 closed, 1 half-open, 2 open)
+ *   rebound_breaker_state{breaker}                   store, on scrape (0 closed, 1 half-open, 2 open)
  *   rebound_breaker_transitions_total{breaker,state} breaker:changed
  *   rebound_jobs_pruned_total{type,state}            retention:pruned
  *   rebound_schedule_fires_total{schedule}           schedule:fired
@@ -95,7 +95,6 @@ export class ReboundMetrics {
     const purged = counter('rebound_jobs_purged_total', 'Dead jobs deleted.');
     const operator = counter('rebound_operator_actions_total', 'State-changing operator actions.', ['action']);
     const workerErrors = counter('rebound_worker_errors_total', 'Errors inside workers (claims, heartbeats, listeners).', ['during']);
-    const breakerState = once('rebound_breaker_state', () => new Gauge({ name: 'rebound_breaker_state', help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.', labelNames: ['breaker'], registers }));
     const breakerTransitions = counter('rebound_breaker_transitions_total', 'Circuit breaker transitions.', ['breaker', 'state']);
     const processes = once('rebound_worker_processes', () => new Gauge({ name: 'rebound_worker_processes', help: 'Worker processes up (as reported by a supervisor).', registers }));
     const restarts = counter('rebound_worker_restarts_total', 'Worker processes restarted by the supervisor.', ['reason']);
@@ -119,6 +118,22 @@ export class ReboundMetrics {
           if (!src) return;
           const counts = await src.store.countByState();
           for (const s of JOB_STATES) this.set({ state: s }, counts[s] ?? 0);
+        },
+      }),
+    );
+    // From the store, not from breaker:changed: that event comes only in the process that made the transition, so
+    // another process's gauge kept the state it last saw, and a restarted one had none for a breaker left open.
+    once('rebound_breaker_state', () =>
+      new Gauge({
+        name: 'rebound_breaker_state',
+        help: 'Circuit breaker state, read from the store on scrape: 0 closed, 1 half-open, 2 open.',
+        labelNames: ['breaker'],
+        registers,
+        async collect() {
+          this.reset();
+          const src = source();
+          if (!src) return;
+          for (const b of await src.store.breakers.list()) this.set({ breaker: b.name }, BREAKER_STATES[b.state] ?? -1);
         },
       }),
     );
@@ -181,10 +196,7 @@ export class ReboundMetrics {
       on(events, 'operator:action', (e) => operator.inc({ action: e.action })),
       on(events, 'worker:error', (e) => workerErrors.inc({ during: e.during.split(' ')[0] })),
       onLoose(events, 'breaker:changed', (e) => {
-        const breaker = str(e.name, 'unknown');
-        const state = str(e.to, 'unknown');
-        breakerState.set({ breaker }, BREAKER_STATES[state] ?? -1);
-        breakerTransitions.inc({ breaker, state });
+        breakerTransitions.inc({ breaker: str(e.name, 'unknown'), state: str(e.to, 'unknown') });
       }),
       onLoose(events, 'retention:pruned', (e) => {
         const counts = e.counts && typeof e.counts === 'object' ? (e.counts as Record<string, unknown>) : {};

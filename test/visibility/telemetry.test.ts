@@ -426,10 +426,36 @@ describe('metrics from other capabilities\' events', () => {
       expect(text).toContain('rebound_worker_processes 2');
       expect(text).toContain('rebound_worker_restarts_total{reason="crashed"} 1');
       expect(text).toContain('rebound_worker_exits_total{reason="crashed"} 1');
-      expect(text).toContain('rebound_breaker_state{breaker="payments"} 2');
+      expect(text).toContain('rebound_breaker_transitions_total{breaker="payments",state="open"} 1');
       expect(text).toContain('rebound_jobs_pruned_total{type="email",state="completed"} 3');
     } finally {
       await r.close();
+      await dropStore(url);
+    }
+  });
+});
+
+describe.each(storeKinds)('the breaker state gauge on %s', (kind) => {
+  it('is the stored state in every process: one that saw the breaker open reads it closed once another closed it, and a new one reads it open', async () => {
+    const url = freshStoreUrl(kind);
+    const clients: Rebound[] = [];
+    const client = async () => {
+      const r = await createRebound({ store: url, jobs: [] });
+      clients.push(r);
+      return r;
+    };
+    const gauge = async (r: Rebound) => (await r.metrics()).split('\n').filter((l) => l.startsWith('rebound_breaker_state{'));
+    try {
+      const [a, b] = [await client(), await client()];
+      await a.breakers.force('payments', 'open');
+      expect(await gauge(a)).toEqual(['rebound_breaker_state{breaker="payments"} 2']);
+      await b.breakers.force('payments', 'reset');
+      expect(await gauge(a)).toEqual(['rebound_breaker_state{breaker="payments"} 0']);
+      await b.breakers.force('payments', 'open');
+      const restarted = await client();
+      expect(await gauge(restarted)).toEqual(['rebound_breaker_state{breaker="payments"} 2']);
+    } finally {
+      for (const r of clients) await r.close();
       await dropStore(url);
     }
   });
