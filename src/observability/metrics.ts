@@ -31,7 +31,7 @@
  *   rebound_retry_budget_exhausted_total{type}       retry_budget:exhausted
  *   rebound_queue_backlog_growing_total{queue}       queue:backlog_growing
  *   rebound_queue_depth{state}                       store, on scrape
- *   rebound_oldest_waiting_age_seconds               store, on scrape (oldest available job's run-at)
+ *   rebound_oldest_waiting_age_seconds               store, on scrape (oldest run-at among jobs due and unclaimed)
  *   rebound_dead_letter_jobs                         store, on scrape
  */
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -152,14 +152,15 @@ export class ReboundMetrics {
     once('rebound_oldest_waiting_age_seconds', () =>
       new Gauge({
         name: 'rebound_oldest_waiting_age_seconds',
-        help: 'How long the oldest available job has been due, read from the store on scrape (0 when none waits).',
+        help: 'How long the oldest job due and not yet claimed has been due, read from the store on scrape (0 when none waits).',
         registers,
         async collect() {
           this.reset();
           const src = source();
           if (!src) return;
-          const at = await src.store.visibility.oldestAvailableRunAt();
-          this.set(at == null ? 0 : Math.max(0, (src.now() - at) / 1000));
+          const now = src.now();
+          const at = await src.store.visibility.oldestAvailableRunAt(now);
+          this.set(at == null ? 0 : Math.max(0, (now - at) / 1000));
         },
       }),
     );

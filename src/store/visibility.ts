@@ -86,6 +86,9 @@ export interface VisibilityStore {
   /** Rollups of the minutes in [fromMinute, toMinute]. */
   readStats(p: { fromMinute: number; toMinute: number; type?: string }): Promise<StatsRows>;
 
-  /** The earliest run-at among jobs waiting to be claimed (state available), or null. */
-  oldestAvailableRunAt(): Promise<number | null>;
+  /**
+   * The earliest run-at among jobs waiting to be claimed, or null: available ones and, given `now`, scheduled ones
+   * due by then (a delayed job or a retry is claimed from `scheduled` once due, never moved to `available`).
+   */
+  oldestAvailableRunAt(now?: number): Promise<number | null>;
 }

@@ -461,6 +461,26 @@ describe.each(storeKinds)('the breaker state gauge on %s', (kind) => {
   });
 });
 
+describe.each(storeKinds)('the oldest waiting age gauge on %s', (kind) => {
+  it('counts a delayed job that is due but unclaimed (claimed from scheduled, never moved to available), not one still in the future', async () => {
+    const url = freshStoreUrl(kind);
+    let clock = Date.UTC(2026, 11, 3, 12, 0, 0);
+    const r = await createRebound({ store: url, now: () => clock, jobs: [defineJob('x', { handler: () => {} })] });
+    const age = async () => (await r.metrics()).split('\n').find((l) => l.startsWith('rebound_oldest_waiting_age_seconds '));
+    try {
+      await r.enqueue('x', {}, { delayMs: 60_000 });
+      await r.enqueue('x', {}, { delayMs: 3_600_000 });
+      expect(await age()).toBe('rebound_oldest_waiting_age_seconds 0');
+      clock += 10 * 60_000; // no worker ran: the first job has waited nine minutes since it was due
+      expect((await r.listJobs({})).map((j) => j.state)).toEqual(['scheduled', 'scheduled']);
+      expect(await age()).toBe('rebound_oldest_waiting_age_seconds 540');
+    } finally {
+      await r.close();
+      await dropStore(url);
+    }
+  });
+});
+
 describe('redaction rules', () => {
   it('refuses a malformed redact path at definition time', () => {
     expect(() => defineJob('x', { redact: ['card..number'], handler: () => {} })).toThrow(/redact/);

@@ -170,7 +170,12 @@ export class SqliteVisibilityStore implements VisibilityStore {
     };
   }
 
-  async oldestAvailableRunAt(): Promise<number | null> {
-    return (this.db.prepare("SELECT min(run_at) AS at FROM jobs WHERE state = 'available'").get() as { at: number | null }).at;
+  async oldestAvailableRunAt(now?: number): Promise<number | null> {
+    const row = (
+      now == null
+        ? this.db.prepare("SELECT min(run_at) AS at FROM jobs WHERE state = 'available'").get()
+        : this.db.prepare("SELECT min(run_at) AS at FROM jobs WHERE state IN ('available', 'scheduled') AND run_at <= ?").get(now)
+    ) as { at: number | null };
+    return row.at;
   }
 }
