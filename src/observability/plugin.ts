@@ -44,12 +44,14 @@ export function visibilityPlugin(opts: { tracer: Tracer | null; /** The API's gl
   };
 }
 
-/** Scrubs sensitive values from the error's message and stack, and attaches a redacted payload snapshot. */
+/** Scrubs sensitive values from the error's name, message and stack, and attaches a redacted payload snapshot. */
 export function sanitizeError(err: unknown, job: Job, def: JobDefinition): void {
   if (!err || typeof err !== 'object') return;
   try {
     const values = sensitiveValues(def, job.payload);
     if (values.length && err instanceof Error) {
+      const name = typeof err.name === 'string' ? scrub(err.name, values) : err.name;
+      if (name !== err.name) err.name = name;
       err.message = scrub(err.message, values);
       if (err.stack) err.stack = scrub(err.stack, values);
     }
@@ -71,9 +73,10 @@ export function describeFailure(err: unknown, job: Job, def: JobDefinition): Att
   if (err instanceof Snooze) return { outcome: 'snoozed', status: 'snoozed' };
   if (err instanceof ShutdownError) return { outcome: 'aborted', status: 'released' };
   const e = err as { name?: string; message?: string; code?: unknown } | null;
-  const name = typeof e?.name === 'string' ? e.name : 'Error';
   // A thrown string or plain object is not scrubbed in place (sanitizeError): its text is scrubbed here.
-  const message = scrub(typeof e?.message === 'string' ? e.message : String(err), sensitiveValues(def, job.payload));
+  const secrets = sensitiveValues(def, job.payload);
+  const name = scrub(typeof e?.name === 'string' ? e.name : 'Error', secrets);
+  const message = scrub(typeof e?.message === 'string' ? e.message : String(err), secrets);
   if (err instanceof LeaseLostError) return { outcome: 'lease_lost', status: 'lease_lost', errorClass: 'lease_lost', errorName: name, errorMessage: message };
   const kind = classifyError(err, def.classify).kind;
   const code = typeof e?.code === 'string' ? e.code : '';

@@ -370,6 +370,34 @@ describe.each(storeKinds)('visibility telemetry on %s', (kind) => {
     ];
     for (const text of everywhere) expect(text).not.toContain(card);
   });
+
+  it('scrubs redacted values from the error name a span reports (error.type), as from the stored error', async () => {
+    const card = '4111111111111111';
+    const r = await open([
+      defineJob('named', {
+        redact: ['card'],
+        retry: { maxAttempts: 1 },
+        handler: async (p: { card: string }) => {
+          const e = new Error('declined');
+          e.name = `DeclinedError[${p.card}]`;
+          throw e;
+        },
+      }),
+      defineJob('named-object', {
+        redact: ['card'],
+        retry: { maxAttempts: 1 },
+        handler: async (p: { card: string }) => {
+          throw { name: `DeclinedError[${p.card}]`, message: 'declined' };
+        },
+      }),
+    ]);
+    const ids = [(await r.enqueue('named', { card })).id, (await r.enqueue('named-object', { card })).id];
+    await drain(r);
+    for (const id of ids) expect((await r.getJob(id))!.lastError?.name).toBe('DeclinedError[[REDACTED]]');
+    const attempts = exporter.getFinishedSpans().filter((s) => s.name.startsWith('process named'));
+    expect(attempts.map((s) => s.attributes['error.type'])).toEqual(['DeclinedError[[REDACTED]]', 'DeclinedError[[REDACTED]]']);
+    expect(JSON.stringify(attempts.map((s) => ({ a: s.attributes, e: s.events, st: s.status })))).not.toContain(card);
+  });
 });
 
 describe('metrics registry', () => {
