@@ -37,7 +37,7 @@ export interface StepRecord {
   result: Json | null;
   error: ErrorInfo | null;
   attempts: number;
-  /** Timers and signal deadlines: when the position is due. */
+  /** Timers, signal deadlines, and a step's next retry (status 'retrying'): when the position is due. */
   wakeAt: number | null;
   startedAt: number;
   finishedAt: number | null;

@@ -15,7 +15,7 @@ import { classifyError } from '../policies/retry.ts';
 import { History, ReplayEnd } from './history.ts';
 import { hostOf } from './host.ts';
 import { makeWorkflowContext, type WorkflowContext } from './context.ts';
-import { settled, type RunEnv } from './run-env.ts';
+import { settled, sleepUntilEarliest, type RunEnv } from './run-env.ts';
 import type { StepRecord, WorkflowRun, WorkflowStore } from '../store/workflows.ts';
 import type { ErrorInfo } from '../job.ts';
 import { compensate } from './saga.ts';
@@ -64,6 +64,7 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
         secrets: sensitiveValues(def, input as Json),
         inFlight: new Set(),
         pendingWait: null,
+        earliestSnooze: null,
       };
       const machine = new StateMachine(states, initialState(states));
       const wctx = makeWorkflowContext(env, stored.version, machine);
@@ -94,7 +95,7 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
           // A sibling still running (Promise.all) records its outcome before the execution ends; once the job
           // sleeps, its lease is gone and a late write would be refused, so a finished step would run again.
           await settled(env);
-          throw err;
+          throw sleepUntilEarliest(env, err);
         }
         // Bad input from the workflow's own code (a step without a name, a child payload its schema refuses) will not get better by retrying.
         if ((err as { code?: unknown })?.code === 'validation') Object.defineProperty(err, 'permanent', { value: true });
@@ -146,7 +147,7 @@ async function retryFailedRun(store: WorkflowStore, run: WorkflowRun, steps: Ste
   const fresh = await Promise.all(
     steps.map((s) => {
       if (compensating && s.compensation === 'failed') return store.saveStep(run.jobId, { ...s, compensation: 'pending', compensationAttempts: 0 }, token);
-      if (!compensating && s.status === 'failed') return store.saveStep(run.jobId, { ...s, status: 'retrying', attempts: 0, finishedAt: null }, token);
+      if (!compensating && s.status === 'failed') return store.saveStep(run.jobId, { ...s, status: 'retrying', attempts: 0, wakeAt: null, finishedAt: null }, token);
       return s;
     }),
   );

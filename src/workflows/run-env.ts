@@ -1,7 +1,7 @@
 /** What every workflow operation shares during one execution of a run. */
 import type { JobContext } from '../define.ts';
 import type { Json } from '../job.ts';
-import { ValidationError } from '../errors.ts';
+import { Snooze, ValidationError } from '../errors.ts';
 import type { Classifier, RetryPolicy } from '../policies/retry.ts';
 import type { History } from './history.ts';
 import type { WorkflowHost } from './host.ts';
@@ -38,15 +38,31 @@ export interface RunEnv {
   inFlight: Set<Promise<unknown>>;
   /** The durable wait (sleep, waitFor, join) this execution is in, if any: one at a time. */
   pendingWait: string | null;
+  /** The earliest Snooze an operation of this execution ended with: the run sleeps until then. */
+  earliestSnooze: Snooze | null;
 }
 
-/** Tracks a step until it settles. */
+/** Tracks an operation until it settles, and the time it asks to sleep until, if it does. */
 export function track<T>(env: RunEnv, step: Promise<T>): Promise<T> {
   env.inFlight.add(step);
   const forget = () => env.inFlight.delete(step);
-  step.then(forget, forget);
+  step.then(forget, (err: unknown) => {
+    forget();
+    if (err instanceof Snooze) env.earliestSnooze = earliest(env.earliestSnooze, err);
+  });
   return step;
 }
+
+/**
+ * When the run goes to sleep, the time it sleeps until: the earliest that any of its operations asked for
+ * (a step's retry beside a signal's hourly look wakes at the retry). Waking for one does not hurt the others:
+ * each position that is not yet due sleeps again until its own recorded time.
+ */
+export function sleepUntilEarliest(env: RunEnv, snooze: Snooze): Snooze {
+  return earliest(env.earliestSnooze, snooze);
+}
+
+const earliest = (a: Snooze | null, b: Snooze): Snooze => (a && a.runAt < b.runAt ? a : b);
 
 /**
  * Durable waits go one at a time. A run records one thing it waits for and sleeps until one wake time, so two

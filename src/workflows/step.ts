@@ -2,7 +2,8 @@
  * `ctx.step(name, fn, opts)`: runs `fn` until it succeeds once, records its
  * JSON result, and returns the recorded result on every later execution
  * without calling `fn`. A failed attempt puts the workflow to sleep until the
- * step's own backoff (a Snooze: the workflow's attempts are not charged);
+ * step's own backoff (a Snooze: the workflow's attempts are not charged), and
+ * records that retry time on the step, so a run woken earlier does not retry it early;
  * a permanent error, or the step's last attempt, fails the workflow for good.
  */
 import { SpanStatusCode, trace } from '@opentelemetry/api';
@@ -49,8 +50,13 @@ export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo)
   }
   if (record?.status === 'failed') throw new StepFailedError(name, record.attempts, record.error ?? 'failed');
   if (h.replayOnly) throw new ReplayEnd();
+  // The run may wake before this step's retry time (a signal, a child, a sibling's timer, an operator): the
+  // step sleeps on until then. Its retry time is recorded, so a replay after a crash keeps it too.
+  if (record?.status === 'retrying' && record.wakeAt != null && h.now() < record.wakeAt) {
+    throw new Snooze(record.wakeAt, `step "${name}" waits for its retry at ${new Date(record.wakeAt).toISOString()}`);
+  }
 
-  const base = record ?? h.fresh(seq, 'step', name);
+  const base = { ...(record ?? h.fresh(seq, 'step', name)), wakeAt: null };
   const attempts = base.attempts + 1;
   await h.save({ ...base, status: 'running', attempts });
   const info: StepInfo = { attempt: attempts, idempotencyKey: stepKey(env, seq, name), signal: env.ctx.signal };
@@ -67,9 +73,9 @@ export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo)
     const now = h.now();
     const e = err as { code?: unknown; retryAfterMs?: unknown };
     if (e?.code === 'breaker_open') {
-      await h.save({ ...base, status: 'retrying', attempts: base.attempts });
-      const wait = typeof e.retryAfterMs === 'number' ? e.retryAfterMs : policy.baseMs;
-      throw new Snooze(now + wait, `step "${name}": breaker open`);
+      const retryAt = Math.ceil(now + (typeof e.retryAfterMs === 'number' ? e.retryAfterMs : policy.baseMs));
+      await h.save({ ...base, status: 'retrying', attempts: base.attempts, wakeAt: retryAt });
+      throw new Snooze(retryAt, `step "${name}": breaker open`);
     }
     const cls = classifyError(err, env.classify);
     const error = errorInfo(err, cls.kind, env.type, env.secrets);
@@ -77,9 +83,10 @@ export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo)
       await h.save({ ...base, status: 'failed', attempts, error, finishedAt: now });
       throw new StepFailedError(name, attempts, err);
     }
-    const delay = cls.retryAfterMs ?? backoffDelay(policy, attempts);
-    await h.save({ ...base, status: 'retrying', attempts, error });
-    throw new Snooze(now + delay, `step "${name}" attempt ${attempts} of ${policy.maxAttempts} failed: ${error.message}`);
+    // Whole milliseconds: the stores keep integers.
+    const retryAt = Math.ceil(now + (cls.retryAfterMs ?? backoffDelay(policy, attempts)));
+    await h.save({ ...base, status: 'retrying', attempts, error, wakeAt: retryAt });
+    throw new Snooze(retryAt, `step "${name}" attempt ${attempts} of ${policy.maxAttempts} failed: ${error.message}`);
   }
   const stored = await h.save({ ...base, status: 'completed', attempts, result: value as Json, error: null, finishedAt: h.now() });
   register(stored.result);
