@@ -195,7 +195,8 @@ export class ReboundMetrics {
       on(events, 'job:redriven', (e) => redriven.inc(e.jobIds.length)),
       on(events, 'job:purged', (e) => purged.inc(e.count)),
       on(events, 'operator:action', (e) => operator.inc({ action: e.action })),
-      on(events, 'worker:error', (e) => workerErrors.inc({ during: e.during.split(' ')[0] })),
+      // The first word: a few values ('complete; try 2 follows' is 'complete', as the last try's 'complete' is).
+      on(events, 'worker:error', (e) => workerErrors.inc({ during: /^[^\s;:,]*/.exec(e.during)![0] || 'unknown' })),
       onLoose(events, 'breaker:changed', (e) => {
         breakerTransitions.inc({ breaker: str(e.name, 'unknown'), state: str(e.to, 'unknown') });
       }),

@@ -450,12 +450,16 @@ describe('metrics from other capabilities\' events', () => {
       emit('supervisor:process_started', { slot: 1, pid: 12, restarts: 1 });
       emit('breaker:changed', { name: 'payments', from: 'closed', to: 'open', reason: 'failures', actor: 'breaker', at: 0 });
       emit('retention:pruned', { state: 'completed', counts: { email: 3 }, term: 1 });
+      emit('worker:error', { workerId: 'w', error: new Error('db down'), during: 'complete; try 2 follows' });
+      emit('worker:error', { workerId: 'w', error: new Error('db down'), during: 'complete' });
       const text = await r.metrics();
       expect(text).toContain('rebound_worker_processes 2');
       expect(text).toContain('rebound_worker_restarts_total{reason="crashed"} 1');
       expect(text).toContain('rebound_worker_exits_total{reason="crashed"} 1');
       expect(text).toContain('rebound_breaker_transitions_total{breaker="payments",state="open"} 1');
       expect(text).toContain('rebound_jobs_pruned_total{type="email",state="completed"} 3');
+      // A store write tried again and the last try are one label value, not "complete;" and "complete".
+      expect(text).toContain('rebound_worker_errors_total{during="complete"} 2');
     } finally {
       await r.close();
       await dropStore(url);
