@@ -47,6 +47,17 @@ export class InvalidStateError extends ReboundError {
   }
 }
 
+/** A signal sent to a job that is not a workflow: only workflows (`defineWorkflow`) receive signals. Nothing was stored. */
+export class NotAWorkflowError extends InvalidStateError {
+  readonly jobId: string;
+  readonly jobType: string;
+  constructor(jobId: string, jobType: string) {
+    super(`job ${jobId} (type "${jobType}") is not a workflow: only workflows (defineWorkflow) receive signals; the signal was not stored`);
+    this.jobId = jobId;
+    this.jobType = jobType;
+  }
+}
+
 export class ConfigError extends ReboundError {
   constructor(message: string) {
     super('config', message);

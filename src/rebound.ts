@@ -314,11 +314,14 @@ export class Rebound {
     throw new InvalidStateError(`job ${id} is not a workflow run, or has not started yet`);
   }
 
-  /** Sends a signal to a workflow; a workflow waiting for it (`ctx.waitFor(name)`) wakes at once. */
+  /**
+   * Sends a signal to a workflow; a workflow waiting for it (`ctx.waitFor(name)`) wakes at once. A job that is
+   * not a workflow (NotAWorkflowError) or has finished (InvalidStateError) is refused and nothing is stored.
+   */
   async signal(jobId: string, name: string, payload: unknown = null, opts: { actor?: string } = {}): Promise<SignalResult> {
     checkPayload(payload, undefined);
     const actor = actorOf(opts);
-    const result = await sendSignal(this.store, this.now(), String(jobId), name, payload);
+    const result = await sendSignal(this.store, this.now(), String(jobId), name, payload, (type) => this.defs.get(type));
     this.events.emit('operator:action', { actor, action: 'workflow.signal', target: `job:${jobId}`, details: { name } });
     return result;
   }

@@ -1,9 +1,11 @@
 /** What the client offers about workflows: signals, and a run's state and history. */
-import { InvalidStateError, JobNotFoundError, ValidationError } from '../errors.ts';
+import { InvalidStateError, JobNotFoundError, NotAWorkflowError, ValidationError } from '../errors.ts';
+import type { JobDefinition } from '../define.ts';
 import { jobIdOf, shownId } from '../engine/job-query.ts';
 import { FINAL_STATES, type Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
 import type { StepRecord, WorkflowRun, WorkflowSignal } from '../store/workflows.ts';
+import { isWorkflowDefinition } from './define-workflow.ts';
 import { checkStepName } from './step.ts';
 
 export interface WorkflowDetails extends WorkflowRun {
@@ -28,7 +30,20 @@ export interface SignalResult {
   woke: boolean;
 }
 
-export async function sendSignal(store: Store, now: number, jobId: string, name: string, payload: unknown): Promise<SignalResult> {
+/**
+ * Stores a signal for a workflow. A job that is not a workflow is refused (NotAWorkflowError), and so is a
+ * finished one (InvalidStateError): nothing would ever read the signal. Whether a job is a workflow is
+ * known from its definition, so only a client that holds it (the application's, a worker's, `--jobs`) can
+ * refuse a plain job; without it the signal is kept, as one sent to a workflow not started yet must be.
+ */
+export async function sendSignal(
+  store: Store,
+  now: number,
+  jobId: string,
+  name: string,
+  payload: unknown,
+  definitionOf: (type: string) => JobDefinition | undefined,
+): Promise<SignalResult> {
   checkStepName(name, 'signal name');
   let json: Json;
   try {
@@ -40,6 +55,11 @@ export async function sendSignal(store: Store, now: number, jobId: string, name:
   const id = jobIdOf(jobId);
   const job = id ? await store.getJob(id) : null;
   if (!job) throw new JobNotFoundError(shownId(jobId));
-  if (FINAL_STATES.includes(job.state)) throw new InvalidStateError(`job ${jobId} is ${job.state}; a finished workflow takes no signals`);
+  const def = definitionOf(job.type);
+  if (def && !isWorkflowDefinition(def)) throw new NotAWorkflowError(job.id, job.type);
+  if (FINAL_STATES.includes(job.state)) {
+    const redrive = job.state === 'dead' ? '; a dead workflow takes signals again once redriven (rebound dlq redrive)' : '';
+    throw new InvalidStateError(`job ${job.id} (type "${job.type}") is ${job.state}: a finished job takes no signals, only an unfinished workflow does${redrive}; the signal was not stored`);
+  }
   return store.workflows.sendSignal({ jobId: job.id, name, payload: json, now });
 }

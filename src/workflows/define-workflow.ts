@@ -113,7 +113,17 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
       }
     },
   });
+  // Marked on the handler, which every copy of the definition keeps (createRebound's `jobs` rebuilds each with defineJob).
+  Object.defineProperty(def.handler, WORKFLOW, { value: true });
   return def;
+}
+
+// A registry symbol, so a definition made by a second copy of this module (a job file's own rebound) is recognised too.
+const WORKFLOW = Symbol.for('rebound.workflow');
+
+/** Whether a job definition came from defineWorkflow: only workflows receive signals. */
+export function isWorkflowDefinition(def: JobDefinition): boolean {
+  return (def.handler as unknown as Record<symbol, unknown>)[WORKFLOW] === true;
 }
 
 function failedAgain(run: WorkflowRun, steps: StepRecord[]): Error {

@@ -10,14 +10,15 @@ export function register(program: Command) {
     .argument('<id>', 'workflow job id')
     .argument('<name>', 'signal name')
     .argument('[payload]', 'JSON payload', 'null')
-    .action(async (id: string, name: string, payloadText: string, _o, cmd: Command) => {
+    .option('--jobs <file>', 'job definitions module: a job its definitions say is not a workflow is refused')
+    .action(async (id: string, name: string, payloadText: string, o: { jobs?: string }, cmd: Command) => {
       let payload: unknown;
       try {
         payload = JSON.parse(payloadText);
       } catch (err) {
         throw new UsageError(`payload: not valid JSON (${(err as Error).message}); quote it, e.g. '{"approved":true}'`);
       }
-      const result = await withClient(cmd, (r) => r.signal(id, name, payload, { actor: 'cli' }));
+      const result = await withClient(cmd, (r) => r.signal(id, name, payload, { actor: 'cli' }), { jobsFile: o.jobs });
       if (globals(cmd).json) printJson(result);
       else printTable([{ job: id, signal: name, signal_id: result.signalId, woke: result.woke }]);
     });
