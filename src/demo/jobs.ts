@@ -24,6 +24,12 @@ const payment = new PaymentService(
   process.env.REBOUND_DEMO_EPOCH ? Number(process.env.REBOUND_DEMO_EPOCH) : undefined,
 );
 
+// The demo runs until stopped, about six jobs a second: with the default retention (completed jobs 7 days, dead 30)
+// a demo left running for a week would hold millions of jobs, gigabytes. It keeps half an hour of finished jobs,
+// and two hours of the dead letter queue.
+const MINUTE = 60_000;
+export const RETENTION = { completedMs: 30 * MINUTE, cancelledMs: 30 * MINUTE, deadMs: 120 * MINUTE };
+
 // The demo's bad reports kill their worker process on purpose; a payment probe that was running there never
 // reports, and holds the breaker half-open until its slot times out (60 s by default). 10 s keeps the story moving.
 const PAYMENTS = {
@@ -48,6 +54,9 @@ export default [
     leaseMs: 5000,
     redact: ['card', 'email'],
     breaker: PAYMENTS,
+    retention: RETENTION,
+    // A job is kept while its idempotency key lives (24 h by default).
+    keyTtlMs: RETENTION.completedMs,
     run: async (ctx, o: Order) => {
       const reservation = await ctx.step('reserve-stock', async () => {
         await pause(20 + Math.random() * 40);
@@ -68,10 +77,12 @@ export default [
     leaseMs: 5000,
     redact: ['card'],
     breaker: PAYMENTS,
+    retention: RETENTION,
     retry: { maxAttempts: 2, backoff: 'fixed', baseMs: 300, jitter: 'none' },
     handler: async (p: { orderId: string; amount: number; card: string }) => payment.charge(`cap-${p.orderId}`, p.amount),
   }),
   defineJob('invoice.parse', {
+    retention: RETENTION,
     retry: { maxAttempts: 2, baseMs: 500 },
     handler: async (p: { raw: string }) => {
       try {
@@ -83,6 +94,7 @@ export default [
   }),
   defineJob('report.render', {
     leaseMs: 2000,
+    retention: RETENTION,
     // The first crash makes it poison: one process death per bad report.
     maxCrashes: 0,
     handler: async (p: { report: number; crash?: boolean }) => {

@@ -5,17 +5,28 @@
  */
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { Rebound } from '../rebound.ts';
+import type { EnqueueItem, Rebound } from '../rebound.ts';
 
 export const DEMO_STORE = 'sqlite:.rebound/demo.db';
 export const DEMO_JOBS_FILE = fileURLToPath(new URL('./jobs.ts', import.meta.url));
 
-export async function startDemo(rebound: Rebound): Promise<{ stop(): Promise<void> }> {
+const CRASH_EVERY = Number(process.env.REBOUND_DEMO_CRASH_EVERY ?? 45);
+
+export interface FeedOptions {
+  /** Every Nth report crashes its worker process (default 45, from REBOUND_DEMO_CRASH_EVERY). */
+  crashEvery?: number;
+  /** Share of invoices that are malformed (default 0.12). */
+  poisonRatio?: number;
+}
+
+/** The batches the feeder enqueues, one a call: orders, captures, an invoice and a report. */
+export function demoFeed(o: FeedOptions = {}): () => EnqueueItem[] {
   let n = 0;
   let ticks = 0;
-  const crashEvery = Number(process.env.REBOUND_DEMO_CRASH_EVERY ?? 45);
+  const crashEvery = o.crashEvery ?? CRASH_EVERY;
+  const poisonRatio = o.poisonRatio ?? 0.12;
   const card = () => `4242 4242 4242 ${String(1000 + (n % 9000))}`;
-  const feed = setInterval(() => {
+  return () => {
     const orders = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => {
       const orderId = `o-${++n}`;
       return {
@@ -29,13 +40,18 @@ export async function startDemo(rebound: Rebound): Promise<{ stop(): Promise<voi
       payload: { orderId: `o-${n}-${randomUUID().slice(0, 4)}`, amount: 10, card: card() },
       opts: { actor: 'demo' },
     }));
-    const poison = Math.random() < 0.12;
+    const poison = Math.random() < poisonRatio;
     const invoice = { type: 'invoice.parse', payload: { raw: poison ? `{"invoice": ${n},` : `{"invoice": ${n}}` }, opts: { actor: 'demo' } };
     // Every 45th report crashes its worker process; it goes to the dead letter queue as poison.
     ticks++;
     const report = { type: 'report.render', payload: { report: n, crash: ticks % crashEvery === 0 }, opts: { actor: 'demo' } };
-    void rebound.enqueueMany([...orders, ...captures, invoice, report]).catch(() => {});
-  }, 1000);
+    return [...orders, ...captures, invoice, report];
+  };
+}
+
+export async function startDemo(rebound: Rebound): Promise<{ stop(): Promise<void> }> {
+  const next = demoFeed();
+  const feed = setInterval(() => void rebound.enqueueMany(next()).catch(() => {}), 1000);
   feed.unref();
   return {
     async stop() {
