@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { EnqueueItem, Rebound } from '../rebound.ts';
 
-export const DEMO_STORE = 'sqlite:.rebound/demo.db';
 export const DEMO_JOBS_FILE = fileURLToPath(new URL('./jobs.ts', import.meta.url));
 
 const CRASH_EVERY = Number(process.env.REBOUND_DEMO_CRASH_EVERY ?? 45);

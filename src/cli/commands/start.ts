@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
 import type { JobDefinition } from '../../define.ts';
@@ -48,10 +47,7 @@ export function register(program: Command) {
         process.env.REBOUND_DEMO_EPOCH ??= String(Date.now());
         const demo = await import('../../demo/scenario.ts');
         // The demo starts from an empty store of its own, unless told to use another.
-        if (!globals(cmd).store && !process.env.REBOUND_STORE) {
-          store = demo.DEMO_STORE;
-          for (const suffix of ['', '-wal', '-shm']) rmSync(`${store.slice('sqlite:'.length)}${suffix}`, { force: true });
-        }
+        if (!globals(cmd).store && !process.env.REBOUND_STORE) store = (await import('../../demo/store.ts')).freshDemoStore();
         jobsFile = demo.DEMO_JOBS_FILE;
         processes ??= 2;
         extra = demo.startDemo;
