@@ -1,4 +1,5 @@
 /** `rebound token` and `rebound start` as real processes. */
+import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exited, FIXTURE_JOBS, runCli, startCli } from '../helpers/cli.ts';
 import { dropStore, freshStoreUrl, waitFor } from '../helpers/stores.ts';
@@ -36,6 +37,21 @@ describe('rebound token and rebound start', () => {
     const r = await runCli(['--store', url, 'start', '--host', '0.0.0.0', '--port', '0', '--jobs', FIXTURE_JOBS]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/refusing to listen on 0\.0\.0\.0 with no API tokens/);
+  });
+
+  it('says which port is taken and how to choose another, with a usage exit code', async () => {
+    url = freshStoreUrl('sqlite');
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const r = await runCli(['--store', url, 'start', '--port', String(port), '--jobs', FIXTURE_JOBS]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is in use`);
+      expect(r.stderr).toMatch(/--port N \(npm start -- --port N\), or --port 0 for any free one/);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
   });
 
   it('refuses --processes without a jobs file for the worker processes, and --demo with --jobs', async () => {

@@ -64,6 +64,12 @@ export function register(program: Command) {
         concurrency: o.concurrency,
         extra,
         say: (line) => process.stdout.write(`${line}\n`),
+      }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EADDRINUSE') throw err;
+        throw new ConfigError(
+          `port ${o.port} on ${o.host} is in use (another \`rebound start\` or \`npm start\`?): ` +
+            'stop it, or choose another port with --port N (npm start -- --port N), or --port 0 for any free one',
+        );
       });
       // Supervised workers that refused their configuration (exit 2) are not restarted: the server stops with them.
       await Promise.race([stopAsked, running.supervisor?.done ?? new Promise<void>(() => {})]);
