@@ -5,7 +5,7 @@
  *   step goes through the `payments` circuit breaker;
  * - payment.capture: plain jobs guarded by the same breaker, with few attempts,
  *   so some die early in an outage and are redriven when it closes;
- * - invoice.parse: malformed invoices are poison (permanent errors);
+ * - invoice.parse: malformed invoices fail for good (permanent errors, straight to the dead letter queue);
  * - report.render: now and then kills its own worker process; the supervisor
  *   restarts it, and the report that killed it is poison (dead letter queue).
  */
@@ -17,12 +17,8 @@ import { defineWorkflow } from '../workflows/define-workflow.ts';
 import { PaymentService } from './payment-service.ts';
 
 /** Up 45 s, down 20 s by default: long enough to watch the breaker open, probe and close. */
-const payment = new PaymentService(
-  Number(process.env.REBOUND_DEMO_UP_MS ?? 45_000),
-  Number(process.env.REBOUND_DEMO_DOWN_MS ?? 20_000),
-  Date.now,
-  process.env.REBOUND_DEMO_EPOCH ? Number(process.env.REBOUND_DEMO_EPOCH) : undefined,
-);
+export const OUTAGES = { upMs: Number(process.env.REBOUND_DEMO_UP_MS ?? 45_000), downMs: Number(process.env.REBOUND_DEMO_DOWN_MS ?? 20_000) };
+const payment = new PaymentService(OUTAGES.upMs, OUTAGES.downMs, Date.now, process.env.REBOUND_DEMO_EPOCH ? Number(process.env.REBOUND_DEMO_EPOCH) : undefined);
 
 // The demo runs until stopped, about six jobs a second: with the default retention (completed jobs 7 days, dead 30)
 // a demo left running for a week would hold millions of jobs, gigabytes. It keeps half an hour of finished jobs,

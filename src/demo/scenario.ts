@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { EnqueueItem, Rebound } from '../rebound.ts';
+import { OUTAGES } from './jobs.ts';
 
 export const DEMO_JOBS_FILE = fileURLToPath(new URL('./jobs.ts', import.meta.url));
 
@@ -57,4 +58,16 @@ export async function startDemo(rebound: Rebound): Promise<{ stop(): Promise<voi
       clearInterval(feed);
     },
   };
+}
+
+/** What the demo shows and where to look on the dashboard, printed under its address: the demo's logs are silent. */
+export function demoGuide(storePath: string | null): string[] {
+  const s = (ms: number) => `${Math.round(ms / 1000)} s`;
+  return [
+    `demo: orders, payment captures, invoices and reports arrive every second; the payment service is down ${s(OUTAGES.downMs)} in every ${s(OUTAGES.upMs + OUTAGES.downMs)}`,
+    '  Breakers: `payments` opens in each outage and closes after it; orders wait meanwhile, and captures that died in it are redriven',
+    `  Dead letters: malformed invoices (permanent), captures out of attempts (exhausted), every ${CRASH_EVERY}th report, which kills its worker process (poison; the process is restarted)`,
+    '  Jobs: each order.checkout is a workflow (reserve-stock, charge, confirm); Schedules: settlement-report every minute',
+    `${storePath ? `store: ${storePath}, emptied at each demo start; ` : ''}logs: REBOUND_LOG_LEVEL=info npm start; Ctrl-C stops the demo`,
+  ];
 }

@@ -28,6 +28,10 @@ describe('the demo scenario', () => {
     // before the breaker could close, and no process was left to run its probe.
     child = startCli(['--store', store, 'start', '--demo', '--port', '0'], { REBOUND_DEMO_UP_MS: '12000', REBOUND_DEMO_DOWN_MS: '4000', REBOUND_DEMO_CRASH_EVERY: '15' });
     const base = await waitFor(() => /Rebound dashboard: (http:\/\/\S+)\//.exec(child!.output())?.[1], 30_000);
+    // Under the address, what to watch and how to stop: the demo's logs are silent. The outage figures are the ones in force.
+    const guide = await waitFor(() => /^demo: .*\n(?:.*\n)*?.*Ctrl-C stops the demo$/m.exec(child!.output())?.[0]);
+    expect(guide).toMatch(/the payment service is down 4 s in every 16 s/);
+    expect(guide).not.toMatch(/emptied at each demo start/); // its own --store is kept
     const get = async (path: string) => (await fetch(`${base}${path}`)).json() as Promise<any>;
     const breaker = async () => (await get('/api/breakers')).breakers.find((b: { name: string }) => b.name === 'payments');
     // Each wait names what it waits for, so a failure says which part of the story did not happen.

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
 import type { JobDefinition } from '../../define.ts';
 import { startOperator } from '../../server/start.ts';
-import { resolveStoreUrl } from '../../store/open.ts';
+import { resolveStoreUrl, sqlitePathOf } from '../../store/open.ts';
 import { globals, parseIntOption, UsageError } from '../context.ts';
 import { ConfigError } from '../../errors.ts';
 import { loadJobs } from '../load-jobs.ts';
@@ -40,6 +40,7 @@ export function register(program: Command) {
       let jobsFile = o.jobs;
       let processes = o.processes;
       let extra;
+      let guide: string[] = [];
       if (o.demo) {
         // The demo fails on purpose all the time: its story is on the dashboard, so the terminal stays quiet unless asked.
         process.env.REBOUND_LOG_LEVEL ??= 'silent';
@@ -47,7 +48,9 @@ export function register(program: Command) {
         process.env.REBOUND_DEMO_EPOCH ??= String(Date.now());
         const demo = await import('../../demo/scenario.ts');
         // The demo starts from an empty store of its own, unless told to use another.
-        if (!globals(cmd).store && !process.env.REBOUND_STORE) store = (await import('../../demo/store.ts')).freshDemoStore();
+        const own = !globals(cmd).store && !process.env.REBOUND_STORE;
+        if (own) store = (await import('../../demo/store.ts')).freshDemoStore();
+        guide = demo.demoGuide(own ? sqlitePathOf(store) : null);
         jobsFile = demo.DEMO_JOBS_FILE;
         processes ??= 2;
         extra = demo.startDemo;
@@ -71,6 +74,7 @@ export function register(program: Command) {
             'stop it, or choose another port with --port N (npm start -- --port N), or --port 0 for any free one',
         );
       });
+      for (const line of guide) process.stdout.write(`${line}\n`);
       // Supervised workers that refused their configuration (exit 2) are not restarted: the server stops with them.
       await Promise.race([stopAsked, running.supervisor?.done ?? new Promise<void>(() => {})]);
       process.stdout.write('stopping…\n');
