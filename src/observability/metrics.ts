@@ -159,7 +159,7 @@ export class ReboundMetrics {
           const src = source();
           if (!src) return;
           const now = src.now();
-          const at = await src.store.visibility.oldestAvailableRunAt(now);
+          const at = await src.store.visibility.oldestDueRunAt(now);
           this.set(at == null ? 0 : Math.max(0, (now - at) / 1000));
         },
       }),

@@ -87,8 +87,8 @@ export interface VisibilityStore {
   readStats(p: { fromMinute: number; toMinute: number; type?: string }): Promise<StatsRows>;
 
   /**
-   * The earliest run-at among jobs waiting to be claimed, or null: available ones and, given `now`, scheduled ones
-   * due by then (a delayed job or a retry is claimed from `scheduled` once due, never moved to `available`).
+   * The earliest run-at among jobs due by `now` and not claimed, or null: available ones and scheduled ones
+   * (a delayed job or a retry is claimed from `scheduled` once due, never moved to `available`).
    */
-  oldestAvailableRunAt(now?: number): Promise<number | null>;
+  oldestDueRunAt(now: number): Promise<number | null>;
 }

@@ -40,7 +40,19 @@ describe.each(storeKinds)('visibility store conformance: %s', (kind) => {
     expect(a.job.traceContext).toBe(tp);
     expect(b.job.traceContext).toBeNull();
     expect((await s.getJob(a.job.id))!.traceContext).toBe(tp);
-    expect(await s.visibility.oldestAvailableRunAt()).toBe(T0);
+    expect(await s.visibility.oldestDueRunAt(T0)).toBe(T0);
+    expect(await s.visibility.oldestDueRunAt(T0 - 1)).toBeNull();
+  });
+
+  it('reads the oldest due and unclaimed run-at, counting a scheduled job once it is due', async () => {
+    const s = await open();
+    const job = { type: 't', queue: 'default', payload: {}, payloadHash: 'h', priority: 0, maxAttempts: 1, idempotencyKey: null, keyTtlMs: 0, parentId: null };
+    const [delayed] = await s.insertJobs([{ ...job, runAt: T0 + 100 }], T0);
+    expect(delayed.job.state).toBe('scheduled');
+    expect(await s.visibility.oldestDueRunAt(T0 + 99)).toBeNull();
+    expect(await s.visibility.oldestDueRunAt(T0 + 100)).toBe(T0 + 100);
+    await s.insertJobs([{ ...job, runAt: T0 + 50 }], T0 + 50);
+    expect(await s.visibility.oldestDueRunAt(T0 + 200)).toBe(T0 + 50);
   });
 
   it('seals appended entries into gapless, hash-linked segments, one sealer at a time', async () => {

@@ -174,11 +174,8 @@ export class PostgresVisibilityStore implements VisibilityStore {
     };
   }
 
-  async oldestAvailableRunAt(now?: number): Promise<number | null> {
-    const { rows } =
-      now == null
-        ? await this.pool.query("SELECT min(run_at) AS at FROM jobs WHERE state = 'available'")
-        : await this.pool.query("SELECT min(run_at) AS at FROM jobs WHERE state IN ('available', 'scheduled') AND run_at <= $1", [now]);
+  async oldestDueRunAt(now: number): Promise<number | null> {
+    const { rows } = await this.pool.query("SELECT min(run_at) AS at FROM jobs WHERE state IN ('available', 'scheduled') AND run_at <= $1", [now]);
     return rows[0].at == null ? null : Number(rows[0].at);
   }
 }

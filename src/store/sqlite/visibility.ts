@@ -170,12 +170,8 @@ export class SqliteVisibilityStore implements VisibilityStore {
     };
   }
 
-  async oldestAvailableRunAt(now?: number): Promise<number | null> {
-    const row = (
-      now == null
-        ? this.db.prepare("SELECT min(run_at) AS at FROM jobs WHERE state = 'available'").get()
-        : this.db.prepare("SELECT min(run_at) AS at FROM jobs WHERE state IN ('available', 'scheduled') AND run_at <= ?").get(now)
-    ) as { at: number | null };
-    return row.at;
+  async oldestDueRunAt(now: number): Promise<number | null> {
+    const row = this.db.prepare("SELECT min(run_at) AS at FROM jobs WHERE state IN ('available', 'scheduled') AND run_at <= ?").get(now);
+    return (row as { at: number | null }).at;
   }
 }
