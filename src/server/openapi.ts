@@ -119,7 +119,7 @@ export const openapiDocument = {
       post: op("deliver a signal to a workflow job", 'operator', {
         parameters: [idParam, nameParam],
         requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', properties: { payload: {} } } } } },
-        responses: { 200: json({ type: 'object' }), 404: err('no such job'), 501: err('workflows are not available'), ...common },
+        responses: { 200: json({ type: 'object', properties: { delivered: { type: 'boolean' }, result: {} } }), 400: err('a bad signal name or payload'), 404: err('no such job'), 409: err('invalid_state: the job has finished, or is not a workflow'), 501: err('workflows are not available'), ...common },
       }),
     },
     '/api/dlq': {
