@@ -69,7 +69,7 @@ export interface EnqueueItem {
 
 export async function createRebound(options: ReboundOptions = {}): Promise<Rebound> {
   checkReboundOptions(options);
-  const store = typeof options.store === 'object' ? options.store : openStore(resolveStoreUrl(options.store));
+  const store = typeof options.store === 'object' ? options.store : await openStore(resolveStoreUrl(options.store));
   if (options.migrate !== false) {
     try {
       await store.migrate();

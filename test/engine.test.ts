@@ -354,7 +354,7 @@ describe.each(storeKinds)('engine on %s', (kind) => {
 
   it('a completion whose answer was lost after it committed counts as done on the next try: the job ran once and completed', async () => {
     url = freshStoreUrl(kind);
-    const store = openStore(url);
+    const store = await openStore(url);
     // The first completion batch is written, and then its answer is lost, as a connection dropped after COMMIT would.
     let losses = 1;
     const failing = withCompleteJobs(store, async (...args) => {
@@ -386,7 +386,7 @@ describe.each(storeKinds)('engine on %s', (kind) => {
 
   it('a stop during a completion commit waits for it: the job ends completed, not released', async () => {
     url = freshStoreUrl(kind);
-    const store = openStore(url);
+    const store = await openStore(url);
     // The completion statement is held back until the stop has begun and its grace has run out.
     let commitStarted!: () => void;
     const committing = new Promise<void>((r) => (commitStarted = r));

@@ -72,7 +72,7 @@ describe('hand-off on postgres', () => {
   /** A fresh store and a connection holding a listener's lock; `client()` makes a HandoffClient on it that records its deliveries and errors. */
   const bareHandoff = async () => {
     url = freshStoreUrl('postgres');
-    const store = openStore(url);
+    const store = await openStore(url);
     await store.migrate();
     db = new pg.Client({ connectionString: databaseUrl() });
     await db.connect();

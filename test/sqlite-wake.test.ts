@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 async function open(url = freshStoreUrl('sqlite')): Promise<{ store: SqliteStore; url: string; path: string }> {
-  const store = openStore(url) as SqliteStore;
+  const store = (await openStore(url)) as SqliteStore;
   await store.migrate();
   opened.push(store);
   return { store, url, path: store.path };

@@ -19,7 +19,7 @@ const url =
   kind === 'sqlite'
     ? `sqlite:/tmp/rebound-rescue-${randomUUID()}.db`
     : `${pgUrl}${pgUrl.includes('?') ? '&' : '?'}schema=rescue_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-const store = openStore(url);
+const store = await openStore(url);
 await store.migrate();
 const newJob = jobFactory('email');
 for (let i = 0; i < N; i += 1000) await store.insertJobs(Array.from({ length: Math.min(1000, N - i) }, () => newJob()), T0);

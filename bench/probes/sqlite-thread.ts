@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { CLAIMED_COLUMNS, claimedJob } from '../../src/store/sqlite/rows.ts';
-import { ORDERING_HEAD } from '../../src/store/sqlite/ordering.ts';
+import { orderingHead } from '../../src/store/sqlite/ordering.ts';
 import type { ClaimParams, Completion } from '../../src/store/store.ts';
 import type { Job } from '../../src/job.ts';
 
@@ -85,9 +85,9 @@ function serveThread() {
       if (!db.prepare(`SELECT 1 FROM jobs WHERE ${where} LIMIT 1`).get(...args)) return '[]';
       const rows = db.transaction(() => {
         const batch = db
-          .prepare(`SELECT ${CLAIMED_COLUMNS} FROM jobs WHERE ${where} AND ${ORDERING_HEAD} ORDER BY priority, run_at, id LIMIT ?`)
+          .prepare(`SELECT ${CLAIMED_COLUMNS} FROM jobs WHERE ${where} AND ${orderingHead('?')} ORDER BY priority, run_at, id LIMIT ?`)
           .raw(true)
-          .all(...args, p.isolated ? 1 : p.limit) as unknown[][];
+          .all(...args, p.now, p.isolated ? 1 : p.limit) as unknown[][];
         db.prepare(
           `UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = lease_token + 1,
                   lease_owner = ?, lease_expires_at = ?, started_at = ?

@@ -19,7 +19,7 @@ export const reboundStorePg: System = {
   async connect(role): Promise<Client> {
     const rebound = await reboundPg.connect(role); // creates the schema; enqueue and counts go through Rebound itself
     const { openStore } = await import('../../src/index.ts');
-    const store = openStore(withSearchParam(PG_URL, 'schema', reboundPg.pgSchema!));
+    const store = await openStore(withSearchParam(PG_URL, 'schema', reboundPg.pgSchema!));
     return {
       ...rebound,
       async work({ concurrency, handler }) {

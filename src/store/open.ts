@@ -3,8 +3,6 @@
  * The URL comes from `--store`, else REBOUND_STORE, else the embedded default.
  */
 import { ConfigError } from '../errors.ts';
-import { PostgresStore } from './postgres/postgres-store.ts';
-import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { Store } from './store.ts';
 
 export const DEFAULT_STORE_URL = 'sqlite:.rebound/rebound.db';
@@ -21,11 +19,13 @@ export function sqlitePathOf(url: string): string | null {
 /**
  * `sqlite:relative/or/absolute.db` (or `sqlite::memory:`), or
  * `postgres://user@host:port/db?schema=rebound&pool=10`.
+ * Only the chosen store's code and driver are loaded: a command-line call starts faster without the other's.
  */
-export function openStore(url: string): Store {
+export async function openStore(url: string): Promise<Store> {
   const path = sqlitePathOf(url);
   if (path !== null) {
     if (!path) throw new ConfigError('store URL "sqlite:" needs a path, for example sqlite:.rebound/rebound.db');
+    const { SqliteStore } = await import('./sqlite/sqlite-store.ts');
     return new SqliteStore(path);
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
@@ -41,6 +41,7 @@ export function openStore(url: string): Store {
     if (poolSize !== undefined && !(Number.isInteger(poolSize) && poolSize > 0)) {
       throw new ConfigError(`store URL: pool "${pool}" must be a positive integer`);
     }
+    const { PostgresStore } = await import('./postgres/postgres-store.ts');
     return new PostgresStore({ connectionString: parsed.toString(), schema, poolSize });
   }
   throw new ConfigError(`store URL "${url}" is not supported; use sqlite:PATH or postgres://user@host/db`);

@@ -15,7 +15,7 @@ describe.each(storeKinds)('breaker store conformance: %s', (kind) => {
   let url: string;
   const stores: Store[] = [];
   const open = async () => {
-    const s = openStore(url);
+    const s = await openStore(url);
     stores.push(s);
     await s.migrate();
     return s;

@@ -30,7 +30,7 @@ describe.each(storeKinds)('coordination store conformance: %s', (kind) => {
   let store: Store;
   const open = async () => {
     url = freshStoreUrl(kind);
-    store = openStore(url);
+    store = await openStore(url);
     await store.migrate();
     return store.coordination;
   };

@@ -33,7 +33,7 @@ const offer = (over: Partial<JobOffer> = {}): JobOffer => ({
 describe('hand-off: sqlite', () => {
   it('declares no hand-off, so a lone insert waits for a claim', async () => {
     const url = freshStoreUrl('sqlite');
-    const s = openStore(url);
+    const s = await openStore(url);
     await s.migrate();
     expect(s.handoff).toBeUndefined();
     const [r] = await s.insertJobs([newJob()], T0);
@@ -57,7 +57,7 @@ describe('hand-off: postgres', () => {
     live = (await connect()).pid;
   });
   const open = async (url = freshStoreUrl('postgres')) => {
-    const store = openStore(url);
+    const store = await openStore(url);
     await store.migrate();
     opened.push({ store, url });
     return { s: store, h: store.handoff as HandoffStore, url };

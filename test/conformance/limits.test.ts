@@ -27,7 +27,7 @@ describe.each(storeKinds)('limit store conformance: %s', (kind) => {
   let url: string;
   const stores: Store[] = [];
   const open = async () => {
-    const s = openStore(url);
+    const s = await openStore(url);
     stores.push(s);
     await s.migrate();
     return s;

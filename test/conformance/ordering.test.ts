@@ -21,7 +21,7 @@ describe.each(storeKinds)('ordering keys: %s', (kind) => {
   let store: Store;
   const open = async () => {
     url = freshStoreUrl(kind);
-    store = openStore(url);
+    store = await openStore(url);
     await store.migrate();
     return store;
   };
@@ -166,7 +166,7 @@ describe.each(storeKinds)('ordering keys: %s', (kind) => {
   it('concurrent claimers never run two jobs of one key at once', async () => {
     const s = await open();
     await s.insertJobs(Array.from({ length: 30 }, (_, i) => newJob({ orderingKey: `k${i % 3}` })), T0);
-    const others = [openStore(url), openStore(url)];
+    const others = [await openStore(url), await openStore(url)];
     const stores = [s, ...others];
     const seen: string[] = [];
     let now = T0;

@@ -20,7 +20,7 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
   let store: Store;
   const open = async () => {
     url = freshStoreUrl(kind);
-    store = openStore(url);
+    store = await openStore(url);
     await store.migrate();
     return store;
   };
@@ -34,7 +34,7 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
 
   it('migrations are idempotent and safe to run concurrently', async () => {
     const s = await open();
-    const other = openStore(url);
+    const other = await openStore(url);
     await Promise.all([s.migrate(), other.migrate(), s.migrate()]);
     await other.close();
     expect(await s.countJobs({})).toBe(0);
@@ -85,7 +85,7 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
   it('concurrent claims never hand out the same job twice', async () => {
     const s = await open();
     await s.insertJobs(Array.from({ length: 200 }, () => newJob()), T0);
-    const others = [openStore(url), openStore(url)];
+    const others = [await openStore(url), await openStore(url)];
     const rounds = await Promise.all(
       [s, ...others].flatMap((st, i) => Array.from({ length: 5 }, () => claim(st, { workerId: `w${i}`, limit: 15 }))),
     );
@@ -271,7 +271,7 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
 
   it('concurrent inserts with one key from many connections create exactly one job', async () => {
     const s = await open();
-    const stores = [s, openStore(url), openStore(url)];
+    const stores = [s, await openStore(url), await openStore(url)];
     const results = await Promise.all(
       Array.from({ length: 30 }, (_, i) => stores[i % 3].insertJobs([newJob({ idempotencyKey: 'same' })], T0)),
     );
@@ -283,7 +283,7 @@ describe.each(storeKinds)('store conformance: %s', (kind) => {
 
   it('concurrent batches sharing new keys in opposite orders all succeed, one job per key', async () => {
     const s = await open();
-    const other = openStore(url);
+    const other = await openStore(url);
     // Big batches, and group-commit-sized ones racing in shuffled orders: each caller gets the one job of each of its keys.
     const race = async (round: number, size: number, callers: number) => {
       const keys = Array.from({ length: size }, (_, i) => `r${round}-k${i}`);

@@ -11,7 +11,7 @@ describe.each(storeKinds)('token store: %s', (kind) => {
   let store: Store;
   const open = async () => {
     url = freshStoreUrl(kind);
-    store = openStore(url);
+    store = await openStore(url);
     await store.migrate();
     return store.tokens;
   };

@@ -38,7 +38,7 @@ describe.each(storeKinds)('workflow store conformance: %s', (kind) => {
   let store: Store;
   const open = async () => {
     url = freshStoreUrl(kind);
-    store = openStore(url);
+    store = await openStore(url);
     await store.migrate();
     return store;
   };
@@ -99,7 +99,7 @@ describe.each(storeKinds)('workflow store conformance: %s', (kind) => {
 
   it('two executors of one run waiting at the same position take the same one signal', async () => {
     const s = await open();
-    const other = openStore(url);
+    const other = await openStore(url);
     const [{ job }] = await s.insertJobs([newJob()], T0);
     await s.workflows.sendSignal({ jobId: job.id, name: 'go', payload: { n: 1 }, now: T0 });
     await s.workflows.sendSignal({ jobId: job.id, name: 'go', payload: { n: 2 }, now: T0 });
@@ -136,7 +136,7 @@ describe.each(storeKinds)('workflow store conformance: %s', (kind) => {
 
   it('a signal sent at the moment its workflow goes to sleep, from another connection, still wakes it', async () => {
     const s = await open();
-    const other = openStore(url);
+    const other = await openStore(url);
     const n = 40;
     const jobs = (await s.insertJobs(Array.from({ length: n }, () => newJob()), T0)).map((r) => r.job);
     for (const job of jobs) await s.workflows.startRun({ jobId: job.id, type: 'wf', version: 1, state: null, now: T0 });
@@ -184,7 +184,7 @@ describe.each(storeKinds)('workflow store conformance: %s', (kind) => {
 
   it('a child that finishes at the moment its parent goes to sleep, on another connection, still wakes the parent', async () => {
     const s = await open();
-    const other = openStore(url);
+    const other = await openStore(url);
     const n = 40;
     const parents = (await s.insertJobs(Array.from({ length: n }, () => newJob()), T0)).map((r) => r.job);
     for (const p of parents) await s.workflows.startRun({ jobId: p.id, type: 'wf', version: 1, state: null, now: T0 });

@@ -33,7 +33,7 @@ describe.each(storeKinds)('leader election on %s', (kind) => {
 
   async function setup() {
     const url = freshStoreUrl(kind);
-    const store = openStore(url);
+    const store = await openStore(url);
     await store.migrate();
     cleanup.push(() => dropStore(url), () => store.close());
     const seen: string[] = [];

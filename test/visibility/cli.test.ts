@@ -25,7 +25,7 @@ describe('visibility through the CLI', () => {
     expect(JSON.parse(shown.stdout).job.payload).toEqual({ card: { number: '[REDACTED]', brand: 'visa' } });
     expect(shown.stdout).not.toContain(card);
 
-    const store = openStore(url);
+    const store = await openStore(url);
     try {
       const [entry] = await store.visibility.readAudit({ afterSeq: 0, limit: 10 });
       expect(entry).toMatchObject({ seq: 1, actor: 'cli', action: 'job.submit', target: `job:${id}` });
