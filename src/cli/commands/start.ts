@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
 import type { JobDefinition } from '../../define.ts';
-import { startOperator } from '../../server/start.ts';
 import { resolveStoreUrl, sqlitePathOf } from '../../store/open.ts';
 import { globals, parseIntOption, UsageError } from '../context.ts';
 import { ConfigError } from '../../errors.ts';
@@ -56,6 +55,8 @@ export function register(program: Command) {
         extra = demo.startDemo;
       }
       const jobs: JobDefinition[] = jobsFile ? await loadJobs(jobsFile) : [];
+      // Loaded here: the server and its framework are the heaviest part of the CLI, and only `start` needs them.
+      const { startOperator } = await import('../../server/start.ts');
       const running = await startOperator({
         store,
         jobs,
