@@ -200,6 +200,37 @@ describe('a worker with a bad configuration', () => {
   });
 });
 
+describe('flags named in errors', () => {
+  it('schedule add names the flag a bad value came from, not the library\'s defineSchedule("n") fields', async () => {
+    const url = freshStoreUrl('sqlite');
+    const add = (...args: string[]) => runCli(['--store', url, 'schedule', 'add', ...args]);
+    const cases: [string[], RegExp][] = [
+      [['n', '--cron', '61 * * * *', '--type', 't'], /^error: --cron: "61 \* \* \* \*" is not a valid cron pattern/],
+      [['n', '--cron', '* * * * *', '--type', 't', '--tz', 'Nope/Zone'], /^error: --tz: "Nope\/Zone" is not an IANA time zone/],
+      [['n', '--cron', '* * * * *', '--type', 'bad type!'], /^error: --type: must be 1-128/],
+      [['bad name!', '--cron', '* * * * *', '--type', 't'], /^error: <name>: "bad name!" must be/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => add(...args)));
+    cases.forEach(([args, message], i) => {
+      expect(results[i].code, args.join(' ')).toBe(2);
+      expect(results[i].stderr, args.join(' ')).toMatch(message);
+    });
+    const listed = await runCli(['--store', url, 'schedule', 'list', '--json']);
+    expect(JSON.parse(listed.stdout)).toEqual([]);
+  });
+
+  it('queues --window is refused outside 1000 ms to 7 days, naming the flag', async () => {
+    const url = freshStoreUrl('sqlite');
+    expect((await runCli(['--store', url, 'migrate'])).code).toBe(0);
+    const [low, high, week] = await Promise.all(['999', '604800001', '604800000'].map((w) => runCli(['--store', url, 'queues', '--window', w, '--json'])));
+    expect(low.stderr).toMatch(/--window must be from 1000 to 604800000, got 999/);
+    expect(high.stderr).toMatch(/--window must be from 1000 to 604800000, got 604800001/);
+    expect([low.code, high.code]).toEqual([2, 2]);
+    expect(week.code).toBe(0);
+    expect(JSON.parse(week.stdout)).toEqual([]);
+  });
+});
+
 describe('output to a reader that went away', () => {
   it('ends quietly with exit 0 when stdout is closed (`rebound stats | head -1`)', async () => {
     const url = freshStoreUrl('sqlite');

@@ -1,7 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { MisfirePolicy } from '../../coordination/schedules.ts';
 import type { ScheduleRecord } from '../../store/coordination.ts';
-import { globals, withClient } from '../context.ts';
+import { ValidationError } from '../../errors.ts';
+import { globals, inFlagTerms, withClient } from '../context.ts';
 import { printJson, printTable, time } from '../output.ts';
 
 function parseMisfire(v: string): MisfirePolicy {
@@ -26,6 +27,14 @@ function parseJitter(v: string): number {
 
 /** A time as the wall clock of the schedule's zone shows it, e.g. 2026-03-08 03:00:00. */
 const localTime = (ms: number, tz: string) => new Intl.DateTimeFormat('sv-SE', { timeZone: tz, dateStyle: 'short', timeStyle: 'medium' }).format(ms);
+
+/** The library names a schedule's fields as code writes them (`defineSchedule("n").cron`); the CLI names its flags. */
+function inScheduleFlags(name: string, err: unknown): unknown {
+  if (!(err instanceof ValidationError)) return err;
+  const field = err.field.replace(`defineSchedule("${name}").`, '');
+  const plain = new ValidationError(field, err.message.slice(err.field.length + 2));
+  return inFlagTerms(plain, { cron: '--cron', type: '--type', tz: '--tz', misfire: '--misfire', jitterMs: '--jitter-ms', name: '<name>' });
+}
 
 const misfireText = (m: MisfirePolicy) => (typeof m === 'string' ? m : `all:${m.all}`);
 
@@ -65,7 +74,9 @@ export function register(program: Command) {
     .action(async (name: string, o: { cron: string; type: string; tz: string; payload?: unknown; misfire?: MisfirePolicy; jitterMs?: number }, cmd: Command) => {
       const s = await withClient(cmd, (r) =>
         r.coordination.addSchedule(name, { cron: o.cron, tz: o.tz, type: o.type, payload: o.payload, misfire: o.misfire, jitterMs: o.jitterMs }, { actor: 'cli' }),
-      );
+      ).catch((err: unknown) => {
+        throw inScheduleFlags(name, err);
+      });
       print(cmd, s, 'scheduled');
     });
 
