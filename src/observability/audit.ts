@@ -20,10 +20,13 @@ import { createHmac, hash as hashText } from 'node:crypto';
 import type { JobDefinition } from '../define.ts';
 import { canonicalJson, payloadHash } from '../engine/enqueue-input.ts';
 import type { ReboundEmitter, ReboundEvents } from '../events.ts';
-import { FINAL_STATES, type Job, type Json } from '../job.ts';
+import { FINAL_STATES, type Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
 import type { AuditEntry, AuditRecord, ChainHead } from '../store/visibility.ts';
 import { on, onLoose, str, type Unsubscribe } from './subscribe.ts';
+import { BATCH_ENTRY_JOBS, BATCH_SUBMIT, batchDigest, batchLine, checkBatch, checkSubmissions, isCheckedSubmission, type GoneJobs } from './audit-jobs.ts';
+
+export { BATCH_ENTRY_JOBS, BATCH_SUBMIT, batchDigest, batchLine };
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -330,6 +333,8 @@ export interface VerifyResult {
   count: number;
   /** With `jobs: true`: batch entries whose jobs_digest was recomputed from the stored jobs, and those skipped (jobs pruned). */
   batches?: { checked: number; skipped: number };
+  /** With `jobs: true`: single submissions (`job.submit`) compared with their stored job, and those skipped (job pruned). */
+  submissions?: { checked: number; skipped: number };
   head: ChainHead | null;
   /** Entries not checked: not sealed yet, or sealed by another process while the verify ran (the next one checks them). */
   unsealed: number;
@@ -353,7 +358,7 @@ export async function verifyAudit(
     pageSize?: number;
     /** Default REBOUND_AUDIT_KEY. */
     key?: string;
-    /** Also recompute each batch entry's jobs_digest from the stored jobs (a read of every job the trail names). */
+    /** Also check each submission's entry against its stored jobs (a read of every job the trail names). */
     jobs?: boolean;
   } = {},
 ): Promise<VerifyResult> {
@@ -365,7 +370,8 @@ export async function verifyAudit(
   // Position 0 is the genesis: the head of a checkpoint exported from an empty trail.
   const hashAt = new Map<number, string>([[0, GENESIS_HASH]]);
   const batches = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
-  const gone = opts.jobs ? { ids: new Set<string>(), removed: await removedJobs(store).then((r) => r.purged + r.pruned) } : undefined;
+  const submissions = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
+  const gone: GoneJobs | undefined = opts.jobs ? { ids: new Set<string>(), removed: await removedJobs(store).then((r) => r.purged + r.pruned) } : undefined;
   const segments = await v.listAuditSegments();
   // The walk stops at the last listed segment: another process may seal more meanwhile, and those entries'
   // segments are not in this list. What lies past it is looked at after the walk.
@@ -382,6 +388,7 @@ export async function verifyAudit(
   for (;;) {
     const page = await v.readAudit({ afterSeq: expectedSeq - 1, limit: pageSize, throughSeq: through });
     if (page.length === 0) break;
+    const singles: AuditEntry[] = [];
     for (const e of page) {
       const seq = e.seq!;
       if (seq !== expectedSeq) {
@@ -395,13 +402,21 @@ export async function verifyAudit(
       }
       if (batches && gone && e.action === BATCH_SUBMIT && (e.details as { jobs_digest?: unknown } | null)?.jobs_digest) {
         const problem = await checkBatch(store, e, gone);
-        if (problem && problem !== 'skipped') return { ...(await fail(problem)), batches };
+        if (problem && problem !== 'skipped') return { ...(await fail(problem)), batches, submissions };
         batches[problem ? 'skipped' : 'checked']++;
       }
+      if (submissions && isCheckedSubmission(e)) singles.push(e);
       prev = e.hash!;
       head = { seq, hash: prev };
       if (wanted.has(seq)) hashAt.set(seq, prev);
       expectedSeq++;
+    }
+    // A page's single submissions are read in one query, after its chain checked out.
+    if (submissions && gone && singles.length > 0) {
+      const { problem, checked, skipped } = await checkSubmissions(store, singles, gone);
+      submissions.checked += checked;
+      submissions.skipped += skipped;
+      if (problem) return { ...(await fail(problem)), count: problem.seq - 1, batches, submissions };
     }
   }
   const last = expectedSeq - 1;
@@ -443,44 +458,7 @@ export async function verifyAudit(
       return fail({ seq: cp.head_seq, id: null, reason: `entry seq ${cp.head_seq} does not match the checkpoint's head hash: the chain was rewritten` });
     }
   }
-  return { ok: true, count: last, head, unsealed: sealedSince + (await v.countUnsealedAudit()), ...(batches && { batches }) };
-}
-
-/**
- * Recomputes a batch entry's jobs_digest from the stored jobs: null when it matches, 'skipped' when some of its
- * jobs are gone and their removal is recorded.
- *
- * Retention and purges record how many jobs they removed (by type and state), not which: a job is taken as
- * removed while the jobs missing so far (`gone.ids`, each counted once across entries) are no more than the
- * removals recorded (`gone.removed`, the numbers `reconcile` uses). A missing job beyond that is a failure,
- * named with its entry; a deletion behind the library's back hides among recorded removals at most.
- */
-async function checkBatch(store: Store, e: AuditEntry, gone: { ids: Set<string>; removed: number }): Promise<AuditProblem | 'skipped' | null> {
-  const d = e.details as { ids: string[]; jobs_digest: string };
-  const stored = new Map((await store.listJobs({ ids: [...new Set(d.ids)], limit: d.ids.length })).map((j) => [j.id, j]));
-  const lines: string[] = [];
-  let missing = false;
-  for (const id of d.ids) {
-    const j = stored.get(id);
-    if (j) {
-      lines.push(batchLine(j, payloadHash(j.type, j.payload)));
-      continue;
-    }
-    missing = true;
-    gone.ids.add(id);
-    if (gone.ids.size > gone.removed) {
-      return {
-        seq: e.seq!,
-        id: e.id,
-        reason:
-          `entry seq ${e.seq} (id ${e.id}, ${BATCH_SUBMIT}) names job ${id}, which is not in the store and whose removal is not recorded: ` +
-          `${gone.ids.size} job(s) named by bulk entries are gone, ${gone.removed} removed by retention or a dead-letter purge`,
-      };
-    }
-  }
-  if (missing) return 'skipped';
-  if (batchDigest(lines) === d.jobs_digest) return null;
-  return { seq: e.seq!, id: e.id, reason: `entry seq ${e.seq} (id ${e.id}, ${BATCH_SUBMIT}) does not match the jobs it names: a job's payload, type, queue or parent was changed` };
+  return { ok: true, count: last, head, unsealed: sealedSince + (await v.countUnsealedAudit()), ...(batches && { batches, submissions }) };
 }
 
 export function signCheckpoint(c: Checkpoint, key = process.env.REBOUND_AUDIT_KEY): Checkpoint {
@@ -508,25 +486,6 @@ export class AuditTamperedError extends Error {
     this.name = 'AuditTamperedError';
   }
 }
-
-/**
- * What a batch entry's `jobs_digest` commits to for one job: the JSON array `[id, type, queue, payload_digest,
- * parent_id]`, which stay as stored for the job's life (an idempotency key is released when its TTL ends, so the
- * entry lists keys in `idempotency_keys` instead).
- */
-export function batchLine(job: Pick<Job, 'id' | 'type' | 'queue' | 'parentId'>, payloadDigest: string): string {
-  return JSON.stringify([job.id, job.type, job.queue, payloadDigest, job.parentId]);
-}
-
-/** sha256 of the batch's lines (batchLine), each ended by a newline, in the entry's `ids` order. */
-export function batchDigest(lines: string[]): string {
-  return hashText('sha256', lines.map((l) => `${l}\n`).join(''));
-}
-
-/** A bulk enqueue's entry: `details.count` new jobs submitted at once (single submissions are `job.submit`). */
-export const BATCH_SUBMIT = 'job.submit.batch';
-/** The most jobs one `job.submit.batch` entry lists; a larger call is recorded as several entries. */
-export const BATCH_ENTRY_JOBS = 1000;
 
 /** Audit actions whose `details.count` says how many jobs left the store without finishing there. */
 export const REMOVAL_ACTIONS = { purged: ['dlq.purge'], pruned: ['retention.prune'] };

@@ -279,6 +279,37 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
     expect(cli.stderr).toContain(`entry seq 1 (id ${v.problem!.id}, job.submit.batch) names job ${ids[1]}`);
   });
 
+  it('verify --jobs compares each single submission with its job: a changed payload or queue, or a deleted job, names its entry', async () => {
+    url = freshStoreUrl(kind);
+    const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000 } }));
+    const a = await r.enqueue('pay', { n: 1 }, { delayMs: 60_000 });
+    const b = await r.enqueue('pay', { n: 2 }, { delayMs: 60_000 });
+    const c = await r.enqueue('fail', { n: 3 }, { delayMs: 60_000, queue: 'slow' });
+    await r.visibility.audit!.flush();
+    await r.visibility.audit!.seal();
+    const entries = await r.store.visibility.readAudit({ afterSeq: 0, limit: 10 });
+    expect(entries.map((e) => [e.action, e.target])).toEqual([a, b, c].map((j) => ['job.submit', `job:${j.id}`]));
+    expect(await verifyAudit(r.store, { jobs: true })).toMatchObject({ ok: true, count: 3, submissions: { checked: 3, skipped: 0 }, batches: { checked: 0 } });
+    expect((await runCli(['audit', 'verify', '--jobs', '--store', url])).stdout).toMatch(/; 3 single submissions match their jobs, 0 bulk entries match their jobs\n$/);
+
+    // The chain is intact; only the check against the jobs sees the change.
+    await tamper(r, [`UPDATE jobs SET payload = '{"n":20}' WHERE id = ${b.id}`]);
+    expect(await verifyAudit(r.store)).toMatchObject({ ok: true });
+    const changed = await verifyAudit(r.store, { jobs: true });
+    expect(changed).toMatchObject({ ok: false, count: 1, problem: { seq: 2, id: entries[1].id } });
+    expect(changed.problem?.reason).toBe(`entry seq 2 (id ${entries[1].id}, job.submit) does not match job ${b.id}: its payload, type, queue or parent was changed`);
+    const cli = await runCli(['audit', 'verify', '--jobs', '--store', url]);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain(`entry seq 2 (id ${entries[1].id}, job.submit) does not match job ${b.id}`);
+
+    await tamper(r, [`UPDATE jobs SET queue = 'default' WHERE id = ${c.id}`, `UPDATE jobs SET payload = '{"n":2}' WHERE id = ${b.id}`]);
+    expect(await verifyAudit(r.store, { jobs: true })).toMatchObject({ ok: false, problem: { seq: 3 } });
+    await tamper(r, [`UPDATE jobs SET queue = 'slow' WHERE id = ${c.id}`, `DELETE FROM jobs WHERE id = ${a.id}`]);
+    const deleted = await verifyAudit(r.store, { jobs: true });
+    expect(deleted).toMatchObject({ ok: false, problem: { seq: 1 } });
+    expect(deleted.problem?.reason).toContain(`names job ${a.id}, which is not in the store and whose removal is not recorded`);
+  });
+
   it('a batch entry keeps its place and is written whole when flushed at once, though its details are built after the call', async () => {
     url = freshStoreUrl(kind);
     const r = (rebound = await createRebound({ store: url, jobs, audit: { sealIntervalMs: 60_000, flushIntervalMs: 60_000 } }));

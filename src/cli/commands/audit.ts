@@ -24,6 +24,9 @@ export class AuditMismatchError extends ReboundError {
   }
 }
 
+const matched = (n: { checked: number; skipped: number }, what: string) =>
+  `${n.checked} ${what} match their jobs${n.skipped ? ` (${n.skipped} name pruned jobs, not checked)` : ''}`;
+
 export function register(program: Command) {
   const audit = program.command('audit').description('the hash-chained audit trail: verify, export a checkpoint, reconcile');
 
@@ -44,7 +47,7 @@ export function register(program: Command) {
         process.stdout.write(
           `audit trail verifies: ${result.count} entries, head seq ${result.head?.seq ?? 0} ${result.head?.hash ?? '-'}` +
             `${result.unsealed ? ` (${result.unsealed} not yet sealed)` : ''}${checkpoint ? ', matches the checkpoint' : ''}` +
-            `${result.batches ? `; ${result.batches.checked} bulk entries match their jobs${result.batches.skipped ? ` (${result.batches.skipped} name pruned jobs, not checked)` : ''}` : ''}\n`,
+            `${result.batches ? `; ${matched(result.submissions!, 'single submissions')}, ${matched(result.batches, 'bulk entries')}` : ''}\n`,
         );
       }
     });
