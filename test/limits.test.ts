@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, defineJob, type Rebound, type ReboundEvents } from '../src/index.ts';
+import { createRebound, defineJob, RetryableError, type Rebound, type ReboundEvents } from '../src/index.ts';
+import { MAX_DURATION_MS } from '../src/config/options.ts';
+import { backoffDelay, classifyError, DEFAULT_RETRY } from '../src/policies/retry.ts';
 import { exited, startCli } from './helpers/cli.ts';
 import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
 
@@ -185,5 +187,40 @@ describe.each(storeKinds)('retry budget on %s', (kind) => {
     expect(retries.filter((d) => d < 15_000).length).toBe(2);
     expect(retries.filter((d) => d >= 15_000).length).toBeGreaterThanOrEqual(4);
     expect(rebound.limits.retryBudget('slow', { minRetries: 2 })).toMatchObject({ retries: 2 });
+  });
+});
+
+describe.each(storeKinds)('retry delays on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  it("an error's retryAfterMs in fractions of a millisecond schedules its retry in whole ones", async () => {
+    url = freshStoreUrl(kind);
+    const polite = defineJob('polite', {
+      retry: { maxAttempts: 3 },
+      handler: async (_p, ctx) => {
+        // As a Retry-After of 0.2505 s becomes once multiplied: PostgreSQL refused the run-at it made.
+        if (ctx.attempt === 1) throw new RetryableError('slow down', { retryAfterMs: 250.5 });
+      },
+    });
+    rebound = await createRebound({ store: url, jobs: [polite] });
+    const errors: string[] = [];
+    rebound.events.on('worker:error', (e) => errors.push(`${e.during}: ${(e.error as Error)?.message}`));
+    const retries: number[] = [];
+    rebound.events.on('job:retry', (e) => retries.push(e.delayMs));
+    const { id } = await rebound.enqueue('polite', {});
+    const worker = rebound.work({ concurrency: 1, pollIntervalMs: 20 });
+    await waitFor(async () => errors.length > 0 || (await rebound.store.getJob(id))?.state === 'completed');
+    await worker.stop();
+    expect(errors).toEqual([]);
+    expect(retries).toEqual([251]);
+    expect(await rebound.store.getJob(id)).toMatchObject({ state: 'completed', attempt: 2 });
+    // The wait an error asks for is bounded like any stored delay (ten years), and a zero base backs off by zero.
+    expect(classifyError(new RetryableError('later', { retryAfterMs: 1e300 })).retryAfterMs).toBe(MAX_DURATION_MS);
+    expect(backoffDelay({ ...DEFAULT_RETRY, baseMs: 0, jitter: 'none' }, 2000)).toBe(0);
   });
 });

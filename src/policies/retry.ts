@@ -2,6 +2,8 @@
  * Retry policy: how long to wait before the next attempt, and whether an
  * error deserves another attempt at all.
  */
+import { MAX_DURATION_MS } from '../config/options.ts';
+
 export interface RetryPolicy {
   maxAttempts: number;
   backoff: 'exponential' | 'linear' | 'fixed';
@@ -21,9 +23,10 @@ export const DEFAULT_RETRY: RetryPolicy = {
 /** The delay before the attempt after `attempt` (1-based) failed. `random` is in [0, 1). */
 export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
   const n = Math.max(1, attempt);
+  // 2^1024 is Infinity, and 0 * Infinity is NaN: the exponent stops where any base already passes any maxMs.
   const raw =
     policy.backoff === 'exponential'
-      ? policy.baseMs * 2 ** (n - 1)
+      ? policy.baseMs * 2 ** Math.min(n - 1, 64)
       : policy.backoff === 'linear'
         ? policy.baseMs * n
         : policy.baseMs;
@@ -53,4 +56,8 @@ export function classifyError(err: unknown, classify?: Classifier): Classificati
   return { kind: 'transient', retryAfterMs: retryAfter(e.retryAfterMs) };
 }
 
-const retryAfter = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+/**
+ * The error's own wait, in whole milliseconds (the stores keep times as integers: PostgreSQL refused a run-at of
+ * `now + 250.5`, and the job stayed running until its lease lapsed), at most MAX_DURATION_MS (ten years).
+ */
+const retryAfter = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(MAX_DURATION_MS, Math.ceil(v)) : undefined);
