@@ -55,6 +55,14 @@ const types = {
   },
 };
 
+/**
+ * A caller's client (`{ tx }`) read with this store's type parsers: its own would give bigint columns (run-at,
+ * created-at, ordering sequence) as strings in the jobs an insert returns (a deduplicated or ordered job).
+ */
+const withOurTypes = (db: Queryable): Queryable => ({
+  query: (text: string, values?: unknown[]) => (db as pg.ClientBase).query({ text, values, types }),
+}) as Queryable;
+
 /** Quotes an identifier (schema names come from configuration). */
 export const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
@@ -258,7 +266,7 @@ export class PostgresStore implements Store {
         return { job: toJob(row), inserted: false, payloadHash: row.payload_hash };
       });
     };
-    if (tx) return run(tx as Queryable);
+    if (tx) return run(withOurTypes(tx as Queryable));
     const plain = jobs.every((j) => j.idempotencyKey == null && j.orderingKey == null);
     // A lone job or a group commit's few may go straight to an idle worker's offer (store/handoff.ts).
     if (plain && jobs.length <= HANDOFF_MAX_BATCH) return this.insertOrHand(jobs, now);
