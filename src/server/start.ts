@@ -2,7 +2,8 @@
  * `rebound start` in one function: open the store, refuse an unsafe bind,
  * start the workers (in this process, or N supervised worker processes) and
  * the maintenance work (leader election, schedules, retention), serve the API
- * and the dashboard. Returns once listening; `close()` stops everything in order.
+ * and the dashboard. It listens before it starts anything else, and returns once
+ * everything runs; `close()` stops everything in order.
  */
 import type { JobDefinition } from '../define.ts';
 import { ConfigError } from '../errors.ts';
@@ -55,6 +56,13 @@ export async function startOperator(o: StartOptions): Promise<Running> {
     if (o.processes !== undefined && !o.jobsFile) throw new ConfigError('--processes needs --jobs FILE: each worker process loads it');
     const providers = await capabilityProviders(rebound);
     const workers: Worker[] = [];
+    const server = await buildServer({ rebound, host: o.host, providers, workers: () => workers });
+    // Listen before anything runs: a port in use is refused at once, before worker processes start or the
+    // demo feeds the store.
+    const address = await server.app.listen({ port: o.port, host: o.host }).catch(async (err: unknown) => {
+      await server.app.close().catch(() => {});
+      throw err;
+    });
     let supervisor: Supervisor | null = null;
     if (o.processes !== undefined) {
       // The worker processes run the workers, and take part in leader election for schedules and retention.
@@ -70,13 +78,11 @@ export async function startOperator(o: StartOptions): Promise<Running> {
       rebound.coordination.define(...(o.schedules ?? []));
       rebound.coordination.start();
     }
-    const server = await buildServer({ rebound, host: o.host, providers, workers: () => workers });
     closers.push(() => server.app.close());
     if (o.extra) {
       const extra = await o.extra(rebound);
       closers.push(() => extra.stop());
     }
-    const address = await server.app.listen({ port: o.port, host: o.host });
     const url = `${address}/`;
     if (live === 0) o.say(`no API tokens exist: listening on ${o.host} only, and local callers act as admin (create tokens with \`rebound token create\`)`);
     const types = [...rebound.definitions.keys()].join(', ') || '(none: pass --jobs FILE)';

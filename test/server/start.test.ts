@@ -1,6 +1,8 @@
 /** `rebound token` and `rebound start` as real processes. */
 import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { defineJob } from '../../src/index.ts';
+import { startOperator } from '../../src/server/start.ts';
 import { exited, FIXTURE_JOBS, runCli, startCli } from '../helpers/cli.ts';
 import { dropStore, freshStoreUrl, waitFor } from '../helpers/stores.ts';
 
@@ -49,6 +51,22 @@ describe('rebound token and rebound start', () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is in use`);
       expect(r.stderr).toMatch(/--port N \(npm start -- --port N\), or --port 0 for any free one/);
+      // It listens before anything runs: no worker, no schedule, no demo feeder starts on a port it cannot have.
+      let fed = false;
+      const refused = await startOperator({
+        store: url,
+        jobs: [defineJob('noop', { handler: async () => null })],
+        host: '127.0.0.1',
+        port,
+        concurrency: 1,
+        extra: () => {
+          fed = true;
+          return { stop: async () => {} };
+        },
+        say: () => {},
+      }).catch((err: unknown) => err);
+      expect(refused).toMatchObject({ code: 'EADDRINUSE' });
+      expect(fed).toBe(false);
     } finally {
       await new Promise((r) => taken.close(r));
     }
