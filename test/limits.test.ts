@@ -129,6 +129,54 @@ describe.each(storeKinds)('limits in one process on %s', (kind) => {
   });
 });
 
+describe.each(storeKinds)('concurrency slots on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  it('a handler that returns after its job was claimed again does not free the slot of the attempt now running', async () => {
+    url = freshStoreUrl(kind);
+    const started: number[] = [];
+    let endFirst!: () => void;
+    const firstHangs = new Promise<void>((r) => (endFirst = r));
+    let endSecond!: () => void;
+    const secondHangs = new Promise<void>((r) => (endSecond = r));
+    const capped = defineJob('capped-late', {
+      concurrency: { max: 1 },
+      timeoutMs: 200,
+      retry: { maxAttempts: 3, backoff: 'fixed', baseMs: 1, jitter: 'none' },
+      // The first attempt ignores its abort and returns after its timeout, while the second runs.
+      handler: async (_p, ctx) => {
+        started.push(ctx.attempt);
+        await (ctx.attempt === 1 ? firstHangs : secondHangs);
+      },
+    });
+    rebound = await createRebound({ store: url, jobs: [capped] });
+    const limits = rebound.store.limits;
+    let released = 0;
+    const release = limits.releaseSlots.bind(limits);
+    limits.releaseSlots = async (...args) => {
+      await release(...args);
+      released++;
+    };
+    const { id } = await rebound.enqueue('capped-late', {});
+    const worker = rebound.work({ concurrency: 4, pollIntervalMs: 20 });
+    await waitFor(() => started.includes(2));
+    expect(await limits.slotsInUse()).toEqual({ 'conc:type:capped-late': 1 });
+    endFirst();
+    await waitFor(() => released === 1);
+    // The second attempt still holds the only slot: another job of the type may not start beside it.
+    expect(await limits.slotsInUse()).toEqual({ 'conc:type:capped-late': 1 });
+    endSecond();
+    await waitFor(async () => (await rebound.store.getJob(id))?.state === 'completed');
+    await worker.stop();
+    expect(await limits.slotsInUse()).toEqual({});
+  });
+});
+
 describe.each(storeKinds)('retry budget on %s', (kind) => {
   let url: string;
   let rebound: Rebound;

@@ -46,7 +46,7 @@ export class Limits {
   private readonly budgets = new Map<string, BudgetWindow>();
   private readonly tokens = new KeyedBatcher<TokenAsk, { taken: boolean; waitMs: number }>((_, asks) => this.takeTokens(asks), ONE_FLUSH_AT_A_TIME);
   private readonly slots = new KeyedBatcher<SlotAsk, boolean>((_, asks) => this.acquireSlots(asks), ONE_FLUSH_AT_A_TIME);
-  private readonly releases = new KeyedBatcher<string, void>((key, jobIds) => this.releaseSlots(key, jobIds), ONE_FLUSH_AT_A_TIME);
+  private readonly releases = new KeyedBatcher<SlotHolder, void>((key, holders) => this.releaseSlots(key, holders), ONE_FLUSH_AT_A_TIME);
 
   constructor(private readonly deps: LimitsDeps) {}
 
@@ -108,7 +108,8 @@ export class Limits {
       if (def.retryBudget) this.window(job.type, { ...DEFAULT_RETRY_BUDGET, ...def.retryBudget }, now()).attempts.push(now());
       return await next();
     } finally {
-      if (slot) await this.releases.add(slot, job.id).catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: 'release slot' }));
+      // Under this attempt's token: the handler may return after its job was claimed again (see releaseSlots).
+      if (slot) await this.releases.add(slot, { jobId: job.id, token: job.leaseToken }).catch((error) => this.deps.events.emit('worker:error', { workerId: '-', error, during: 'release slot' }));
     }
   }
 
@@ -125,9 +126,9 @@ export class Limits {
     return asks.map((a) => granted.has(a.jobId));
   }
 
-  private async releaseSlots(key: string, jobIds: string[]) {
-    await this.deps.store.limits.releaseSlots(key, jobIds);
-    return jobIds.map(() => undefined);
+  private async releaseSlots(key: string, holders: SlotHolder[]) {
+    await this.deps.store.limits.releaseSlots(key, holders);
+    return holders.map(() => undefined);
   }
 
   private hold(type: string, until: number) {

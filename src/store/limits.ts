@@ -38,7 +38,12 @@ export interface LimitStore {
    * (a holder that already has one keeps it, renewed): returns the job ids that got one.
    */
   acquireSlots(r: SlotRequest): Promise<string[]>;
-  releaseSlots(key: string, jobIds: string[]): Promise<void>;
+  /**
+   * Frees the slots these holders took. A slot is freed only under the token that took it: a handler that ran
+   * past its timeout or lost its lease returns after its job was claimed again, and must not free the slot the
+   * new attempt holds (one did, and a concurrency limit of 1 ran two jobs).
+   */
+  releaseSlots(key: string, holders: SlotHolder[]): Promise<void>;
   /** Slots held now, by key (live leases only). */
   slotsInUse(): Promise<Record<string, number>>;
 }

@@ -90,9 +90,28 @@ describe.each(storeKinds)('limit store conformance: %s', (kind) => {
     expect(await b.limits.acquireSlots({ key: 'conc:t', max: 2, holders: others.map(holder), now: T0 + 2 })).toEqual([others[0].id]);
     // A holder that has a slot keeps it when it asks again, and does not count against itself.
     expect(await b.limits.acquireSlots({ key: 'conc:t', max: 2, holders: [holder(others[0])], now: T0 + 3 })).toEqual([others[0].id]);
-    await b.limits.releaseSlots('conc:t', [holders[1].id, others[0].id]);
+    await b.limits.releaseSlots('conc:t', [holder(holders[1]), holder(others[0])]);
     expect(await a.limits.slotsInUse()).toEqual({});
     expect(await a.limits.acquireSlots({ key: 'conc:t', max: 2, holders: others.slice(1).map(holder), now: T0 + 4 })).toEqual(others.slice(1, 3).map((j) => j.id));
+  });
+
+  it('a slot is released only under the token that took it: a late release of an earlier attempt frees nothing', async () => {
+    url = freshStoreUrl(kind);
+    const s = await open();
+    await s.insertJobs([job()], T0);
+    const [first] = await s.claimJobs({ workerId: 'w', queues: ['default'], types: ['t'], limit: 1, leaseMs: 100, now: T0 });
+    expect(await s.limits.acquireSlots({ key: 'conc:late', max: 1, holders: [{ jobId: first.id, token: first.leaseToken }], now: T0 })).toEqual([first.id]);
+    // The first attempt's lease lapses (a frozen process, or a handler past its timeout); the job is claimed again.
+    const error = { kind: 'lease_lost', name: 'LeaseExpired', message: 'lease expired', fingerprint: 'x' } as const;
+    await s.rescueExpiredLeases({ now: T0 + 1000, limit: 10, decide: () => ({ kind: 'requeue', error, crashes: 1, isolate: false }) });
+    const [again] = await s.claimJobs({ workerId: 'w2', queues: ['default'], types: ['t'], limit: 1, leaseMs: 60_000, now: T0 + 1000 });
+    expect(again.leaseToken).not.toBe(first.leaseToken);
+    expect(await s.limits.acquireSlots({ key: 'conc:late', max: 1, holders: [{ jobId: again.id, token: again.leaseToken }], now: T0 + 1000 })).toEqual([again.id]);
+    // The first attempt's handler returns at last and releases its slot: the second attempt keeps its own.
+    await s.limits.releaseSlots('conc:late', [{ jobId: first.id, token: first.leaseToken }]);
+    expect(await s.limits.slotsInUse()).toEqual({ 'conc:late': 1 });
+    await s.limits.releaseSlots('conc:late', [{ jobId: again.id, token: again.leaseToken }]);
+    expect(await s.limits.slotsInUse()).toEqual({});
   });
 
   it('many acquirers racing on two connections get exactly the limit', async () => {

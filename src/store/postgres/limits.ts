@@ -4,7 +4,7 @@
  * process would make every process sharing the key wait for it).
  */
 import type pg from 'pg';
-import { take, type LimitStore, type SlotRequest, type TokenRequest } from '../limits.ts';
+import { take, type LimitStore, type SlotHolder, type SlotRequest, type TokenRequest } from '../limits.ts';
 
 /** Slots whose job still runs under the token that took them (acquire_concurrency_slots, migration 12, tests the same). */
 const LIVE = `EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.lease_token = s.token AND j.state = 'running')`;
@@ -51,8 +51,11 @@ export class PostgresLimitStore implements LimitStore {
     return r.holders.filter((h) => granted.has(h.jobId)).map((h) => h.jobId);
   }
 
-  async releaseSlots(key: string, jobIds: string[]): Promise<void> {
-    await this.pool.query('DELETE FROM concurrency_slots WHERE key = $1 AND job_id = ANY($2::bigint[])', [key, jobIds.map(Number)]);
+  async releaseSlots(key: string, holders: SlotHolder[]): Promise<void> {
+    await this.pool.query(
+      'DELETE FROM concurrency_slots s USING unnest($2::bigint[], $3::bigint[]) AS h (job_id, token) WHERE s.key = $1 AND s.job_id = h.job_id AND s.token = h.token',
+      [key, holders.map((h) => Number(h.jobId)), holders.map((h) => h.token)],
+    );
   }
 
   async slotsInUse(): Promise<Record<string, number>> {

@@ -1,6 +1,6 @@
 /** Rate-limit buckets and concurrency slots on SQLite; each check runs under the write lock. */
 import type Database from 'better-sqlite3';
-import { refill, take, type LimitStore, type SlotRequest, type TokenRequest } from '../limits.ts';
+import { refill, take, type LimitStore, type SlotHolder, type SlotRequest, type TokenRequest } from '../limits.ts';
 
 /** Slots whose job still runs under the token that took them. */
 const LIVE = `EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id AND j.lease_token = s.token AND j.state = 'running')`;
@@ -45,8 +45,13 @@ export class SqliteLimitStore implements LimitStore {
       .immediate();
   }
 
-  async releaseSlots(key: string, jobIds: string[]): Promise<void> {
-    this.db.prepare('DELETE FROM concurrency_slots WHERE key = ? AND job_id IN (SELECT value FROM json_each(?))').run(key, JSON.stringify(jobIds.map(Number)));
+  async releaseSlots(key: string, holders: SlotHolder[]): Promise<void> {
+    this.db
+      .prepare(
+        `DELETE FROM concurrency_slots WHERE key = ?
+           AND (job_id, token) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`,
+      )
+      .run(key, JSON.stringify(holders.map((h) => [Number(h.jobId), h.token])));
   }
 
   async slotsInUse(): Promise<Record<string, number>> {
