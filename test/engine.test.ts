@@ -352,6 +352,46 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect((await r.inspect(id)).history.map((h) => h.kind)).toEqual(['enqueued', 'claimed', 'released']);
   });
 
+  it('history shows only the claims that happened: a job released, snoozed or redriven and then cancelled, or claimed again in the same millisecond', async () => {
+    const r = await open();
+    const s = r.store;
+    const t = 1_700_000_000_000;
+    // One type per job, so that each claim takes the one job it names.
+    const claim = async (type: string, now: number) => (await s.claimJobs({ workerId: 'w1', queues: ['default'], types: [type], limit: 1, leaseMs: 1000, now }))[0];
+    const base = { queue: 'default', payload: {}, payloadHash: '', priority: 0, runAt: t, maxAttempts: 3, idempotencyKey: null, keyTtlMs: 1000, parentId: null };
+    const [{ job: released }, { job: snoozed }, { job: redriven }, { job: again }] = await s.insertJobs(
+      ['released', 'snoozed', 'redriven', 'again'].map((type) => ({ ...base, type })),
+      t,
+    );
+    const error = { kind: 'permanent', name: 'Error', message: 'boom', fingerprint: 'fp' } as const;
+    let c = await claim('released', t + 10);
+    await s.releaseJobs([{ id: c.id, token: c.leaseToken }], t + 20);
+    await s.cancelJob(released.id, 'op', t + 30);
+    c = await claim('snoozed', t + 40);
+    await s.snoozeJob({ id: c.id, token: c.leaseToken, runAt: t + 50, reason: 'wait', now: t + 45 });
+    await s.cancelJob(snoozed.id, 'op', t + 46);
+    c = await claim('redriven', t + 60);
+    await s.failJob({ id: c.id, token: c.leaseToken, now: t + 70, outcome: { kind: 'dead', reason: 'permanent', error } });
+    await s.redriveDead({ ids: [redriven.id] }, 'op', t + 80);
+    await s.cancelJob(redriven.id, 'op', t + 90);
+    // Snoozed and claimed again within one millisecond: the second claim runs, and then completes.
+    c = await claim('again', t + 100);
+    await s.snoozeJob({ id: c.id, token: c.leaseToken, runAt: t + 100, reason: 'wait', now: t + 100 });
+    c = await claim('again', t + 100);
+    await s.completeJobs([{ id: c.id, token: c.leaseToken, result: 'done' }], t + 110);
+
+    const kinds = async (id: string) => (await r.inspect(id)).history.map((h) => `${h.kind}:${h.attempt}`);
+    const outcomes = async (id: string) => (await r.inspect(id)).attempts.map((a) => `${a.outcome}:${a.attempt}`);
+    expect(await kinds(released.id)).toEqual(['enqueued:0', 'claimed:1', 'released:1', 'cancelled:0']);
+    expect(await outcomes(released.id)).toEqual(['released:1']);
+    expect(await kinds(snoozed.id)).toEqual(['enqueued:0', 'claimed:1', 'snoozed:1', 'cancelled:0']);
+    expect(await outcomes(snoozed.id)).toEqual(['snoozed:1']);
+    expect(await kinds(redriven.id)).toEqual(['enqueued:0', 'claimed:1', 'dead:1', 'redriven:0', 'cancelled:0']);
+    expect(await outcomes(redriven.id)).toEqual(['dead:1']);
+    expect(await kinds(again.id)).toEqual(['enqueued:0', 'claimed:1', 'snoozed:1', 'claimed:1', 'completed:1']);
+    expect(await outcomes(again.id)).toEqual(['snoozed:1', 'completed:1']);
+  });
+
   it('a completion whose answer was lost after it committed counts as done on the next try: the job ran once and completed', async () => {
     url = freshStoreUrl(kind);
     const store = await openStore(url);

@@ -18,10 +18,15 @@ const ATTEMPT_ENDINGS: Record<string, Attempt['outcome']> = {
 export function jobHistory(job: Job, stored: JobEvent[]): { history: JobEvent[]; attempts: Attempt[] } {
   const history: Omit<JobEvent, 'seq'>[] = [{ at: job.createdAt, kind: 'enqueued', attempt: 0 }];
   const attempts: Attempt[] = [];
+  // The attempt number the row holds if nothing claimed the job since its last attempt ended.
+  let attemptSinceEnded = 0;
   for (const e of stored) {
     const outcome = ATTEMPT_ENDINGS[e.kind];
     const startedAt = typeof e.data?.startedAt === 'number' ? e.data.startedAt : null;
+    // A release or a snooze gives its attempt back; a redrive starts the count over.
+    if (e.kind === 'redriven') attemptSinceEnded = 0;
     if (outcome && startedAt != null) {
+      attemptSinceEnded = e.kind === 'released' || e.kind === 'snoozed' ? e.attempt - 1 : e.attempt;
       history.push({ at: startedAt, kind: 'claimed', attempt: e.attempt, worker: e.worker });
       const error = e.data?.error as unknown as ErrorInfo | undefined;
       attempts.push({ attempt: e.attempt, worker: e.worker ?? null, startedAt, endedAt: e.at, outcome, ...(error ? { error } : {}) });
@@ -29,7 +34,8 @@ export function jobHistory(job: Job, stored: JobEvent[]): { history: JobEvent[];
     history.push({ at: e.at, kind: e.kind, attempt: e.attempt, worker: e.worker, data: e.data });
   }
   const lastEnded = attempts.at(-1);
-  const current = job.startedAt != null && !(lastEnded && lastEnded.startedAt === job.startedAt && lastEnded.attempt === job.attempt);
+  // The row's claim is the last ended attempt's unless the job was claimed since: then its attempt number moved on.
+  const current = job.startedAt != null && !(lastEnded && lastEnded.startedAt === job.startedAt && job.attempt === attemptSinceEnded);
   if (current && (job.state === 'running' || job.state === 'completed' || job.state === 'cancelled' || job.state === 'compensated')) {
     history.push({ at: job.startedAt!, kind: 'claimed', attempt: job.attempt, worker: job.leaseOwner });
     // A compensated workflow's last attempt ended normally: its handler returned after undoing the steps.
