@@ -118,6 +118,21 @@ describe.each(storeKinds)('DLQ watcher on %s', (kind) => {
     expect((await rebound.getJob(ids[3]))?.state).toBe('dead');
   });
 
+  it('closing stops a redrive under way after its current batch, leaving the rest dead for the next run', async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: url, jobs: [fail] });
+    await deadJobs(['eta 1', 'eta 2', 'eta 3']);
+    const redriven: string[] = [];
+    rebound.events.on('job:redriven', (e) => redriven.push(...e.jobIds));
+    // One job every 2 s: the whole run would hold close() for 4 s.
+    rebound.watchDlq({ intervalMs: 10, policies: [{ name: 'slow', everyMs: 60_000, perSecond: 0.5 }] });
+    await waitFor(() => redriven.length === 1);
+    await rebound.close();
+    expect(redriven).toHaveLength(1);
+    rebound = await createRebound({ store: url, jobs: [fail] });
+    expect(await rebound.countJobs({ type: 'fail', state: 'dead' })).toBe(2);
+  });
+
   it('a redrive rate below one a second is kept (0.5: one job every 2 s); a bad policy is refused naming its field', async () => {
     url = freshStoreUrl(kind);
     rebound = await createRebound({ store: url, jobs: [fail] });

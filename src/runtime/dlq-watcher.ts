@@ -79,6 +79,8 @@ export class DlqWatcher {
   private readonly lastRun = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
+  /** Aborted by stop(): a redrive under way stops after its current batch (the rest stays dead for the next run). */
+  private stopping = new AbortController();
 
   constructor(
     private readonly deps: DlqWatcherDeps,
@@ -108,7 +110,9 @@ export class DlqWatcher {
       await this.notify(rule, fired);
     }
     const redriven: Record<string, string[]> = {};
+    const { signal } = this.stopping;
     for (const p of this.policies) {
+      if (signal.aborted) break;
       const last = this.lastRun.get(p.name);
       if (last != null && now - last < p.everyMs) continue;
       this.lastRun.set(p.name, now);
@@ -121,6 +125,7 @@ export class DlqWatcher {
         perSecond: p.perSecond ?? 10,
         limit: p.maxPerRun ?? 100,
         actor: `auto-redrive:policy:${p.name}`,
+        signal,
       });
     }
     return { alerts, redriven };
@@ -188,10 +193,16 @@ export class DlqWatcher {
     return this;
   }
 
-  /** Safe when never started, and safe twice. */
+  /**
+   * Safe when never started, and safe twice. A redrive under way stops after its current batch: waiting for all of
+   * it (maxPerRun at perSecond: 500 at 0.5 a second is over 16 minutes) held `rebound.close()` and a SIGTERM's drain.
+   */
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    const stopping = this.stopping;
+    this.stopping = new AbortController();
+    stopping.abort();
     await this.running;
   }
 }
