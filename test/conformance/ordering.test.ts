@@ -112,6 +112,38 @@ describe.each(storeKinds)('ordering keys: %s', (kind) => {
     expect(b1.orderingKey).toBe('b');
   });
 
+  it("a redriven 'skip' job whose key went on runs after its key's unfinished later jobs, never beside one", async () => {
+    const s = await open();
+    const [b1, b2, b3, c1, c2] = (
+      await s.insertJobs(
+        [
+          newJob({ orderingKey: 'b', orderingOnDead: 'skip' }),
+          newJob({ orderingKey: 'b' }),
+          newJob({ orderingKey: 'b' }),
+          newJob({ orderingKey: 'c', orderingOnDead: 'skip' }),
+          newJob({ orderingKey: 'c' }),
+        ],
+        T0,
+      )
+    ).map((r) => r.job);
+    for (const j of await claim(s)) {
+      await s.failJob({ id: j.id, token: j.leaseToken, now: T0, outcome: { kind: 'dead', reason: 'permanent', error } });
+    }
+    const running = await claim(s);
+    expect(running.map((j) => j.id).sort()).toEqual([b2.id, c2.id].sort());
+    await complete(s, running.filter((j) => j.id === c2.id));
+    expect((await s.redriveDead({ ids: [b1.id, c1.id] }, 'op', T0 + 1)).sort()).toEqual([b1.id, c1.id].sort());
+    // b2 still runs: b1 goes behind b3. Key c has nothing left unfinished: c1 keeps its place.
+    expect(await s.getJob(b1.id)).toMatchObject({ state: 'available', orderingSeq: 4 });
+    expect(await s.getJob(c1.id)).toMatchObject({ state: 'available', orderingSeq: 1 });
+    expect((await claim(s, T0 + 1)).map((j) => j.id)).toEqual([c1.id]);
+    await complete(s, running.filter((j) => j.id === b2.id), T0 + 2);
+    const next = await claim(s, T0 + 2);
+    expect(next.map((j) => j.id)).toEqual([b3.id]);
+    await complete(s, next, T0 + 3);
+    expect((await claim(s, T0 + 3)).map((j) => j.id)).toEqual([b1.id]);
+  });
+
   it('a cancelled job releases its key', async () => {
     const s = await open();
     const [a1, a2] = (await s.insertJobs([newJob({ orderingKey: 'a', runAt: T0 + 1000 }), newJob({ orderingKey: 'a' })], T0)).map((r) => r.job);
@@ -141,26 +173,31 @@ describe.each(storeKinds)('ordering keys: %s', (kind) => {
     expect((await claim(s, T0 + 1000)).map((j) => j.id)).toEqual([b2.id]);
   });
 
-  it('a suspect waiting behind its key is not reported as waiting to run alone until it is the head', async () => {
+  it('a suspect is reported as waiting to run alone only as its key\'s head; a \'skip\' job redriven meanwhile waits behind it', async () => {
     const s = await open();
-    const [x, y] = await s.insertJobs([newJob({ orderingKey: 'o', orderingOnDead: 'skip' }), newJob({ orderingKey: 'o' })], T0);
+    const [x, y, z] = await s.insertJobs(
+      [newJob({ orderingKey: 'o', orderingOnDead: 'skip' }), newJob({ orderingKey: 'o' }), newJob({ orderingKey: 'o' })],
+      T0,
+    );
     const [first] = await claim(s);
     expect(first.id).toBe(x.job.id);
     await s.failJob({ id: x.job.id, token: first.leaseToken, outcome: { kind: 'dead', reason: 'permanent', error }, now: T0 });
     const [second] = await claim(s);
     expect(second.id).toBe(y.job.id);
-    // x comes back ahead of y; y's worker dies and y becomes a suspect, behind x.
+    // y's worker dies and y becomes a suspect; x, redriven while y was unfinished, goes behind z.
     expect(await s.redriveDead({ ids: [x.job.id] }, 'op', T0 + 1)).toEqual([x.job.id]);
     await s.rescueExpiredLeases({ now: T0 + 5000, limit: 10, decide: () => ({ kind: 'requeue', error, crashes: 0, isolate: true }) });
     expect(await s.getJob(y.job.id)).toMatchObject({ state: 'available', isolated: true });
-    // Workers would stop claiming to run y alone, and could not claim it: it is not waiting to run yet.
-    expect(await s.claimJobs({ workerId: 'w2', queues: ['default'], types: ['email'], limit: 10, leaseMs: 1000, now: T0 + 5000, isolated: true })).toEqual([]);
+    expect(await s.hasIsolatedJobs(['default'], ['email'], T0 + 5000)).toBe(true);
+    expect(await claim(s, T0 + 5000)).toEqual([]);
+    const [alone] = await s.claimJobs({ workerId: 'w2', queues: ['default'], types: ['email'], limit: 10, leaseMs: 1000, now: T0 + 5000, isolated: true });
+    expect(alone.id).toBe(y.job.id);
     expect(await s.hasIsolatedJobs(['default'], ['email'], T0 + 5000)).toBe(false);
-    const [head] = await claim(s, T0 + 5000);
-    expect(head.id).toBe(x.job.id);
-    expect(await s.hasIsolatedJobs(['default'], ['email'], T0 + 5000)).toBe(false);
-    await complete(s, [head], T0 + 5001);
-    expect(await s.hasIsolatedJobs(['default'], ['email'], T0 + 5001)).toBe(true);
+    await complete(s, [alone], T0 + 5001);
+    const [next] = await claim(s, T0 + 5001);
+    expect(next.id).toBe(z.job.id);
+    await complete(s, [next], T0 + 5002);
+    expect((await claim(s, T0 + 5002)).map((j) => j.id)).toEqual([x.job.id]);
   });
 
   it('concurrent claimers never run two jobs of one key at once', async () => {

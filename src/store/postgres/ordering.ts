@@ -55,3 +55,25 @@ export async function orderJobs(db: Queryable, schema: string, jobs: NewJob[], o
     if (row) o.job = toJob(row);
   }
 }
+
+/**
+ * A dead 'skip' job of the selection (`where`, AND clauses on `jobs` with parameters from $1) whose key went on
+ * without it, and still has a later job unfinished (one may be running), gets its key's next sequence number:
+ * redriven in place it would be its key's head beside that running job. Run in the redriving transaction, before
+ * the redrive. A claim only ever turns a later unfinished job into a running one, so none can start unseen.
+ */
+export async function moveSkippedBehindLater(db: Queryable, where: string, params: unknown[]): Promise<void> {
+  await db.query(
+    `WITH moving AS (
+       SELECT id, ordering_key AS key, row_number() OVER (PARTITION BY ordering_key ORDER BY ordering_seq) AS n
+       FROM jobs WHERE state = 'dead' ${where} AND ordering_key IS NOT NULL AND ordering_on_dead = 'skip'
+         AND EXISTS (SELECT 1 FROM jobs later WHERE later.ordering_key = jobs.ordering_key AND later.ordering_seq > jobs.ordering_seq
+           AND (later.state IN ('scheduled', 'available', 'running') OR (later.state = 'cancelled' AND later.lease_expires_at IS NOT NULL)))),
+     bumped AS (
+       UPDATE ordering_keys k SET last_seq = k.last_seq + c.count
+       FROM (SELECT key, count(*) AS count FROM moving GROUP BY key) c WHERE k.key = c.key
+       RETURNING k.key, k.last_seq, c.count)
+     UPDATE jobs j SET ordering_seq = b.last_seq - b.count + m.n FROM moving m JOIN bumped b USING (key) WHERE j.id = m.id`,
+    params,
+  );
+}

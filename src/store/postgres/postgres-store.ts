@@ -31,7 +31,7 @@ import { PostgresBreakerStore } from './breakers.ts';
 import { PostgresBacklogStore } from './backlog.ts';
 import { PostgresLimitStore } from './limits.ts';
 import { PostgresWorkflowStore } from './workflows.ts';
-import { orderingHead, orderJobs } from './ordering.ts';
+import { moveSkippedBehindLater, orderingHead, orderJobs } from './ordering.ts';
 import { PostgresTokenStore } from './tokens.ts';
 import { PostgresVisibilityStore } from './visibility.ts';
 import { LISTENER_ALIVE, PostgresHandoffStore, holdListenerLock } from './handoff.ts';
@@ -624,15 +624,19 @@ export class PostgresStore implements Store {
 
   async redriveDead(sel: Selection, actor: string, now: number): Promise<string[]> {
     const { where, params } = selectionSql(sel, 3);
-    const { rows } = await this.pool.query<{ job_id: number }>(
-      `WITH upd AS (
-         UPDATE jobs SET state = 'available', attempt = 0, crash_count = 0, isolate = false, run_at = $1, dead_reason = NULL,
-                finished_at = NULL, key_expires_at = NULL, lease_expires_at = NULL
-         WHERE state = 'dead' ${where} RETURNING id)
-       INSERT INTO job_events (job_id, at, kind, attempt, data)
-       SELECT id, $1, 'redriven', 0, $2::jsonb FROM upd RETURNING job_id`,
-      [now, json({ actor }), ...params],
-    );
+    const { rows } = await this.tx(async (c) => {
+      const moving = selectionSql(sel, 1);
+      await moveSkippedBehindLater(c, moving.where, moving.params);
+      return c.query<{ job_id: number }>(
+        `WITH upd AS (
+           UPDATE jobs SET state = 'available', attempt = 0, crash_count = 0, isolate = false, run_at = $1, dead_reason = NULL,
+                  finished_at = NULL, key_expires_at = NULL, lease_expires_at = NULL
+           WHERE state = 'dead' ${where} RETURNING id)
+         INSERT INTO job_events (job_id, at, kind, attempt, data)
+         SELECT id, $1, 'redriven', 0, $2::jsonb FROM upd RETURNING job_id`,
+        [now, json({ actor }), ...params],
+      );
+    });
     if (rows.length) await this.pool.query('SELECT pg_notify($1, $2)', [this.channel, '*']);
     return rows.map((r) => String(r.job_id));
   }

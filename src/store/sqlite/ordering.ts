@@ -21,13 +21,37 @@ export const orderingHead = (now?: string) => `(jobs.ordering_key IS NULL OR NOT
 
 /** Gives a just-inserted job its key's next sequence number. Run inside the inserting transaction. */
 export function orderJob(db: Database.Database, row: JobRow, key: string, onDead: 'wait' | 'skip'): JobRow {
-  const { last_seq } = db
+  return db
+    .prepare('UPDATE jobs SET ordering_key = ?, ordering_seq = ?, ordering_on_dead = ? WHERE id = ? RETURNING *')
+    .get(key, nextSeq(db, key), onDead, row.id) as JobRow;
+}
+
+function nextSeq(db: Database.Database, key: string): number {
+  return db
     .prepare(
       `INSERT INTO ordering_keys (key, last_seq) VALUES (?, 1)
        ON CONFLICT (key) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
     )
-    .get(key) as { last_seq: number };
-  return db
-    .prepare('UPDATE jobs SET ordering_key = ?, ordering_seq = ?, ordering_on_dead = ? WHERE id = ? RETURNING *')
-    .get(key, last_seq, onDead, row.id) as JobRow;
+    .pluck()
+    .get(key) as number;
 }
+
+/**
+ * A dead 'skip' job of the selection (`where`, AND clauses on `jobs`) whose key went on without it, and still has a
+ * later job unfinished (one may be running), gets its key's next sequence number: redriven in place it would be its
+ * key's head beside that running job. Run inside the redriving transaction, before the redrive.
+ */
+export function moveSkippedBehindLater(db: Database.Database, where: string, params: unknown[]): void {
+  const moving = db
+    .prepare(
+      `SELECT id, ordering_key FROM jobs WHERE state = 'dead' ${where} AND ordering_key IS NOT NULL AND ordering_on_dead = 'skip'
+         AND EXISTS (${LATER_UNFINISHED}) ORDER BY ordering_key, ordering_seq`,
+    )
+    .all(...params) as { id: number; ordering_key: string }[];
+  const renumber = db.prepare('UPDATE jobs SET ordering_seq = ? WHERE id = ?');
+  for (const m of moving) renumber.run(nextSeq(db, m.ordering_key), m.id);
+}
+
+/** A later job of the enclosing query's `jobs` row's key is waiting, running, or cancelled with its handler not let go yet. */
+const LATER_UNFINISHED = `SELECT 1 FROM jobs later WHERE later.ordering_key = jobs.ordering_key AND later.ordering_seq > jobs.ordering_seq
+  AND (later.state IN ('scheduled', 'available', 'running') OR (later.state = 'cancelled' AND later.lease_expires_at IS NOT NULL))`;

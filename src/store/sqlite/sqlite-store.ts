@@ -29,7 +29,7 @@ import { SqliteBreakerStore } from './breakers.ts';
 import { SqliteBacklogStore } from './backlog.ts';
 import { SqliteLimitStore } from './limits.ts';
 import { SqliteWorkflowStore } from './workflows.ts';
-import { orderingHead, orderJob } from './ordering.ts';
+import { moveSkippedBehindLater, orderingHead, orderJob } from './ordering.ts';
 import { SqliteTokenStore } from './tokens.ts';
 import { SqliteVisibilityStore } from './visibility.ts';
 import { ConfigError, ValidationError } from '../../errors.ts';
@@ -481,6 +481,7 @@ export class SqliteStore implements Store {
   async redriveDead(sel: Selection, actor: string, now: number): Promise<string[]> {
     const { where, params } = selectionSql(sel);
     return this.write(() => {
+      moveSkippedBehindLater(this.db, where, params);
       const rows = this.db
         .prepare(
           `UPDATE jobs SET state = 'available', attempt = 0, crash_count = 0, isolate = 0, run_at = ?, dead_reason = NULL,
