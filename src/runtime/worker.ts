@@ -409,13 +409,19 @@ export class Worker {
     }
   }
 
+  /** A store that cannot answer is not drained: the worker looks again after a poll interval. */
   private async isDrained(types: string[]): Promise<boolean> {
     if (this.inFlight.size > 0 || this.buffer.length > 0) return false;
-    // Running jobs first: a rescue may requeue one between the two reads, and then the second sees it waiting.
-    // (In the other order a job rescued between them was in neither, and the worker exited with it waiting.)
-    for (const type of types) if ((await this.deps.store.countJobs({ state: 'running', type })) > 0) return false;
-    const next = await this.deps.store.nextRunAt(this.opts.queues, types);
-    return next == null || next > this.deps.now() + 1000;
+    try {
+      // Running jobs first: a rescue may requeue one between the two reads, and then the second sees it waiting.
+      // (In the other order a job rescued between them was in neither, and the worker exited with it waiting.)
+      for (const type of types) if ((await this.deps.store.countJobs({ state: 'running', type })) > 0) return false;
+      const next = await this.deps.store.nextRunAt(this.opts.queues, types);
+      return next == null || next > this.deps.now() + 1000;
+    } catch (error) {
+      this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'drain check' });
+      return false;
+    }
   }
 
   /** Starts buffered jobs while slots are free; none beside a suspect running alone (a hand-off may arrive meanwhile). */

@@ -1,0 +1,54 @@
+/**
+ * The worker when the store, or a plugin, fails it at the edges of a job's life: the drain check, the start of an
+ * attempt, the release on stop, the heartbeat. On both stores; the store's failures are thrown by the test's own
+ * wrapper around the real store.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRebound, defineJob, type Rebound } from '../src/index.ts';
+import { openStore } from '../src/store/open.ts';
+import type { Store } from '../src/store/store.ts';
+import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
+
+/** Makes the store's `method` throw on its next `times` calls (those `when` picks), then work again. */
+function failNext<K extends 'countJobs' | 'releaseJobs' | 'heartbeatJobs'>(store: Store, method: K, times: number, when: (...args: Parameters<Store[K]>) => boolean = () => true) {
+  const real = (store[method] as (...args: unknown[]) => Promise<unknown>).bind(store);
+  const state = { left: times };
+  (store as unknown as Record<string, unknown>)[method] = async (...args: Parameters<Store[K]>) => {
+    if (state.left > 0 && when(...args)) {
+      state.left--;
+      throw new Error(`injected: ${method} failed`);
+    }
+    return real(...args);
+  };
+  return state;
+}
+
+describe.each(storeKinds)('runtime faults on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+  const open = async () => {
+    url = freshStoreUrl(kind);
+    rebound = await createRebound({ store: await openStore(url) });
+    return rebound;
+  };
+
+  it('a draining worker whose look at the queue fails looks again and drains, instead of stopping its claims for good', async () => {
+    const r = await open();
+    r.define(defineJob('a', { handler: async () => 'done' }));
+    const { id } = await r.enqueue('a', {});
+    const fault = failNext(r.store, 'countJobs', 1);
+    const errors: string[] = [];
+    r.events.on('worker:error', (e) => errors.push(e.during));
+    const worker = r.work({ drain: true, pollIntervalMs: 10 });
+    let drained = false;
+    void worker.done.then(() => (drained = true));
+    await waitFor(() => drained);
+    expect(fault.left).toBe(0);
+    expect(errors).toContain('drain check');
+    expect(await r.getJob(id)).toMatchObject({ state: 'completed', result: 'done' });
+  });
+});
