@@ -192,6 +192,27 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     expect(await rebound.breakers.get('svc')).toMatchObject({ state: 'closed', trips: 0 });
   });
 
+  it('a probe that outlasts probeTimeoutMs keeps its slot while it runs: no second probe beside it, and its success closes the breaker', async () => {
+    url = freshStoreUrl(kind);
+    let clock = Date.now();
+    rebound = await createRebound({ store: url, now: () => clock });
+    rebound.breakers.configure('svc', { consecutiveFailures: 1, cooldownMs: 1000, probeTimeoutMs: 300 });
+    const guard = rebound.breakers.guard('svc');
+    await expect(guard.run(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
+    clock += 1000;
+    let endProbe: (() => void) | undefined;
+    const probe = guard.run(() => new Promise<string>((resolve) => (endProbe = () => resolve('ok'))));
+    await waitFor(() => endProbe);
+    // Far past the probe's timeout, the call still runs: its process renews the slot.
+    clock += 60_000;
+    await waitFor(async () => Object.values((await rebound.store.breakers.get('svc'))!.probes).some((until) => until > clock));
+    await expect(guard.run(() => 'second probe')).rejects.toBeInstanceOf(BreakerOpenError);
+    endProbe!();
+    expect(await probe).toBe('ok');
+    expect(await rebound.breakers.get('svc')).toMatchObject({ state: 'closed', trips: 0 });
+    expect((await rebound.breakers.events({ name: 'svc', limit: 1 }))[0]).toMatchObject({ from: 'half_open', to: 'closed' });
+  });
+
   it('ctx.breaker counts a guarded call still hanging when its job times out', async () => {
     url = freshStoreUrl(kind);
     const job = defineJob('sms', {

@@ -256,6 +256,17 @@ export function admit(rec: BreakerRecord, cfg: BreakerConfig, now: number, probe
   return { next, transition, result: { allowed: true, waitMs: 0, state: 'half_open', probe: true } };
 }
 
+/**
+ * A probe still running keeps its slot: its process renews it while the call runs, so only a probe whose process
+ * died loses its slot, after `probeTimeoutMs`. (A call longer than that lost its slot to the next probe, which
+ * ran beside it, and its success was then ignored: under steady work each probe was replaced before it ended, and
+ * the breaker stayed half-open while every call succeeded.)
+ */
+export function renewProbe(rec: BreakerRecord, cfg: BreakerConfig, now: number, probeId: string): Step<void> {
+  if (rec.forced || rec.state !== 'half_open' || !(probeId in rec.probes)) return { next: null, result: undefined };
+  return { next: { ...rec, probes: { ...rec.probes, [probeId]: now + cfg.probeTimeoutMs }, updatedAt: now }, result: undefined };
+}
+
 /** Records the outcome of one call, and trips or closes the breaker when it should. */
 export function recordOutcome(
   rec: BreakerRecord,

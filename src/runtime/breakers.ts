@@ -19,6 +19,7 @@ import {
   breakerOptionsSchema,
   force,
   recordOutcome,
+  renewProbe,
   resolveConfig,
   takeRedrive,
   giveBackRedrive,
@@ -165,11 +166,14 @@ export class Breakers {
         const probeId = `call:${randomUUID()}`;
         const adm = await this.admit(name, probeId);
         if (!adm.allowed) throw new BreakerOpenError(name, adm.state, adm.waitMs);
+        const held = adm.probe ? this.holdProbe(name, probeId) : null;
         try {
           const value = signal ? await raceAbort(Promise.resolve(fn()), signal) : await fn();
+          held?.();
           await this.report(name, probeId, null, adm.probe);
           return value;
         } catch (err) {
+          held?.();
           const reason = signal?.aborted ? signal.reason : err;
           await this.report(name, probeId, this.counts(name, reason, classify) ? reason : undefined, adm.probe);
           throw err;
@@ -213,16 +217,35 @@ export class Breakers {
     const probeId = `job:${jobId}:${token}`;
     const adm = await this.admit(name, probeId);
     if (!adm.allowed) throw new Snooze(this.deps.now() + snoozeMs(adm.waitMs), `circuit breaker "${name}" is ${adm.state}`);
+    const held = adm.probe ? this.holdProbe(name, probeId) : null;
     try {
       // Race the abort too: a handler that ignores its timeout still counts as a timed-out call.
       const value = await raceAbort(next(), signal);
+      held?.();
       await this.report(name, probeId, null, adm.probe);
       return value;
     } catch (err) {
+      held?.();
       const reason = signal.aborted ? signal.reason : err;
       await this.report(name, probeId, this.counts(name, reason, def.classify) ? reason : undefined, adm.probe);
       throw toSnooze(err, this.deps.now());
     }
+  }
+
+  /**
+   * Renews a running probe's slot every third of `probeTimeoutMs` (renewProbe says why), until the returned
+   * function is called, before its outcome is reported. Renewals queue with the outcomes, so none lands after it.
+   */
+  private holdProbe(name: string, probeId: string): () => void {
+    const everyMs = Math.max(30, Math.floor(this.config(name).probeTimeoutMs / 3));
+    const timer = setInterval(() => {
+      const cfg = this.config(name);
+      this.record(name, (r, now) => renewProbe(r, cfg, now, probeId)).catch((error: unknown) => {
+        this.deps.events.emit('worker:error', { workerId: '-', error, during: `breaker ${name}` });
+      });
+    }, everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   private counts(name: string, err: unknown, classify?: Classifier): boolean {
