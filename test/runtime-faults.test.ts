@@ -51,4 +51,31 @@ describe.each(storeKinds)('runtime faults on %s', (kind) => {
     expect(errors).toContain('drain check');
     expect(await r.getJob(id)).toMatchObject({ state: 'completed', result: 'done' });
   });
+
+  it("a plugin that throws as an attempt starts fails that attempt, which is retried; its stop that throws does not hold the worker's", async () => {
+    const r = await open();
+    r.define(defineJob('a', { handler: async () => 'done', retry: { maxAttempts: 3, baseMs: 10, maxMs: 10 } }));
+    let calls = 0;
+    r.use({
+      name: 'flaky',
+      extendContext() {
+        if (calls++ === 0) throw new Error('plugin bug');
+      },
+      stop() {
+        throw new Error('plugin stop bug');
+      },
+    });
+    const errors: string[] = [];
+    r.events.on('worker:error', (e) => errors.push(e.during));
+    const { id } = await r.enqueue('a', {});
+    const worker = r.work({ pollIntervalMs: 10 });
+    await waitFor(async () => (await r.getJob(id))?.state === 'completed');
+    const { job, history } = await r.inspect(id);
+    expect(job).toMatchObject({ attempt: 2, result: 'done' });
+    expect(history.find((h) => h.kind === 'retry_scheduled')?.data).toMatchObject({ error: { message: 'plugin bug' } });
+    let stopped = false;
+    void worker.stop().then(() => (stopped = true));
+    await waitFor(() => stopped);
+    expect(errors).toContain('stop flaky');
+  });
 });

@@ -494,13 +494,16 @@ export class Worker {
     this.deps.events.emit('job:started', { job, workerId: this.id });
     const ctx = new JobRunContext({ job, def, abort, store: this.deps.store, now: this.deps.now, worker: this });
     const plugins = this.deps.plugins;
-    for (const p of plugins) p.extendContext?.(ctx, job, def);
-    const wrapped = wrapAttempt(plugins, ctx, job, def);
+    let wrapped: (() => Promise<unknown>) | null = null;
     let timer: NodeJS.Timeout | undefined;
-    if (def.timeoutMs) timer = setTimeout(() => abort.abort(new TimeoutError(def.timeoutMs!)), def.timeoutMs);
     try {
       let value: unknown;
       try {
+        // A plugin that throws here fails the attempt as its handler's error would (it used to reject unhandled,
+        // and the job stayed running, renewed by no one, until its lease ran out).
+        for (const p of plugins) p.extendContext?.(ctx, job, def);
+        wrapped = wrapAttempt(plugins, ctx, job, def);
+        if (def.timeoutMs) timer = setTimeout(() => abort.abort(new TimeoutError(def.timeoutMs!)), def.timeoutMs);
         value = await abort.race(wrapped ?? (async () => def.handler(job.payload, ctx)));
       } catch (err) {
         // Unwrapped, the handler's error passes the plugins' mapError here (an abort's reason stands as it is).
@@ -765,7 +768,14 @@ export class Worker {
         for (const id of released) this.deps.events.emit('job:released', { jobId: id, workerId: this.id });
       }
       await this.completer.drain();
-      for (const p of this.deps.plugins) await p.stop?.();
+      for (const p of this.deps.plugins) {
+        try {
+          await p.stop?.();
+        } catch (error) {
+          // The rest of the stop must still run: a stop that throws here left the worker never done, listening on.
+          this.deps.events.emit('worker:error', { workerId: this.id, error, during: `stop ${p.name}` });
+        }
+      }
       if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
       await this.rescuer.stop();
       const unlisten = await this.listening?.catch(() => null);
