@@ -78,4 +78,24 @@ describe.each(storeKinds)('runtime faults on %s', (kind) => {
     await waitFor(() => stopped);
     expect(errors).toContain('stop flaky');
   });
+
+  it('a release on stop that the store fails once is tried again: the jobs are back at once, uncharged, not left to their leases', async () => {
+    const r = await open();
+    let started = 0;
+    r.define(
+      defineJob('long', {
+        handler: async (_p, ctx) => {
+          started++;
+          await new Promise((res) => ctx.signal.addEventListener('abort', res));
+        },
+      }),
+    );
+    const ids = [(await r.enqueue('long', {})).id, (await r.enqueue('long', {})).id];
+    const worker = r.work({ concurrency: 2, pollIntervalMs: 10 });
+    await waitFor(() => started === 2);
+    const fault = failNext(r.store, 'releaseJobs', 1, (items) => items.length > 0);
+    await worker.stop({ graceMs: 20 });
+    expect(fault.left).toBe(0);
+    for (const id of ids) expect(await r.getJob(id)).toMatchObject({ state: 'available', attempt: 0, leaseExpiresAt: null });
+  });
 });

@@ -723,6 +723,22 @@ export class Worker {
   }
 
   /**
+   * Gives jobs back on stop, uncharged; tried again after a failure as an outcome is. A release given up leaves its
+   * jobs running until their leases lapse, and their rescue then counts a crash or makes them suspects.
+   */
+  private async release(jobs: Job[]): Promise<void> {
+    if (jobs.length === 0) return;
+    let released: string[];
+    try {
+      released = await this.retried('release', () => this.deps.store.releaseJobs(jobs.map((j) => ({ id: j.id, token: j.leaseToken })), this.deps.now()));
+    } catch (error) {
+      this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'release' });
+      return;
+    }
+    for (const id of released) this.deps.events.emit('job:released', { jobId: id, workerId: this.id });
+  }
+
+  /**
    * Stops claiming, lets in-flight jobs finish within the grace period, then
    * aborts the rest and releases their leases without charging an attempt.
    */
@@ -741,13 +757,7 @@ export class Worker {
       // No more hand-offs; the jobs handed over but not yet fetched join the buffer, to be released below.
       await this.handoff?.close();
       // Claimed but never started: give them back at once, uncharged.
-      const unstarted = this.buffer.splice(0);
-      if (unstarted.length) {
-        const released = await this.deps.store
-          .releaseJobs(unstarted.map((j) => ({ id: j.id, token: j.leaseToken })), this.deps.now())
-          .catch(() => [] as string[]);
-        for (const id of released) this.deps.events.emit('job:released', { jobId: id, workerId: this.id });
-      }
+      await this.release(this.buffer.splice(0));
       const grace = opts.graceMs ?? this.opts.shutdownGraceMs;
       const settled = Promise.all([...this.inFlight.values()].map((f) => f.done));
       let graceTimer: NodeJS.Timeout | undefined;
@@ -761,11 +771,7 @@ export class Worker {
         const running = [...this.inFlight.values()].filter((f) => !f.committing);
         for (const f of running) f.abort.abort(new ShutdownError());
         await Promise.all(running.map((f) => f.done));
-        const left = running.filter((f) => !f.committing);
-        const released = await this.deps.store
-          .releaseJobs(left.map((f) => ({ id: f.job.id, token: f.job.leaseToken })), this.deps.now())
-          .catch(() => [] as string[]);
-        for (const id of released) this.deps.events.emit('job:released', { jobId: id, workerId: this.id });
+        await this.release(running.filter((f) => !f.committing).map((f) => f.job));
       }
       await this.completer.drain();
       for (const p of this.deps.plugins) {
