@@ -243,6 +243,18 @@ describe('enqueue inputs', () => {
     expect(job.runAt).toBe(Date.UTC(2030, 0, 31, 8));
   });
 
+  it('runAt refuses a day its month does not have, rather than rolling it into the next month', async () => {
+    const rebound = await open();
+    for (const runAt of ['2030-02-31T09:00:00Z', '2030-04-31', '2031-02-29T00:00:00+01:00']) {
+      const err = await rejected(rebound.enqueue('t', {}, { runAt }));
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).field).toBe('options.runAt');
+      expect(err.message).toMatch(/not a day of the calendar/);
+    }
+    expect(await rebound.countJobs()).toBe(0);
+    expect((await rebound.enqueue('t', {}, { runAt: '2032-02-29T09:00:00Z' })).job.runAt).toBe(Date.UTC(2032, 1, 29, 9));
+  });
+
   it.each([
     [{ waitForRoomMs: -1 }, 'options.waitForRoomMs', /from 0 to 3600000/],
     [{ queue: 'bulk' }, 'options.queue', /unknown option; the options are tx, waitForRoomMs; an item's own options go in its opts/],

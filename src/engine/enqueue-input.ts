@@ -184,7 +184,18 @@ function toTime(v: Date | number | string): number {
   if (!Number.isFinite(t) || Math.abs(t) > 8.64e15) {
     throw new ValidationError('options.runAt', RUN_AT_MESSAGE);
   }
+  if (typeof v === 'string' && !isCalendarDay(v)) {
+    throw new ValidationError('options.runAt', `${v.slice(0, 10)} is not a day of the calendar (Date.parse would take 2030-02-31 for March 3)`);
+  }
   return Math.floor(t);
+}
+
+/** Whether an ISO 8601 string's date names a real day: Date.parse rolls a day past its month's end into the next. */
+function isCalendarDay(iso: string): boolean {
+  const [y, m, d] = iso.slice(0, 10).split('-').map(Number);
+  const day = new Date(0);
+  day.setUTCFullYear(y, m - 1, d);
+  return day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
 }
 
 /** Same type and same payload (whatever the key order) give the same hash. */
