@@ -98,4 +98,29 @@ describe.each(storeKinds)('runtime faults on %s', (kind) => {
     expect(fault.left).toBe(0);
     for (const id of ids) expect(await r.getJob(id)).toMatchObject({ state: 'available', attempt: 0, leaseExpiresAt: null });
   });
+
+  it("a job whose heartbeats fail until its lease lapses is let go: its signal is aborted as a lost lease, as another worker's rescue may run it", async () => {
+    const r = await open();
+    let aborted: unknown = null;
+    r.define(
+      defineJob('slow', {
+        leaseMs: 300,
+        retry: { maxAttempts: 1 },
+        handler: async (_p, ctx) => {
+          await new Promise((res) => ctx.signal.addEventListener('abort', res));
+          aborted = ctx.signal.reason;
+        },
+      }),
+    );
+    const { id } = await r.enqueue('slow', {});
+    // This worker alone cannot reach the store for its renewals.
+    failNext(r.store, 'heartbeatJobs', Infinity);
+    const lost: string[] = [];
+    r.events.on('job:lease_lost', (e) => lost.push(e.job.id));
+    const worker = r.work({ pollIntervalMs: 10, rescueIntervalMs: 60_000 });
+    await waitFor(() => aborted !== null);
+    expect((aborted as Error).name).toBe('LeaseLostError');
+    expect(lost).toEqual([id]);
+    await worker.stop();
+  });
 });

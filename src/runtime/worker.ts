@@ -718,6 +718,14 @@ export class Worker {
         }
       } catch (error) {
         this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'heartbeat' });
+        // A lease that lapsed unrenewed may be rescued and run elsewhere at any moment: let go of the job as if the
+        // store had said so (the store may be down for this worker alone, and up for the one that rescues it).
+        const now = this.deps.now();
+        for (const f of group) {
+          if (f.job.leaseExpiresAt === null || now < f.job.leaseExpiresAt) continue;
+          if (f.abort) f.abort.abort(new LeaseLostError(f.job.id));
+          else this.dropUnstarted(f.job);
+        }
       }
     }
   }
