@@ -3,7 +3,8 @@
  * compensated 7 days, dead 30, cancelled 7, per type overridable with defineJob's
  * `retention`; a child stays while its parent may still read it: unfinished, or
  * dead, since a redrive resumes a workflow in `join`; a job stays while its
- * idempotency key is live, which names it until `keyTtlMs` after it finished),
+ * idempotency key is live, which names it until `keyTtlMs` after it finished; a dead job
+ * holding its ordering key stays until redriven or purged, since the key's later jobs wait for it),
  * frees idempotency keys past their TTL, and drops old schedule fire records. Each statement handles one bounded batch (so no long lock and
  * no huge transaction), every write is fenced by the leader's term, and every
  * deleted job is counted by type and state in `pruned_counts`, so an audit

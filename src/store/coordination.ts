@@ -126,7 +126,8 @@ export interface CoordinationStore {
 
   /**
    * Fenced. Deletes up to `limit` finished jobs (and their events and once-results), counting them by type.
-   * A job whose parent is not finished is kept: a workflow waiting in `join` reads it.
+   * A job whose parent is not finished is kept: a workflow waiting in `join` reads it. A dead job holding its
+   * ordering key (orderingOnDead 'wait') is kept: the key's later jobs wait for it.
    */
   pruneJobs(p: PruneJobsParams): Promise<Record<string, number>>;
   /** Fenced. Frees up to `limit` idempotency keys past their TTL. */

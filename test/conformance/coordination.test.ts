@@ -219,6 +219,27 @@ describe.each(storeKinds)('coordination store conformance: %s', (kind) => {
     expect(await prune(T0 + 10 + 1_000_000)).toEqual({ a: 1 });
   });
 
+  it("retention keeps a dead job that holds its ordering key, so the key's later jobs go on waiting; one enqueued with orderingOnDead 'skip' goes", async () => {
+    const c = await open();
+    const [head, later, skipping] = await store.insertJobs(
+      [newJob({ orderingKey: 'acct-1' }), newJob({ orderingKey: 'acct-1' }), newJob({ orderingKey: 'acct-2', orderingOnDead: 'skip' })],
+      T0,
+    );
+    const claimed = await store.claimJobs({ workerId: 'w', queues: ['default'], types: ['tick'], limit: 10, leaseMs: 1000, now: T0 });
+    expect(claimed.map((j) => j.id).sort()).toEqual([head.job.id, skipping.job.id].sort());
+    const error = { kind: 'permanent', name: 'Error', message: 'boom', fingerprint: 'fp' };
+    for (const j of claimed) await store.failJob({ id: j.id, token: j.leaseToken, outcome: { kind: 'dead', reason: 'permanent', error }, now: T0 + 10 });
+    await c.acquireLease({ name: 'leader', holder: 'x', ttlMs: 60_000, now: T0 });
+    expect(await c.pruneJobs({ fence: { lease: 'leader', token: 1 }, state: 'dead', finishedBefore: T0 + 1000, exceptTypes: [], limit: 10, now: T0 + 2000 })).toEqual({ tick: 1 });
+    expect(await store.getJob(skipping.job.id)).toBeNull();
+    expect((await store.getJob(head.job.id))?.state).toBe('dead');
+    // The key still waits for its dead head: nothing to claim.
+    expect(await store.claimJobs({ workerId: 'w', queues: ['default'], types: ['tick'], limit: 10, leaseMs: 1000, now: T0 + 2000 })).toEqual([]);
+    // Purged by an operator, the head releases its key.
+    expect(await store.purgeDead({ ids: [head.job.id] })).toBe(1);
+    expect((await store.claimJobs({ workerId: 'w', queues: ['default'], types: ['tick'], limit: 10, leaseMs: 1000, now: T0 + 2000 })).map((j) => j.id)).toEqual([later.job.id]);
+  });
+
   it('retention prunes compensated workflows as a final state', async () => {
     const c = await open();
     const [job] = await store.insertJobs([newJob({ type: 'saga' })], T0);

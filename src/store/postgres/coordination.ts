@@ -260,6 +260,9 @@ export class PostgresCoordinationStore implements CoordinationStore {
              -- and while it is dead, since a redrive resumes it.
              AND NOT EXISTS (SELECT 1 FROM jobs parent WHERE parent.id = jobs.parent_id
                                AND parent.state NOT IN ('completed', 'cancelled', 'compensated'))
+             -- A dead job that holds its ordering key (orderingOnDead 'wait') holds it until it is redriven or
+             -- purged: pruned, the key's later jobs would run without it.
+             AND NOT (state = 'dead' AND ordering_key IS NOT NULL AND ordering_on_dead = 'wait')
            ORDER BY finished_at LIMIT $5
            FOR UPDATE SKIP LOCKED)
          RETURNING id, type`,

@@ -260,6 +260,9 @@ export class SqliteCoordinationStore implements CoordinationStore {
       // it is dead, since a redrive resumes it.
       `NOT EXISTS (SELECT 1 FROM jobs parent WHERE parent.id = jobs.parent_id
                      AND parent.state NOT IN ('completed', 'cancelled', 'compensated'))`,
+      // A dead job that holds its ordering key (orderingOnDead 'wait') holds it until it is redriven or purged:
+      // pruned, the key's later jobs would run without it.
+      "NOT (state = 'dead' AND ordering_key IS NOT NULL AND ordering_on_dead = 'wait')",
     ];
     const params: unknown[] = [p.state, p.finishedBefore, p.now];
     if (p.onlyTypes) clauses.push(`type IN (${placeholders(p.onlyTypes.length) || 'NULL'})`), params.push(...p.onlyTypes);
