@@ -123,4 +123,29 @@ describe.each(storeKinds)('runtime faults on %s', (kind) => {
     expect(lost).toEqual([id]);
     await worker.stop();
   });
+
+  it('a job whose heartbeats hang until its lease lapses is let go the same way: no answer in a heartbeat period counts as a failure', async () => {
+    const r = await open();
+    let aborted: unknown = null;
+    r.define(
+      defineJob('slow', {
+        leaseMs: 300,
+        retry: { maxAttempts: 1 },
+        handler: async (_p, ctx) => {
+          await new Promise((res) => ctx.signal.addEventListener('abort', res));
+          aborted = ctx.signal.reason;
+        },
+      }),
+    );
+    const { id } = await r.enqueue('slow', {});
+    // The store never answers this worker's renewals (a connection to it that hangs).
+    r.store.heartbeatJobs = () => new Promise(() => {});
+    const lost: string[] = [];
+    r.events.on('job:lease_lost', (e) => lost.push(e.job.id));
+    const worker = r.work({ pollIntervalMs: 10, rescueIntervalMs: 60_000 });
+    await waitFor(() => aborted !== null);
+    expect((aborted as Error).name).toBe('LeaseLostError');
+    expect(lost).toEqual([id]);
+    await worker.stop();
+  });
 });

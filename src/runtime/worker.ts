@@ -124,6 +124,8 @@ export class Worker {
   private sleepTakesWake = false;
   private woken = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** Heartbeat rounds sent and not answered yet. */
+  private heartbeatsUnanswered = 0;
   /**
    * The lease new jobs get (claims and hand-offs): the shortest of the types this worker serves, which are the
    * ones defined when it started. Heartbeats run every third of it, and extend each job to its own type's lease.
@@ -706,6 +708,17 @@ export class Worker {
       byLease.set(leaseMs, [...(byLease.get(leaseMs) ?? []), item]);
     for (const f of this.inFlight.values()) if (!f.abort.aborted) add(f.def.leaseMs, f);
     for (const job of this.buffer) add(this.deps.defs.get(job.type)!.leaseMs, { job });
+    // The last round has not answered in a heartbeat period (a store that hangs): as if it had failed.
+    if (this.heartbeatsUnanswered > 0) for (const group of byLease.values()) this.letGoLapsed(group);
+    this.heartbeatsUnanswered++;
+    try {
+      await this.renew(byLease);
+    } finally {
+      this.heartbeatsUnanswered--;
+    }
+  }
+
+  private async renew(byLease: Map<number, { job: Job; abort?: Abort }[]>): Promise<void> {
     for (const [leaseMs, group] of byLease) {
       try {
         const refs = group.map((f) => ({ id: f.job.id, token: f.job.leaseToken }));
@@ -718,15 +731,22 @@ export class Worker {
         }
       } catch (error) {
         this.deps.events.emit('worker:error', { workerId: this.id, error, during: 'heartbeat' });
-        // A lease that lapsed unrenewed may be rescued and run elsewhere at any moment: let go of the job as if the
-        // store had said so (the store may be down for this worker alone, and up for the one that rescues it).
-        const now = this.deps.now();
-        for (const f of group) {
-          if (f.job.leaseExpiresAt === null || now < f.job.leaseExpiresAt) continue;
-          if (f.abort) f.abort.abort(new LeaseLostError(f.job.id));
-          else this.dropUnstarted(f.job);
-        }
+        this.letGoLapsed(group);
       }
+    }
+  }
+
+  /**
+   * After a heartbeat failed or hung: a lease that lapsed unrenewed may be rescued and run elsewhere at any moment,
+   * so the worker lets go of its job as if the store had said so (the store may be out of reach for this worker
+   * alone, and reachable for the one that rescues it).
+   */
+  private letGoLapsed(group: { job: Job; abort?: Abort }[]) {
+    const now = this.deps.now();
+    for (const f of group) {
+      if (f.job.leaseExpiresAt === null || now < f.job.leaseExpiresAt) continue;
+      if (f.abort) f.abort.abort(new LeaseLostError(f.job.id));
+      else this.dropUnstarted(f.job);
     }
   }
 
