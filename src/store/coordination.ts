@@ -38,7 +38,10 @@ export interface ScheduleSpec {
 
 export interface ScheduleRecord extends ScheduleSpec {
   paused: boolean;
-  /** Bumped by every change of definition or pause state; a fire pass that read an older version writes nothing. */
+  /**
+   * Changed by every change of definition or pause state, drawn from one counter for all schedules (so a schedule
+   * removed and added again never repeats a version of its namesake); a fire pass that read another version writes nothing.
+   */
   version: number;
   nextFireAt: number | null;
   lastFireAt: number | null;

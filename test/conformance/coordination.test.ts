@@ -134,6 +134,18 @@ describe.each(storeKinds)('coordination store conformance: %s', (kind) => {
     expect(await store.countJobs({})).toBe(0);
   });
 
+  it('a fire pass that read a schedule since removed and added again under its name writes nothing', async () => {
+    const c = await open();
+    const { schedule: read } = await c.upsertSchedule(spec, T0, T0); // what a pass reads
+    await c.removeSchedule('billing');
+    await c.upsertSchedule({ ...spec, type: 'report', cron: '0 3 * * *' }, T0 + 86_400_000, T0 + 1);
+    await c.acquireLease({ name: 'leader', holder: 'a', ttlMs: 1000, now: T0 });
+    const r = await c.fireSchedule({ fence: { lease: 'leader', token: 1 }, name: 'billing', version: read.version, fires: [{ fireAt: T0, job: newJob() }], lastFireAt: T0, nextFireAt: T0 + 1000, now: T0 + 6 });
+    expect(r).toEqual([]);
+    expect(await store.countJobs({})).toBe(0);
+    expect(await c.listFires('billing', 10)).toEqual([]);
+  });
+
   it('pruning deletes exactly the finished jobs past the cutoff, in bounded batches, and counts them by type and state', async () => {
     const c = await open();
     const inserted = await store.insertJobs(

@@ -139,8 +139,8 @@ export class PostgresCoordinationStore implements CoordinationStore {
       const values = [spec.cron, spec.tz, spec.type, payload, misfire, spec.jitterMs, spec.source];
       if (!existing) {
         const { rows } = await c.query<ScheduleRow>(
-          `INSERT INTO schedules (name, cron, tz, type, payload, misfire, jitter_ms, source, next_fire_at, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+          `INSERT INTO schedules (name, cron, tz, type, payload, misfire, jitter_ms, source, next_fire_at, created_at, updated_at, version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, nextval('schedule_versions'))
            ON CONFLICT (name) DO NOTHING RETURNING *`,
           [spec.name, ...values, nextFireAt, now],
         );
@@ -160,7 +160,7 @@ export class PostgresCoordinationStore implements CoordinationStore {
       const timing = existing.cron !== spec.cron || existing.tz !== spec.tz;
       const { rows } = await c.query<ScheduleRow>(
         `UPDATE schedules SET cron = $1, tz = $2, type = $3, payload = $4, misfire = $5, jitter_ms = $6, source = $7,
-                version = version + 1, updated_at = $8, next_fire_at = CASE WHEN $9::boolean THEN $10::bigint ELSE next_fire_at END
+                version = nextval('schedule_versions'), updated_at = $8, next_fire_at = CASE WHEN $9::boolean THEN $10::bigint ELSE next_fire_at END
          WHERE name = $11 RETURNING *`,
         [...values, now, timing, nextFireAt, spec.name],
       );
@@ -187,7 +187,7 @@ export class PostgresCoordinationStore implements CoordinationStore {
     // The row as changed, or, when it was already in that state, as it is.
     const { rows } = await this.pool.query<ScheduleRow & { changed: boolean }>(
       `WITH changed AS (
-         UPDATE schedules SET paused = $1, version = version + 1, updated_at = $2 WHERE name = $3 AND paused <> $1 RETURNING *
+         UPDATE schedules SET paused = $1, version = nextval('schedule_versions'), updated_at = $2 WHERE name = $3 AND paused <> $1 RETURNING *
        )
        SELECT *, true AS changed FROM changed
        UNION ALL

@@ -72,6 +72,14 @@ export class SqliteCoordinationStore implements CoordinationStore {
     return this.db.transaction(fn).immediate();
   }
 
+  /**
+   * The next schedule version, from one counter for all schedules: a schedule removed and added again never gets a
+   * version its removed namesake had, so a fire pass that read the removed one writes nothing. Inside a write.
+   */
+  private nextVersion(): number {
+    return (this.db.prepare('UPDATE schedule_versions SET last = last + 1 WHERE id = 1 RETURNING last').get() as { last: number }).last;
+  }
+
   /** Throws unless `fence` names the current, unexpired holder. Call inside the write's transaction. */
   private checkFence(fence: Fence, now: number) {
     const ok = this.db
@@ -128,10 +136,10 @@ export class SqliteCoordinationStore implements CoordinationStore {
       if (!existing) {
         const row = this.db
           .prepare(
-            `INSERT INTO schedules (name, cron, tz, type, payload, misfire, jitter_ms, source, next_fire_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+            `INSERT INTO schedules (name, cron, tz, type, payload, misfire, jitter_ms, source, next_fire_at, created_at, updated_at, version)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
           )
-          .get(spec.name, ...values, nextFireAt, now, now) as ScheduleRow;
+          .get(spec.name, ...values, nextFireAt, now, now, this.nextVersion()) as ScheduleRow;
         return { schedule: toSchedule(row), change: 'created' as const };
       }
       const same = [existing.cron, existing.tz, existing.type, canonicalJson(JSON.parse(existing.payload)), existing.misfire, existing.jitter_ms, existing.source];
@@ -142,10 +150,10 @@ export class SqliteCoordinationStore implements CoordinationStore {
       const row = this.db
         .prepare(
           `UPDATE schedules SET cron = ?, tz = ?, type = ?, payload = ?, misfire = ?, jitter_ms = ?, source = ?,
-                  version = version + 1, updated_at = ?, next_fire_at = CASE WHEN ? THEN ? ELSE next_fire_at END
+                  version = ?, updated_at = ?, next_fire_at = CASE WHEN ? THEN ? ELSE next_fire_at END
            WHERE name = ? RETURNING *`,
         )
-        .get(...values, now, timing ? 1 : 0, nextFireAt, spec.name) as ScheduleRow;
+        .get(...values, this.nextVersion(), now, timing ? 1 : 0, nextFireAt, spec.name) as ScheduleRow;
       return { schedule: toSchedule(row), change: 'updated' as const };
     });
   }
@@ -165,12 +173,13 @@ export class SqliteCoordinationStore implements CoordinationStore {
 
   async setSchedulePaused(name: string, paused: boolean, now: number): Promise<{ schedule: ScheduleRecord; changed: boolean } | null> {
     return this.write(() => {
-      const changed = this.db
-        .prepare('UPDATE schedules SET paused = ?, version = version + 1, updated_at = ? WHERE name = ? AND paused <> ? RETURNING *')
-        .get(paused ? 1 : 0, now, name, paused ? 1 : 0) as ScheduleRow | undefined;
-      if (changed) return { schedule: toSchedule(changed), changed: true };
       const row = this.db.prepare('SELECT * FROM schedules WHERE name = ?').get(name) as ScheduleRow | undefined;
-      return row ? { schedule: toSchedule(row), changed: false } : null;
+      if (!row) return null;
+      if (row.paused === (paused ? 1 : 0)) return { schedule: toSchedule(row), changed: false };
+      const changed = this.db
+        .prepare('UPDATE schedules SET paused = ?, version = ?, updated_at = ? WHERE name = ? RETURNING *')
+        .get(paused ? 1 : 0, this.nextVersion(), now, name) as ScheduleRow;
+      return { schedule: toSchedule(changed), changed: true };
     });
   }
 

@@ -53,4 +53,14 @@ export const coordinationMigrations: Migration[] = [
       CREATE INDEX jobs_key_expiry ON jobs (key_expires_at) WHERE idempotency_key IS NOT NULL AND key_expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 31,
+    name: 'schedule versions from one sequence',
+    sql: `
+      -- Every schedule version is drawn from this sequence, so a schedule removed and added again under its name
+      -- never gets a version its first incarnation had: a fire pass that read the removed one writes nothing.
+      CREATE SEQUENCE schedule_versions;
+      SELECT setval('schedule_versions', (SELECT coalesce(max(version), 0) + 1 FROM schedules), false);
+    `,
+  },
 ];

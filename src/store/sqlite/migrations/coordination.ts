@@ -64,4 +64,14 @@ export const coordinationMigrations: Migration[] = [
       CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
     `,
   },
+  {
+    version: 32,
+    name: 'schedule versions from one counter',
+    sql: `
+      -- Every schedule version is drawn from this counter, so a schedule removed and added again under its name
+      -- never gets a version its first incarnation had: a fire pass that read the removed one writes nothing.
+      CREATE TABLE schedule_versions (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL);
+      INSERT INTO schedule_versions (id, last) SELECT 1, coalesce(max(version), 0) FROM schedules;
+    `,
+  },
 ];
