@@ -63,4 +63,14 @@ export const coordinationMigrations: Migration[] = [
       SELECT setval('schedule_versions', (SELECT coalesce(max(version), 0) + 1 FROM schedules), false);
     `,
   },
+  {
+    version: 32,
+    name: 'the finished jobs index covers compensated jobs',
+    sql: `
+      -- Retention prunes compensated workflows too; the index left them out, so each pass read the whole jobs table
+      -- for them. Keyed as on SQLite (its migration 31): every final state has a finished_at.
+      DROP INDEX jobs_finished;
+      CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE finished_at IS NOT NULL;
+    `,
+  },
 ];
