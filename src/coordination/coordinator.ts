@@ -143,7 +143,17 @@ export class Coordinator {
         nextDue = Math.min(nextDue ?? Infinity, s.nextFireAt);
         continue;
       }
-      const results = await this.fire(s, fence, now);
+      let results: FireResult[];
+      try {
+        results = await this.fire(s, fence, now);
+      } catch (error) {
+        if (error instanceof StaleTermError) throw error;
+        // One schedule that cannot be planned or stored (a zone or pattern this process's Node cannot read, say)
+        // must not stop the schedules after it, nor pruning: reported, and tried again on the next pass.
+        this.deps.logger.error({ schedule: s.name, err: (error as Error).message }, 'schedule not fired: its pass failed');
+        this.deps.events.emit('worker:error', { workerId: this.elector.holder, error, during: `schedule ${s.name}` });
+        continue;
+      }
       out.push(...results.map((r) => ({ ...r, schedule: s.name })));
       const after = await this.deps.store.coordination.getSchedule(s.name);
       if (after?.nextFireAt != null && !after.paused) nextDue = Math.min(nextDue ?? Infinity, after.nextFireAt);

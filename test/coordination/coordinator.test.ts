@@ -105,6 +105,27 @@ describe.each(storeKinds)('coordination services on %s', (kind) => {
     expect(jobs.every((j) => JSON.stringify(j.payload) === '{"n":1}')).toBe(true);
   });
 
+  it('a stored schedule this process cannot read (an unknown zone) is reported and skipped: the schedules after it fire', async () => {
+    url = freshStoreUrl(kind);
+    const r = await client();
+    const errors: string[] = [];
+    r.events.on('worker:error', (e) => void errors.push(e.during));
+    // Written by a process whose Node knew the zone, say; this one's Intl does not.
+    await r.store.coordination.upsertSchedule(
+      { name: 'a-elsewhere', cron: '0 * * * *', tz: 'Mars/Olympus_Mons', type: 'tick', payload: null, misfire: 'once', jitterMs: 0, source: 'runtime' },
+      T0 - 1000,
+      T0 - 2000,
+    );
+    await r.coordination.addSchedule('b-hourly', { cron: '0 * * * *', type: 'tick' });
+    const c = r.coordination.coordinator({ leaseMs: 10_000 });
+    await c.elector.runOnce();
+    clock = Date.parse('2026-03-08T07:00:00.500Z');
+    const pass = await c.runOnce();
+    expect(pass.fired.map((f) => [f.schedule, new Date(f.fireAt).toISOString()])).toEqual([['b-hourly', '2026-03-08T07:00:00.000Z']]);
+    expect(pass.pruned).not.toBeNull();
+    expect(errors).toEqual(['schedule a-elsewhere']);
+  });
+
   it('runtime schedules: add, list with next fire times, pause, resume (what passed meanwhile follows the misfire policy), remove; each change is an operator action', async () => {
     url = freshStoreUrl(kind);
     const r = await client();
