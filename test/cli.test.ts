@@ -183,9 +183,9 @@ describe('a worker with a bad configuration', () => {
     const cases: [string[], RegExp][] = [
       // Found after the worker started, these left it running with the error logged (runCli's timeout catches that).
       [['worker', '--jobs', BAD_SCHEDULES], /the schedules export of .*bad-schedules\.mjs must be an array/],
-      [['worker', '--jobs', FIXTURE_JOBS, '--leader-lease-ms', '99999999999'], /^error: --leader-lease-ms: /],
+      [['worker', '--jobs', FIXTURE_JOBS, '--leader-lease-ms', '99999999999'], /--leader-lease-ms must be from 300 to 44250/],
       [['worker', '--jobs', FIXTURE_JOBS, '--processes', '1', '--restart-delay', '-1'], /^error: --restart-delay: /],
-      [['worker', '--jobs', FIXTURE_JOBS, '--processes', '1', '--leader-lease-ms', '99999999999'], /^error: --leader-lease-ms: /],
+      [['worker', '--jobs', FIXTURE_JOBS, '--processes', '1', '--leader-lease-ms', '50000'], /--leader-lease-ms must be from 300 to 44250/],
       // Checked by the supervisor before it spawns: each process refusing it was restarted forever.
       [['worker', '--processes', '2', '--jobs', '/nope/missing.ts'], /does not exist/],
       [['worker', '--processes', '2', '--jobs', BAD_SCHEDULES], /the schedules export of .*bad-schedules\.mjs must be an array/],

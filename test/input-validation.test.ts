@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, createRebound, defineJob, Supervisor, ValidationError, type Rebound } from '../src/index.ts';
 import { dropStore, freshStoreUrl } from './helpers/stores.ts';
+import { checkCoordinatorOptions, MAX_DEFAULT_LEASE_MS } from '../src/config/coordinator-options.ts';
 
 const handler = async () => {};
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
@@ -98,8 +99,10 @@ describe('coordination.start() options', () => {
     [{ tickMs: 0 }, 'options.tickMs', /from 1/],
     [{ pruneBatchSize: 0 }, 'options.pruneBatchSize', /from 1 to 100000/],
     [{ leasMs: 5000 }, 'options.leasMs', /did you mean leaseMs\?/],
-    [{ misfireGraceMs: 10_000 }, 'options.misfireGraceMs', /shorter than leaseMs \(15000 ms\).*at least 15000/],
-    [{ leaseMs: 90_000 }, 'options.misfireGraceMs', /shorter than leaseMs \(90000 ms\)/],
+    // A failover takes up to leaseMs, a third of it more until a follower tries again, and tickMs (1000 by default).
+    [{ misfireGraceMs: 20_999 }, 'options.misfireGraceMs', /shorter than a leader failover can take \(21000 ms: leaseMs 15000.*at least 21000/],
+    [{ leaseMs: 90_000 }, 'options.misfireGraceMs', /failover can take \(121000 ms/],
+    [{ leaseMs: 3000, tickMs: 5000, misfireGraceMs: 8999 }, 'options.misfireGraceMs', /failover can take \(9000 ms/],
   ])('refuses %j, naming %s, and starts nothing', async (options, field, message) => {
     const rebound = await open();
     const err = thrown(() => rebound.coordination.start(options as never));
@@ -108,10 +111,13 @@ describe('coordination.start() options', () => {
     expect(err.message).toMatch(message);
   });
 
-  it('takes a grace that covers a failover: equal to leaseMs, or longer', async () => {
+  it('takes a grace that covers a failover: equal to it, or longer', async () => {
     const rebound = await open();
-    const coordinator = rebound.coordination.start({ leaseMs: 2000, misfireGraceMs: 2000 });
-    expect((coordinator as unknown as { graceMs: number }).graceMs).toBe(2000);
+    const coordinator = rebound.coordination.start({ leaseMs: 2000, misfireGraceMs: 2000 + 666 + 1000 });
+    expect((coordinator as unknown as { graceMs: number }).graceMs).toBe(3666);
+    // The longest lease the defaults allow, which the CLI's --leader-lease-ms takes at most.
+    expect(() => checkCoordinatorOptions({ leaseMs: MAX_DEFAULT_LEASE_MS })).not.toThrow();
+    expect(() => checkCoordinatorOptions({ leaseMs: MAX_DEFAULT_LEASE_MS + 1 })).toThrow(/failover can take \(60001 ms/);
     await coordinator.stop();
   });
 

@@ -26,6 +26,10 @@ const coordinatorOptionsSchema = z
 
 /** A fire time later than this behind now is a misfire (`misfireGraceMs`). */
 export const DEFAULT_MISFIRE_GRACE_MS = 60_000;
+/** How often the leader looks for due fire times at most (`tickMs`). */
+export const DEFAULT_TICK_MS = 1000;
+/** The longest leaseMs that the default grace and tick allow: failoverMs(44_250, 1000) is 60_000 (the CLI sets neither). */
+export const MAX_DEFAULT_LEASE_MS = 44_250;
 
 const KNOWN = [...Object.keys(coordinatorOptionsSchema.shape), ...Object.keys(retentionSchema.shape).map((k) => `retention.${k}`)];
 
@@ -40,16 +44,23 @@ export function checkCoordinatorOptions(options: unknown): CoordinatorOptions {
 }
 
 /**
- * A leader that dies holds its lease until it lapses, so the next leader may fire up to `leaseMs` late.
- * A grace shorter than that would turn the on-time fires of every failover into misfires
- * (skipped under `misfire: 'skip'`), so it is refused rather than left to surprise.
+ * How late the next leader may fire after a leader dies: its lease runs out `leaseMs` after its last renewal, a
+ * follower tries to take it every third of `leaseMs` (so up to that long after it ran out), and the new leader's
+ * first fire pass comes within `tickMs`. A grace shorter than that would turn the on-time fires of a failover
+ * into misfires (skipped under `misfire: 'skip'`), so it is refused rather than left to surprise.
  */
-function checkGraceCoversFailover(o: { leaseMs?: number; misfireGraceMs?: number }): void {
+function failoverMs(leaseMs: number, tickMs: number): number {
+  return leaseMs + Math.max(10, Math.floor(leaseMs / 3)) + tickMs;
+}
+
+function checkGraceCoversFailover(o: { leaseMs?: number; tickMs?: number; misfireGraceMs?: number }): void {
   const leaseMs = o.leaseMs ?? DEFAULT_LEASE_MS;
   const graceMs = o.misfireGraceMs ?? DEFAULT_MISFIRE_GRACE_MS;
-  if (graceMs >= leaseMs) return;
+  const needed = failoverMs(leaseMs, o.tickMs ?? DEFAULT_TICK_MS);
+  if (graceMs >= needed) return;
   throw new ValidationError(
     'options.misfireGraceMs',
-    `is ${graceMs} ms, shorter than leaseMs (${leaseMs} ms): a leader failover can take leaseMs, so its fires would be misfires; raise misfireGraceMs to at least ${leaseMs} or lower leaseMs`,
+    `is ${graceMs} ms, shorter than a leader failover can take (${needed} ms: leaseMs ${leaseMs}, a third of it between a follower's tries, and tickMs): ` +
+      `its on-time fires would be misfires; raise misfireGraceMs to at least ${needed} or lower leaseMs`,
   );
 }

@@ -8,7 +8,7 @@
  * idempotent and each rescue is fenced by the job's own lease token, so it
  * needs no leader, and rescue keeps working while leadership changes hands.
  */
-import { checkCoordinatorOptions, DEFAULT_MISFIRE_GRACE_MS } from '../config/coordinator-options.ts';
+import { checkCoordinatorOptions, DEFAULT_MISFIRE_GRACE_MS, DEFAULT_TICK_MS } from '../config/coordinator-options.ts';
 import type { JobDefinition, Logger } from '../define.ts';
 import { buildNewJob } from '../engine/enqueue-input.ts';
 import { StaleTermError } from '../errors.ts';
@@ -69,7 +69,7 @@ export class Coordinator {
     opts = checkCoordinatorOptions(opts);
     this.elector = new Elector(deps.store.coordination, { ...opts, now: deps.now, logger: deps.logger });
     this.pruner = new Pruner(deps.store.coordination, deps.defs, { retention: opts.retention, batchSize: opts.pruneBatchSize });
-    this.tickMs = opts.tickMs ?? 1000;
+    this.tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
     this.graceMs = opts.misfireGraceMs ?? DEFAULT_MISFIRE_GRACE_MS;
     this.pruneIntervalMs = opts.pruneIntervalMs ?? 60_000;
     this.elector.onLeadership(

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { MAX_DEFAULT_LEASE_MS } from '../../config/coordinator-options.ts';
 import { inFlagTerms, openClient, parseIntOption, UsageError } from '../context.ts';
 import { supervisedChild } from '../../runtime/supervised-child.ts';
 import { superviseFromCli } from './worker-supervisor.ts';
@@ -37,11 +38,10 @@ export function register(program: Command) {
     .option('--restart-delay <ms>', 'with --processes: first restart delay, doubling per crash (default 500)', parseIntOption('--restart-delay'))
     .option('--timeout-grace <ms>', 'with --processes: recycle a process whose handler ignores its abort this long past timeoutMs (default 5000)', parseIntOption('--timeout-grace'))
     .option('--no-coordinator', 'do not take part in leader election (schedules, pruning; see docs/coordination.md)')
-    .option('--leader-lease-ms <ms>', 'leader lease length (default 15000)', parseIntOption('--leader-lease-ms'))
+    .option('--leader-lease-ms <ms>', `leader lease length, from 300 to ${MAX_DEFAULT_LEASE_MS} (default 15000)`, parseIntOption('--leader-lease-ms', { min: 300, max: MAX_DEFAULT_LEASE_MS }))
     .action(async (o: Options, cmd: Command) => {
       if (!o.jobs) throw new UsageError('worker: --jobs FILE is required (a module that default-exports your job definitions)');
       if (o.concurrency < 1) throw new UsageError('--concurrency must be at least 1');
-      if (o.leaderLeaseMs !== undefined && o.leaderLeaseMs < 300) throw new UsageError('--leader-lease-ms must be at least 300');
       if (o.processes !== undefined) return superviseFromCli({ ...o, jobs: o.jobs, processes: o.processes }, cmd);
       // Listen before the first await: a SIGTERM while the worker starts must drain it, not kill
       // the process with a job half done.
