@@ -205,7 +205,10 @@ export class Elector {
     this.current = null;
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = null;
-    this.opts.logger?.warn({ lease: this.lease, term: l.token, holder: this.holder, reason }, 'stepped down');
+    // A stop is the normal end of a term; any other reason (a refused write, a failed renewal) deserves a look.
+    const fields = { lease: this.lease, term: l.token, holder: this.holder, reason };
+    if (reason === 'stopped') this.opts.logger?.info(fields, 'stepped down');
+    else this.opts.logger?.warn(fields, 'stepped down');
     for (const li of this.listeners) this.stopListener(li, l, reason);
   }
 

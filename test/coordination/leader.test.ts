@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.ts';
 import { Elector } from '../../src/coordination/leader.ts';
+import type { Logger } from '../../src/define.ts';
 import type { CoordinationStore } from '../../src/store/coordination.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor } from '../helpers/stores.ts';
 
@@ -119,5 +120,27 @@ describe.each(storeKinds)('leader election on %s', (kind) => {
     expect(seen).toEqual(['+1', '-1 lease not renewed in time', '+1 done', '+2', '+2 done']);
     await a.stop();
     expect(seen.at(-1)).toBe('-2 stopped');
+  });
+
+  it('logs a stop as the normal end of a term (info), and a term lost otherwise as a warning', async () => {
+    const { store } = await setup();
+    const logged: [string, string, unknown][] = [];
+    const logger: Logger = {
+      debug: () => {},
+      info: (o, m) => void logged.push(['info', String(m), (o as { reason?: unknown }).reason]),
+      warn: (o, m) => void logged.push(['warn', String(m), (o as { reason?: unknown }).reason]),
+      error: () => {},
+      child: () => logger,
+    };
+    const a = new Elector(store, { holder: 'a', leaseMs: 300, logger });
+    expect(await a.runOnce()).not.toBeNull();
+    await a.stepDown('lease not renewed in time');
+    const b = new Elector(store, { lease: 'other', holder: 'b', leaseMs: 300, logger });
+    expect(await b.runOnce()).not.toBeNull();
+    await b.stop();
+    expect(logged.filter(([, m]) => m === 'stepped down')).toEqual([
+      ['warn', 'stepped down', 'lease not renewed in time'],
+      ['info', 'stepped down', 'stopped'],
+    ]);
   });
 });
