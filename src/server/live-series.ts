@@ -137,7 +137,7 @@ export class LiveSeries {
     const at = Math.floor(now / this.bucketMs) * this.bucketMs;
     const last = this.buckets[this.buckets.length - 1];
     if (last && last.at === at) return last;
-    const b: Bucket = { at, completed: 0, retried: 0, dead: 0, run: new Map(), pickup: new Map(), errorsByType: {}, completedByQueue: {}, dlqSize: null, depth: null };
+    const b: Bucket = { at, completed: 0, retried: 0, dead: 0, run: new Map(), pickup: new Map(), errorsByType: byName(), completedByQueue: byName(), dlqSize: null, depth: null };
     this.buckets.push(b);
     if (this.buckets.length > this.keep) this.buckets.shift();
     return b;
@@ -171,7 +171,7 @@ export class LiveSeries {
   /** Errors (retries and deaths) by job type over the last `windowMs`. */
   errorsByType(windowMs = 10 * 60_000): Record<string, number> {
     const since = this.rebound.now() - windowMs;
-    const out: Record<string, number> = {};
+    const out = byName();
     for (const b of this.buckets) {
       if (b.at < since) continue;
       for (const [t, n] of Object.entries(b.errorsByType)) out[t] = (out[t] ?? 0) + n;
@@ -187,6 +187,11 @@ export class LiveSeries {
       .reduce((n, b) => n + (queue === undefined ? b.completed : (b.completedByQueue[queue] ?? 0)), 0);
     return done / 60;
   }
+}
+
+/** Counts keyed by a job type or queue name: no prototype, so `constructor`, `toString` and `__proto__` are names like any other. */
+function byName(): Record<string, number> {
+  return Object.create(null) as Record<string, number>;
 }
 
 function percentilesOf(hist: Map<number, number>): Percentiles | null {

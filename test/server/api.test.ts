@@ -10,6 +10,7 @@ import type { Job } from '../../src/job.ts';
 import { openapiDocument } from '../../src/server/openapi.ts';
 import { presentHistory } from '../../src/server/present.ts';
 import type { OperatorProviders } from '../../src/server/providers.ts';
+import { defineJob } from '../../src/index.ts';
 import { waitFor } from '../helpers/stores.ts';
 import { startHarness, type Harness } from './harness.ts';
 
@@ -362,6 +363,33 @@ describe('operator API', () => {
     const workers = await h.call('GET', '/api/workers', { token: h.tokens.viewer });
     expect(workers.body.processes[0].workers).toEqual([{ id: worker.id, inFlight: 0 }]);
     await worker.stop();
+  });
+
+  it('counts errors and completions of types and queues named like Object.prototype members (constructor, __proto__, toString) as numbers', async () => {
+    const fail = async () => {
+      throw new Error('down');
+    };
+    h = await startHarness({
+      jobs: [
+        defineJob('constructor', { retry: { maxAttempts: 1 }, handler: fail }),
+        defineJob('__proto__', { retry: { maxAttempts: 1 }, handler: fail }),
+        defineJob('toString', { queue: 'constructor', handler: async () => null }),
+      ],
+    });
+    await h.server.ctx.series.sample(); // the baseline
+    const worker = h.rebound.work({ pollIntervalMs: 20, queues: ['default', 'constructor'] });
+    for (const type of ['constructor', '__proto__', 'toString']) await h.rebound.enqueue(type, {});
+    await waitFor(async () => (await h.rebound.countJobs({ state: 'dead' })) === 2 && (await h.rebound.countJobs({ state: 'completed' })) === 1);
+    await worker.stop();
+    await h.server.ctx.series.sample();
+    const stats = await h.call('GET', '/api/stats?minutes=2', { token: h.tokens.viewer });
+    expect(Object.entries(stats.body.errorsByType).sort()).toEqual([
+      ['__proto__', 1],
+      ['constructor', 1],
+    ]);
+    const queues = await h.call('GET', '/api/queues', { token: h.tokens.viewer });
+    const q = queues.body.queues.find((x: { queue: string }) => x.queue === 'constructor');
+    expect(q.throughputPerSec).toBeCloseTo(1 / 60);
   });
 
   it('answers 501 not_implemented where a capability is absent', async () => {
