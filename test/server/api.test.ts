@@ -79,6 +79,38 @@ describe('operator API', () => {
     expect(doc.body.openapi).toBe('3.1.0');
   });
 
+  it('documents a 400 for every route that reads a parameter or a body, and the enqueue bounds the route enforces', async () => {
+    type Op = { parameters?: unknown[]; requestBody?: unknown; responses: Record<string, unknown> };
+    const without400 = Object.entries(openapiDocument.paths).flatMap(([path, ops]) =>
+      Object.entries(ops as Record<string, Op>)
+        .filter(([, op]) => (op.parameters?.length || op.requestBody) && !op.responses[400])
+        .map(([m]) => `${m.toUpperCase()} ${path}`),
+    );
+    expect(without400).toEqual([]);
+
+    h = await startHarness();
+    const paths = openapiDocument.paths as unknown as Record<string, Record<string, { requestBody: { content: Record<string, { schema: any }> } }>>;
+    const fields = paths['/api/jobs'].post.requestBody.content['application/json'].schema.properties as Record<string, { minimum?: number; maximum?: number; maxLength?: number }>;
+    const enqueue = (field: string, value: unknown) => h.call('POST', '/api/jobs', { body: { type: 'ok', [field]: value } });
+    let checked = 0;
+    for (const [field, s] of Object.entries(fields)) {
+      for (const [edge, beyond] of [
+        [s.minimum, s.minimum! - 1],
+        [s.maximum, s.maximum! + 1],
+        [s.maxLength && 'k'.repeat(s.maxLength), s.maxLength && 'k'.repeat(s.maxLength + 1)],
+      ]) {
+        if (edge === undefined) continue;
+        checked++;
+        expect([field, (await enqueue(field, edge)).status]).toEqual([field, 201]);
+        const refused = await enqueue(field, beyond);
+        expect([refused.status, refused.body.error.field]).toEqual([400, field]);
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(8);
+    const bulk = paths['/api/jobs/bulk'].post.requestBody.content['application/json'].schema.properties.jobs;
+    expect((await h.call('POST', '/api/jobs/bulk', { body: { jobs: Array(bulk.minItems - 1).fill({ type: 'ok' }) } })).status).toBe(400);
+  });
+
   it('answers health and readiness without a token', async () => {
     h = await startHarness();
     expect(await h.call('GET', '/healthz', { token: null })).toMatchObject({ status: 200, body: { status: 'ok' } });
