@@ -21,7 +21,7 @@ import type { InsertedJob, Selection, StateCounts, Store } from './store/store.t
 import { Worker, type WorkOptions } from './runtime/worker.ts';
 import type { WorkerPlugin } from './runtime/plugin.ts';
 import { maskJob, Visibility, type Stats, type VisibilityOptions } from './observability/index.ts';
-import { Breakers } from './runtime/breakers.ts';
+import { Breakers, checkSharedBreaker } from './runtime/breakers.ts';
 import { Backpressure, type Admission, type QueueLimit, type QueueStats } from './runtime/backpressure.ts';
 import { Limits } from './runtime/limits.ts';
 import { DlqWatcher, type DlqWatcherOptions } from './runtime/dlq-watcher.ts';
@@ -78,7 +78,13 @@ export async function createRebound(options: ReboundOptions = {}): Promise<Rebou
       throw new ConfigError(`cannot prepare the store: ${(err as Error).message}`);
     }
   }
-  return new Rebound(store, options);
+  try {
+    return new Rebound(store, options);
+  } catch (err) {
+    // A definition refused (by defineJob, or a breaker two types declare differently): close what was opened here.
+    if (typeof options.store !== 'object') await store.close();
+    throw err;
+  }
 }
 
 export class Rebound {
@@ -124,6 +130,7 @@ export class Rebound {
    * definitions it started with: its lease and heartbeat period were fixed from them (see work()).
    */
   define(def: JobDefinition): this {
+    checkSharedBreaker(def, this.defs.values());
     this.defs.set(def.type, def);
     return this;
   }

@@ -4,7 +4,7 @@
  * breaker closes after recovery, and the waiting and dead jobs complete.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BreakerOpenError, createRebound, defineJob, PermanentError, type Rebound, type ReboundEvents } from '../src/index.ts';
+import { BreakerOpenError, ConfigError, createRebound, defineJob, PermanentError, type Rebound, type ReboundEvents } from '../src/index.ts';
 import { startDownstream, type Downstream } from './helpers/downstream.ts';
 import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from './helpers/stores.ts';
 
@@ -305,5 +305,46 @@ describe.each(storeKinds)('circuit breakers on %s', (kind) => {
     expect(() => defineJob('x', { handler: () => 1, breaker: 'bad name!' })).toThrow(/breaker\.name/);
     rebound = await createRebound({ store: url });
     await expect(rebound.breakers.force('p', 'sideways' as never)).rejects.toMatchObject({ code: 'validation', field: 'to' });
+  });
+});
+
+describe('a breaker shared by job types', () => {
+  let url: string;
+  afterEach(async () => dropStore(url));
+  const noop = async () => null;
+
+  it('has one set of options: two types declaring one differently are refused, naming both; the same or none is fine', async () => {
+    url = freshStoreUrl('sqlite');
+    const counts = () => true;
+    const refused = await createRebound({
+      store: url,
+      jobs: [
+        defineJob('charge', { breaker: { name: 'payments', consecutiveFailures: 5 }, handler: noop }),
+        defineJob('refund', { breaker: { name: 'payments', consecutiveFailures: 3 }, handler: noop }),
+      ],
+    }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect((refused as Error).message).toMatch(/^job types "charge" and "refund" declare breaker "payments" with different consecutiveFailures: /);
+    expect((refused as Error).message).toContain('rebound.breakers.configure("payments", { consecutiveFailures })');
+
+    const r = await createRebound({
+      store: url,
+      jobs: [
+        defineJob('charge', { breaker: { name: 'payments', consecutiveFailures: 5, countsAsFailure: counts }, handler: noop }),
+        defineJob('refund', { breaker: { name: 'payments', consecutiveFailures: 5, countsAsFailure: counts }, handler: noop }),
+        defineJob('payout', { breaker: 'payments', handler: noop }),
+      ],
+    });
+    try {
+      expect(r.breakers.config('payments')).toMatchObject({ consecutiveFailures: 5 });
+      // Defined later, a conflicting type is refused too, and the definitions stay as they were.
+      const late = defineJob('capture', { breaker: { name: 'payments', countsAsFailure: () => false }, handler: noop });
+      expect(() => r.define(late)).toThrow(/job types "charge" and "capture" declare breaker "payments" with different countsAsFailure/);
+      expect([...r.definitions.keys()]).toEqual(['charge', 'refund', 'payout']);
+      // Redefining a type replaces it: its own old declaration is not a conflict.
+      r.define(defineJob('charge', { breaker: { name: 'payments', consecutiveFailures: 5 }, handler: noop }));
+    } finally {
+      await r.close();
+    }
   });
 });

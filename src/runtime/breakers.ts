@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BreakerGuard, JobDefinition, Logger } from '../define.ts';
-import { BreakerOpenError, LeaseLostError, ShutdownError, Snooze, ValidationError } from '../errors.ts';
+import { BreakerOpenError, ConfigError, LeaseLostError, ShutdownError, Snooze, ValidationError } from '../errors.ts';
 import type { ReboundEmitter } from '../events.ts';
 import { KeyedBatcher, ONE_FLUSH_AT_A_TIME } from '../engine/batcher.ts';
 import { MAX_LIST_LIMIT } from '../engine/job-query.ts';
@@ -68,6 +68,28 @@ export interface BreakersDeps {
 
 /** How long a job refused by a breaker sleeps at most before it is looked at again (the claim gate holds it meanwhile). */
 const MAX_SNOOZE_MS = 2000;
+
+/**
+ * Job types that share a breaker share its options: a breaker has one threshold, one cool-down, one
+ * `countsAsFailure`. Two types declaring one option differently are refused, rather than the last one
+ * defined deciding for both without a word.
+ */
+export function checkSharedBreaker(def: JobDefinition, others: Iterable<JobDefinition>): void {
+  const spec = def.breaker;
+  if (!spec) return;
+  for (const other of others) {
+    if (other.type === def.type || other.breaker?.name !== spec.name) continue;
+    const theirs = other.breaker as Record<string, unknown>;
+    for (const [key, value] of Object.entries(spec)) {
+      if (key === 'name' || value === undefined || theirs[key] === undefined || theirs[key] === value) continue;
+      throw new ConfigError(
+        `job types "${other.type}" and "${def.type}" declare breaker "${spec.name}" with different ${key}: ` +
+          `a breaker shared by types has one set of options; give them the same ${key}, declare it on one type only, ` +
+          `or set it with rebound.breakers.configure("${spec.name}", { ${key} })`,
+      );
+    }
+  }
+}
 
 export class Breakers {
   private readonly configured = new Map<string, Partial<BreakerConfig>>();
