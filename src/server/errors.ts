@@ -3,6 +3,7 @@
  * Library errors map by their `code`; bad bodies are 400/413/415, never 500.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../define.ts';
 import { ReboundError } from '../errors.ts';
 
 export class ApiError extends ReboundError {
@@ -62,7 +63,12 @@ export function errorBody(code: string, message: string, field?: string): ErrorB
   return { error: { code, message, ...(field ? { field } : {}) } };
 }
 
-export function handleError(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
+/** The server's error handler: what is not the caller's fault is written to `logger` (the server answers "see its log"). */
+export function errorHandler(logger: Logger) {
+  return (err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) => handleError(err, req, reply, logger);
+}
+
+function handleError(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply, logger: Logger) {
   const e = err as FastifyError & { field?: string; retryAfterMs?: number; retryAfterSec?: number; status?: number };
   if (err instanceof ApiError) {
     if (err.retryAfterSec) reply.header('Retry-After', String(err.retryAfterSec));
@@ -85,7 +91,7 @@ export function handleError(err: FastifyError | Error, req: FastifyRequest, repl
     const code = CODE_BY_STATUS[status] ?? 'bad_request';
     return reply.status(status).send(errorBody(code, e.message));
   }
-  req.log.error({ err }, 'request failed');
+  logger.error({ err, method: req.method, url: req.url.split('?')[0] }, `${req.method} ${req.url.split('?')[0]} failed: ${err.message}`);
   return reply.status(500).send(errorBody('internal', 'the server failed to handle this request; see its log'));
 }
 

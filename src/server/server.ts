@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Rebound } from '../rebound.ts';
 import type { Worker } from '../runtime/worker.ts';
 import { Authenticator, can, type Permission, type Principal } from './auth.ts';
-import { ApiError, handleError, handleNotFound } from './errors.ts';
+import { ApiError, errorHandler, handleNotFound } from './errors.ts';
 import { LiveSeries } from './live-series.ts';
 import type { OperatorProviders } from './providers.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
@@ -62,6 +62,8 @@ export interface OperatorServer {
 const MAX_PARAM_LENGTH = 1024;
 
 export async function buildServer(opts: ServerOptions): Promise<OperatorServer> {
+  // Fastify's own logger stays off: failures go to the client's logger, with the rest of Rebound's logs.
+  const handleError = errorHandler(opts.rebound.logger);
   const app = Fastify({
     logger: false,
     bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024,

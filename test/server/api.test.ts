@@ -4,7 +4,7 @@
  * providers here (their capabilities plug in the same way in `rebound start`).
  */
 import { request } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ReboundEvents } from '../../src/events.ts';
 import type { Job } from '../../src/job.ts';
 import { openapiDocument } from '../../src/server/openapi.ts';
@@ -215,6 +215,17 @@ describe('operator API', () => {
     expect(text.status).toBe(415);
     expect(text.body.error.code).toBe('unsupported_media_type');
     expect(await h.rebound.countJobs()).toBe(0);
+  });
+
+  it('answers an unexpected failure with 500 internal and no details, and writes it to the client\'s log as it says', async () => {
+    h = await startHarness({ providers: { breakers: { list: async () => Promise.reject(new Error('connection to the store lost')), force: async () => null } } });
+    const logged: unknown[][] = [];
+    vi.spyOn(h.rebound.logger, 'error').mockImplementation((...args: unknown[]) => void logged.push(args));
+    const failed = await h.call('GET', '/api/breakers', { token: h.tokens.viewer });
+    expect(failed).toMatchObject({ status: 500, body: { error: { code: 'internal', message: expect.stringContaining('see its log') } } });
+    expect(JSON.stringify(failed.body)).not.toContain('connection to the store lost');
+    expect(logged).toHaveLength(1);
+    expect(logged[0][0]).toMatchObject({ err: { message: 'connection to the store lost' }, method: 'GET', url: '/api/breakers' });
   });
 
   it('answers 429 with Retry-After when the queue is full', async () => {
