@@ -116,7 +116,30 @@ export async function buildServer(opts: ServerOptions): Promise<OperatorServer> 
   app.addHook('onClose', async () => {
     if (!opts.series) ctx.series.stop();
   });
+  drainOnClose(app);
   return { app, ctx, routes };
+}
+
+/**
+ * Closing lets every handler already running finish and send its answer, then ends every connection.
+ * Without this, close waited for each open connection, so one client that sent a request's headers but
+ * not its body (even one answered 401 at once) held the shutdown of `rebound start`, and the workers'
+ * graceful stop after it, for as long as Node waits for a request (5 minutes).
+ */
+function drainOnClose(app: FastifyInstance): void {
+  let running = 0;
+  let drained: (() => void) | null = null;
+  app.addHook('preHandler', async (_req, reply) => {
+    running++;
+    // 'close' comes once the answer is sent or the connection is gone, whichever happens.
+    reply.raw.once('close', () => {
+      if (--running === 0) drained?.();
+    });
+  });
+  app.addHook('preClose', async () => {
+    if (running > 0) await new Promise<void>((resolve) => (drained = resolve));
+    app.server.closeAllConnections();
+  });
 }
 
 function header(v: string | string[] | undefined): string | undefined {

@@ -4,6 +4,7 @@
  * providers here (their capabilities plug in the same way in `rebound start`).
  */
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ReboundEvents } from '../../src/events.ts';
 import type { Job } from '../../src/job.ts';
@@ -226,6 +227,41 @@ describe('operator API', () => {
     expect(JSON.stringify(failed.body)).not.toContain('connection to the store lost');
     expect(logged).toHaveLength(1);
     expect(logged[0][0]).toMatchObject({ err: { message: 'connection to the store lost' }, method: 'GET', url: '/api/breakers' });
+  });
+
+  it('on close, answers the requests already running and ends the connections of clients that never finish sending a body', async () => {
+    let listed!: () => void;
+    const called = new Promise<void>((r) => (listed = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    h = await startHarness({
+      providers: {
+        breakers: {
+          list: async () => {
+            listed();
+            await gate;
+            return [{ name: 'payments', state: 'closed' }];
+          },
+          force: async () => null,
+        },
+      },
+    });
+    // Headers and half a body, never the rest: answered 401 at once, the connection stays open.
+    const { port } = new URL(h.url);
+    const stalled = connect(Number(port), '127.0.0.1');
+    const ended = new Promise<void>((r) => stalled.on('close', () => r()));
+    let answer = '';
+    const answered = new Promise<void>((r) => stalled.on('data', (c) => ((answer += c), answer.includes('\r\n\r\n') && r())));
+    stalled.write(`POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"type":`);
+    await answered;
+    expect(answer).toMatch(/^HTTP\/1\.1 401/);
+    const running = h.call('GET', '/api/breakers', { token: h.tokens.viewer });
+    await called;
+    const closing = h.server.app.close();
+    release();
+    expect((await running).status).toBe(200);
+    await closing;
+    await ended;
   });
 
   it('answers 429 with Retry-After when the queue is full', async () => {
