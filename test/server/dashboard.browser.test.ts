@@ -127,6 +127,25 @@ describe('dashboard in Chromium', () => {
     await page.close();
   });
 
+  it('verifies the audit chain when the Audit page opens and when asked, not on every refresh of the recent actions', async () => {
+    const page = await signIn(h.tokens.viewer);
+    let verifies = 0;
+    let recents = 0;
+    page.on('request', (r) => {
+      const path = new URL(r.url()).pathname;
+      if (path === '/api/audit/verify') verifies++;
+      else if (path === '/api/audit') recents++;
+    });
+    await page.goto(`${h.url}/#/audit`);
+    await expect.poll(() => page.getByTestId('audit-verify').textContent()).toContain('chain intact');
+    await expect.poll(() => recents, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    expect(verifies).toBe(1);
+    await page.getByRole('button', { name: 'Verify again' }).click();
+    await expect.poll(() => verifies).toBe(2);
+    await expect.poll(() => page.getByTestId('audit-verify').textContent()).toContain('chain intact');
+    await page.close();
+  });
+
   it('opens a dead job from the dead letter queue, redrives it, and sees it complete', async () => {
     const dead = await h.rebound.enqueue('ledger.post', { entry: 7 });
     await waitFor(async () => (await h.rebound.getJob(dead.id))?.state === 'dead');

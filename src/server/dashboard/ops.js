@@ -63,11 +63,28 @@ export function mountSchedules(root, ctx) {
 
 export function mountAudit(root, ctx) {
   if (!ctx.has('audit')) return unavailable(root, 'Audit', 'The audit trail is');
-  root.innerHTML = '<h1>Audit trail</h1><div id="verify" class="panel"></div><div class="panel"><h2>Recent operator actions</h2><table id="audit"></table></div>';
+  root.innerHTML = `<h1>Audit trail</h1><div class="panel"><h2>Verification</h2><div class="actions"><button id="verify-again" type="button">Verify again</button></div><div id="verify"></div></div><div class="panel"><h2>Recent operator actions</h2><table id="audit"></table></div>`;
+  // Verifying walks the whole chain (every job submission too): once when the page opens and on request,
+  // never on the refresh timer, or an open tab would keep the server reading the entire trail.
+  const verifyEl = root.querySelector('#verify');
+  const button = root.querySelector('#verify-again');
+  const verify = async () => {
+    button.disabled = true;
+    verifyEl.innerHTML = '<p class="muted" data-testid="audit-verify">verifying…</p>';
+    try {
+      const v = await ctx.api('GET', '/api/audit/verify');
+      const ok = v.ok ?? v.valid;
+      verifyEl.innerHTML = `<p data-testid="audit-verify">${ok ? '<span class="state completed">chain intact</span>' : `<span class="state dead">chain broken${v.problem ? `: ${esc(v.problem.reason)} at entry ${esc(v.problem.seq)}` : ''}</span>`} <span class="muted">checked ${esc(time(Date.now()))}</span></p>${json(v)}`;
+    } catch (err) {
+      verifyEl.innerHTML = `<p class="error" data-testid="audit-verify">${esc(err.message)}</p>`;
+    } finally {
+      button.disabled = false;
+    }
+  };
+  button.addEventListener('click', () => void verify());
+  void verify();
   const refresh = async () => {
-    const [verify, recent] = await Promise.all([ctx.api('GET', '/api/audit/verify'), ctx.api('GET', '/api/audit?limit=100&kind=operator')]);
-    const ok = verify.ok ?? verify.valid;
-    root.querySelector('#verify').innerHTML = `<h2>Verification</h2><p data-testid="audit-verify">${ok ? '<span class="state completed">chain intact</span>' : `<span class="state dead">chain broken${verify.problem ? `: ${esc(verify.problem.reason)} at entry ${esc(verify.problem.seq)}` : ''}</span>`}</p>${json(verify)}`;
+    const recent = await ctx.api('GET', '/api/audit?limit=100&kind=operator');
     root.querySelector('#audit').innerHTML = `<tr><th>Time</th><th>Actor</th><th>Action</th><th>Target</th><th>Details</th></tr>${recent.entries
       .map((e) => `<tr><td>${esc(time(e.at ?? e.time))}</td><td>${esc(e.actor)}</td><td>${esc(e.action)}</td><td class="mono">${esc(e.target ?? '')}</td><td class="mono">${details(e.details)}</td></tr>`)
       .join('')}`;
