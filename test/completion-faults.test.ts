@@ -4,10 +4,9 @@
  * store (U+0000, unpaired surrogates) go through the real write paths.
  */
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, defineWorkflow, Snooze, type Rebound } from '../src/index.ts';
-import { dropStore, freshStoreUrl, storeKinds, waitFor, type StoreKind } from './helpers/stores.ts';
+import { dropStore, freshStoreUrl, schemaClient, storeKinds, waitFor, type StoreKind } from './helpers/stores.ts';
 
 /** A trigger that makes the store refuse to move a running job to any of `states`, until `lift()`. */
 async function refuseOutcomes(kind: StoreKind, url: string, states: string[]): Promise<{ lift: () => Promise<void> }> {
@@ -23,11 +22,7 @@ async function refuseOutcomes(kind: StoreKind, url: string, states: string[]): P
       },
     };
   }
-  const u = new URL(url);
-  const schema = u.searchParams.get('schema')!;
-  u.searchParams.delete('schema');
-  const client = new pg.Client({ connectionString: u.toString() });
-  await client.connect();
+  const { client, schema } = await schemaClient(url);
   await client.query(`CREATE FUNCTION "${schema}".refuse_outcome() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN IF OLD.state = 'running' AND NEW.state IN (${list}) THEN RAISE EXCEPTION 'injected: outcome refused'; END IF; RETURN NEW; END $$`);
   await client.query(`CREATE TRIGGER refuse_outcome BEFORE UPDATE ON "${schema}".jobs FOR EACH ROW EXECUTE FUNCTION "${schema}".refuse_outcome()`);

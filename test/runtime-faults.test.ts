@@ -36,6 +36,33 @@ describe.each(storeKinds)('runtime faults on %s', (kind) => {
     return rebound;
   };
 
+  /** A job on a 300 ms lease whose handler waits for its abort; `letGo` runs it and checks it is let go as a lost lease. */
+  const slowJobWithShortLease = async () => {
+    const r = await open();
+    let aborted: unknown = null;
+    r.define(
+      defineJob('slow', {
+        leaseMs: 300,
+        retry: { maxAttempts: 1 },
+        handler: async (_p, ctx) => {
+          await new Promise((res) => ctx.signal.addEventListener('abort', res));
+          aborted = ctx.signal.reason;
+        },
+      }),
+    );
+    const { id } = await r.enqueue('slow', {});
+    const letGo = async () => {
+      const lost: string[] = [];
+      r.events.on('job:lease_lost', (e) => lost.push(e.job.id));
+      const worker = r.work({ pollIntervalMs: 10, rescueIntervalMs: 60_000 });
+      await waitFor(() => aborted !== null);
+      expect((aborted as Error).name).toBe('LeaseLostError');
+      expect(lost).toEqual([id]);
+      await worker.stop();
+    };
+    return { r, id, letGo };
+  };
+
   it('a draining worker whose look at the queue fails looks again and drains, instead of stopping its claims for good', async () => {
     const r = await open();
     r.define(defineJob('a', { handler: async () => 'done' }));
@@ -100,52 +127,16 @@ describe.each(storeKinds)('runtime faults on %s', (kind) => {
   });
 
   it("a job whose heartbeats fail until its lease lapses is let go: its signal is aborted as a lost lease, as another worker's rescue may run it", async () => {
-    const r = await open();
-    let aborted: unknown = null;
-    r.define(
-      defineJob('slow', {
-        leaseMs: 300,
-        retry: { maxAttempts: 1 },
-        handler: async (_p, ctx) => {
-          await new Promise((res) => ctx.signal.addEventListener('abort', res));
-          aborted = ctx.signal.reason;
-        },
-      }),
-    );
-    const { id } = await r.enqueue('slow', {});
+    const { r, letGo } = await slowJobWithShortLease();
     // This worker alone cannot reach the store for its renewals.
     failNext(r.store, 'heartbeatJobs', Infinity);
-    const lost: string[] = [];
-    r.events.on('job:lease_lost', (e) => lost.push(e.job.id));
-    const worker = r.work({ pollIntervalMs: 10, rescueIntervalMs: 60_000 });
-    await waitFor(() => aborted !== null);
-    expect((aborted as Error).name).toBe('LeaseLostError');
-    expect(lost).toEqual([id]);
-    await worker.stop();
+    await letGo();
   });
 
   it('a job whose heartbeats hang until its lease lapses is let go the same way: no answer in a heartbeat period counts as a failure', async () => {
-    const r = await open();
-    let aborted: unknown = null;
-    r.define(
-      defineJob('slow', {
-        leaseMs: 300,
-        retry: { maxAttempts: 1 },
-        handler: async (_p, ctx) => {
-          await new Promise((res) => ctx.signal.addEventListener('abort', res));
-          aborted = ctx.signal.reason;
-        },
-      }),
-    );
-    const { id } = await r.enqueue('slow', {});
+    const { r, letGo } = await slowJobWithShortLease();
     // The store never answers this worker's renewals (a connection to it that hangs).
     r.store.heartbeatJobs = () => new Promise(() => {});
-    const lost: string[] = [];
-    r.events.on('job:lease_lost', (e) => lost.push(e.job.id));
-    const worker = r.work({ pollIntervalMs: 10, rescueIntervalMs: 60_000 });
-    await waitFor(() => aborted !== null);
-    expect((aborted as Error).name).toBe('LeaseLostError');
-    expect(lost).toEqual([id]);
-    await worker.stop();
+    await letGo();
   });
 });

@@ -5,7 +5,8 @@
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
+import { schemaClient } from '../helpers/stores.ts';
 
 const TABLES = ['jobs', 'job_events', 'job_once'];
 
@@ -20,11 +21,7 @@ export async function tablesDigest(storeUrl: string): Promise<string> {
     }
     return hash.digest('hex');
   }
-  const url = new URL(storeUrl);
-  const schema = url.searchParams.get('schema')!;
-  url.searchParams.delete('schema');
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
+  const { client, schema } = await schemaClient(storeUrl);
   try {
     for (const t of TABLES) {
       const { rows } = await client.query(`SELECT coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') AS d FROM "${schema}".${t} x`);

@@ -3,10 +3,9 @@
  * PostgreSQL, compensated workflows included: without one, every prune pass
  * read the whole jobs table for them.
  */
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open.ts';
-import { dropStore, freshStoreUrl } from '../helpers/stores.ts';
+import { dropStore, freshStoreUrl, schemaClient } from '../helpers/stores.ts';
 
 describe('retention on postgres', () => {
   let url: string;
@@ -19,11 +18,7 @@ describe('retention on postgres', () => {
     const store = await openStore(url);
     await store.migrate();
     await store.close();
-    const u = new URL(url);
-    const schema = u.searchParams.get('schema')!;
-    u.searchParams.delete('schema');
-    const client = new pg.Client({ connectionString: u.toString() });
-    await client.connect();
+    const { client, schema } = await schemaClient(url);
     try {
       await client.query(`SET search_path TO "${schema}"`);
       await client.query('SET enable_seqscan = off'); // an empty table: make the planner say whether an index serves the query

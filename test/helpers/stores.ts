@@ -25,14 +25,20 @@ export function freshStoreUrl(kind: StoreKind): string {
   return url.toString();
 }
 
-/** Drops a test schema (PostgreSQL); SQLite files live in the temp dir. */
-export async function dropStore(url: string): Promise<void> {
-  if (!url.startsWith('postgres')) return;
+/** A raw client connected to a PostgreSQL store URL's server, and the URL's schema; the caller ends the client. */
+export async function schemaClient(url: string): Promise<{ client: pg.Client; schema: string }> {
   const u = new URL(url);
   const schema = u.searchParams.get('schema')!;
   u.searchParams.delete('schema');
   const client = new pg.Client({ connectionString: u.toString() });
   await client.connect();
+  return { client, schema };
+}
+
+/** Drops a test schema (PostgreSQL); SQLite files live in the temp dir. */
+export async function dropStore(url: string): Promise<void> {
+  if (!url.startsWith('postgres')) return;
+  const { client, schema } = await schemaClient(url);
   try {
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   } finally {
