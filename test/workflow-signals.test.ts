@@ -5,9 +5,12 @@
  * command line exit 1 with a one-line error.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, defineJob, defineWorkflow, InvalidStateError, NotAWorkflowError, type Job, type Rebound } from '../src/index.ts';
+import { createRebound, defineJob, defineWorkflow, InvalidStateError, JobNotFoundError, NotAWorkflowError, type Job, type Rebound } from '../src/index.ts';
+import { openStore } from '../src/store/open.ts';
+import type { Store } from '../src/store/store.ts';
 import { FIXTURE_JOBS, runCli } from './helpers/cli.ts';
-import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
+import { jobFactory, T0 } from './helpers/new-job.ts';
+import { dropStore, freshStoreUrl, schemaClient, storeKinds, waitFor, type StoreKind } from './helpers/stores.ts';
 import { startHarness, type Harness } from './server/harness.ts';
 
 const sendEmail = defineJob('send-email', { handler: async () => 'sent' });
@@ -67,6 +70,78 @@ describe.each(storeKinds)('signals on %s', (kind) => {
       );
     }
     expect((await r.store.workflows.listSignals(early.id)).map((s) => s.payload)).toEqual(['yes', 'ignored: the first one is delivered']);
+  });
+});
+
+const wfJob = jobFactory('wf');
+
+/** A fresh store holding one claimed job of type 'wf'. */
+async function storeWithRunningJob(kind: StoreKind) {
+  const url = freshStoreUrl(kind);
+  const store = await openStore(url);
+  await store.migrate();
+  await store.insertJobs([wfJob()], T0);
+  const [job] = await store.claimJobs({ workerId: 'w1', queues: ['default'], types: ['wf'], limit: 1, leaseMs: 60_000, now: T0 });
+  return { url, store, job };
+}
+
+describe.each(storeKinds)('a signal and its workflow finishing at once, on %s', (kind) => {
+  let url: string;
+  let store: Store;
+  afterEach(async () => {
+    await store?.close();
+    await dropStore(url);
+  });
+
+  it('the store refuses a signal to a finished job in the transaction that would store it, and stores nothing', async () => {
+    const fresh = await storeWithRunningJob(kind);
+    ({ url, store } = fresh);
+    const job = fresh.job;
+    await store.completeJobs([{ id: job.id, token: job.leaseToken, result: 'done' }], T0 + 1);
+    // The client's own look at the job came before this finish: the store's insert is where the check must hold.
+    const err = await store.workflows.sendSignal({ jobId: job.id, name: 'late', payload: null, now: T0 + 2 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidStateError);
+    expect((err as Error).message).toBe(
+      `job ${job.id} (type "wf") is completed: a finished job takes no signals, only an unfinished workflow does; the signal was not stored`,
+    );
+    await expect(store.workflows.sendSignal({ jobId: '424242', name: 'late', payload: null, now: T0 + 2 })).rejects.toBeInstanceOf(JobNotFoundError);
+    expect(await store.workflows.listSignals(job.id)).toEqual([]);
+    expect(await store.workflows.listSignals('424242')).toEqual([]);
+  });
+});
+
+describe('a signal and its workflow finishing at once, on postgres under READ COMMITTED', () => {
+  let url: string;
+  let store: Store;
+  afterEach(async () => {
+    await store?.close();
+    await dropStore(url);
+  });
+
+  it('a signal sent while an uncommitted finish holds the job waits for it, then is refused', async () => {
+    const fresh = await storeWithRunningJob('postgres');
+    ({ url, store } = fresh);
+    const job = fresh.job;
+    const { client, schema } = await schemaClient(url);
+    const watcher = await schemaClient(url);
+    try {
+      await client.query('BEGIN');
+      await client.query(`UPDATE "${schema}".jobs SET state = 'completed', finished_at = $2 WHERE id = $1`, [Number(job.id), T0 + 1]);
+      const sent = store.workflows.sendSignal({ jobId: job.id, name: 'late', payload: null, now: T0 + 1 }).catch((e: unknown) => e);
+      // A snapshot taken now would still read the job as running; the signal must wait for the finish's row.
+      await waitFor(async () => {
+        const { rows } = await watcher.client.query(
+          "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT type, state FROM jobs%' AND datname = current_database()",
+        );
+        return rows.length > 0;
+      });
+      await client.query('COMMIT');
+      expect(await sent).toBeInstanceOf(InvalidStateError);
+    } finally {
+      await client.end();
+      await watcher.client.end();
+    }
+    expect(await store.workflows.listSignals(job.id)).toEqual([]);
   });
 });
 

@@ -4,7 +4,8 @@
  * position order, and the signals sent to it. The job row stays the unit of
  * claiming; these tables hold what a replay needs. `now` comes from the caller.
  */
-import type { ErrorInfo, Json } from '../job.ts';
+import { InvalidStateError } from '../errors.ts';
+import { FINAL_STATES, type ErrorInfo, type JobState, type Json } from '../job.ts';
 
 export type RunStatus = 'running' | 'compensating' | 'completed' | 'compensated' | 'failed' | 'cancelled';
 
@@ -63,6 +64,19 @@ export interface SendSignalParams {
 }
 
 /**
+ * A finished job takes no signals: nothing would ever read them. Stores check this in the transaction that
+ * stores the signal, holding the job's row, so a run that finishes at that moment either finishes after the
+ * signal is stored or refuses it; a check made before, in another transaction, lets the finish in between.
+ */
+export function refuseSignalIfFinished(job: { id: string; type: string; state: JobState }): void {
+  if (!FINAL_STATES.includes(job.state)) return;
+  const redrive = job.state === 'dead' ? '; a dead workflow takes signals again once redriven (rebound dlq redrive)' : '';
+  throw new InvalidStateError(
+    `job ${job.id} (type "${job.type}") is ${job.state}: a finished job takes no signals, only an unfinished workflow does${redrive}; the signal was not stored`,
+  );
+}
+
+/**
  * The writes an execution of a run makes take its job's lease token (`token`, the attempt's fencing token).
  * Such a write is made only while the job is running under that token, atomically with the check; otherwise
  * it throws LeaseLostError and writes nothing. So an executor that timed out or lost its lease, and keeps
@@ -93,7 +107,11 @@ export interface WorkflowStore {
    * periodic pass calls it. Returns how many parents it woke.
    */
   wakeMissed(now: number): Promise<number>;
-  /** Stores a signal; wakes the job when its run waits for this signal. Returns whether it woke the job. */
+  /**
+   * Stores a signal; wakes the job when its run waits for this signal. Returns whether it woke the job.
+   * A finished job refuses it (InvalidStateError, refuseSignalIfFinished) and a missing one is not found
+   * (JobNotFoundError), both checked atomically with the insert: nothing is stored.
+   */
   sendSignal(p: SendSignalParams): Promise<{ signalId: string; woke: boolean }>;
   /**
    * Delivers a signal to history position `seq`: the one it already received,

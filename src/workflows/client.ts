@@ -1,8 +1,8 @@
 /** What the client offers about workflows: signals, and a run's state and history. */
-import { InvalidStateError, JobNotFoundError, NotAWorkflowError, ValidationError } from '../errors.ts';
+import { JobNotFoundError, NotAWorkflowError, ValidationError } from '../errors.ts';
 import type { JobDefinition } from '../define.ts';
 import { jobIdOf, shownId } from '../engine/job-query.ts';
-import { FINAL_STATES, type Json } from '../job.ts';
+import type { Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
 import type { StepRecord, WorkflowRun, WorkflowSignal } from '../store/workflows.ts';
 import { isWorkflowDefinition } from './define-workflow.ts';
@@ -57,9 +57,6 @@ export async function sendSignal(
   if (!job) throw new JobNotFoundError(shownId(jobId));
   const def = definitionOf(job.type);
   if (def && !isWorkflowDefinition(def)) throw new NotAWorkflowError(job.id, job.type);
-  if (FINAL_STATES.includes(job.state)) {
-    const redrive = job.state === 'dead' ? '; a dead workflow takes signals again once redriven (rebound dlq redrive)' : '';
-    throw new InvalidStateError(`job ${job.id} (type "${job.type}") is ${job.state}: a finished job takes no signals, only an unfinished workflow does${redrive}; the signal was not stored`);
-  }
+  // Whether it has finished is checked by the store, in the transaction that stores the signal.
   return store.workflows.sendSignal({ jobId: job.id, name, payload: json, now });
 }

@@ -1,9 +1,17 @@
 /** Workflow runs, step history and signals on PostgreSQL (tables from migrations/workflows.ts). */
 import type pg from 'pg';
 import { isJobId } from '../../engine/job-query.ts';
-import { LeaseLostError } from '../../errors.ts';
-import type { ErrorInfo, Json } from '../../job.ts';
-import type { RunStatus, SendSignalParams, StepRecord, WorkflowRun, WorkflowSignal, WorkflowStore } from '../workflows.ts';
+import { JobNotFoundError, LeaseLostError } from '../../errors.ts';
+import type { ErrorInfo, JobState, Json } from '../../job.ts';
+import {
+  refuseSignalIfFinished,
+  type RunStatus,
+  type SendSignalParams,
+  type StepRecord,
+  type WorkflowRun,
+  type WorkflowSignal,
+  type WorkflowStore,
+} from '../workflows.ts';
 import { withTransaction } from './transaction.ts';
 
 interface RunRow {
@@ -217,8 +225,12 @@ export class PostgresWorkflowStore implements WorkflowStore {
     // Lock the job first. Without it, a workflow going to sleep at the same moment could miss the signal:
     // this statement would see it still running (its sleep not yet committed) while its sleep's trigger
     // could not yet see this uncommitted signal. With the lock, one of the two waits for the other to commit.
+    // The lock also makes the finished check hold until the insert commits: under READ COMMITTED, FOR UPDATE
+    // waits for a finish under way and then reads the row it committed, and a finish that comes later waits for us.
     const { rows } = await withTransaction(this.pool, async (c) => {
-      await c.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [Number(p.jobId)]);
+      const job = await c.query<{ type: string; state: JobState }>('SELECT type, state FROM jobs WHERE id = $1 FOR UPDATE', [Number(p.jobId)]);
+      if (!job.rows[0]) throw new JobNotFoundError(p.jobId);
+      refuseSignalIfFinished({ id: p.jobId, ...job.rows[0] });
       return c.query<{ id: number; woke: boolean }>(
         `WITH sig AS (
            INSERT INTO workflow_signals (job_id, name, payload, created_at) VALUES ($1, $4, $5, $3) RETURNING id),

@@ -1,8 +1,16 @@
 /** Workflow runs, step history and signals on SQLite (tables from migrations/workflows.ts). */
 import type Database from 'better-sqlite3';
-import { LeaseLostError } from '../../errors.ts';
-import type { ErrorInfo, Json } from '../../job.ts';
-import type { RunStatus, SendSignalParams, StepRecord, WorkflowRun, WorkflowSignal, WorkflowStore } from '../workflows.ts';
+import { JobNotFoundError, LeaseLostError } from '../../errors.ts';
+import type { ErrorInfo, JobState, Json } from '../../job.ts';
+import {
+  refuseSignalIfFinished,
+  type RunStatus,
+  type SendSignalParams,
+  type StepRecord,
+  type WorkflowRun,
+  type WorkflowSignal,
+  type WorkflowStore,
+} from '../workflows.ts';
 
 interface RunRow {
   job_id: number;
@@ -182,6 +190,9 @@ export class SqliteWorkflowStore implements WorkflowStore {
 
   async sendSignal(p: SendSignalParams): Promise<{ signalId: string; woke: boolean }> {
     return this.write(() => {
+      const job = this.db.prepare('SELECT type, state FROM jobs WHERE id = ?').get(Number(p.jobId)) as { type: string; state: JobState } | undefined;
+      if (!job) throw new JobNotFoundError(p.jobId);
+      refuseSignalIfFinished({ id: p.jobId, ...job });
       const row = this.db
         .prepare('INSERT INTO workflow_signals (job_id, name, payload, created_at) VALUES (?, ?, ?, ?) RETURNING id')
         .get(Number(p.jobId), p.name, JSON.stringify(p.payload), p.now) as { id: number };
