@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, PermanentError, ValidationError } from '../src/index.ts';
-import { BIN, FIXTURE_JOBS, runCli } from './helpers/cli.ts';
-import { dropStore, freshStoreUrl, storeKinds } from './helpers/stores.ts';
+import { BIN, exited, FIXTURE_JOBS, runCli, startCli } from './helpers/cli.ts';
+import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
 
 /** A jobs file whose job loads but whose `schedules` export is not schedules. */
 const BAD_SCHEDULES = join(mkdtempSync(join(tmpdir(), 'rebound-cli-')), 'bad-schedules.mjs');
@@ -197,6 +197,33 @@ describe('a worker with a bad configuration', () => {
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
       expect(r.stderr, args.join(' ')).toMatch(message);
     });
+  });
+});
+
+/** A job whose handler ignores its abort: it times out at once and would run on for ten minutes. */
+const STUBBORN = join(mkdtempSync(join(tmpdir(), 'rebound-cli-')), 'stubborn.mjs');
+writeFileSync(STUBBORN, 'export default { stubborn: { timeoutMs: 100, retry: { maxAttempts: 1 }, handler: () => new Promise((r) => setTimeout(r, 600_000)) } };\n');
+
+describe('a handler that ignored its abort', () => {
+  let url: string;
+  afterEach(async () => dropStore(url));
+
+  it('does not keep `rebound worker` or `rebound start` running once they have stopped', async () => {
+    url = freshStoreUrl('sqlite');
+    const cli = (...args: string[]) => runCli(['--store', url, ...args]);
+    const rebound = await createRebound({ store: url });
+    const dead = async () => (await rebound.listDead({})).length;
+    // Before, each logged "worker stopped" and lived on until the handler returned.
+    expect((await cli('enqueue', 'stubborn', '{}', '--jobs', STUBBORN)).code).toBe(0);
+    expect((await cli('worker', '--jobs', STUBBORN, '--drain')).code).toBe(0);
+    expect(await dead()).toBe(1);
+
+    expect((await cli('enqueue', 'stubborn', '{}', '--jobs', STUBBORN)).code).toBe(0);
+    const server = startCli(['--store', url, 'start', '--jobs', STUBBORN, '--port', '0']);
+    await waitFor(async () => (await dead()) === 2, 30_000);
+    server.kill('SIGTERM');
+    expect(await exited(server)).toBe(0);
+    await rebound.close();
   });
 });
 

@@ -78,5 +78,18 @@ export async function namingFlags<T>(flags: FlagFields, fn: () => Promise<T> | T
   }
 }
 
+let exitOnReturn = false;
+
+/**
+ * For commands that run handlers (`worker`, `start`): the process ends when the command returns. A handler that
+ * ignored its abort (past its timeout, or the stop's grace) has had its job failed or released, but its timer or
+ * socket would keep the process alive after "worker stopped", until it returned by itself, or never.
+ */
+export function exitWhenDone(): void {
+  exitOnReturn = true;
+}
+
+export const exitsWhenDone = () => exitOnReturn;
+
 /** A mistake in how the command was called: exit code 2. */
 export class UsageError extends Error {}

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ReboundError, ValidationError, ConfigError } from '../errors.ts';
-import { UsageError } from './context.ts';
+import { exitsWhenDone, UsageError } from './context.ts';
 import { errorLine } from './output.ts';
 import { register as migrate } from './commands/migrate.ts';
 import { register as enqueue } from './commands/enqueue.ts';
@@ -62,3 +62,4 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 process.exitCode = await main(process.argv.slice(2));
+if (exitsWhenDone()) process.exit();

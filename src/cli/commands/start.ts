@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
 import type { JobDefinition } from '../../define.ts';
 import { resolveStoreUrl, sqlitePathOf } from '../../store/open.ts';
-import { globals, parseIntOption, UsageError } from '../context.ts';
+import { exitWhenDone, globals, parseIntOption, UsageError } from '../context.ts';
 import { ConfigError } from '../../errors.ts';
 import { loadJobs } from '../load-jobs.ts';
 
@@ -26,6 +26,7 @@ export function register(program: Command) {
     .option('--concurrency <n>', 'jobs each worker runs at once', parseIntOption('--concurrency'), 10)
     .option('--demo', 'run the self-healing demo scenario (orders, payment outages, poison messages, a crashing worker)')
     .action(async (o: Options, cmd: Command) => {
+      exitWhenDone();
       if (o.port < 0 || o.port > 65535) throw new UsageError('--port must be from 0 to 65535');
       if (o.processes !== undefined && (o.processes < 1 || o.processes > 64)) throw new UsageError('--processes must be from 1 to 64');
       if (o.concurrency < 1) throw new UsageError('--concurrency must be at least 1');

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { MAX_DEFAULT_LEASE_MS } from '../../config/coordinator-options.ts';
-import { inFlagTerms, openClient, parseIntOption, UsageError } from '../context.ts';
+import { exitWhenDone, inFlagTerms, openClient, parseIntOption, UsageError } from '../context.ts';
 import { supervisedChild } from '../../runtime/supervised-child.ts';
 import { superviseFromCli } from './worker-supervisor.ts';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
@@ -40,6 +40,7 @@ export function register(program: Command) {
     .option('--no-coordinator', 'do not take part in leader election (schedules, pruning; see docs/coordination.md)')
     .option('--leader-lease-ms <ms>', `leader lease length, from 300 to ${MAX_DEFAULT_LEASE_MS} (default 15000)`, parseIntOption('--leader-lease-ms', { min: 300, max: MAX_DEFAULT_LEASE_MS }))
     .action(async (o: Options, cmd: Command) => {
+      exitWhenDone();
       if (!o.jobs) throw new UsageError('worker: --jobs FILE is required (a module that default-exports your job definitions)');
       if (o.concurrency < 1) throw new UsageError('--concurrency must be at least 1');
       if (o.processes !== undefined) return superviseFromCli({ ...o, jobs: o.jobs, processes: o.processes }, cmd);
