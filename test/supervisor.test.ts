@@ -4,7 +4,7 @@
  * blocked, a handler that ignores its abort, a crash loop, SIGTERM drains, and
  * SIGKILL of the supervisor loses nothing.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -267,6 +267,28 @@ describe('supervisor behaviour (sqlite)', () => {
     expect(s.failure).toMatchObject({ code: 2 });
     expect(t.recorded['supervisor:process_restarting']).toBeUndefined();
     expect(s.processes().map((p) => p.state)).toEqual(['exited', 'exited']);
+  });
+
+  it('an exit 2 after a process came up (the store unreachable while it restarted) is a crash: restarted, the others keep working', async () => {
+    const rebound = await t.open();
+    const outage = join(mkdtempSync(join(tmpdir(), 'rebound-outage-')), 'down');
+    const jobsFile = jobsFileThat(
+      `import { existsSync } from 'node:fs';\nif (existsSync(${JSON.stringify(outage)})) throw new Error('store unreachable');\n` +
+        `export { default } from ${JSON.stringify(JOBS)};\n`,
+    );
+    const s = t.supervise(ledgerFile(), { processes: 2, jobsFile, restartBaseMs: 20, restartMaxMs: 200 });
+    await waitFor(() => s.processes().every((p) => p.state === 'running'), 30_000);
+    const [victim, survivor] = s.processes().map((p) => p.pid!);
+    writeFileSync(outage, '');
+    process.kill(victim, 'SIGKILL');
+    await waitFor(() => t.recorded['supervisor:process_exited']?.some((e) => e.code === 2), 30_000);
+    // Before, the supervisor took that exit for a bad configuration and stopped every process, the healthy one too.
+    expect(s.failure).toBeNull();
+    expect(alive(survivor)).toBe(true);
+    rmSync(outage);
+    await waitFor(() => s.processes()[0].state === 'running' && s.processes()[0].pid !== victim, 30_000);
+    const { id } = await rebound.enqueue('work', {});
+    await waitFor(async () => (await rebound.getJob(id))?.state === 'completed', 20_000);
   });
 
   it('rebound worker --processes exits 2 with the child\'s error when a worker process refuses its configuration', async () => {

@@ -11,8 +11,11 @@
  * - `stop()` (SIGTERM for the CLI) sends SIGTERM to every process, which drain
  *   gracefully, and SIGKILLs any still running after `stopTimeoutMs`;
  * - a process that exits with code 2 (the CLI's configuration error: a jobs file
- *   that does not load, a bad option) is not restarted, since every restart would
- *   fail the same way: the supervisor stops them all and reports it in `failure`.
+ *   that does not load, a bad option) before any process has come up is not
+ *   restarted, since every restart would fail the same way: the supervisor stops
+ *   them all and reports it in `failure`. Once one has come up, the configuration
+ *   is known to work and an exit 2 is a crash (a store unreachable while it
+ *   restarted): restarted with backoff while the others keep working.
  * If the supervisor itself is killed, the processes see the IPC channel close
  * and drain; leases bring back whatever they could not finish.
  *
@@ -110,6 +113,8 @@ export class Supervisor {
   private readonly slots: Slot[] = [];
   private readonly crashTimes: number[] = [];
   private inCrashLoop = false;
+  /** A process has come up (sent a heartbeat): the configuration works, and an exit 2 is no longer a reason to stop. */
+  private cameUp = false;
   private stopping: Promise<void> | null = null;
   private livenessTimer: NodeJS.Timeout | null = null;
   private resolveDone!: () => void;
@@ -230,6 +235,7 @@ export class Supervisor {
       slot.lastHeartbeatAt = Date.now();
       slot.inFlight = m.inFlight;
       if (slot.state === 'starting') slot.state = 'running';
+      this.cameUp = true;
     } else if (m.type === 'ready') {
       slot.workerId = m.workerId;
     } else if (m.type === 'recycle') {
@@ -280,7 +286,7 @@ export class Supervisor {
     // Stopping, nothing is restarted: a process that was being replaced (unresponsive, recycled) when stop()
     // came would otherwise hold stop() for its restart delay, up to restartMaxMs.
     if (reason === 'stopped' || reason === 'drained' || this.stopping) return this.finish(slot);
-    if (code === CONFIG_ERROR_EXIT) {
+    if (code === CONFIG_ERROR_EXIT && !this.cameUp) {
       this.failure = { slot: slot.slot, pid: child.pid ?? -1, code };
       this.logger.error({ slot: slot.slot, pid: child.pid, code }, 'worker process refused its configuration (exit 2); stopping every process instead of restarting');
       this.finish(slot);
