@@ -363,6 +363,10 @@ export class Rebound {
   /** Starts watching the dead letter queue: alert rules (webhook, log, `dlq:alert`) and scheduled redrive policies (runtime/dlq-watcher.ts). Stopped by close(). */
   watchDlq(opts: DlqWatcherOptions): DlqWatcher {
     const watcher = new DlqWatcher({ store: this.store, events: this.events, logger: this.logger, now: this.now }, opts);
+    // Two watchers on one lease would elect one of them: the other's rules and policies would never run.
+    if ([...this.dlqWatchers].some((w) => w.lease === watcher.lease)) {
+      throw new ValidationError('dlq.lease', `a DLQ watcher of this client already runs under lease "${watcher.lease}"; give this one its own lease`);
+    }
     this.dlqWatchers.add(watcher);
     return watcher.start();
   }

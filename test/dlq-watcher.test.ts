@@ -1,7 +1,8 @@
 /**
  * A dead letter queue that is watched and heals, on both stores: alert rules
  * call a real webhook on 127.0.0.1 and fire once per episode; redrive policies
- * bring back the matching dead jobs, recorded with the policy as the actor.
+ * bring back the matching dead jobs, recorded with the policy as the actor;
+ * processes that each run the watcher alert and redrive once between them.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,19 +10,23 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, type DlqAlert, type Rebound } from '../src/index.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
 
-async function webhookServer() {
+/** A webhook on 127.0.0.1; `status` answers each request (a 503 is a webhook that is down: nothing is received). */
+async function webhookServer(status: () => number = () => 204) {
   const received: DlqAlert[] = [];
+  let requests = 0;
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
-      received.push(JSON.parse(body));
-      res.writeHead(204).end();
+      requests++;
+      const code = status();
+      if (code < 300) received.push(JSON.parse(body));
+      res.writeHead(code).end();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/dlq`;
-  return { url, received, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { url, received, requests: () => requests, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 const fail = defineJob('fail', {
@@ -82,15 +87,28 @@ describe.each(storeKinds)('DLQ watcher on %s', (kind) => {
     expect(alerts).toHaveLength(4);
   });
 
-  it('a growth rule fires on dead jobs within its window; an unreachable webhook is retried at the next check', async () => {
+  it('a growth rule fires on dead jobs within its window; a webhook that is down gets the same alert at the next checks, announced once', async () => {
     url = freshStoreUrl(kind);
+    let down = 2;
+    hook = await webhookServer(() => (down-- > 0 ? 503 : 204));
     clock = Date.now();
     rebound = await createRebound({ store: url, jobs: [fail], now: () => clock });
-    const watcher = rebound.watchDlq({ rules: [{ name: 'burst', growth: { count: 2, withinMs: 60_000 }, webhook: 'http://127.0.0.1:9/unreachable' }] });
+    const alerts: DlqAlert[] = [];
+    rebound.events.on('dlq:alert', (a) => alerts.push(a));
+    const watcher = rebound.watchDlq({ rules: [{ name: 'burst', growth: { count: 2, withinMs: 60_000 }, webhook: hook.url }] });
     await deadJobs(['gamma 1', 'gamma 2']);
-    expect((await watcher.runOnce()).alerts).toMatchObject([{ rule: 'burst', condition: 'growth', value: 2 }]);
-    // The webhook failed, so the alert is not considered delivered.
-    expect((await watcher.runOnce()).alerts).toHaveLength(1);
+    const first = await watcher.runOnce();
+    expect(first.alerts).toMatchObject([{ rule: 'burst', condition: 'growth', value: 2 }]);
+    // The webhook is down: the next checks deliver the same firing again, without a new event or error line.
+    clock += 1000;
+    expect((await watcher.runOnce()).alerts).toEqual([]);
+    expect(hook.received).toEqual([]);
+    clock += 1000;
+    expect((await watcher.runOnce()).alerts).toEqual([]);
+    expect(hook.received).toEqual([expect.objectContaining({ rule: 'burst', at: first.alerts[0].at })]);
+    clock += 1000;
+    await watcher.runOnce();
+    expect([hook.requests(), hook.received.length, alerts.length]).toEqual([3, 1, 1]);
     clock += 120_000;
     expect((await watcher.runOnce()).alerts).toEqual([]);
     expect(() => rebound.watchDlq({ rules: [{ name: 'x' }] })).toThrow(/give count, growth or oldestAgeMs/);
@@ -147,5 +165,36 @@ describe.each(storeKinds)('DLQ watcher on %s', (kind) => {
     expect(at).toHaveLength(3);
     // Timers may fire a millisecond or so early; the gaps are the policy's pace, not a performance figure.
     for (let i = 1; i < at.length; i++) expect(at[i] - at[i - 1]).toBeGreaterThanOrEqual(1_950);
+  });
+
+  it('processes that each watch the DLQ alert and redrive once between them: the lease holder does, and another takes over when it stops', async () => {
+    url = freshStoreUrl(kind);
+    hook = await webhookServer();
+    rebound = await createRebound({ store: url, jobs: [fail] });
+    await deadJobs(['theta 1', 'theta 2', 'theta 3', 'theta 4', 'theta 5', 'theta 6']);
+    const others = [await createRebound({ store: url, jobs: [fail] }), await createRebound({ store: url, jobs: [fail] })];
+    const opts = { rules: [{ name: 'dlq-size', count: 3, webhook: hook.url }], policies: [{ name: 'all', everyMs: 60_000, maxPerRun: 2, perSecond: 100 }] };
+    const alerts: DlqAlert[] = [];
+    const watchers = [rebound, ...others].map((r) => {
+      r.events.on('dlq:alert', (a) => alerts.push(a));
+      return r.watchDlq(opts);
+    });
+    try {
+      const passes = await Promise.all(watchers.map((w) => w.runOnce()));
+      expect(passes.map((p) => p.leading).filter(Boolean)).toHaveLength(1);
+      expect([alerts.length, hook.received.length, passes.flatMap((p) => p.redriven.all ?? []).length]).toEqual([1, 1, 2]);
+      expect(await rebound.countJobs({ state: 'dead' })).toBe(4);
+      // The holder stops (a deploy, a crash's lease lapsing): one of the others holds the lease and checks from then on.
+      const holder = passes.findIndex((p) => p.leading);
+      await watchers[holder].stop();
+      const rest = watchers.filter((_, i) => i !== holder);
+      const next = await Promise.all(rest.map((w) => w.runOnce()));
+      expect(next.map((p) => p.leading).filter(Boolean)).toHaveLength(1);
+      expect([alerts.length, hook.received.length]).toEqual([2, 2]); // the new holder fires the rule that holds, once
+    } finally {
+      for (const r of others) await r.close();
+    }
+    expect(() => rebound.watchDlq({ rules: [{ name: 'other', count: 1 }] })).toThrow(expect.objectContaining({ field: 'dlq.lease' }));
+    expect(rebound.watchDlq({ rules: [{ name: 'other', count: 1 }], lease: 'leader:dlq-other' }).lease).toBe('leader:dlq-other');
   });
 });

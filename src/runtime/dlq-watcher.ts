@@ -3,15 +3,18 @@
  * - alert rules (dead count, growth within a window, oldest dead age) log an
  *   error, emit `dlq:alert` and POST the alert as JSON to a webhook; a rule
  *   fires when its condition becomes true, and again after `repeatMs` while it stays true;
+ *   a firing is logged and emitted once, and only its webhook delivery is retried at the next checks;
  * - redrive policies bring dead jobs back on a schedule (every `everyMs`),
  *   selected by type, fingerprint and dead reason, at a bounded rate, each
  *   recorded with the actor `auto-redrive:policy:<name>`.
  * (Redrive when a breaker closes is done by the breaker itself: runtime/breakers.ts.)
- * Run it in one process (the server, or the coordination leader): two watchers send two alerts.
+ * Every process may run the same watcher: only the holder of its lease (an election of its own, not the
+ * coordinator's, so watching the DLQ starts no schedules or pruning) checks rules and runs policies.
  */
 import type { Logger } from '../define.ts';
 import { ValidationError } from '../errors.ts';
 import type { ReboundEmitter } from '../events.ts';
+import { Elector } from '../coordination/leader.ts';
 import type { Store } from '../store/store.ts';
 import { redriveMatching } from './auto-redrive.ts';
 
@@ -62,6 +65,18 @@ export interface DlqWatcherOptions {
   policies?: RedrivePolicy[];
   /** How often rules are checked (default 30 s). */
   intervalMs?: number;
+  /**
+   * The lease that elects the one active watcher among the processes running it (default 'leader:dlq-watcher').
+   * Watchers with different rules or policies need different leases, or only one of them runs.
+   */
+  lease?: string;
+}
+
+export interface DlqPass {
+  alerts: DlqAlert[];
+  redriven: Record<string, string[]>;
+  /** false: another process holds the watcher's lease, so this one checked nothing. */
+  leading: boolean;
 }
 
 export interface DlqWatcherDeps {
@@ -76,10 +91,14 @@ export class DlqWatcher {
   private readonly policies: RedrivePolicy[];
   private readonly intervalMs: number;
   private readonly firedAt = new Map<string, number>();
+  /** Firings whose webhook has not answered yet, by rule: delivered again at the next checks while the rule holds. */
+  private readonly undelivered = new Map<string, DlqAlert>();
   private readonly lastRun = new Map<string, number>();
+  private readonly elector: Elector;
+  private started = false;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
-  /** Aborted by stop(): a redrive under way stops after its current batch (the rest stays dead for the next run). */
+  /** Aborted by stop() or a lost lease: a redrive under way stops after its current batch (the rest stays dead for the next run). */
   private stopping = new AbortController();
 
   constructor(
@@ -90,10 +109,26 @@ export class DlqWatcher {
     this.policies = (opts.policies ?? []).map(checkPolicy);
     this.intervalMs = opts.intervalMs ?? 30_000;
     if (!(Number.isInteger(this.intervalMs) && this.intervalMs >= 10)) throw new ValidationError('intervalMs', 'must be an integer of at least 10 ms');
+    const lease = opts.lease ?? 'leader:dlq-watcher';
+    if (typeof lease !== 'string' || lease.length === 0 || lease.length > 200) throw new ValidationError('dlq.lease', 'must be 1-200 characters');
+    this.elector = new Elector(deps.store.coordination, { lease, now: deps.now, logger: deps.logger });
+    // A lost lease ends a redrive under way after its batch: the next holder may start the same policy.
+    this.elector.onLeadership(
+      () => {},
+      () => this.interrupt(),
+    );
   }
 
-  /** One pass over every rule and due policy; tests call it directly. */
-  async runOnce(): Promise<{ alerts: DlqAlert[]; redriven: Record<string, string[]> }> {
+  get lease(): string {
+    return this.elector.lease;
+  }
+
+  /**
+   * One pass over every rule and due policy, if this watcher holds its lease (tests call it directly). The firing and redrive state lives in the holder: a new holder fires the
+   * rules that hold once more and runs its policies on its first pass.
+   */
+  async runOnce(): Promise<DlqPass> {
+    if (!(await this.lead())) return { alerts: [], redriven: {}, leading: false };
     const now = this.deps.now();
     const alerts: DlqAlert[] = [];
     for (const rule of this.rules) {
@@ -101,13 +136,18 @@ export class DlqWatcher {
       const key = rule.name;
       if (!fired) {
         this.firedAt.delete(key);
+        this.undelivered.delete(key);
         continue;
       }
       const last = this.firedAt.get(key);
-      if (last != null && now - last < (rule.repeatMs ?? 3600_000)) continue;
-      this.firedAt.set(key, now);
-      alerts.push(fired);
-      await this.notify(rule, fired);
+      if (last == null || now - last >= (rule.repeatMs ?? 3600_000)) {
+        this.firedAt.set(key, now);
+        alerts.push(fired);
+        this.announce(fired);
+        if (rule.webhook) this.undelivered.set(key, fired);
+      }
+      const pending = this.undelivered.get(key);
+      if (pending) await this.deliver(rule, pending);
     }
     const redriven: Record<string, string[]> = {};
     const { signal } = this.stopping;
@@ -128,7 +168,23 @@ export class DlqWatcher {
         signal,
       });
     }
-    return { alerts, redriven };
+    return { alerts, redriven, leading: true };
+  }
+
+  /**
+   * Not leading: one election round now rather than at the elector's next (a pass called at once after start(),
+   * or after a long pause). A round beside the elector's own is harmless: the store lets one acquisition win.
+   */
+  private async lead(): Promise<boolean> {
+    if (this.elector.isLeader) return true;
+    await this.elector.runOnce();
+    return this.elector.isLeader;
+  }
+
+  private interrupt(): void {
+    const stopping = this.stopping;
+    this.stopping = new AbortController();
+    stopping.abort();
   }
 
   private async check(rule: DlqAlertRule, now: number): Promise<DlqAlert | null> {
@@ -155,9 +211,12 @@ export class DlqWatcher {
     return null;
   }
 
-  private async notify(rule: DlqAlertRule, alert: DlqAlert) {
+  private announce(alert: DlqAlert) {
     this.deps.logger.error({ rule: alert.rule, condition: alert.condition, value: alert.value, threshold: alert.threshold }, `DLQ alert: ${alert.message}`);
     this.deps.events.emit('dlq:alert', alert);
+  }
+
+  private async deliver(rule: DlqAlertRule, alert: DlqAlert) {
     if (!rule.webhook) return;
     try {
       const res = await fetch(rule.webhook, {
@@ -166,18 +225,19 @@ export class DlqWatcher {
         body: JSON.stringify({ source: 'rebound', kind: 'dlq_alert', ...alert }),
         signal: AbortSignal.timeout(5000),
       });
-      if (!res.ok) throw new Error(`webhook answered ${res.status}`);
       await res.body?.cancel();
+      if (!res.ok) throw new Error(`webhook answered ${res.status}`);
+      this.undelivered.delete(rule.name);
     } catch (error) {
-      // Not delivered: fire again at the next check.
-      this.firedAt.delete(rule.name);
-      this.deps.logger.warn({ rule: rule.name, err: (error as Error).message }, 'DLQ alert webhook failed; will retry');
+      this.deps.logger.warn({ rule: rule.name, err: (error as Error).message }, 'DLQ alert webhook failed; will retry at the next check');
       this.deps.events.emit('worker:error', { workerId: '-', error, during: `dlq alert webhook ${rule.name}` });
     }
   }
 
   start(): this {
-    if (this.timer) return this;
+    if (this.started) return this;
+    this.started = true;
+    this.elector.start();
     const tick = () => {
       this.timer = setTimeout(() => {
         this.running = this.runOnce()
@@ -198,12 +258,13 @@ export class DlqWatcher {
    * it (maxPerRun at perSecond: 500 at 0.5 a second is over 16 minutes) held `rebound.close()` and a SIGTERM's drain.
    */
   async stop(): Promise<void> {
+    this.started = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const stopping = this.stopping;
-    this.stopping = new AbortController();
-    stopping.abort();
+    this.interrupt();
     await this.running;
+    // Given up at once, so another process's watcher takes over without waiting for the lease to lapse.
+    await this.elector.stop();
   }
 }
 
