@@ -7,7 +7,11 @@ import { z } from 'zod';
 import type { CoordinatorOptions } from '../coordination/coordinator.ts';
 import { DEFAULT_LEASE_MS } from '../coordination/leader.ts';
 import { ValidationError } from '../errors.ts';
-import { durationMs, firstProblem, intIn, retentionSchema, text, timerMs } from './options.ts';
+import { durationMs, firstProblem, intIn, MAX_DURATION_MS, retentionSchema, text, timerMs } from './options.ts';
+
+/** A minute at least: the minute being written, and a seal interval, are never pruned from under their writer. */
+const visibilityRetention = (hint: string) =>
+  intIn(60_000, MAX_DURATION_MS, `must be whole milliseconds from 60000 (a minute) to ${MAX_DURATION_MS} (ten years)${hint}`);
 
 const coordinatorOptionsSchema = z
   .object({
@@ -21,6 +25,8 @@ const coordinatorOptionsSchema = z
     pruneIntervalMs: timerMs(1).optional(),
     retention: retentionSchema.optional(),
     pruneBatchSize: intIn(1, 100_000, 'must be a whole number from 1 to 100000').optional(),
+    auditRetentionMs: visibilityRetention('; leave it out to keep the audit trail forever').optional(),
+    statsRetentionMs: visibilityRetention(' (the default is 31 days, the longest /api/stats window)').optional(),
   } satisfies Record<keyof CoordinatorOptions, z.ZodType>)
   .strict();
 

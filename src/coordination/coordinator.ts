@@ -29,6 +29,10 @@ export interface CoordinatorOptions extends Pick<ElectorOptions, 'lease' | 'leas
   /** Default retention for types without their own `retention`. */
   retention?: Partial<RetentionPolicy>;
   pruneBatchSize?: number;
+  /** Audit segments sealed longer ago than this are pruned, leaving a verifiable anchor (default: kept forever). */
+  auditRetentionMs?: number;
+  /** Per-minute stats rollups older than this are deleted (default 31 days, the longest /api/stats window). */
+  statsRetentionMs?: number;
 }
 
 export interface CoordinatorDeps {
@@ -68,7 +72,13 @@ export class Coordinator {
   ) {
     opts = checkCoordinatorOptions(opts);
     this.elector = new Elector(deps.store.coordination, { ...opts, now: deps.now, logger: deps.logger });
-    this.pruner = new Pruner(deps.store.coordination, deps.defs, { retention: opts.retention, batchSize: opts.pruneBatchSize });
+    this.pruner = new Pruner(deps.store.coordination, deps.defs, {
+      retention: opts.retention,
+      batchSize: opts.pruneBatchSize,
+      visibility: deps.store.visibility,
+      auditMs: opts.auditRetentionMs,
+      statsMs: opts.statsRetentionMs,
+    });
     this.tickMs = opts.tickMs ?? DEFAULT_TICK_MS;
     this.graceMs = opts.misfireGraceMs ?? DEFAULT_MISFIRE_GRACE_MS;
     this.pruneIntervalMs = opts.pruneIntervalMs ?? 60_000;
@@ -109,6 +119,11 @@ export class Coordinator {
         this.lastPruneAt = now;
         for (const [state, byType] of Object.entries(pruned.jobs)) {
           this.deps.events.emit('retention:pruned', { state, counts: byType, term: fence.token });
+        }
+        const auditError = pruned.audit?.error;
+        if (auditError) {
+          this.deps.logger.error({ err: auditError.message }, 'audit trail not pruned: its oldest segments do not verify');
+          this.deps.events.emit('worker:error', { workerId: this.elector.holder, error: auditError, during: 'audit prune' });
         }
       }
       return { leader: true, term: fence.token, fired, pruned };

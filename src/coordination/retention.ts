@@ -9,9 +9,18 @@
  * no huge transaction), every write is fenced by the leader's term, and every
  * deleted job is counted by type and state in `pruned_counts`, so an audit
  * reconcile can account for jobs that are gone.
+ *
+ * The same pass prunes the visibility tables (observability/audit-retention.ts): per-minute stats rollups past
+ * `statsMs` (31 days by default, the longest window /api/stats reads), and the audit trail's sealed segments
+ * past `auditMs` (kept forever by default: audit trails are often kept for compliance, and pruning one is the
+ * operator's decision). Neither needs the fence: an audit prune batch takes the sealer's lock and starts from
+ * the stored anchor, so a second pruner (the CLI, or a leader that lost its term) prunes nothing twice, and a
+ * stats delete is idempotent.
  */
 import type { JobDefinition } from '../define.ts';
+import { AUDIT_PRUNE_BATCH, pruneAudit, pruneStatsRollups } from '../observability/audit-retention.ts';
 import type { CoordinationStore, Fence } from '../store/coordination.ts';
+import type { VisibilityStore } from '../store/visibility.ts';
 
 const DAY = 86_400_000;
 
@@ -23,6 +32,9 @@ export interface RetentionPolicy {
 
 export const DEFAULT_RETENTION: RetentionPolicy = { completedMs: 7 * DAY, deadMs: 30 * DAY, cancelledMs: 7 * DAY };
 
+/** Per-minute stats are kept as long as the longest window /api/stats reads (31d). */
+export const DEFAULT_STATS_RETENTION_MS = 31 * DAY;
+
 export interface PrunerOptions {
   /** The default policy for types without their own. */
   retention?: Partial<RetentionPolicy>;
@@ -32,6 +44,12 @@ export interface PrunerOptions {
   maxBatches?: number;
   /** Schedule fire records older than this are dropped (default 7 days). */
   fireRecordsMs?: number;
+  /** The visibility tables to prune; without it, only jobs, keys and fire records are. */
+  visibility?: VisibilityStore;
+  /** Audit segments sealed longer ago than this are pruned (default: never). */
+  auditMs?: number;
+  /** Stats rollups older than this are deleted (default DEFAULT_STATS_RETENTION_MS). */
+  statsMs?: number;
 }
 
 export interface PruneReport {
@@ -39,6 +57,10 @@ export interface PruneReport {
   jobs: Record<string, Record<string, number>>;
   keys: number;
   fires: number;
+  /** Audit entries and segments pruned; `error` when the oldest segments did not verify (nothing pruned: see docs/visibility.md). */
+  audit?: { entries: number; segments: number; error?: Error };
+  /** Stats rollup rows deleted. */
+  stats?: number;
 }
 
 /** Each final state and the age it is kept for; a compensated workflow (failed, and undone) is kept as a completed job is. */
@@ -54,6 +76,9 @@ export class Pruner {
   private readonly batchSize: number;
   private readonly maxBatches: number;
   private readonly fireRecordsMs: number;
+  private readonly visibility: VisibilityStore | undefined;
+  private readonly auditMs: number | undefined;
+  private readonly statsMs: number;
 
   constructor(
     private readonly store: CoordinationStore,
@@ -68,6 +93,9 @@ export class Pruner {
     this.batchSize = opts.batchSize ?? 500;
     this.maxBatches = opts.maxBatches ?? 20;
     this.fireRecordsMs = opts.fireRecordsMs ?? 7 * DAY;
+    this.visibility = opts.visibility;
+    this.auditMs = opts.auditMs;
+    this.statsMs = opts.statsMs ?? DEFAULT_STATS_RETENTION_MS;
   }
 
   /** One pruning pass with the leader's fence. Throws StaleTermError if leadership was lost. */
@@ -116,6 +144,19 @@ export class Pruner {
       report.fires += n;
       if (n < this.batchSize) break;
     }
+    if (this.visibility) await this.pruneVisibility(this.visibility, report, now);
     return report;
+  }
+
+  private async pruneVisibility(visibility: VisibilityStore, report: PruneReport, now: number): Promise<void> {
+    report.stats = await pruneStatsRollups(visibility, { olderThanMs: this.statsMs, now, maxBatches: this.maxBatches, batchSize: this.batchSize });
+    if (this.auditMs === undefined) return;
+    try {
+      const r = await pruneAudit(visibility, { olderThanMs: this.auditMs, now, maxBatches: this.maxBatches, batchSize: AUDIT_PRUNE_BATCH });
+      report.audit = { entries: r.entries, segments: r.segments };
+    } catch (error) {
+      // A trail that does not verify is not pruned (that would launder the tampering); the rest of the pass goes on.
+      report.audit = { entries: 0, segments: 0, error: error as Error };
+    }
   }
 }

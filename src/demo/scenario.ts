@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { pruneAudit, pruneStatsRollups } from '../observability/audit-retention.ts';
 import type { EnqueueItem, Rebound } from '../rebound.ts';
 import { OUTAGES } from './jobs.ts';
 
@@ -49,13 +50,39 @@ export function demoFeed(o: FeedOptions = {}): () => EnqueueItem[] {
   };
 }
 
+const MINUTE = 60_000;
+
+/**
+ * The demo writes about 170 MB of audit trail a day, and nothing prunes a trail by default (it is often kept for
+ * compliance): it keeps an hour of the trail and a day of per-minute stats (the dashboard charts the last hour). The
+ * demo's coordinators run in its worker processes, started without options, so the server process prunes, once a
+ * minute, the way `rebound audit prune` does (a second pruner is safe: each batch starts from the stored anchor).
+ */
+export const DEMO_VISIBILITY_RETENTION = { auditMs: 60 * MINUTE, statsMs: 24 * 60 * MINUTE };
+
+function pruneDemoVisibility(rebound: Rebound): Promise<void> {
+  const v = rebound.store.visibility;
+  const now = rebound.now();
+  return pruneAudit(v, { olderThanMs: DEMO_VISIBILITY_RETENTION.auditMs, now, actor: 'demo', maxBatches: 20 })
+    .then(() => pruneStatsRollups(v, { olderThanMs: DEMO_VISIBILITY_RETENTION.statsMs, now, maxBatches: 20 }))
+    .then(
+      () => {},
+      (error) => rebound.events.emit('worker:error', { workerId: '-', error, during: 'demo prune' }),
+    );
+}
+
 export async function startDemo(rebound: Rebound): Promise<{ stop(): Promise<void> }> {
   const next = demoFeed();
   const feed = setInterval(() => void rebound.enqueueMany(next()).catch(() => {}), 1000);
   feed.unref();
+  let pruning: Promise<void> = Promise.resolve();
+  const prune = setInterval(() => (pruning = pruning.then(() => pruneDemoVisibility(rebound))), MINUTE);
+  prune.unref();
   return {
     async stop() {
       clearInterval(feed);
+      clearInterval(prune);
+      await pruning;
     },
   };
 }

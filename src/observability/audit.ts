@@ -15,6 +15,10 @@
  * order and names the first entry that does not check out; an exported
  * checkpoint (head seq and hash) kept elsewhere also catches a rewrite of the
  * whole chain or a cut tail.
+ *
+ * Retention (audit-retention.ts) prunes whole segments from the start and
+ * leaves an anchor, the last pruned entry's seq and hash: the walk starts from
+ * it, and an `audit.prune` entry in the chain must record it.
  */
 import { createHmac, hash as hashText } from 'node:crypto';
 import type { JobDefinition } from '../define.ts';
@@ -22,13 +26,23 @@ import { canonicalJson, payloadHash } from '../engine/enqueue-input.ts';
 import type { ReboundEmitter, ReboundEvents } from '../events.ts';
 import { FINAL_STATES, type Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
-import type { AuditEntry, AuditRecord, ChainHead } from '../store/visibility.ts';
+import type { AuditAnchor, AuditEntry, AuditRecord, ChainHead } from '../store/visibility.ts';
 import { on, onLoose, str, type Unsubscribe } from './subscribe.ts';
 import { BATCH_ENTRY_JOBS, BATCH_SUBMIT, batchDigest, batchLine, checkBatch, checkSubmissions, isCheckedSubmission, type GoneJobs } from './audit-jobs.ts';
 
 export { BATCH_ENTRY_JOBS, BATCH_SUBMIT, batchDigest, batchLine };
 
 export const GENESIS_HASH = '0'.repeat(64);
+
+/** A prune of the trail's start (audit-retention.ts): its details hold the anchor it left. */
+export const AUDIT_PRUNE = 'audit.prune';
+
+/** Whether `e` is the prune entry that left `anchor` (same seq, hash and pruned totals). */
+export function recordsAnchor(e: Pick<AuditEntry, 'action' | 'details'>, anchor: AuditAnchor): boolean {
+  if (e.action !== AUDIT_PRUNE) return false;
+  const a = (e.details as { anchor?: { seq?: unknown; hash?: unknown; totals?: unknown } } | null)?.anchor;
+  return a?.seq === anchor.seq && a.hash === anchor.hash && canonicalJson((a.totals ?? null) as Json) === canonicalJson(anchor.totals as Json);
+}
 
 export function entryHash(prevHash: string, e: Pick<AuditEntry, 'id' | 'at' | 'actor' | 'action' | 'target' | 'details'>, seq: number): string {
   const body = canonicalJson([seq, e.id, e.at, e.actor, e.action, e.target, e.details ?? null] as Json);
@@ -329,8 +343,15 @@ export interface AuditProblem {
 
 export interface VerifyResult {
   ok: boolean;
-  /** Sealed entries checked. */
+  /** Sealed entries checked (those kept: pruned ones are not counted). */
   count: number;
+  /** Where the kept trail starts when its beginning was pruned: the last pruned entry, which the walk started from. */
+  anchor?: { seq: number; hash: string; prunedAt: number };
+  /**
+   * With a checkpoint: whether it was checked. A checkpoint whose head was pruned cannot be compared with entries
+   * that are gone: it is reported not checked (ok may still be true, for the kept chain), never as matched.
+   */
+  checkpoint?: { checked: true } | { checked: false; reason: string };
   /** With `jobs: true`: batch entries whose jobs_digest was recomputed from the stored jobs, and those skipped (jobs pruned). */
   batches?: { checked: number; skipped: number };
   /** With `jobs: true`: single submissions (`job.submit`) compared with their stored job, and those skipped (job pruned). */
@@ -350,25 +371,42 @@ export interface Checkpoint {
   signature?: string;
 }
 
-/** Walks the sealed chain in order; the first entry that does not check out is named. */
-export async function verifyAudit(
-  store: Store,
-  opts: {
-    checkpoint?: Checkpoint;
-    pageSize?: number;
-    /** Default REBOUND_AUDIT_KEY. */
-    key?: string;
-    /** Also check each submission's entry against its stored jobs (a read of every job the trail names). */
-    jobs?: boolean;
-  } = {},
-): Promise<VerifyResult> {
+export interface VerifyOptions {
+  checkpoint?: Checkpoint;
+  pageSize?: number;
+  /** Default REBOUND_AUDIT_KEY. */
+  key?: string;
+  /** Also check each submission's entry against its stored jobs (a read of every job the trail names). */
+  jobs?: boolean;
+}
+
+/** Verifies again, up to this many times in all, when a prune moved the anchor during the walk. */
+const VERIFY_TRIES = 3;
+
+/**
+ * Walks the sealed chain in order from the anchor (the genesis while nothing was pruned); the first entry that
+ * does not check out is named. A prune in another process can delete entries the walk was about to read: a
+ * failure found while the anchor moved is walked again from the new anchor.
+ */
+export async function verifyAudit(store: Store, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  for (let i = 1; ; i++) {
+    const anchor = await store.visibility.auditAnchor();
+    const result = await verifyFrom(store, anchor, opts);
+    if (result.ok || i >= VERIFY_TRIES || (await store.visibility.auditAnchor())?.seq === anchor?.seq) return result;
+  }
+}
+
+async function verifyFrom(store: Store, anchor: AuditAnchor | null, opts: VerifyOptions): Promise<VerifyResult> {
   const v = store.visibility;
   const pageSize = opts.pageSize ?? 5000;
-  let expectedSeq = 1;
-  let prev = GENESIS_HASH;
-  let head: ChainHead | null = null;
-  // Position 0 is the genesis: the head of a checkpoint exported from an empty trail.
-  const hashAt = new Map<number, string>([[0, GENESIS_HASH]]);
+  const base = anchor?.seq ?? 0;
+  let expectedSeq = base + 1;
+  let prev = anchor?.hash ?? GENESIS_HASH;
+  let head: ChainHead | null = anchor ? { seq: anchor.seq, hash: anchor.hash } : null;
+  // The anchor's position (0, the genesis, while nothing was pruned: the head of a checkpoint exported from an empty trail).
+  const hashAt = new Map<number, string>([[base, prev]]);
+  const anchorInfo = anchor ? { anchor: { seq: anchor.seq, hash: anchor.hash, prunedAt: anchor.prunedAt } } : {};
+  let anchorRecorded = !anchor;
   const batches = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
   const submissions = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
   const gone: GoneJobs | undefined = opts.jobs ? { ids: new Set<string>(), removed: await removedJobs(store).then((r) => r.purged + r.pruned) } : undefined;
@@ -380,7 +418,8 @@ export async function verifyAudit(
   if (opts.checkpoint) wanted.add(opts.checkpoint.head_seq);
   const fail = async (problem: AuditProblem): Promise<VerifyResult> => ({
     ok: false,
-    count: expectedSeq - 1,
+    count: expectedSeq - 1 - base,
+    ...anchorInfo,
     head,
     unsealed: await v.countUnsealedAudit(),
     problem,
@@ -394,6 +433,9 @@ export async function verifyAudit(
       if (seq !== expectedSeq) {
         return fail({ seq: expectedSeq, id: null, reason: `entry seq ${expectedSeq} is missing (the chain jumps from ${expectedSeq - 1} to ${seq})` });
       }
+      if (e.prevHash !== prev && seq === base + 1 && anchor) {
+        return fail({ seq, id: e.id, reason: `entry seq ${seq} (id ${e.id}) does not follow the anchor (the last pruned entry, seq ${base}): the anchor or the entry was altered` });
+      }
       if (e.prevHash !== prev) {
         return fail({ seq, id: e.id, reason: `entry seq ${seq} (id ${e.id}) does not follow entry seq ${seq - 1}: it was reordered, or one before it was removed or altered` });
       }
@@ -406,6 +448,7 @@ export async function verifyAudit(
         batches[problem ? 'skipped' : 'checked']++;
       }
       if (submissions && isCheckedSubmission(e)) singles.push(e);
+      if (anchor && !anchorRecorded) anchorRecorded = recordsAnchor(e, anchor);
       prev = e.hash!;
       head = { seq, hash: prev };
       if (wanted.has(seq)) hashAt.set(seq, prev);
@@ -416,11 +459,11 @@ export async function verifyAudit(
       const { problem, checked, skipped } = await checkSubmissions(store, singles, gone);
       submissions.checked += checked;
       submissions.skipped += skipped;
-      if (problem) return { ...(await fail(problem)), count: problem.seq - 1, batches, submissions };
+      if (problem) return { ...(await fail(problem)), count: problem.seq - 1 - base, batches, submissions };
     }
   }
   const last = expectedSeq - 1;
-  let segSeq = 0;
+  let segSeq = base;
   for (const s of segments) {
     if (s.firstSeq !== segSeq + 1) {
       return fail({ seq: segSeq + 1, id: null, reason: `audit segment ${s.id} starts at seq ${s.firstSeq}, expected ${segSeq + 1}: a segment was removed` });
@@ -445,7 +488,21 @@ export async function verifyAudit(
     }
     sealedSince = relisted.reduce((n, s) => Math.max(n, s.lastSeq), 0) - last;
   }
+  // An anchor moved forward (entries deleted, the anchor row set to a later entry's seq and hash) or given other
+  // totals has no prune entry recording it: each prune appends one in its own transaction, after the anchor.
+  // Not yet sealed, it is looked for among the unsealed entries (the pruner seals right after, so rarely).
+  if (anchor && !anchorRecorded) {
+    anchorRecorded = (await v.readUnsealedAudit({ action: AUDIT_PRUNE, limit: 1000 })).some((e) => recordsAnchor(e, anchor));
+    if (!anchorRecorded) {
+      return fail({
+        seq: base,
+        id: null,
+        reason: `the anchor (seq ${base}, where the kept trail starts) is not recorded by any ${AUDIT_PRUNE} entry: it was moved or its totals changed outside a prune`,
+      });
+    }
+  }
   const cp = opts.checkpoint;
+  let checkpoint: VerifyResult['checkpoint'];
   if (cp) {
     const key = opts.key ?? process.env.REBOUND_AUDIT_KEY;
     if (key && signCheckpoint(cp, key).signature !== cp.signature) {
@@ -454,11 +511,24 @@ export async function verifyAudit(
     if (cp.head_seq > last) {
       return fail({ seq: last + 1, id: null, reason: `the checkpoint names seq ${cp.head_seq} but the chain ends at seq ${last}: entries were removed` });
     }
-    if (hashAt.get(cp.head_seq) !== cp.head_hash) {
+    if (cp.head_seq < base) {
+      checkpoint = {
+        checked: false,
+        reason: `the checkpoint's head (seq ${cp.head_seq}) was pruned: the kept trail starts after seq ${base}; export checkpoints more often than the retention`,
+      };
+    } else if (hashAt.get(cp.head_seq) !== cp.head_hash) {
       return fail({ seq: cp.head_seq, id: null, reason: `entry seq ${cp.head_seq} does not match the checkpoint's head hash: the chain was rewritten` });
-    }
+    } else checkpoint = { checked: true };
   }
-  return { ok: true, count: last, head, unsealed: sealedSince + (await v.countUnsealedAudit()), ...(batches && { batches, submissions }) };
+  return {
+    ok: true,
+    count: last - base,
+    ...anchorInfo,
+    ...(checkpoint && { checkpoint }),
+    head,
+    unsealed: sealedSince + (await v.countUnsealedAudit()),
+    ...(batches && { batches, submissions }),
+  };
 }
 
 export function signCheckpoint(c: Checkpoint, key = process.env.REBOUND_AUDIT_KEY): Checkpoint {
@@ -475,7 +545,8 @@ export async function exportCheckpoint(store: Store, now: number): Promise<Check
   return signCheckpoint({
     head_seq: result.head?.seq ?? 0,
     head_hash: result.head?.hash ?? GENESIS_HASH,
-    count: result.count,
+    // The chain's length since the genesis, pruned entries included (as before any prune: seq has no gaps).
+    count: result.head?.seq ?? 0,
     exported_at: new Date(now).toISOString(),
   });
 }

@@ -12,8 +12,6 @@ import type { Rebound } from '../rebound.ts';
 import type { AuditEntry } from '../store/visibility.ts';
 import type { OperatorProviders } from './providers.ts';
 
-/** How many of the newest audit entries `GET /api/audit?kind=operator` looks through for operator actions. */
-export const OPERATOR_AUDIT_SCAN = 100_000;
 const AUDIT_PAGE = 1000;
 
 export async function capabilityProviders(rebound: Rebound): Promise<OperatorProviders> {
@@ -53,13 +51,15 @@ export async function capabilityProviders(rebound: Rebound): Promise<OperatorPro
           await audit.seal();
           const segments = await rebound.store.visibility.listAuditSegments();
           let through = segments.at(-1)?.lastSeq ?? 0;
-          // Operator actions hide among far more job submissions: read back a page at a time, up to a bound.
-          const floor = Math.max(0, through - (operatorOnly ? OPERATOR_AUDIT_SCAN : limit));
+          // Operator actions hide among far more job submissions: an index of the others (migration 41) finds them
+          // over the whole trail, where a scan of the newest 100,000 entries read them all and could miss older ones.
+          if (operatorOnly) return rebound.store.visibility.readOperatorAudit({ throughSeq: through, limit });
+          const floor = Math.max(0, through - limit);
           const entries: AuditEntry[] = [];
           while (entries.length < limit && through > floor) {
             const after = Math.max(floor, through - AUDIT_PAGE);
             const page = await rebound.store.visibility.readAudit({ afterSeq: after, throughSeq: through, limit: through - after });
-            entries.push(...page.reverse().filter((e) => !operatorOnly || !e.action.startsWith('job.submit')));
+            entries.push(...page.reverse());
             through = after;
           }
           return entries.slice(0, limit);

@@ -47,10 +47,43 @@ export interface SealParams {
 }
 
 export interface AuditTotals {
-  /** Entries with action `job.submit` (new jobs, not deduplicated enqueues). */
+  /** Entries with action `job.submit` (new jobs, not deduplicated enqueues), pruned ones included. */
   submitted: number;
-  /** Sum of `details.count` over entries whose action is one of `countActions`, by action. */
+  /** Sum of `details.count` over entries whose action is one of `countActions`, by action, pruned ones included. */
   counted: Record<string, number>;
+}
+
+/** Per action, over pruned entries: how many there were and the sum of their `details.count`. */
+export type AuditActionTotals = Record<string, { entries: number; count: number }>;
+
+/** Where the kept audit trail starts after a prune: its last pruned entry, and what reconcile needs of the pruned ones. */
+export interface AuditAnchor {
+  seq: number;
+  hash: string;
+  /** Over every entry pruned so far (cumulative). */
+  totals: AuditActionTotals;
+  prunedAt: number;
+}
+
+export interface AuditPruneParams {
+  /** Whole segments sealed before this time are pruned, oldest first. */
+  sealedBefore: number;
+  /** At most this many entries, in whole segments (at least one segment). */
+  limit: number;
+  now: number;
+  /**
+   * Checks the entries about to be pruned (in seq order) and their segments against the current anchor and
+   * returns the new one; throws when they do not verify, and nothing is pruned. Pure: the store applies it.
+   */
+  anchor: (from: AuditAnchor | null, entries: AuditEntry[], segments: AuditSegment[], now: number) => AuditAnchor;
+  /** The `audit.prune` entry that records the new anchor, appended (unsealed) in the prune's transaction. */
+  record: (from: AuditAnchor | null, to: AuditAnchor, pruned: { entries: number; segments: number }) => AuditRecord;
+}
+
+export interface AuditPruned {
+  anchor: AuditAnchor;
+  entries: number;
+  segments: number;
 }
 
 /** One minute of one job type, as the stats recorder flushes it (counts are added to what is stored). */
@@ -77,12 +110,24 @@ export interface VisibilityStore {
   readAudit(p: { afterSeq: number; limit: number; throughSeq?: number }): Promise<AuditEntry[]>;
   listAuditSegments(): Promise<AuditSegment[]>;
   countUnsealedAudit(): Promise<number>;
+  /** Totals over the kept entries and the anchor's, read at one instant (a prune moves counts between them). */
   auditTotals(countActions: string[]): Promise<AuditTotals>;
+  /** The anchor of the pruned part of the trail; null while nothing was pruned. */
+  auditAnchor(): Promise<AuditAnchor | null>;
+  /**
+   * Prunes one batch of whole sealed segments from the start of the chain, in one transaction taken under the
+   * sealer's lock (so a sealer or a second pruner waits, then sees the new anchor). null: nothing old enough.
+   */
+  pruneAudit(p: AuditPruneParams): Promise<AuditPruned | null>;
+  /** The newest sealed entries with seq <= throughSeq that are not submissions (`job.submit*`), newest first. */
+  readOperatorAudit(p: { throughSeq: number; limit: number }): Promise<AuditEntry[]>;
+  /** Unsealed entries with this action, in id order. */
+  readUnsealedAudit(p: { action: string; limit: number }): Promise<AuditEntry[]>;
 
   /** Adds each bucket's counts to the stored rollups, in one transaction. */
   addStats(buckets: StatsBucket[]): Promise<void>;
-  /** Deletes rollups of minutes before `beforeMinute`. Returns the rows deleted. */
-  pruneStats(beforeMinute: number): Promise<number>;
+  /** Deletes rollups of minutes before `beforeMinute`, at most `limit` rows per table (default 10,000). Returns the rows deleted. */
+  pruneStats(beforeMinute: number, limit?: number): Promise<number>;
   /** Rollups of the minutes in [fromMinute, toMinute]. */
   readStats(p: { fromMinute: number; toMinute: number; type?: string }): Promise<StatsRows>;
 

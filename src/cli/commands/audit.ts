@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { AuditTamperedError, exportCheckpoint, reconcileAudit, verifyAudit, type Checkpoint } from '../../observability/audit.ts';
+import { pruneAudit, pruneStatsRollups } from '../../observability/audit-retention.ts';
 import { ReboundError } from '../../errors.ts';
 import { globals, UsageError, withClient } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
@@ -24,11 +25,21 @@ export class AuditMismatchError extends ReboundError {
   }
 }
 
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `90d`, `12h`, `30m`, `45s` or whole milliseconds (commander names the flag in its refusal). */
+function parseAge(value: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * (m[2] && m[2] !== 'ms' ? UNIT_MS[m[2] as keyof typeof UNIT_MS] : 1) : NaN;
+  if (!Number.isSafeInteger(ms)) throw new InvalidArgumentError(`"${value}" must be a duration such as 90d, 12h, 30m or 45s (or whole milliseconds)`);
+  return ms;
+}
+
 const matched = (n: { checked: number; skipped: number }, what: string) =>
   `${n.checked} ${what} match their jobs${n.skipped ? ` (${n.skipped} name pruned jobs, not checked)` : ''}`;
 
 export function register(program: Command) {
-  const audit = program.command('audit').description('the hash-chained audit trail: verify, export a checkpoint, reconcile');
+  const audit = program.command('audit').description('the hash-chained audit trail: verify, export a checkpoint, reconcile, prune');
 
   audit
     .command('verify')
@@ -44,11 +55,14 @@ export function register(program: Command) {
       if (globals(cmd).json) printJson(result);
       if (!result.ok) throw new AuditTamperedError(result.problem!);
       if (!globals(cmd).json) {
+        const cp = result.checkpoint;
         process.stdout.write(
           `audit trail verifies: ${result.count} entries, head seq ${result.head?.seq ?? 0} ${result.head?.hash ?? '-'}` +
-            `${result.unsealed ? ` (${result.unsealed} not yet sealed)` : ''}${checkpoint ? ', matches the checkpoint' : ''}` +
+            `${result.anchor ? ` (entries through seq ${result.anchor.seq} were pruned; the chain was checked from there)` : ''}` +
+            `${result.unsealed ? ` (${result.unsealed} not yet sealed)` : ''}${cp?.checked ? ', matches the checkpoint' : ''}` +
             `${result.batches ? `; ${matched(result.submissions!, 'single submissions')}, ${matched(result.batches, 'bulk entries')}` : ''}\n`,
         );
+        if (cp && !cp.checked) process.stderr.write(`warning: the checkpoint was NOT checked: ${cp.reason}\n`);
       }
     });
 
@@ -66,6 +80,38 @@ export function register(program: Command) {
         if (!globals(cmd).json) process.stdout.write(`checkpoint written to ${o.out}: seq ${cp.head_seq} ${cp.head_hash}\n`);
         else printJson(cp);
       } else printJson(cp);
+    });
+
+  audit
+    .command('prune')
+    .description('delete audit segments sealed before a cutoff (an anchor keeps verify and reconcile whole) and/or old per-minute stats')
+    .option('--older-than <duration>', 'prune the audit trail\'s segments sealed longer ago than this (90d, 12h, 30m)', parseAge)
+    .option('--stats-older-than <duration>', 'delete per-minute stats rollups older than this (14d)', parseAge)
+    .action(async (o: { olderThan?: number; statsOlderThan?: number }, cmd: Command) => {
+      if (o.olderThan === undefined && o.statsOlderThan === undefined) {
+        throw new UsageError('audit prune: give --older-than <duration> (the audit trail), --stats-older-than <duration> (stats rollups), or both');
+      }
+      const result = await withClient(cmd, async (r) => {
+        await r.visibility.audit?.seal();
+        const now = r.now();
+        const audit = o.olderThan === undefined ? null : await pruneAudit(r.store.visibility, { olderThanMs: o.olderThan, now, actor: 'cli' });
+        const stats = o.statsOlderThan === undefined ? null : await pruneStatsRollups(r.store.visibility, { olderThanMs: o.statsOlderThan, now });
+        return { audit, stats };
+      });
+      if (globals(cmd).json) printJson(result);
+      else {
+        const lines = [];
+        if (result.audit) {
+          const a = result.audit;
+          lines.push(
+            a.entries > 0
+              ? `audit trail: ${a.entries} entries in ${a.segments} segments pruned; it now starts after seq ${a.anchor!.seq} (anchor ${a.anchor!.hash})`
+              : 'audit trail: no segment was sealed before the cutoff; nothing pruned',
+          );
+        }
+        if (result.stats !== null) lines.push(`stats: ${result.stats} rollup rows deleted`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
     });
 
   audit

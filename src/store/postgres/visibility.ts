@@ -2,7 +2,10 @@
 import type pg from 'pg';
 import { withTransaction } from './transaction.ts';
 import type {
+  AuditAnchor,
   AuditEntry,
+  AuditPruned,
+  AuditPruneParams,
   AuditRecord,
   AuditSegment,
   AuditTotals,
@@ -11,7 +14,7 @@ import type {
   StatsRows,
   VisibilityStore,
 } from '../visibility.ts';
-import { toAuditEntry, toSegment } from '../sqlite/visibility.ts';
+import { PRUNE_SEGMENT_SCAN, prunableSegments, STATS_PRUNE_LIMIT, toAnchor, toAuditEntry, toSegment, withAnchorTotals } from '../sqlite/visibility.ts';
 
 /** Up to this many audit entries are inserted with one parameter per column each; more go as one JSON parameter. */
 const FEW_ENTRIES = 20;
@@ -50,10 +53,14 @@ export class PostgresVisibilityStore implements VisibilityStore {
     if ((await this.pool.query('SELECT 1 FROM audit_log WHERE seq IS NULL LIMIT 1')).rows.length === 0) return null;
     return this.tx(async (c) => {
       // One sealer at a time: the chain has a single head.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rebound:audit-seal:${this.schema}`]);
+      await this.lockChain(c);
       const { rows } = await c.query('SELECT * FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT $1', [p.limit]);
       if (rows.length === 0) return null;
-      const head = await c.query('SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1');
+      // Everything sealed may have been pruned: the chain then goes on from the anchor.
+      const head = await c.query(
+        `SELECT seq, hash FROM ((SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1)
+         UNION ALL (SELECT seq, hash FROM audit_anchor)) h ORDER BY seq DESC LIMIT 1`,
+      );
       const links = p.chain(head.rows[0] ? { seq: Number(head.rows[0].seq), hash: head.rows[0].hash } : null, rows.map(toAuditEntry));
       // One JSON parameter, [id, seq, prev_hash, hash] per entry: node-postgres escapes array parameters character by character.
       await c.query(
@@ -92,15 +99,76 @@ export class PostgresVisibilityStore implements VisibilityStore {
   }
 
   async auditTotals(countActions: string[]): Promise<AuditTotals> {
+    // One statement, one snapshot: a prune committing between two reads would count its entries twice or never.
     const { rows } = await this.pool.query(
-      `SELECT action, count(*) AS n, coalesce(sum((details::jsonb ->> 'count')::bigint), 0) AS total
-       FROM audit_log WHERE action = ANY($1::text[]) GROUP BY action`,
+      `SELECT action, count(*) AS n, coalesce(sum((details::jsonb ->> 'count')::bigint), 0) AS total, NULL AS anchor
+       FROM audit_log WHERE action = ANY($1::text[]) GROUP BY action
+       UNION ALL
+       SELECT NULL, NULL, NULL, row_to_json(a)::text FROM audit_anchor a`,
       [['job.submit', ...countActions]],
     );
-    const by = new Map(rows.map((r) => [r.action as string, r]));
+    const by = new Map(rows.filter((r) => r.action != null).map((r) => [r.action as string, r]));
     const counted: Record<string, number> = {};
     for (const a of countActions) counted[a] = Number(by.get(a)?.total ?? 0);
-    return { submitted: Number(by.get('job.submit')?.n ?? 0), counted };
+    const anchor = rows.find((r) => r.anchor != null)?.anchor;
+    return withAnchorTotals({ submitted: Number(by.get('job.submit')?.n ?? 0), counted }, anchor ? toAnchor(JSON.parse(anchor)) : null);
+  }
+
+  /** The sealer's lock: pruning takes it too, so the chain's start and head never move at once. */
+  private async lockChain(c: pg.PoolClient): Promise<void> {
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rebound:audit-seal:${this.schema}`]);
+  }
+
+  async auditAnchor(): Promise<AuditAnchor | null> {
+    const { rows } = await this.pool.query('SELECT * FROM audit_anchor');
+    return rows[0] ? toAnchor(rows[0]) : null;
+  }
+
+  async pruneAudit(p: AuditPruneParams): Promise<AuditPruned | null> {
+    return this.tx(async (c) => {
+      await this.lockChain(c);
+      const anchorRow = (await c.query('SELECT * FROM audit_anchor')).rows[0];
+      const from = anchorRow ? toAnchor(anchorRow) : null;
+      const oldest = (await c.query('SELECT * FROM audit_segments ORDER BY id LIMIT $1', [PRUNE_SEGMENT_SCAN])).rows.map(toSegment);
+      const segments = prunableSegments(oldest, p.sealedBefore, p.limit);
+      if (segments.length === 0) return null;
+      const last = segments[segments.length - 1];
+      const entries = (
+        await c.query('SELECT * FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq', [from?.seq ?? 0, last.lastSeq])
+      ).rows.map(toAuditEntry);
+      const to = p.anchor(from, entries, segments, p.now);
+      await c.query('DELETE FROM audit_log WHERE seq > $1 AND seq <= $2', [from?.seq ?? 0, to.seq]);
+      await c.query('DELETE FROM audit_segments WHERE id <= $1', [last.id]);
+      await c.query(
+        `INSERT INTO audit_anchor (id, seq, hash, totals, pruned_at) VALUES (1, $1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, totals = excluded.totals, pruned_at = excluded.pruned_at`,
+        [to.seq, to.hash, JSON.stringify(to.totals), to.prunedAt],
+      );
+      const pruned = { entries: entries.length, segments: segments.length };
+      const r = p.record(from, to, pruned);
+      await c.query('INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)', [
+        r.at,
+        r.actor,
+        r.action,
+        r.target,
+        r.details == null ? null : JSON.stringify(r.details),
+      ]);
+      return { anchor: to, ...pruned };
+    });
+  }
+
+  async readOperatorAudit(p: { throughSeq: number; limit: number }): Promise<AuditEntry[]> {
+    // The predicate is the partial index's (migration 41), word for word, so the planner can use it.
+    const { rows } = await this.pool.query(
+      "SELECT * FROM audit_log WHERE action NOT LIKE 'job.submit%' AND seq <= $1 ORDER BY seq DESC LIMIT $2",
+      [p.throughSeq, p.limit],
+    );
+    return rows.map(toAuditEntry);
+  }
+
+  async readUnsealedAudit(p: { action: string; limit: number }): Promise<AuditEntry[]> {
+    const { rows } = await this.pool.query('SELECT * FROM audit_log WHERE seq IS NULL AND action = $1 ORDER BY id LIMIT $2', [p.action, p.limit]);
+    return rows.map(toAuditEntry);
   }
 
   async addStats(buckets: StatsBucket[]): Promise<void> {
@@ -141,10 +209,12 @@ export class PostgresVisibilityStore implements VisibilityStore {
     });
   }
 
-  async pruneStats(beforeMinute: number): Promise<number> {
+  async pruneStats(beforeMinute: number, limit = STATS_PRUNE_LIMIT): Promise<number> {
+    // Bounded per table, oldest minutes first (the primary key starts with minute): each delete stays short.
     let n = 0;
     for (const table of ['stats_outcomes', 'stats_latency', 'stats_errors']) {
-      n += (await this.pool.query(`DELETE FROM ${table} WHERE minute < $1`, [beforeMinute])).rowCount ?? 0;
+      const sql = `DELETE FROM ${table} WHERE ctid = ANY (ARRAY(SELECT ctid FROM ${table} WHERE minute < $1 ORDER BY minute LIMIT $2))`;
+      n += (await this.pool.query(sql, [beforeMinute, limit])).rowCount ?? 0;
     }
     return n;
   }

@@ -1,7 +1,10 @@
 /** The visibility store on SQLite: audit entries, sealed segments, stats rollups. */
 import type Database from 'better-sqlite3';
 import type {
+  AuditAnchor,
   AuditEntry,
+  AuditPruned,
+  AuditPruneParams,
   AuditRecord,
   AuditSegment,
   AuditTotals,
@@ -45,6 +48,44 @@ export const toAuditEntry = (r: AuditRow): AuditEntry => ({
   hash: r.hash,
 });
 
+interface AnchorRow {
+  seq: number;
+  hash: string;
+  totals: string;
+  pruned_at: number;
+}
+
+export const toAnchor = (r: AnchorRow): AuditAnchor => ({
+  seq: Number(r.seq),
+  hash: r.hash,
+  totals: JSON.parse(r.totals),
+  prunedAt: Number(r.pruned_at),
+});
+
+/** Adds the anchor's pruned totals to the kept entries' (auditTotals on both stores). */
+export function withAnchorTotals(live: AuditTotals, anchor: AuditAnchor | null): AuditTotals {
+  if (!anchor) return live;
+  const counted: Record<string, number> = {};
+  for (const [a, n] of Object.entries(live.counted)) counted[a] = n + (anchor.totals[a]?.count ?? 0);
+  return { submitted: live.submitted + (anchor.totals['job.submit']?.entries ?? 0), counted };
+}
+
+/** The segments a prune batch takes: the leading run sealed before the cutoff, up to `limit` entries (at least one segment). */
+export function prunableSegments(oldest: AuditSegment[], sealedBefore: number, limit: number): AuditSegment[] {
+  const out: AuditSegment[] = [];
+  let entries = 0;
+  for (const s of oldest) {
+    if (s.sealedAt >= sealedBefore) break;
+    if (out.length > 0 && entries + s.count > limit) break;
+    out.push(s);
+    entries += s.count;
+  }
+  return out;
+}
+
+/** Segments read per prune batch to pick from: more than a batch of 5,000 entries spans at the sealer's smallest. */
+export const PRUNE_SEGMENT_SCAN = 1000;
+
 export const toSegment = (r: SegmentRow): AuditSegment => ({
   id: String(r.id),
   firstSeq: Number(r.first_seq),
@@ -54,6 +95,9 @@ export const toSegment = (r: SegmentRow): AuditSegment => ({
   prevHeadHash: r.prev_head_hash,
   sealedAt: Number(r.sealed_at),
 });
+
+/** Rows per stats table one pruneStats call deletes at most, unless told. */
+export const STATS_PRUNE_LIMIT = 10_000;
 
 export class SqliteVisibilityStore implements VisibilityStore {
   constructor(private readonly db: Database.Database) {}
@@ -76,9 +120,9 @@ export class SqliteVisibilityStore implements VisibilityStore {
     return this.write(() => {
       const rows = this.db.prepare('SELECT * FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT ?').all(p.limit) as AuditRow[];
       if (rows.length === 0) return null;
-      const head = this.db.prepare('SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1').get() as
-        | { seq: number; hash: string }
-        | undefined;
+      // Everything sealed may have been pruned: the chain then goes on from the anchor.
+      const head = (this.db.prepare('SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1').get() ??
+        this.db.prepare('SELECT seq, hash FROM audit_anchor').get()) as { seq: number; hash: string } | undefined;
       const links = p.chain(head ?? null, rows.map(toAuditEntry));
       const update = this.db.prepare('UPDATE audit_log SET seq = ?, prev_hash = ?, hash = ? WHERE id = ?');
       rows.forEach((r, i) => update.run(links[i].seq, links[i].prevHash, links[i].hash, r.id));
@@ -109,11 +153,65 @@ export class SqliteVisibilityStore implements VisibilityStore {
   }
 
   async auditTotals(countActions: string[]): Promise<AuditTotals> {
-    const submitted = (this.db.prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'job.submit'").get() as { n: number }).n;
-    const counted: Record<string, number> = {};
-    const sum = this.db.prepare("SELECT coalesce(sum(json_extract(details, '$.count')), 0) AS n FROM audit_log WHERE action = ?");
-    for (const a of countActions) counted[a] = (sum.get(a) as { n: number }).n;
-    return { submitted, counted };
+    // One read transaction: a prune in another process between the reads would count its entries twice or never.
+    return this.db.transaction(() => {
+      const submitted = (this.db.prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'job.submit'").get() as { n: number }).n;
+      const counted: Record<string, number> = {};
+      const sum = this.db.prepare("SELECT coalesce(sum(json_extract(details, '$.count')), 0) AS n FROM audit_log WHERE action = ?");
+      for (const a of countActions) counted[a] = (sum.get(a) as { n: number }).n;
+      return withAnchorTotals({ submitted, counted }, this.anchorNow());
+    })();
+  }
+
+  private anchorNow(): AuditAnchor | null {
+    const row = this.db.prepare('SELECT * FROM audit_anchor').get() as AnchorRow | undefined;
+    return row ? toAnchor(row) : null;
+  }
+
+  async auditAnchor(): Promise<AuditAnchor | null> {
+    return this.anchorNow();
+  }
+
+  async pruneAudit(p: AuditPruneParams): Promise<AuditPruned | null> {
+    // The write lock also holds off the sealer and other pruners: each batch starts from the anchor it reads here.
+    return this.write(() => {
+      const from = this.anchorNow();
+      const oldest = (this.db.prepare('SELECT * FROM audit_segments ORDER BY id LIMIT ?').all(PRUNE_SEGMENT_SCAN) as SegmentRow[]).map(toSegment);
+      const segments = prunableSegments(oldest, p.sealedBefore, p.limit);
+      if (segments.length === 0) return null;
+      const last = segments[segments.length - 1];
+      const entries = (
+        this.db.prepare('SELECT * FROM audit_log WHERE seq > ? AND seq <= ? ORDER BY seq').all(from?.seq ?? 0, last.lastSeq) as AuditRow[]
+      ).map(toAuditEntry);
+      const to = p.anchor(from, entries, segments, p.now);
+      this.db.prepare('DELETE FROM audit_log WHERE seq > ? AND seq <= ?').run(from?.seq ?? 0, to.seq);
+      this.db.prepare('DELETE FROM audit_segments WHERE id <= ?').run(Number(last.id));
+      this.db
+        .prepare(
+          `INSERT INTO audit_anchor (id, seq, hash, totals, pruned_at) VALUES (1, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, totals = excluded.totals, pruned_at = excluded.pruned_at`,
+        )
+        .run(to.seq, to.hash, JSON.stringify(to.totals), to.prunedAt);
+      const pruned = { entries: entries.length, segments: segments.length };
+      const r = p.record(from, to, pruned);
+      this.db
+        .prepare('INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)')
+        .run(r.at, r.actor, r.action, r.target, r.details == null ? null : JSON.stringify(r.details));
+      return { anchor: to, ...pruned };
+    });
+  }
+
+  async readOperatorAudit(p: { throughSeq: number; limit: number }): Promise<AuditEntry[]> {
+    // The predicate is the partial index's (migration 41), word for word, so the index is used.
+    const rows = this.db
+      .prepare("SELECT * FROM audit_log WHERE action NOT LIKE 'job.submit%' AND seq <= ? ORDER BY seq DESC LIMIT ?")
+      .all(p.throughSeq, p.limit) as AuditRow[];
+    return rows.map(toAuditEntry);
+  }
+
+  async readUnsealedAudit(p: { action: string; limit: number }): Promise<AuditEntry[]> {
+    const rows = this.db.prepare('SELECT * FROM audit_log WHERE seq IS NULL AND action = ? ORDER BY id LIMIT ?').all(p.action, p.limit) as AuditRow[];
+    return rows.map(toAuditEntry);
   }
 
   async addStats(buckets: StatsBucket[]): Promise<void> {
@@ -139,10 +237,14 @@ export class SqliteVisibilityStore implements VisibilityStore {
     });
   }
 
-  async pruneStats(beforeMinute: number): Promise<number> {
+  async pruneStats(beforeMinute: number, limit = STATS_PRUNE_LIMIT): Promise<number> {
+    // Bounded per table, oldest minutes first (the primary key starts with minute), so no delete holds the lock long.
     return this.write(() =>
       ['stats_outcomes', 'stats_latency', 'stats_errors'].reduce(
-        (n, table) => n + this.db.prepare(`DELETE FROM ${table} WHERE minute < ?`).run(beforeMinute).changes,
+        (n, table) =>
+          n +
+          this.db.prepare(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE minute < ? ORDER BY minute LIMIT ?)`).run(beforeMinute, limit)
+            .changes,
         0,
       ),
     );

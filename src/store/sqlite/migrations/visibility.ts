@@ -59,4 +59,21 @@ export const visibilityMigrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 41,
+    name: 'audit retention: the anchor of a pruned trail, operator actions by seq',
+    // One row: the last pruned entry (the kept chain goes on from its hash) and the totals reconcile needs from
+    // every pruned entry. The partial index serves GET /api/audit?kind=operator, which otherwise read past every
+    // submission (most of the trail) to find a few operator actions; its predicate is written as the query writes it.
+    sql: `
+      CREATE TABLE audit_anchor (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        totals TEXT NOT NULL,
+        pruned_at INTEGER NOT NULL
+      );
+      CREATE INDEX audit_log_operator ON audit_log (seq) WHERE action NOT LIKE 'job.submit%';
+    `,
+  },
 ];
