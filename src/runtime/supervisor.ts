@@ -113,7 +113,7 @@ export class Supervisor {
   private readonly slots: Slot[] = [];
   private readonly crashTimes: number[] = [];
   private inCrashLoop = false;
-  /** A process has come up (sent a heartbeat): the configuration works, and an exit 2 is no longer a reason to stop. */
+  /** A process has started its worker (sent 'ready'): the configuration works, and an exit 2 is no longer a reason to stop. */
   private cameUp = false;
   private stopping: Promise<void> | null = null;
   private livenessTimer: NodeJS.Timeout | null = null;
@@ -235,9 +235,9 @@ export class Supervisor {
       slot.lastHeartbeatAt = Date.now();
       slot.inFlight = m.inFlight;
       if (slot.state === 'starting') slot.state = 'running';
-      this.cameUp = true;
     } else if (m.type === 'ready') {
       slot.workerId = m.workerId;
+      this.cameUp = true;
     } else if (m.type === 'recycle') {
       slot.ending = 'recycled';
       slot.state = 'stopping';
