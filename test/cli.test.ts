@@ -189,6 +189,9 @@ describe('a worker with a bad configuration', () => {
       // Checked by the supervisor before it spawns: each process refusing it was restarted forever.
       [['worker', '--processes', '2', '--jobs', '/nope/missing.ts'], /does not exist/],
       [['worker', '--processes', '2', '--jobs', BAD_SCHEDULES], /the schedules export of .*bad-schedules\.mjs must be an array/],
+      // The supervisor's flags without a supervisor: ignored, they left a worker running without the protection asked for.
+      [['worker', '--jobs', FIXTURE_JOBS, '--timeout-grace', '1000'], /^error: --timeout-grace needs --processes N/],
+      [['worker', '--jobs', FIXTURE_JOBS, '--drain', '--liveness-timeout', '5000'], /^error: --liveness-timeout needs --processes N/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(['--store', url, ...args])));
     cases.forEach(([args, message], i) => {

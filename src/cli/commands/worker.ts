@@ -44,6 +44,7 @@ export function register(program: Command) {
       if (!o.jobs) throw new UsageError('worker: --jobs FILE is required (a module that default-exports your job definitions)');
       if (o.concurrency < 1) throw new UsageError('--concurrency must be at least 1');
       if (o.processes !== undefined) return superviseFromCli({ ...o, jobs: o.jobs, processes: o.processes }, cmd);
+      refuseSupervisorFlags(o);
       // Listen before the first await: a SIGTERM while the worker starts must drain it, not kill
       // the process with a job half done.
       let worker: Worker | undefined;
@@ -79,4 +80,16 @@ export function register(program: Command) {
       rebound.logger.info({ worker: worker.id }, 'worker stopped');
       supervised?.exit(0);
     });
+}
+
+/** The supervisor's flags without --processes would be ignored: the operator believes a protection is on that is not. */
+function refuseSupervisorFlags(o: Options) {
+  const given = (
+    [
+      ['--liveness-timeout', o.livenessTimeout],
+      ['--restart-delay', o.restartDelay],
+      ['--timeout-grace', o.timeoutGrace],
+    ] as const
+  ).filter(([, v]) => v !== undefined);
+  if (given.length) throw new UsageError(`${given[0][0]} needs --processes N: only a supervisor of worker processes uses it`);
 }
