@@ -60,7 +60,7 @@ const MINUTE = 60_000;
  */
 export const DEMO_VISIBILITY_RETENTION = { auditMs: 60 * MINUTE, statsMs: 24 * 60 * MINUTE };
 
-function pruneDemoVisibility(rebound: Rebound): Promise<void> {
+export function pruneDemoVisibility(rebound: Rebound): Promise<void> {
   const v = rebound.store.visibility;
   const now = rebound.now();
   return pruneAudit(v, { olderThanMs: DEMO_VISIBILITY_RETENTION.auditMs, now, actor: 'demo', maxBatches: 20 })

@@ -126,7 +126,10 @@ export interface VisibilityStore {
 
   /** Adds each bucket's counts to the stored rollups, in one transaction. */
   addStats(buckets: StatsBucket[]): Promise<void>;
-  /** Deletes rollups of minutes before `beforeMinute`, at most `limit` rows per table (default 10,000). Returns the rows deleted. */
+  /**
+   * Deletes rollups of minutes before `beforeMinute`, oldest first: at most `limit` rows per table, or without a
+   * limit all of them in bounded rounds (one transaction each). Returns the rows deleted.
+   */
   pruneStats(beforeMinute: number, limit?: number): Promise<number>;
   /** Rollups of the minutes in [fromMinute, toMinute]. */
   readStats(p: { fromMinute: number; toMinute: number; type?: string }): Promise<StatsRows>;

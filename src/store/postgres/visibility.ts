@@ -14,7 +14,7 @@ import type {
   StatsRows,
   VisibilityStore,
 } from '../visibility.ts';
-import { PRUNE_SEGMENT_SCAN, prunableSegments, STATS_PRUNE_LIMIT, toAnchor, toAuditEntry, toSegment, withAnchorTotals } from '../sqlite/visibility.ts';
+import { PRUNE_SEGMENT_SCAN, prunableSegments, STATS_PRUNE_LIMIT, STATS_TABLES, toAnchor, toAuditEntry, toSegment, untilDone, withAnchorTotals } from '../sqlite/visibility.ts';
 
 /** Up to this many audit entries are inserted with one parameter per column each; more go as one JSON parameter. */
 const FEW_ENTRIES = 20;
@@ -125,6 +125,9 @@ export class PostgresVisibilityStore implements VisibilityStore {
   }
 
   async pruneAudit(p: AuditPruneParams): Promise<AuditPruned | null> {
+    // Most passes find nothing old enough: check before opening a transaction.
+    const first = (await this.pool.query('SELECT sealed_at FROM audit_segments ORDER BY id LIMIT 1')).rows[0];
+    if (!first || Number(first.sealed_at) >= p.sealedBefore) return null;
     return this.tx(async (c) => {
       await this.lockChain(c);
       const anchorRow = (await c.query('SELECT * FROM audit_anchor')).rows[0];
@@ -209,14 +212,17 @@ export class PostgresVisibilityStore implements VisibilityStore {
     });
   }
 
-  async pruneStats(beforeMinute: number, limit = STATS_PRUNE_LIMIT): Promise<number> {
-    // Bounded per table, oldest minutes first (the primary key starts with minute): each delete stays short.
-    let n = 0;
-    for (const table of ['stats_outcomes', 'stats_latency', 'stats_errors']) {
-      const sql = `DELETE FROM ${table} WHERE ctid = ANY (ARRAY(SELECT ctid FROM ${table} WHERE minute < $1 ORDER BY minute LIMIT $2))`;
-      n += (await this.pool.query(sql, [beforeMinute, limit])).rowCount ?? 0;
-    }
-    return n;
+  async pruneStats(beforeMinute: number, limit?: number): Promise<number> {
+    // Oldest minutes first (the primary key starts with minute), a bounded number of rows per statement, so each
+    // delete stays short. Without a limit, rounds of STATS_PRUNE_LIMIT until none is left.
+    const round = () =>
+      Promise.all(
+        STATS_TABLES.map(async (table) => {
+          const sql = `DELETE FROM ${table} WHERE ctid = ANY (ARRAY(SELECT ctid FROM ${table} WHERE minute < $1 ORDER BY minute LIMIT $2))`;
+          return (await this.pool.query(sql, [beforeMinute, limit ?? STATS_PRUNE_LIMIT])).rowCount ?? 0;
+        }),
+      );
+    return untilDone(round, limit);
   }
 
   async readStats(p: { fromMinute: number; toMinute: number; type?: string }): Promise<StatsRows> {

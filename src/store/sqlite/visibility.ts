@@ -96,8 +96,19 @@ export const toSegment = (r: SegmentRow): AuditSegment => ({
   sealedAt: Number(r.sealed_at),
 });
 
-/** Rows per stats table one pruneStats call deletes at most, unless told. */
+/** Rows per stats table per round of pruneStats without a limit. */
 export const STATS_PRUNE_LIMIT = 10_000;
+export const STATS_TABLES = ['stats_outcomes', 'stats_latency', 'stats_errors'];
+
+/** One round with a limit; without one, rounds until every table had fewer rows left than a round takes. */
+export async function untilDone(round: () => number[] | Promise<number[]>, limit: number | undefined): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await round();
+    total += deleted.reduce((a, b) => a + b, 0);
+    if (limit !== undefined || deleted.every((n) => n < STATS_PRUNE_LIMIT)) return total;
+  }
+}
 
 export class SqliteVisibilityStore implements VisibilityStore {
   constructor(private readonly db: Database.Database) {}
@@ -173,6 +184,9 @@ export class SqliteVisibilityStore implements VisibilityStore {
   }
 
   async pruneAudit(p: AuditPruneParams): Promise<AuditPruned | null> {
+    // Most passes find nothing old enough: check without taking the write lock.
+    const first = this.db.prepare('SELECT sealed_at FROM audit_segments ORDER BY id LIMIT 1').get() as { sealed_at: number } | undefined;
+    if (!first || first.sealed_at >= p.sealedBefore) return null;
     // The write lock also holds off the sealer and other pruners: each batch starts from the anchor it reads here.
     return this.write(() => {
       const from = this.anchorNow();
@@ -237,17 +251,19 @@ export class SqliteVisibilityStore implements VisibilityStore {
     });
   }
 
-  async pruneStats(beforeMinute: number, limit = STATS_PRUNE_LIMIT): Promise<number> {
-    // Bounded per table, oldest minutes first (the primary key starts with minute), so no delete holds the lock long.
-    return this.write(() =>
-      ['stats_outcomes', 'stats_latency', 'stats_errors'].reduce(
-        (n, table) =>
-          n +
-          this.db.prepare(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE minute < ? ORDER BY minute LIMIT ?)`).run(beforeMinute, limit)
-            .changes,
-        0,
-      ),
-    );
+  async pruneStats(beforeMinute: number, limit?: number): Promise<number> {
+    // Oldest minutes first (the primary key starts with minute), a bounded number of rows per transaction, so no
+    // delete holds the write lock long. Without a limit, rounds of STATS_PRUNE_LIMIT until none is left.
+    const round = () =>
+      this.write(() =>
+        STATS_TABLES.map(
+          (table) =>
+            this.db
+              .prepare(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE minute < ? ORDER BY minute LIMIT ?)`)
+              .run(beforeMinute, limit ?? STATS_PRUNE_LIMIT).changes,
+        ),
+      );
+    return untilDone(round, limit);
   }
 
   async readStats(p: { fromMinute: number; toMinute: number; type?: string }): Promise<StatsRows> {
