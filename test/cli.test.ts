@@ -249,6 +249,18 @@ describe('flags named in errors', () => {
     expect(JSON.parse(listed.stdout)).toEqual([]);
   });
 
+  it('an id too long to be a job id and a concurrency work() refuses name their flags', async () => {
+    const url = freshStoreUrl('sqlite');
+    const [id, start] = await Promise.all([
+      runCli(['--store', url, 'dlq', 'redrive', '--id', '1234567890123456']),
+      runCli(['--store', url, 'start', '--jobs', FIXTURE_JOBS, '--port', '0', '--concurrency', '10001']),
+    ]);
+    // Before: "selection.ids: must be an array of job ids" and "options.concurrency: …", the library's names.
+    expect(id.stderr).toBe('error: option \'--id <id...>\' argument \'1234567890123456\' is invalid. --id must be a job id (1 to 15 digits), got "1234567890123456"\n');
+    expect(start.stderr).toBe('error: option \'--concurrency <n>\' argument \'10001\' is invalid. --concurrency must be from 1 to 10000, got 10001\n');
+    expect([id.code, start.code]).toEqual([2, 2]);
+  });
+
   it('queues --window is refused outside 1000 ms to 7 days, naming the flag', async () => {
     const url = freshStoreUrl('sqlite');
     expect((await runCli(['--store', url, 'migrate'])).code).toBe(0);

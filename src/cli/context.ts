@@ -59,6 +59,9 @@ export function parseIntOption(name: string, range?: { min: number; max: number 
 /** The range of every `--limit` (the library's MAX_LIST_LIMIT). */
 export const LIMIT_RANGE = { min: 1, max: 100_000 };
 
+/** The range of every `--concurrency`, as `work()` takes it. */
+export const CONCURRENCY_RANGE = { min: 1, max: 10_000 };
+
 /** Which flag sets which library field, for a command's errors: `{ 'options.delayMs': '--delay' }`. */
 export type FlagFields = Record<string, string>;
 

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { isJobId } from '../../engine/job-query.ts';
 import type { Selection } from '../../store/store.ts';
 import { globals, namingFlags, parseIntOption, UsageError, withClient } from '../context.ts';
 import { FILTER_FLAGS } from './jobs.ts';
@@ -20,7 +21,7 @@ function selection(o: SelectionOptions, verb: string): Selection {
 }
 
 const ids = (v: string, prev: string[] = []) => {
-  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`--id must be a job id, got "${v}"`);
+  if (!isJobId(v)) throw new InvalidArgumentError(`--id must be a job id (1 to 15 digits), got "${v}"`);
   return [...prev, v];
 };
 

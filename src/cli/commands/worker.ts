@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { MAX_DEFAULT_LEASE_MS } from '../../config/coordinator-options.ts';
-import { exitWhenDone, inFlagTerms, openClient, parseIntOption, UsageError } from '../context.ts';
+import { CONCURRENCY_RANGE, exitWhenDone, inFlagTerms, openClient, parseIntOption, UsageError } from '../context.ts';
 import { supervisedChild } from '../../runtime/supervised-child.ts';
 import { superviseFromCli } from './worker-supervisor.ts';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
@@ -26,7 +26,7 @@ export function register(program: Command) {
     .command('worker')
     .description('run a worker for the job types in a jobs file')
     .option('--jobs <file>', 'module whose default export maps type names to job definitions')
-    .option('--concurrency <n>', 'jobs run at once (default 10)', parseIntOption('--concurrency'), 10)
+    .option('--concurrency <n>', 'jobs run at once, 1 to 10000 (default 10)', parseIntOption('--concurrency', CONCURRENCY_RANGE), 10)
     .option('--queues <a,b>', 'queues to take jobs from (default: those the jobs file names)', (v: string) => {
       const qs = v.split(',').map((q) => q.trim()).filter(Boolean);
       if (qs.length === 0) throw new InvalidArgumentError('--queues needs at least one queue name');
@@ -42,7 +42,6 @@ export function register(program: Command) {
     .action(async (o: Options, cmd: Command) => {
       exitWhenDone();
       if (!o.jobs) throw new UsageError('worker: --jobs FILE is required (a module that default-exports your job definitions)');
-      if (o.concurrency < 1) throw new UsageError('--concurrency must be at least 1');
       if (o.processes !== undefined) return superviseFromCli({ ...o, jobs: o.jobs, processes: o.processes }, cmd);
       refuseSupervisorFlags(o);
       // Listen before the first await: a SIGTERM while the worker starts must drain it, not kill
