@@ -14,7 +14,7 @@ import type {
   StatsRows,
   VisibilityStore,
 } from '../visibility.ts';
-import { PRUNE_SEGMENT_SCAN, prunableSegments, STATS_PRUNE_LIMIT, STATS_TABLES, toAnchor, toAuditEntry, toSegment, untilDone, withAnchorTotals } from '../sqlite/visibility.ts';
+import { PRUNE_SEGMENT_SCAN, prunableSegments, STATS_PRUNE_LIMIT, STATS_TABLES, toAnchor, toAuditEntry, toSegment, untilDone, withAnchorTotals } from '../visibility-rows.ts';
 
 /** Up to this many audit entries are inserted with one parameter per column each; more go as one JSON parameter. */
 const FEW_ENTRIES = 20;
