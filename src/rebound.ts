@@ -7,7 +7,7 @@ import { toDefinitions, type JobDefinition, type JobOptions, type Logger } from 
 import { ConfigError, IdempotencyConflictError, InvalidStateError, JobNotFoundError, ValidationError } from './errors.ts';
 import { Batcher } from './engine/batcher.ts';
 import { streamJobs } from './engine/bulk-enqueue.ts';
-import { buildNewJob, checkBatchKeys, checkManyOptions, checkPayload, type EnqueueManyOptions, type EnqueueOptions } from './engine/enqueue-input.ts';
+import { buildNewJob, checkBatchKeys, checkManyOptions, checkPayload, retimeNewJob, type EnqueueManyOptions, type EnqueueOptions } from './engine/enqueue-input.ts';
 import { checkReboundOptions } from './config/rebound-options.ts';
 import { checkWorkOptions } from './config/work-options.ts';
 import { jobHistory } from './engine/history.ts';
@@ -150,8 +150,10 @@ export class Rebound {
    * the existing job (`deduplicated: true`); a different payload is refused.
    */
   async enqueue(type: string, payload: unknown, opts: EnqueueOptions = {}): Promise<EnqueueResult> {
-    const job = buildNewJob(type, payload, opts, this.defs.get(type), this.now());
+    const builtAt = this.now();
+    let job = buildNewJob(type, payload, opts, this.defs.get(type), builtAt);
     const admission = await this.backpressure.admit(job.queue, 1, opts?.waitForRoomMs);
+    job = retimeNewJob(job, opts, builtAt, this.now());
     let grouped = false;
     let inserted: InsertedJob | undefined;
     try {
@@ -217,9 +219,12 @@ export class Rebound {
       // Array.from visits the holes of a sparse array too (map skips them), so each gets its ValidationError.
       jobs = Array.from(items, (_, i) => build(i));
       checkBatchKeys(jobs);
-      inserted = await this.admitted(jobs, opts.waitForRoomMs, () =>
-        this.insertWithPlugins(jobs, () => this.store.insertJobs(jobs, now, opts.tx, { allOrNothing: true })),
-      );
+      inserted = await this.admitted(jobs, opts.waitForRoomMs, () => {
+        // Run times and the keys' expiry count from when there was room, not from before a wait for it.
+        const admittedAt = this.now();
+        jobs = jobs.map((job, i) => retimeNewJob(job, items[i]?.opts, now, admittedAt));
+        return this.insertWithPlugins(jobs, () => this.store.insertJobs(jobs, admittedAt, opts.tx, { allOrNothing: true }));
+      });
     }
     this.emitSubmitted(jobs, inserted, (i) => items[i]?.opts?.actor);
     return inserted.map((r, i) => this.settle(jobs[i], r, items[i]?.opts?.actor, true));

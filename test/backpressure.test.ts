@@ -75,6 +75,33 @@ describe.each(storeKinds)('backpressure on %s', (kind) => {
     expect(() => rebound.backpressure.configure('bulk', { maxDepth: 0 })).toThrow(/queues\.bulk\.maxDepth/);
   });
 
+  it('an enqueue that waited for room is timed from when there was room: its delay counts from then, and a key that expired meanwhile is free', async () => {
+    url = freshStoreUrl(kind);
+    let clock = Date.now();
+    const keyed = defineJob('keyed', { queue: 'bulk', keyTtlMs: 60_000, handler: async () => 'ok' });
+    rebound = await createRebound({ store: url, jobs: [task, keyed], queues: { bulk: { maxDepth: 3 } }, now: () => clock });
+    // A finished job holds the key "order-1" for another minute.
+    await rebound.enqueue('keyed', { v: 1 }, { idempotencyKey: 'order-1' });
+    const [c] = await rebound.store.claimJobs({ workerId: 'w', queues: ['bulk'], types: ['keyed'], limit: 1, leaseMs: 60_000, now: clock });
+    await rebound.store.completeJobs([{ id: c.id, token: c.leaseToken, result: 'ok' }], clock);
+    const fillers = await rebound.enqueueMany([1, 2, 3].map((n) => ({ type: 'task', payload: { n } })));
+    const many = rebound.enqueueMany(
+      [
+        { type: 'keyed', payload: { v: 2 }, opts: { idempotencyKey: 'order-1' } },
+        { type: 'task', payload: { delayed: 'many' }, opts: { delayMs: 30_000 } },
+      ],
+      { waitForRoomMs: 600_000 },
+    );
+    const one = rebound.enqueue('task', { delayed: 'one' }, { delayMs: 30_000, waitForRoomMs: 600_000 });
+    // Two minutes pass while the queue is full; then there is room for all three.
+    clock += 120_000;
+    for (const f of fillers) await rebound.cancel(f.id);
+    const [fresh, delayed] = await many;
+    expect(fresh).toMatchObject({ deduplicated: false, job: { payload: { v: 2 } } });
+    expect(delayed.job.runAt).toBe(clock + 30_000);
+    expect((await one).job.runAt).toBe(clock + 30_000);
+  });
+
   it('queueStats reports depth, oldest age, rates and drain time, and warns when arrivals outpace completions', async () => {
     url = freshStoreUrl(kind);
     rebound = await createRebound({ store: url, jobs: [task], queues: { bulk: { maxDepth: 1000 } } });

@@ -120,6 +120,16 @@ export function buildNewJob(
 }
 
 /**
+ * A job built at `builtAt`, as built at `now`: its default or `delayMs` run time counts from `now`; a given
+ * `runAt` stays. An enqueue that waits for room in a bounded queue is checked before the wait (bad input
+ * fails at once) and timed after it, so a delay does not shrink by the wait.
+ */
+export function retimeNewJob(job: NewJob, opts: unknown, builtAt: number, now: number): NewJob {
+  if (now === builtAt || (opts as { runAt?: unknown } | null | undefined)?.runAt !== undefined) return job;
+  return { ...job, runAt: job.runAt + (now - builtAt) };
+}
+
+/**
  * Two items of one batch under one idempotency key must carry the same job: otherwise the store would keep
  * the first and, having stored the rest of the batch, refuse the second. Refused here, before anything is stored.
  */
