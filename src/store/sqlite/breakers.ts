@@ -2,6 +2,7 @@
 import type Database from 'better-sqlite3';
 import { freshBreaker, type BreakerRecord, type Step } from '../../policies/breaker.ts';
 import type { BreakerEvent, BreakerStore } from '../breakers.ts';
+import { writeTransaction } from './write-lock.ts';
 
 interface Row {
   name: string;
@@ -43,33 +44,31 @@ export class SqliteBreakerStore implements BreakerStore {
 
   async update<T>(name: string, now: number, step: (current: BreakerRecord) => Step<T>, actor: string) {
     // IMMEDIATE: the write lock is held from the read, so no other process changes the breaker in between.
-    return this.db
-      .transaction(() => {
-        const row = this.db.prepare('SELECT name, data FROM breakers WHERE name = ?').get(name) as Row | undefined;
-        const current = row ? toRecord(row) : freshBreaker(name, now);
-        const s = step(current);
-        const record = s.next ?? current;
-        if (s.next) {
-          this.db
-            .prepare(
-              `INSERT INTO breakers (name, state, forced, data, updated_at) VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT (name) DO UPDATE SET state = excluded.state, forced = excluded.forced, data = excluded.data,
-                 updated_at = excluded.updated_at`,
-            )
-            .run(name, s.next.state, s.next.forced, JSON.stringify(s.next), now);
-        }
-        let event: BreakerEvent | null = null;
-        if (s.transition) {
-          const row = this.db
-            .prepare(
-              `INSERT INTO breaker_events (name, at, from_state, to_state, reason, actor) VALUES (?, ?, ?, ?, ?, ?) RETURNING *`,
-            )
-            .get(name, now, s.transition.from, s.transition.to, s.transition.reason, actor) as EventRow;
-          event = toEvent(row);
-        }
-        return { result: s.result, record, event };
-      })
-      .immediate();
+    return writeTransaction(this.db, () => {
+      const row = this.db.prepare('SELECT name, data FROM breakers WHERE name = ?').get(name) as Row | undefined;
+      const current = row ? toRecord(row) : freshBreaker(name, now);
+      const s = step(current);
+      const record = s.next ?? current;
+      if (s.next) {
+        this.db
+          .prepare(
+            `INSERT INTO breakers (name, state, forced, data, updated_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET state = excluded.state, forced = excluded.forced, data = excluded.data,
+               updated_at = excluded.updated_at`,
+          )
+          .run(name, s.next.state, s.next.forced, JSON.stringify(s.next), now);
+      }
+      let event: BreakerEvent | null = null;
+      if (s.transition) {
+        const row = this.db
+          .prepare(
+            `INSERT INTO breaker_events (name, at, from_state, to_state, reason, actor) VALUES (?, ?, ?, ?, ?, ?) RETURNING *`,
+          )
+          .get(name, now, s.transition.from, s.transition.to, s.transition.reason, actor) as EventRow;
+        event = toEvent(row);
+      }
+      return { result: s.result, record, event };
+    });
   }
 
   async listEvents(filter: { name?: string; limit?: number }): Promise<BreakerEvent[]> {

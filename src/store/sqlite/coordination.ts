@@ -19,6 +19,7 @@ import type {
   ScheduleRecord,
   ScheduleSpec,
 } from '../coordination.ts';
+import { writeTransaction } from './write-lock.ts';
 
 interface LeaseRow {
   name: string;
@@ -68,8 +69,8 @@ const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(',
 export class SqliteCoordinationStore implements CoordinationStore {
   constructor(private readonly db: Database.Database) {}
 
-  private write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+  private write<T>(fn: () => T): Promise<T> {
+    return writeTransaction(this.db, fn);
   }
 
   /**
@@ -89,7 +90,7 @@ export class SqliteCoordinationStore implements CoordinationStore {
   }
 
   async acquireLease(p: { name: string; holder: string; ttlMs: number; now: number }): Promise<Lease | null> {
-    const row = this.write(
+    const row = await this.write(
       () =>
         this.db
           .prepare(
@@ -105,7 +106,7 @@ export class SqliteCoordinationStore implements CoordinationStore {
   }
 
   async renewLease(p: { name: string; token: number; ttlMs: number; now: number }): Promise<Lease | null> {
-    const row = this.write(
+    const row = await this.write(
       () =>
         this.db
           .prepare('UPDATE coordination_leases SET expires_at = ? WHERE name = ? AND token = ? AND expires_at > ? RETURNING *')

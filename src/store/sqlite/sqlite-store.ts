@@ -36,6 +36,7 @@ import { ConfigError, ValidationError } from '../../errors.ts';
 import { firstKeyConflict, newJob, storedPayloadHash } from '../new-job.ts';
 import { aloneOnWorker, type OwnerState } from '../alone-on-worker.ts';
 import { NewJobsWatch } from './new-jobs-watch.ts';
+import { BUSY_SPIN_MS, writeTransaction } from './write-lock.ts';
 import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow } from './rows.ts';
 
 /** Workers in this process hear about enqueues at once; other processes' enqueues through the watch (new-jobs-watch.ts). */
@@ -50,7 +51,8 @@ function openDatabase(path: string): Database.Database {
     db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 10000');
+    // Brief: a longer wait for the write lock is spent in timers, not in this thread (write-lock.ts).
+    db.pragma(`busy_timeout = ${BUSY_SPIN_MS}`);
     return db;
   } catch (err) {
     db?.close();
@@ -97,13 +99,13 @@ export class SqliteStore implements Store {
     this.visibility = new SqliteVisibilityStore(this.db);
   }
 
-  /** Runs `fn` in a write transaction that holds the write lock from its start. */
-  private write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+  /** Runs `fn` in a write transaction that holds the write lock from its start; a wait for the lock does not block the event loop. */
+  private write<T>(fn: () => T): Promise<T> {
+    return writeTransaction(this.db, fn);
   }
 
   async migrate(): Promise<void> {
-    this.write(() => {
+    await this.write(() => {
       this.db.exec(
         'CREATE TABLE IF NOT EXISTS rebound_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
       );
@@ -144,7 +146,7 @@ export class SqliteStore implements Store {
       )
       .pluck();
     const byKey = this.db.prepare('SELECT * FROM jobs WHERE idempotency_key = ?');
-    const inserted = this.write(() => {
+    const inserted = await this.write(() => {
       const answers = jobs.map((j): InsertedJob => {
         if (j.idempotencyKey) freeKey.run(j.idempotencyKey, now);
         const state = j.runAt > now ? 'scheduled' : 'available';
@@ -204,7 +206,7 @@ export class SqliteStore implements Store {
     if (!due) return [];
     // Read the batch, then take it by id, under the write lock held from BEGIN IMMEDIATE: nobody can claim in between.
     // Cheaper than one UPDATE ... RETURNING, which collects the returned rows in a temporary table (about 1 µs a job).
-    const rows = this.write(() => {
+    const rows = await this.write(() => {
       const batch = this.db
         .prepare(
           `SELECT ${CLAIMED_COLUMNS} FROM jobs
@@ -233,7 +235,7 @@ export class SqliteStore implements Store {
     if (items.length === 0) return [];
     // One statement for the batch: [id, token, state, result] per job, matched by primary key. Each row written comes
     // back once; as many rows as items means every item was accepted.
-    const rows = this.write(() =>
+    const rows = await this.write(() =>
       this.db
         .prepare(
           `UPDATE jobs SET state = v.value ->> 2, result = v.value ->> 3, finished_at = @now, lease_expires_at = NULL,
@@ -323,7 +325,7 @@ export class SqliteStore implements Store {
   }
 
   async recordLeaseLost(item: LeaseRef & { attempt: number; worker: string }, now: number): Promise<void> {
-    this.write(() => {
+    await this.write(() => {
       this.db
         .prepare(
           `UPDATE jobs SET lease_expires_at = NULL
@@ -447,7 +449,7 @@ export class SqliteStore implements Store {
   }
 
   async putOnce(jobId: string, key: string, value: Json, now: number): Promise<Json> {
-    const { changes } = this.write(() =>
+    const { changes } = await this.write(() =>
       this.db
         .prepare('INSERT INTO job_once (job_id, key, value, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
         .run(Number(jobId), key, JSON.stringify(value), now),

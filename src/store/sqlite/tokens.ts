@@ -2,15 +2,15 @@
 import type Database from 'better-sqlite3';
 import { ValidationError } from '../../errors.ts';
 import { toToken, type ApiToken, type Role, type TokenRow, type TokenStore } from '../tokens.ts';
+import { writeTransaction } from './write-lock.ts';
 
 export class SqliteTokenStore implements TokenStore {
   constructor(private readonly db: Database.Database) {}
 
   async createToken(p: { name: string; role: Role; hash: string; now: number }): Promise<ApiToken> {
+    const insert = this.db.prepare('INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *');
     try {
-      const row = this.db
-        .prepare('INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *')
-        .get(p.name, p.role, p.hash, p.now) as TokenRow;
+      const row = (await writeTransaction(this.db, () => insert.get(p.name, p.role, p.hash, p.now))) as TokenRow;
       return toToken(row);
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -26,11 +26,13 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async touchToken(id: string, now: number): Promise<void> {
-    this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?').run(now, Number(id));
+    const touch = this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?');
+    await writeTransaction(this.db, () => touch.run(now, Number(id)));
   }
 
   async revokeToken(name: string, now: number): Promise<boolean> {
-    return this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL').run(now, name).changes > 0;
+    const revoke = this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL');
+    return (await writeTransaction(this.db, () => revoke.run(now, name))).changes > 0;
   }
 
   async listTokens(): Promise<ApiToken[]> {

@@ -27,18 +27,19 @@ import {
   type AuditRow,
   type SegmentRow,
 } from '../visibility-rows.ts';
+import { writeTransaction } from './write-lock.ts';
 
 export class SqliteVisibilityStore implements VisibilityStore {
   constructor(private readonly db: Database.Database) {}
 
-  private write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+  private write<T>(fn: () => T): Promise<T> {
+    return writeTransaction(this.db, fn);
   }
 
   async appendAudit(records: AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
     const insert = this.db.prepare('INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)');
-    this.write(() => {
+    await this.write(() => {
       for (const r of records) insert.run(r.at, r.actor, r.action, r.target, r.details == null ? null : JSON.stringify(r.details));
     });
   }
@@ -160,7 +161,7 @@ export class SqliteVisibilityStore implements VisibilityStore {
       `INSERT INTO stats_errors (minute, type, fingerprint, kind, name, message, count) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (minute, type, fingerprint) DO UPDATE SET count = count + excluded.count`,
     );
-    this.write(() => {
+    await this.write(() => {
       for (const b of buckets) {
         for (const [o, n] of Object.entries(b.outcomes)) outcome.run(b.minute, b.type, o, n);
         for (const l of b.latency) latency.run(b.minute, b.type, l.kind, l.bucket, l.count);

@@ -11,6 +11,7 @@ import {
   type WorkflowSignal,
   type WorkflowStore,
 } from '../workflows.ts';
+import { writeTransaction } from './write-lock.ts';
 
 interface RunRow {
   job_id: number;
@@ -90,8 +91,8 @@ const toSignal = (r: SignalRow): WorkflowSignal => ({
 export class SqliteWorkflowStore implements WorkflowStore {
   constructor(private readonly db: Database.Database) {}
 
-  private write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+  private write<T>(fn: () => T): Promise<T> {
+    return writeTransaction(this.db, fn);
   }
 
   /** A fenced write's check, inside its write transaction: the job still runs under this lease token. */
@@ -131,7 +132,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
     if (patch.state !== undefined) sets.push('state = ?'), params.push(patch.state);
     if (patch.waiting !== undefined) sets.push('waiting = ?'), params.push(patch.waiting);
     if (patch.error !== undefined) sets.push('error = ?'), params.push(json(patch.error));
-    this.write(() => {
+    await this.write(() => {
       this.fence(jobId, token);
       this.db.prepare(`UPDATE workflow_runs SET ${sets.join(', ')} WHERE job_id = ?`).run(...params, Number(jobId));
     });
