@@ -51,40 +51,6 @@ describe.each(storeKinds)('rebound CLI on %s', (kind) => {
     expect(table.stdout).toMatch(/^ID\s+TYPE\s+QUEUE\s+STATE/);
   });
 
-  it('bad arguments exit 2 with a one-line error and change nothing', async () => {
-    url = freshStoreUrl(kind);
-    await cli('migrate');
-    const cases: [string[], RegExp][] = [
-      [['enqueue', 'order', '{not json'], /payload: not valid JSON/],
-      [['enqueue', 'order', '{"orderId":"o1","amount":-1}', '--jobs', FIXTURE_JOBS], /payload\.amount/],
-      [['enqueue', 'order', '{}', '--delay', 'soon'], /--delay must be an integer/],
-      // A value the library refuses names the flag, not the library's field (options.maxAttempts, filter.limit).
-      [['enqueue', 'order', '{}', '--max-attempts', '0'], /^error: --max-attempts: /],
-      [['enqueue', 'order', '{}', '--delay', '-5'], /^error: --delay: /],
-      [['jobs', '--limit', '0'], /^error: --limit: must be an integer from 1 to 100000/],
-      [['dlq', '--limit', '0'], /^error: --limit: must be an integer from 1 to 100000/],
-      [['enqueue', 'bad type!', '{}'], /type: must be/],
-      [['enqueue', 'nope', '{}', '--jobs', FIXTURE_JOBS], /type "nope" is not defined in .*jobs\.ts \(it defines record, pay, crash, order, hello\)/],
-      [['jobs', '--state', 'exploded'], /--state must be one of/],
-      [['dlq', 'redrive'], /give exactly one of/],
-      [['dlq', 'purge', '--id', 'abc'], /--id must be a job id/],
-      [['worker'], /--jobs FILE is required/],
-      [['worker', '--jobs', '/nope/missing.ts'], /does not exist/],
-      [['frobnicate'], /unknown command/],
-      // A newline typed into an option stays inside the one line (the fuzz in test/chaos found commander echoing it).
-      [['jobs', '-\n.\n/a'], /unknown option '-\\n\.\\n\/a'/],
-    ];
-    // All at once: each is a process of its own that refuses its input (one after another took 18-56 s).
-    const results = await Promise.all(cases.map(([args]) => cli(...args)));
-    cases.forEach(([args, message], i) => {
-      const r = results[i];
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
-      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
-      expect(r.stderr, args.join(' ')).toMatch(message);
-    });
-    expect(await count()).toBe(0);
-  });
-
   it('lists, redrives and purges the dead letter queue by filter', async () => {
     url = freshStoreUrl(kind);
     await cli('enqueue', 'order', '{"orderId":"big","amount":5000}');
@@ -172,6 +138,56 @@ describe.each(storeKinds)('rebound CLI on %s', (kind) => {
     expect(JSON.parse((await cli('dlq', 'purge', '--all', '--yes', '--json')).stdout)).toEqual({ purged: 3 });
     expect(await count()).toBe(0);
   });
+});
+
+// Usage errors are refused before the store is touched (the count at the end checks it), so one store will do:
+// each case is a process of its own, and they were the file's costliest test on both stores.
+describe('bad arguments (sqlite)', () => {
+  let url: string;
+  const cli = (...args: string[]) => runCli(['--store', url, ...args]);
+  const count = async () => {
+    const r = await createRebound({ store: url });
+    try {
+      return await r.countJobs();
+    } finally {
+      await r.close();
+    }
+  };
+
+  it('bad arguments exit 2 with a one-line error and change nothing', async () => {
+    url = freshStoreUrl('sqlite');
+    await cli('migrate');
+    const cases: [string[], RegExp][] = [
+      [['enqueue', 'order', '{not json'], /payload: not valid JSON/],
+      [['enqueue', 'order', '{"orderId":"o1","amount":-1}', '--jobs', FIXTURE_JOBS], /payload\.amount/],
+      [['enqueue', 'order', '{}', '--delay', 'soon'], /--delay must be an integer/],
+      // A value the library refuses names the flag, not the library's field (options.maxAttempts, filter.limit).
+      [['enqueue', 'order', '{}', '--max-attempts', '0'], /^error: --max-attempts: /],
+      [['enqueue', 'order', '{}', '--delay', '-5'], /^error: --delay: /],
+      [['jobs', '--limit', '0'], /^error: --limit: must be an integer from 1 to 100000/],
+      [['dlq', '--limit', '0'], /^error: --limit: must be an integer from 1 to 100000/],
+      [['enqueue', 'bad type!', '{}'], /type: must be/],
+      [['enqueue', 'nope', '{}', '--jobs', FIXTURE_JOBS], /type "nope" is not defined in .*jobs\.ts \(it defines record, pay, crash, order, hello\)/],
+      [['jobs', '--state', 'exploded'], /--state must be one of/],
+      [['dlq', 'redrive'], /give exactly one of/],
+      [['dlq', 'purge', '--id', 'abc'], /--id must be a job id/],
+      [['worker'], /--jobs FILE is required/],
+      [['worker', '--jobs', '/nope/missing.ts'], /does not exist/],
+      [['frobnicate'], /unknown command/],
+      // A newline typed into an option stays inside the one line (the fuzz in test/chaos found commander echoing it).
+      [['jobs', '-\n.\n/a'], /unknown option '-\\n\.\\n\/a'/],
+    ];
+    // All at once: each is a process of its own that refuses its input (one after another took 18-56 s).
+    const results = await Promise.all(cases.map(([args]) => cli(...args)));
+    cases.forEach(([args, message], i) => {
+      const r = results[i];
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    });
+    expect(await count()).toBe(0);
+  });
+
 });
 
 describe('a worker with a bad configuration', () => {
