@@ -117,7 +117,7 @@ export class WorkerPool {
           ? 'shutdown'
           : signal === 'SIGKILL'
             ? 'self-kill (poison)'
-            : code === 2 && member.output.includes('cannot prepare the store')
+            : code === 1 && member.output.includes('error: store_unavailable:')
               ? 'store unreachable at start'
               : 'unexpected';
       this.exits.push({ pid, at: Date.now(), code, signal, cause, ...(cause === 'unexpected' ? { tail: member.output.slice(-3000) } : {}) });

@@ -59,8 +59,19 @@ export class NotAWorkflowError extends InvalidStateError {
 }
 
 export class ConfigError extends ReboundError {
-  constructor(message: string) {
-    super('config', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('config', message, options);
+  }
+}
+
+/**
+ * The store could not be reached: its server refused or dropped the connection, timed out, or was starting or
+ * shutting down; another process held SQLite's write lock too long. Not a mistake in the configuration: the
+ * same call may succeed later (the CLI exits 1, not 2, so a supervisor restarts a worker that met it).
+ */
+export class StoreUnavailableError extends ReboundError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('store_unavailable', message, options);
   }
 }
 

@@ -4,7 +4,8 @@
  */
 import { pino } from 'pino';
 import { toDefinitions, type JobDefinition, type JobOptions, type Logger } from './define.ts';
-import { ConfigError, IdempotencyConflictError, InvalidStateError, JobNotFoundError, ValidationError } from './errors.ts';
+import { ConfigError, IdempotencyConflictError, InvalidStateError, JobNotFoundError, StoreUnavailableError, ValidationError } from './errors.ts';
+import { isStoreUnreachable } from './store/unreachable.ts';
 import { Batcher } from './engine/batcher.ts';
 import { streamJobs } from './engine/bulk-enqueue.ts';
 import { buildNewJob, checkBatchKeys, checkManyOptions, checkPayload, retimeNewJob, type EnqueueManyOptions, type EnqueueOptions } from './engine/enqueue-input.ts';
@@ -75,7 +76,8 @@ export async function createRebound(options: ReboundOptions = {}): Promise<Rebou
       await store.migrate();
     } catch (err) {
       await store.close();
-      throw new ConfigError(`cannot prepare the store: ${(err as Error).message}`);
+      const message = `cannot prepare the store: ${(err as Error).message}`;
+      throw isStoreUnreachable(err) ? new StoreUnavailableError(`${message}; try again once it answers`, { cause: err }) : new ConfigError(message, { cause: err });
     }
   }
   try {

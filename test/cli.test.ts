@@ -3,13 +3,14 @@
  * one-line errors, --json output, and bad input that changes nothing.
  */
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRebound, defineJob, PermanentError, ValidationError } from '../src/index.ts';
+import { createRebound, defineJob, PermanentError, StoreUnavailableError, ValidationError } from '../src/index.ts';
 import { BIN, exited, FIXTURE_JOBS, runCli, startCli } from './helpers/cli.ts';
-import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
+import { databaseUrl, dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
 
 /** A jobs file whose job loads but whose `schedules` export is not schedules. */
 const BAD_SCHEDULES = join(mkdtempSync(join(tmpdir(), 'rebound-cli-')), 'bad-schedules.mjs');
@@ -327,6 +328,29 @@ describe('store selection', () => {
     const client = await createRebound({ store: url });
     expect(await client.countJobs()).toBe(1);
     await client.close();
+  });
+
+  it('tells a PostgreSQL that does not answer (exit 1, try again) from one wrongly named (exit 2)', async () => {
+    // A port nothing listens on: bound, then closed.
+    const closed = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as AddressInfo;
+        s.close(() => resolve(port));
+      });
+    });
+    const down = new URL(databaseUrl());
+    down.port = String(closed);
+    const wrong = new URL(databaseUrl());
+    wrong.pathname = '/rebound_no_such_database';
+    const [unreachable, misnamed] = await Promise.all([runCli(['jobs', '--store', down.toString()]), runCli(['jobs', '--store', wrong.toString()])]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/^error: store_unavailable: cannot prepare the store: connect ECONNREFUSED .*; try again once it answers\n$/);
+    expect(misnamed.code).toBe(2);
+    expect(misnamed.stderr).toMatch(/^error: config: cannot prepare the store: database "rebound_no_such_database" does not exist\n$/);
+    // The library's error says the same, with the driver's error as its cause.
+    const refused = await createRebound({ store: down.toString() }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(StoreUnavailableError);
+    expect((refused as StoreUnavailableError).cause).toMatchObject({ code: 'ECONNREFUSED' });
   });
 
   it('refuses an unknown store URL with a clear error', async () => {

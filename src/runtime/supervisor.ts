@@ -14,8 +14,8 @@
  *   that does not load, a bad option) before any process has come up is not
  *   restarted, since every restart would fail the same way: the supervisor stops
  *   them all and reports it in `failure`. Once one has come up, the configuration
- *   is known to work and an exit 2 is a crash (a store unreachable while it
- *   restarted): restarted with backoff while the others keep working.
+ *   is known to work and an exit 2 is a crash: restarted with backoff while the
+ *   others keep working. (A store that does not answer is exit 1, a crash, always.)
  * If the supervisor itself is killed, the processes see the IPC channel close
  * and drain; leases bring back whatever they could not finish.
  *
