@@ -203,6 +203,10 @@ describe('a worker with a bad configuration', () => {
       [['worker', '--jobs', FIXTURE_JOBS, '--leader-lease-ms', '99999999999'], /--leader-lease-ms must be from 300 to 44250/],
       [['worker', '--jobs', FIXTURE_JOBS, '--processes', '1', '--restart-delay', '-1'], /^error: --restart-delay: /],
       [['worker', '--jobs', FIXTURE_JOBS, '--processes', '1', '--leader-lease-ms', '50000'], /--leader-lease-ms must be from 300 to 44250/],
+      // The leader's retention flags reach the coordinator's checks, with and without a supervisor.
+      [['worker', '--jobs', FIXTURE_JOBS, '--audit-retention', '10s'], /^error: --audit-retention: must be whole milliseconds from 60000/],
+      [['worker', '--jobs', FIXTURE_JOBS, '--processes', '1', '--stats-retention', '30s'], /^error: --stats-retention: must be whole milliseconds from 60000/],
+      [['worker', '--jobs', FIXTURE_JOBS, '--audit-retention', 'soon'], /--audit-retention.*"soon" must be a duration such as 90d/],
       // Checked by the supervisor before it spawns: each process refusing it was restarted forever.
       [['worker', '--processes', '2', '--jobs', '/nope/missing.ts'], /does not exist/],
       [['worker', '--processes', '2', '--jobs', BAD_SCHEDULES], /the schedules export of .*bad-schedules\.mjs must be an array/],

@@ -56,6 +56,16 @@ export function parseIntOption(name: string, range?: { min: number; max: number 
   };
 }
 
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `90d`, `12h`, `30m`, `45s` or whole milliseconds (commander names the flag in its refusal). */
+export function parseDuration(value: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * (m[2] && m[2] !== 'ms' ? UNIT_MS[m[2] as keyof typeof UNIT_MS] : 1) : NaN;
+  if (!Number.isSafeInteger(ms)) throw new InvalidArgumentError(`"${value}" must be a duration such as 90d, 12h, 30m or 45s (or whole milliseconds)`);
+  return ms;
+}
+
 /** The range of every `--limit` (the library's MAX_LIST_LIMIT). */
 export const LIMIT_RANGE = { min: 1, max: 100_000 };
 

@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { AuditTamperedError, exportCheckpoint, reconcileAudit, verifyAudit, type Checkpoint } from '../../observability/audit.ts';
 import { pruneAudit, pruneStatsRollups } from '../../observability/audit-retention.ts';
 import { ReboundError } from '../../errors.ts';
-import { globals, UsageError, withClient } from '../context.ts';
+import { globals, parseDuration, UsageError, withClient } from '../context.ts';
 import { printJson, printTable } from '../output.ts';
 
 function readCheckpoint(file: string): Checkpoint {
@@ -23,16 +23,6 @@ export class AuditMismatchError extends ReboundError {
   constructor(message: string) {
     super('audit_mismatch', message);
   }
-}
-
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-/** `90d`, `12h`, `30m`, `45s` or whole milliseconds (commander names the flag in its refusal). */
-function parseAge(value: string): number {
-  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
-  const ms = m ? Number(m[1]) * (m[2] && m[2] !== 'ms' ? UNIT_MS[m[2] as keyof typeof UNIT_MS] : 1) : NaN;
-  if (!Number.isSafeInteger(ms)) throw new InvalidArgumentError(`"${value}" must be a duration such as 90d, 12h, 30m or 45s (or whole milliseconds)`);
-  return ms;
 }
 
 const matched = (n: { checked: number; skipped: number }, what: string) =>
@@ -85,8 +75,8 @@ export function register(program: Command) {
   audit
     .command('prune')
     .description('delete audit segments sealed before a cutoff (an anchor keeps verify and reconcile whole) and/or old per-minute stats')
-    .option('--older-than <duration>', 'prune the audit trail\'s segments sealed longer ago than this (90d, 12h, 30m)', parseAge)
-    .option('--stats-older-than <duration>', 'delete per-minute stats rollups older than this (14d)', parseAge)
+    .option('--older-than <duration>', 'prune the audit trail\'s segments sealed longer ago than this (90d, 12h, 30m)', parseDuration)
+    .option('--stats-older-than <duration>', 'delete per-minute stats rollups older than this (14d)', parseDuration)
     .action(async (o: { olderThan?: number; statsOlderThan?: number }, cmd: Command) => {
       if (o.olderThan === undefined && o.statsOlderThan === undefined) {
         throw new UsageError('audit prune: give --older-than <duration> (the audit trail), --stats-older-than <duration> (stats rollups), or both');

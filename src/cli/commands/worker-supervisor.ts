@@ -7,6 +7,7 @@ import { defaultLogger } from '../../rebound.ts';
 import { superviseWorkers } from '../../runtime/supervisor.ts';
 import { globals, namingFlags, UsageError } from '../context.ts';
 import { loadJobs } from '../load-jobs.ts';
+import { coordinatorOptions, COORDINATOR_FLAGS } from '../coordinator-flags.ts';
 
 const FLAGS = {
   processes: '--processes',
@@ -15,7 +16,7 @@ const FLAGS = {
   livenessTimeoutMs: '--liveness-timeout',
   restartBaseMs: '--restart-delay',
   timeoutGraceMs: '--timeout-grace',
-  'options.leaseMs': '--leader-lease-ms',
+  ...COORDINATOR_FLAGS,
 };
 
 export interface SupervisorCliOptions {
@@ -26,6 +27,8 @@ export interface SupervisorCliOptions {
   drain?: boolean;
   coordinator: boolean;
   leaderLeaseMs?: number;
+  auditRetention?: number;
+  statsRetention?: number;
   livenessTimeout?: number;
   restartDelay?: number;
   timeoutGrace?: number;
@@ -37,9 +40,14 @@ export async function superviseFromCli(o: SupervisorCliOptions, cmd: Command): P
   await loadJobs(o.jobs);
   if (o.coordinator) {
     await loadSchedules(o.jobs);
-    await namingFlags(FLAGS, () => checkCoordinatorOptions({ leaseMs: o.leaderLeaseMs }));
+    await namingFlags(FLAGS, () => checkCoordinatorOptions(coordinatorOptions(o)));
   }
-  const workerArgs = [...(o.coordinator ? [] : ['--no-coordinator']), ...(o.leaderLeaseMs ? ['--leader-lease-ms', String(o.leaderLeaseMs)] : [])];
+  const workerArgs = [
+    ...(o.coordinator ? [] : ['--no-coordinator']),
+    ...(o.leaderLeaseMs !== undefined ? ['--leader-lease-ms', String(o.leaderLeaseMs)] : []),
+    ...(o.auditRetention !== undefined ? ['--audit-retention', String(o.auditRetention)] : []),
+    ...(o.statsRetention !== undefined ? ['--stats-retention', String(o.statsRetention)] : []),
+  ];
   const logger = defaultLogger();
   const supervisor = await namingFlags(FLAGS, () => superviseWorkers({
     jobsFile: o.jobs,

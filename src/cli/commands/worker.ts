@@ -1,12 +1,13 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { MAX_DEFAULT_LEASE_MS } from '../../config/coordinator-options.ts';
-import { CONCURRENCY_RANGE, exitWhenDone, inFlagTerms, openClient, parseIntOption, UsageError } from '../context.ts';
+import { CONCURRENCY_RANGE, exitWhenDone, inFlagTerms, openClient, parseDuration, parseIntOption, UsageError } from '../context.ts';
 import { supervisedChild } from '../../runtime/supervised-child.ts';
 import { superviseFromCli } from './worker-supervisor.ts';
+import { coordinatorOptions, COORDINATOR_FLAGS } from '../coordinator-flags.ts';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
 import type { Worker } from '../../runtime/worker.ts';
 
-const FLAGS = { 'options.concurrency': '--concurrency', 'options.queues': '--queues', 'options.leaseMs': '--leader-lease-ms' };
+const FLAGS = { 'options.concurrency': '--concurrency', 'options.queues': '--queues', ...COORDINATOR_FLAGS };
 
 interface Options {
   jobs?: string;
@@ -15,6 +16,8 @@ interface Options {
   drain?: boolean;
   coordinator: boolean;
   leaderLeaseMs?: number;
+  auditRetention?: number;
+  statsRetention?: number;
   processes?: number;
   livenessTimeout?: number;
   restartDelay?: number;
@@ -38,6 +41,8 @@ export function register(program: Command) {
     .option('--restart-delay <ms>', 'with --processes: first restart delay, doubling per crash (default 500)', parseIntOption('--restart-delay'))
     .option('--timeout-grace <ms>', 'with --processes: recycle a process whose handler ignores its abort this long past timeoutMs (default 5000)', parseIntOption('--timeout-grace'))
     .option('--no-coordinator', 'do not take part in leader election (schedules, pruning; see docs/coordination.md)')
+    .option('--audit-retention <duration>', 'as leader, prune the audit trail older than this (90d; default: keep it forever)', parseDuration)
+    .option('--stats-retention <duration>', 'as leader, delete per-minute stats older than this (default 31d)', parseDuration)
     .option('--leader-lease-ms <ms>', `leader lease length, from 300 to ${MAX_DEFAULT_LEASE_MS} (default 15000)`, parseIntOption('--leader-lease-ms', { min: 300, max: MAX_DEFAULT_LEASE_MS }))
     .action(async (o: Options, cmd: Command) => {
       exitWhenDone();
@@ -61,12 +66,12 @@ export function register(program: Command) {
         // mistake in them is a config error that ends the command, not a line logged by a worker that runs on.
         if (o.coordinator) {
           rebound.coordination.define(...(await loadSchedules(o.jobs)));
-          rebound.coordination.coordinator({ leaseMs: o.leaderLeaseMs });
+          rebound.coordination.coordinator(coordinatorOptions(o));
         }
         supervised = supervisedChild(rebound);
         worker = rebound.work({ concurrency: o.concurrency, queues: o.queues, drain: o.drain });
         if (stopAsked) void worker.stop();
-        if (o.coordinator && !o.drain && !stopAsked) rebound.coordination.start({ leaseMs: o.leaderLeaseMs });
+        if (o.coordinator && !o.drain && !stopAsked) rebound.coordination.start(coordinatorOptions(o));
       } catch (err) {
         await worker?.stop();
         await rebound.close();
