@@ -317,10 +317,17 @@ describe('supervisor behaviour (sqlite)', () => {
     const rebound = await t.open();
     const ledger = ledgerFile();
     const first = await rebound.enqueue('work', { ms: 1500 });
-    const sup = startCli(['worker', '--jobs', JOBS, '--store', t.url, '--processes', '2', '--concurrency', '1'], { LEDGER: ledger });
+    const sup = startCli(['worker', '--jobs', JOBS, '--store', t.url, '--processes', '2', '--concurrency', '1'], { LEDGER: ledger, REBOUND_LOG_LEVEL: 'info' }, { group: true });
     await waitFor(() => lines(ledger).some((l) => l[0] === 'effect' && l[1] === first.id), 30_000);
-    sup.kill('SIGTERM');
+    // Both up: a process still loading its modules has no handler yet (and holds no job) and dies of any signal.
+    await waitFor(() => (sup.output().match(/"msg":"worker started"/g) ?? []).length === 2, 30_000);
+    // To the whole process group, as systemd's default KillMode=control-group stops a service: each child gets
+    // this SIGTERM and then its supervisor's. The second one killed a child mid-job (left running for its lease).
+    process.kill(-sup.pid!, 'SIGTERM');
     expect(await exited(sup)).toBe(0);
+    // Both children (the idle one too) drained and exited 0; none was killed by the second signal.
+    const exits = sup.output().match(/"code":\w+,"signal":\S+?,"reason":"stopped","msg":"worker process exited"/g);
+    expect(exits).toEqual(Array(2).fill('"code":0,"signal":null,"reason":"stopped","msg":"worker process exited"'));
     expect(await rebound.getJob(first.id)).toMatchObject({ state: 'completed', attempt: 1 });
 
     const second = await rebound.enqueue('work', { ms: 1500 });

@@ -30,8 +30,9 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
 }
 
 /** Starts a long-running CLI process (a worker); the caller stops or kills it. */
-export function startCli(args: string[], env: Record<string, string> = {}): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+/** With `group`, the process leads a process group of its own (its children join it): signal it with `process.kill(-pid)`. */
+export function startCli(args: string[], env: Record<string, string> = {}, opts: { group?: boolean } = {}): ChildProcess & { output: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, detached: opts.group ?? false });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

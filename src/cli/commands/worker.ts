@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { MAX_DEFAULT_LEASE_MS } from '../../config/coordinator-options.ts';
 import { CONCURRENCY_RANGE, exitWhenDone, inFlagTerms, openClient, parseDuration, parseIntOption, UsageError } from '../context.ts';
-import { supervisedChild } from '../../runtime/supervised-child.ts';
+import { isSupervised, supervisedChild } from '../../runtime/supervised-child.ts';
 import { superviseFromCli } from './worker-supervisor.ts';
 import { coordinatorOptions, COORDINATOR_FLAGS } from '../coordinator-flags.ts';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
@@ -57,8 +57,13 @@ export function register(program: Command) {
         stopAsked = true;
         void worker?.stop();
       };
-      process.once('SIGTERM', shutdown);
-      process.once('SIGINT', shutdown);
+      // A supervised process is stopped by its supervisor, which kills it if it takes too long; a stop signal
+      // often comes twice (systemd's default KillMode=control-group sends SIGTERM to every process of the
+      // service, and then the supervisor sends its own), and a second SIGTERM left to Node's default killed the
+      // process mid-job. Run by hand, a second Ctrl-C still ends it at once.
+      const listen = isSupervised() ? process.on.bind(process) : process.once.bind(process);
+      listen('SIGTERM', shutdown);
+      listen('SIGINT', shutdown);
       const rebound = await openClient(cmd, { jobsFile: o.jobs });
       let supervised: ReturnType<typeof supervisedChild>;
       try {
