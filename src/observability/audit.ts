@@ -410,6 +410,10 @@ async function verifyFrom(store: Store, anchor: AuditAnchor | null, opts: Verify
   const batches = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
   const submissions = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
   const gone: GoneJobs | undefined = opts.jobs ? { ids: new Set<string>(), removed: await removedJobs(store).then((r) => r.purged + r.pruned) } : undefined;
+  // The prune entry recording the anchor may still be unsealed. Read before the segments are listed: sealed after
+  // this read, it is sealed before the list (its segment is then listed, and the walk reads it); sealed after the
+  // list, it is still found here. Read after the walk, one sealed in between was in neither.
+  const unsealedPrunes = anchor ? await v.readUnsealedAudit({ action: AUDIT_PRUNE, limit: 1000 }) : [];
   const segments = await v.listAuditSegments();
   // The walk stops at the last listed segment: another process may seal more meanwhile, and those entries'
   // segments are not in this list. What lies past it is looked at after the walk.
@@ -490,9 +494,9 @@ async function verifyFrom(store: Store, anchor: AuditAnchor | null, opts: Verify
   }
   // An anchor moved forward (entries deleted, the anchor row set to a later entry's seq and hash) or given other
   // totals has no prune entry recording it: each prune appends one in its own transaction, after the anchor.
-  // Not yet sealed, it is looked for among the unsealed entries (the pruner seals right after, so rarely).
+  // Not yet sealed when the walk began, it is among the unsealed entries read then (the pruner seals right after).
   if (anchor && !anchorRecorded) {
-    anchorRecorded = (await v.readUnsealedAudit({ action: AUDIT_PRUNE, limit: 1000 })).some((e) => recordsAnchor(e, anchor));
+    anchorRecorded = unsealedPrunes.some((e) => recordsAnchor(e, anchor));
     if (!anchorRecorded) {
       return fail({
         seq: base,

@@ -6,8 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, PermanentError, ValidationError, type Rebound } from '../../src/index.ts';
-import { exportCheckpoint, reconcileAudit, verifyAudit } from '../../src/observability/audit.ts';
-import { pruneAudit, pruneStatsRollups } from '../../src/observability/audit-retention.ts';
+import { chainLinks, exportCheckpoint, reconcileAudit, verifyAudit } from '../../src/observability/audit.ts';
+import { nextAnchor, pruneAudit, pruneRecord, pruneStatsRollups } from '../../src/observability/audit-retention.ts';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { AuditEntry } from '../../src/store/visibility.ts';
@@ -123,6 +123,28 @@ describe.each(storeKinds)('audit and stats retention on %s', (kind) => {
     await pruneAudit(r.store.visibility, { olderThanMs: 2.5 * DAY, now: clock });
     await sql(r, [`UPDATE audit_anchor SET totals = '{"job.submit":{"entries":99,"count":0}}'`]);
     expect((await verifyAudit(r.store)).problem!.reason).toMatch(/not recorded by any audit\.prune entry/);
+  });
+
+  it('a verify that lists the segments just before a pruner seals its audit.prune entry passes', async () => {
+    const r = await trail(3);
+    const v = r.store.visibility;
+    // Another process's batch has committed (the anchor and its unsealed audit.prune entry); its seal comes next.
+    await v.pruneAudit({ sealedBefore: clock - 1.5 * DAY, limit: 5000, now: clock, anchor: nextAnchor, record: pruneRecord('other', 0) });
+    const list = v.listAuditSegments.bind(v);
+    let sealed = false;
+    // The real store, with the other process's seal landing right after verify's read of the segments.
+    const racing = Object.create(v, {
+      listAuditSegments: {
+        value: async () => {
+          const segments = await list();
+          if (!sealed) sealed = !!(await v.sealAudit({ limit: 5000, now: clock, chain: chainLinks }));
+          return segments;
+        },
+      },
+    });
+    const v1 = await verifyAudit(Object.create(r.store, { visibility: { value: racing } }));
+    expect(sealed).toBe(true);
+    expect(v1).toMatchObject({ ok: true, anchor: { seq: 6 } });
   });
 
   it('a prune refuses segments that do not verify, and prunes nothing', async () => {
