@@ -14,7 +14,7 @@
  * is bounded in batches, so a long-neglected trail is worked through over several passes.
  */
 import type { AuditAnchor, AuditEntry, AuditPruned, AuditRecord, AuditSegment, VisibilityStore } from '../store/visibility.ts';
-import { AUDIT_PRUNE, AuditTamperedError, chainLinks, entryHash, GENESIS_HASH } from './audit.ts';
+import { AUDIT_PRUNE, anchorSignature, AuditTamperedError, chainLinks, entryHash, GENESIS_HASH } from './audit.ts';
 
 /** Entries per prune batch at most (the sealer's segment size), in whole segments. */
 export const AUDIT_PRUNE_BATCH = 5000;
@@ -56,15 +56,19 @@ export function nextAnchor(from: AuditAnchor | null, entries: AuditEntry[], segm
   return { seq, hash: prev, totals, prunedAt: now };
 }
 
-/** The `audit.prune` entry of one batch: the range it removed and the new anchor, whole, so verify can match it. */
-export function pruneRecord(actor: string, sealedBefore: number) {
+/**
+ * The `audit.prune` entry of one batch: the range it removed and the new anchor, whole, so verify can match it;
+ * signed (anchorSignature) when a key is given.
+ */
+export function pruneRecord(actor: string, sealedBefore: number, key?: string) {
   return (from: AuditAnchor | null, to: AuditAnchor, pruned: { entries: number; segments: number }): AuditRecord => ({
     at: to.prunedAt,
     actor,
     action: AUDIT_PRUNE,
     target: `audit:${(from?.seq ?? 0) + 1}..${to.seq}`,
     details: {
-      anchor: { hash: to.hash, seq: to.seq, totals: to.totals },
+      // Keys in sorted order, so the chain's canonical JSON of the entry is a plain JSON.stringify.
+      anchor: { hash: to.hash, seq: to.seq, ...(key && { signature: anchorSignature(to, key) }), totals: to.totals },
       entries: pruned.entries,
       from_seq: from?.seq ?? 0,
       sealed_before: sealedBefore,
@@ -83,6 +87,8 @@ export interface AuditPruneOptions {
   maxBatches?: number;
   /** Entries per batch at most (default AUDIT_PRUNE_BATCH). */
   batchSize?: number;
+  /** Signs each new anchor in its `audit.prune` entry (default REBOUND_AUDIT_KEY), for `verify` with the key. */
+  key?: string;
 }
 
 export interface AuditPruneReport {
@@ -97,7 +103,7 @@ export interface AuditPruneReport {
 export async function pruneAudit(visibility: VisibilityStore, o: AuditPruneOptions): Promise<AuditPruneReport> {
   const sealedBefore = o.now - o.olderThanMs;
   const report: AuditPruneReport = { entries: 0, segments: 0, batches: 0, anchor: null };
-  const record = pruneRecord(o.actor ?? 'retention', sealedBefore);
+  const record = pruneRecord(o.actor ?? 'retention', sealedBefore, o.key ?? process.env.REBOUND_AUDIT_KEY);
   while (report.batches < (o.maxBatches ?? Infinity)) {
     const done: AuditPruned | null = await visibility.pruneAudit({ sealedBefore, limit: o.batchSize ?? AUDIT_PRUNE_BATCH, now: o.now, anchor: nextAnchor, record });
     if (!done) break;

@@ -44,6 +44,20 @@ export function recordsAnchor(e: Pick<AuditEntry, 'action' | 'details'>, anchor:
   return a?.seq === anchor.seq && a.hash === anchor.hash && canonicalJson((a.totals ?? null) as Json) === canonicalJson(anchor.totals as Json);
 }
 
+/**
+ * An anchor's HMAC-SHA256 with REBOUND_AUDIT_KEY (seq, hash and pruned totals), which the pruner writes into its
+ * `audit.prune` entry. Without the key, someone who can write the database can delete the trail's start and forge
+ * the anchor and the entry recording it; with it, `verify` given the key refuses an anchor no key holder recorded.
+ */
+export function anchorSignature(a: Pick<AuditAnchor, 'seq' | 'hash' | 'totals'>, key: string): string {
+  return createHmac('sha256', key).update(`anchor:${a.seq}:${a.hash}:${canonicalJson(a.totals as Json)}`).digest('hex');
+}
+
+/** Whether `e` records `anchor` (recordsAnchor) with the signature `key` gives it. */
+function signsAnchor(e: Pick<AuditEntry, 'details'>, anchor: AuditAnchor, key: string): boolean {
+  return (e.details as { anchor?: { signature?: unknown } } | null)?.anchor?.signature === anchorSignature(anchor, key);
+}
+
 export function entryHash(prevHash: string, e: Pick<AuditEntry, 'id' | 'at' | 'actor' | 'action' | 'target' | 'details'>, seq: number): string {
   const body = canonicalJson([seq, e.id, e.at, e.actor, e.action, e.target, e.details ?? null] as Json);
   return hashText('sha256', `${prevHash}\n${body}`);
@@ -407,6 +421,9 @@ async function verifyFrom(store: Store, anchor: AuditAnchor | null, opts: Verify
   const hashAt = new Map<number, string>([[base, prev]]);
   const anchorInfo = anchor ? { anchor: { seq: anchor.seq, hash: anchor.hash, prunedAt: anchor.prunedAt } } : {};
   let anchorRecorded = !anchor;
+  const key = opts.key ?? process.env.REBOUND_AUDIT_KEY;
+  // With a key, only a signed record counts: an unsigned one is what anyone who can write the database can add.
+  const records = (e: AuditEntry) => recordsAnchor(e, anchor!) && (!key || signsAnchor(e, anchor!, key));
   const batches = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
   const submissions = opts.jobs ? { checked: 0, skipped: 0 } : undefined;
   const gone: GoneJobs | undefined = opts.jobs ? { ids: new Set<string>(), removed: await removedJobs(store).then((r) => r.purged + r.pruned) } : undefined;
@@ -452,7 +469,7 @@ async function verifyFrom(store: Store, anchor: AuditAnchor | null, opts: Verify
         batches[problem ? 'skipped' : 'checked']++;
       }
       if (submissions && isCheckedSubmission(e)) singles.push(e);
-      if (anchor && !anchorRecorded) anchorRecorded = recordsAnchor(e, anchor);
+      if (anchor && !anchorRecorded) anchorRecorded = records(e);
       prev = e.hash!;
       head = { seq, hash: prev };
       if (wanted.has(seq)) hashAt.set(seq, prev);
@@ -496,19 +513,19 @@ async function verifyFrom(store: Store, anchor: AuditAnchor | null, opts: Verify
   // totals has no prune entry recording it: each prune appends one in its own transaction, after the anchor.
   // Not yet sealed when the walk began, it is among the unsealed entries read then (the pruner seals right after).
   if (anchor && !anchorRecorded) {
-    anchorRecorded = unsealedPrunes.some((e) => recordsAnchor(e, anchor));
+    anchorRecorded = unsealedPrunes.some(records);
     if (!anchorRecorded) {
+      const unsigned = key ? `, or only by entries not signed with REBOUND_AUDIT_KEY (forged, or pruned by a process without the key: set it wherever the trail is pruned)` : '';
       return fail({
         seq: base,
         id: null,
-        reason: `the anchor (seq ${base}, where the kept trail starts) is not recorded by any ${AUDIT_PRUNE} entry: it was moved or its totals changed outside a prune`,
+        reason: `the anchor (seq ${base}, where the kept trail starts) is not recorded by any ${AUDIT_PRUNE} entry${unsigned}: it was moved or its totals changed outside a prune`,
       });
     }
   }
   const cp = opts.checkpoint;
   let checkpoint: VerifyResult['checkpoint'];
   if (cp) {
-    const key = opts.key ?? process.env.REBOUND_AUDIT_KEY;
     if (key && signCheckpoint(cp, key).signature !== cp.signature) {
       return fail({ seq: cp.head_seq, id: null, reason: 'the checkpoint is not signed with REBOUND_AUDIT_KEY: it was altered or forged' });
     }

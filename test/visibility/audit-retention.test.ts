@@ -118,6 +118,30 @@ describe.each(storeKinds)('audit and stats retention on %s', (kind) => {
     expect(moved.problem!.reason).toMatch(/anchor \(seq 9.*not recorded by any audit\.prune entry/);
   });
 
+  it('with REBOUND_AUDIT_KEY, an anchor forged with its own audit.prune entry is detected; a signed prune verifies', async () => {
+    const key = 'k3y';
+    const r = await trail(4);
+    await pruneAudit(r.store.visibility, { olderThanMs: 2.5 * DAY, now: clock, key });
+    expect(await verifyAudit(r.store, { key })).toMatchObject({ ok: true, anchor: { seq: 6 } });
+    const [e9] = (await all(r)).filter((e) => e.seq === 9);
+    const totals = { 'job.submit': { entries: 2, count: 0 } };
+    const forged = { anchor: { hash: e9.hash, seq: 9, totals }, entries: 3, from_seq: 6, sealed_before: 0, segments: 1 };
+    // Kept entries 7-9 deleted, the anchor moved to 9, and an unsealed prune entry that records it appended.
+    await sql(r, [
+      'DELETE FROM audit_log WHERE seq <= 9',
+      'DELETE FROM audit_segments WHERE last_seq <= 9',
+      `UPDATE audit_anchor SET seq = 9, hash = '${e9.hash}', totals = '${JSON.stringify(totals)}'`,
+      `INSERT INTO audit_log (at, actor, action, target, details) VALUES (${clock}, 'retention', 'audit.prune', 'audit:7..9', '${JSON.stringify(forged)}')`,
+    ]);
+    // Without the key nothing tells it from a prune; with it, the record is not signed.
+    expect((await verifyAudit(r.store, { key: '' })).ok).toBe(true);
+    const v = await verifyAudit(r.store, { key });
+    expect(v.ok).toBe(false);
+    expect(v.problem!.reason).toMatch(/anchor \(seq 9.*not signed with REBOUND_AUDIT_KEY/);
+    await r.visibility.audit!.seal();
+    expect((await verifyAudit(r.store, { key })).problem!.reason).toMatch(/not signed with REBOUND_AUDIT_KEY/);
+  });
+
   it('an anchor given other totals (to move reconcile) is detected', async () => {
     const r = await trail(4);
     await pruneAudit(r.store.visibility, { olderThanMs: 2.5 * DAY, now: clock });
