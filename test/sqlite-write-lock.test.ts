@@ -83,4 +83,19 @@ describe('sqlite: waiting for the write lock', () => {
     expect(ticks.stop()).toBeGreaterThanOrEqual(5);
     expect(claimed.map((j) => j.type)).toEqual(['email']);
   });
+
+  it('many writes waiting at once keep the event loop running, and commit in the order they were made', async () => {
+    const { store, rival } = await storeWithRival();
+    rival.exec('BEGIN IMMEDIATE');
+    setTimeout(() => rival.exec('COMMIT'), 300);
+    const ticks = ticker();
+    // A worker's completions, heartbeats and claims, a handler's ctx.once: many writes of one process wait together.
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => store.insertJobs([jobFactory('email')({ payload: { n: i } })], Date.now())));
+    const ran = ticks.stop();
+
+    // Each waiting write spun in SQLite's busy handler on its own, one after another: the thread ran no timer for the whole wait.
+    expect(ran).toBeGreaterThanOrEqual(10);
+    const ids = answers.map(([a]) => Number(a!.job.id));
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+  });
 });

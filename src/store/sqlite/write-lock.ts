@@ -13,6 +13,11 @@
  * Only a transaction that never started is tried again: BEGIN IMMEDIATE takes
  * the lock before `fn` runs, and in WAL mode a transaction that holds it is
  * not refused later, so `fn` runs at most once.
+ *
+ * The writes of one connection that find the lock taken wait in one line, and
+ * only its head tries again: each try spins in the busy handler, so fifty
+ * writes trying on their own (a worker's completions, heartbeats, claims)
+ * blocked the thread for the whole wait, and committed in any order.
  */
 import type Database from 'better-sqlite3';
 
@@ -30,6 +35,13 @@ export function isBusy(err: unknown): boolean {
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** A connection's writes waiting for the lock, oldest first: the tail settles once the last of them is done. */
+interface Line {
+  waiting: number;
+  tail: Promise<void>;
+}
+const lines = new WeakMap<Database.Database, Line>();
+
 /**
  * Runs `fn` in a write transaction that holds the write lock from its start (BEGIN IMMEDIATE). While another
  * connection holds the lock, the wait is spent in timers, so this process's event loop keeps running.
@@ -41,12 +53,32 @@ export async function writeTransaction<T>(db: Database.Database, fn: () => T, wa
     started = true;
     return fn();
   };
-  for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, MAX_PAUSE_MS)) {
+  const attempt = () => db.transaction(body).immediate();
+  let line = lines.get(db);
+  if (!line) lines.set(db, (line = { waiting: 0, tail: Promise.resolve() }));
+  if (line.waiting === 0) {
     try {
-      return db.transaction(body).immediate();
+      return attempt();
     } catch (err) {
-      if (started || !isBusy(err) || Date.now() + pauseMs > deadline) throw err;
+      if (started || !isBusy(err)) throw err;
     }
-    await pause(pauseMs);
+  }
+  line.waiting++;
+  const ahead = line.tail;
+  let leave!: () => void;
+  line.tail = new Promise((resolve) => (leave = resolve));
+  try {
+    await ahead;
+    for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, MAX_PAUSE_MS)) {
+      try {
+        return attempt();
+      } catch (err) {
+        if (started || !isBusy(err) || Date.now() + pauseMs > deadline) throw err;
+      }
+      await pause(pauseMs);
+    }
+  } finally {
+    line.waiting--;
+    leave();
   }
 }
