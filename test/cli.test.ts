@@ -203,6 +203,9 @@ describe('a worker with a bad configuration', () => {
       [['worker', '--jobs', FIXTURE_JOBS, '--leader-lease-ms', '99999999999'], /--leader-lease-ms must be from 300 to 44250/],
       [['worker', '--jobs', FIXTURE_JOBS, '--processes', '1', '--restart-delay', '-1'], /^error: --restart-delay: /],
       [['worker', '--jobs', FIXTURE_JOBS, '--processes', '1', '--leader-lease-ms', '50000'], /--leader-lease-ms must be from 300 to 44250/],
+      // One range for --processes, refused before anything starts (start allowed 64, worker 256).
+      [['worker', '--jobs', FIXTURE_JOBS, '--processes', '0'], /--processes must be from 1 to 256, got 0/],
+      [['start', '--jobs', FIXTURE_JOBS, '--processes', '257', '--port', '0'], /--processes must be from 1 to 256, got 257/],
       // The leader's retention flags reach the coordinator's checks, with and without a supervisor.
       [['worker', '--jobs', FIXTURE_JOBS, '--audit-retention', '10s'], /^error: --audit-retention: must be whole milliseconds from 60000/],
       [['worker', '--jobs', FIXTURE_JOBS, '--processes', '1', '--stats-retention', '30s'], /^error: --stats-retention: must be whole milliseconds from 60000/],

@@ -69,6 +69,9 @@ export function parseDuration(value: string): number {
 /** The range of every `--limit` (the library's MAX_LIST_LIMIT). */
 export const LIMIT_RANGE = { min: 1, max: 100_000 };
 
+/** The range of every `--processes` (worker, start). */
+export const PROCESSES_RANGE = { min: 1, max: 256 };
+
 /** The range of every `--concurrency`, as `work()` takes it. */
 export const CONCURRENCY_RANGE = { min: 1, max: 10_000 };
 

@@ -5,7 +5,7 @@ import { loadSchedules } from '../../coordination/load-schedules.ts';
 import { ConfigError } from '../../errors.ts';
 import { defaultLogger } from '../../rebound.ts';
 import { superviseWorkers } from '../../runtime/supervisor.ts';
-import { globals, namingFlags, UsageError } from '../context.ts';
+import { globals, namingFlags } from '../context.ts';
 import { loadJobs } from '../load-jobs.ts';
 import { coordinatorOptions, COORDINATOR_FLAGS } from '../coordinator-flags.ts';
 
@@ -35,7 +35,6 @@ export interface SupervisorCliOptions {
 }
 
 export async function superviseFromCli(o: SupervisorCliOptions, cmd: Command): Promise<void> {
-  if (o.processes < 1 || o.processes > 256) throw new UsageError('--processes must be from 1 to 256');
   // What each worker process would refuse is refused here, once, instead of by N processes restarted forever.
   await loadJobs(o.jobs);
   if (o.coordinator) {

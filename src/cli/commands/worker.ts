@@ -1,11 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { MAX_DEFAULT_LEASE_MS } from '../../config/coordinator-options.ts';
-import { CONCURRENCY_RANGE, exitWhenDone, inFlagTerms, openClient, parseDuration, parseIntOption, UsageError } from '../context.ts';
+import { CONCURRENCY_RANGE, exitWhenDone, inFlagTerms, openClient, parseDuration, parseIntOption, PROCESSES_RANGE, UsageError } from '../context.ts';
 import { isSupervised, supervisedChild } from '../../runtime/supervised-child.ts';
 import { superviseFromCli } from './worker-supervisor.ts';
 import { coordinatorOptions, COORDINATOR_FLAGS } from '../coordinator-flags.ts';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
 import type { Worker } from '../../runtime/worker.ts';
+import type { Rebound } from '../../rebound.ts';
 
 const FLAGS = { 'options.concurrency': '--concurrency', 'options.queues': '--queues', ...COORDINATOR_FLAGS };
 
@@ -36,7 +37,7 @@ export function register(program: Command) {
       return qs;
     })
     .option('--drain', 'exit 0 once no job is available, scheduled within a second, or running')
-    .option('--processes <n>', 'run N worker processes under a supervisor that restarts them (docs/self-healing.md)', parseIntOption('--processes'))
+    .option('--processes <n>', 'run N worker processes (1 to 256) under a supervisor that restarts them (docs/self-healing.md)', parseIntOption('--processes', PROCESSES_RANGE))
     .option('--liveness-timeout <ms>', 'with --processes: kill a process silent this long (default 10000)', parseIntOption('--liveness-timeout'))
     .option('--restart-delay <ms>', 'with --processes: first restart delay, doubling per crash (default 500)', parseIntOption('--restart-delay'))
     .option('--timeout-grace <ms>', 'with --processes: recycle a process whose handler ignores its abort this long past timeoutMs (default 5000)', parseIntOption('--timeout-grace'))
@@ -52,8 +53,13 @@ export function register(program: Command) {
       // Listen before the first await: a SIGTERM while the worker starts must drain it, not kill
       // the process with a job half done.
       let worker: Worker | undefined;
+      let logger: Rebound['logger'] | undefined;
       let stopAsked = false;
-      const shutdown = () => {
+      const shutdown = (signal: NodeJS.Signals) => {
+        // Said once, at once: the stop may take the whole grace, and a silent process invites a second Ctrl-C.
+        if (!stopAsked && worker) {
+          logger?.info({ worker: worker.id, signal, running: worker.activeJobs }, 'stopping: running jobs have the shutdown grace (10 s) to finish, the rest are released for other workers');
+        }
         stopAsked = true;
         void worker?.stop();
       };
@@ -65,6 +71,7 @@ export function register(program: Command) {
       listen('SIGTERM', shutdown);
       listen('SIGINT', shutdown);
       const rebound = await openClient(cmd, { jobsFile: o.jobs });
+      logger = rebound.logger;
       let supervised: ReturnType<typeof supervisedChild>;
       try {
         // The schedules and the coordinator's options are checked before the worker takes a job: a
