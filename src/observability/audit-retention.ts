@@ -21,6 +21,11 @@ export const AUDIT_PRUNE_BATCH = 5000;
 /** Rows per stats table per statement. */
 export const STATS_PRUNE_BATCH = 5000;
 const MINUTE = 60_000;
+/**
+ * How far a segment's `sealed_at` may fall before an entry it holds was recorded: the two clocks may be different
+ * processes'. Further back, `sealed_at` (which the chain does not cover) was backdated to have recent entries pruned.
+ */
+export const SEAL_CLOCK_SKEW_MS = 5 * MINUTE;
 
 /**
  * The anchor after pruning `entries` (the whole of `segments`, in seq order) from `from`; throws
@@ -39,14 +44,21 @@ export function nextAnchor(from: AuditAnchor | null, entries: AuditEntry[], segm
   }
   const heads = new Map(segments.map((s) => [s.lastSeq, s]));
   const totals: AuditAnchor['totals'] = structuredClone(from?.totals ?? {});
+  let newest = -Infinity;
   for (const e of entries) {
     if (e.seq !== seq + 1) refuse(seq + 1, null, `entry seq ${seq + 1} is missing (the chain jumps from ${seq} to ${e.seq})`);
     if (e.prevHash !== prev) refuse(e.seq!, e.id, `entry seq ${e.seq} (id ${e.id}) does not follow entry seq ${seq}`);
     if (entryHash(prev, e, e.seq!) !== e.hash) refuse(e.seq!, e.id, `entry seq ${e.seq} (id ${e.id}, ${e.action}) was altered`);
     seq = e.seq!;
     prev = e.hash!;
+    newest = Math.max(newest, e.at);
     const head = heads.get(seq);
     if (head && head.headHash !== prev) refuse(seq, null, `segment ${head.id} head (seq ${seq}) does not match the chain`);
+    if (head && head.sealedAt < newest - SEAL_CLOCK_SKEW_MS) {
+      const when = (t: number) => new Date(t).toISOString();
+      refuse(seq, null, `segment ${head.id} says it was sealed at ${when(head.sealedAt)}, before an entry it holds was recorded (${when(newest)}): its sealed_at was backdated`);
+    }
+    if (head) newest = -Infinity;
     const t = (totals[e.action] ??= { entries: 0, count: 0 });
     t.entries++;
     const count = (e.details as { count?: unknown } | null)?.count;

@@ -179,6 +179,15 @@ describe.each(storeKinds)('audit and stats retention on %s', (kind) => {
     expect((await all(r))[0].seq).toBe(1);
   });
 
+  it("a segment whose sealed_at was backdated (to have recent entries pruned) is refused, and nothing is pruned", async () => {
+    const r = await trail(3);
+    // Sealed as their entries were recorded (T0 to T0+2d); made to look sealed a week before T0.
+    await sql(r, [`UPDATE audit_segments SET sealed_at = ${T0 - 7 * DAY}`]);
+    await expect(pruneAudit(r.store.visibility, { olderThanMs: 5 * DAY, now: clock })).rejects.toThrow(/sealed_at was backdated; nothing was pruned/);
+    expect(await r.store.visibility.auditAnchor()).toBeNull();
+    expect((await all(r))[0].seq).toBe(1);
+  });
+
   it('a checkpoint whose head was pruned is reported not checked; one after the anchor is checked', async () => {
     const r = await trail(2);
     const early = await exportCheckpoint(r.store, clock);
