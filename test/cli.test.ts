@@ -254,6 +254,31 @@ describe('a handler that ignored its abort', () => {
   });
 });
 
+/** A job that runs until it is aborted. */
+const PATIENT = join(mkdtempSync(join(tmpdir(), 'rebound-cli-')), 'patient.mjs');
+writeFileSync(PATIENT, "export default { patient: { handler: (_p, ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)) } };\n");
+
+describe('a second Ctrl-C', () => {
+  it('aborts and releases the running job at once, uncharged, instead of killing the worker with it', async () => {
+    const url = freshStoreUrl('sqlite');
+    const rebound = await createRebound({ store: url });
+    try {
+      const { id } = await rebound.enqueue('patient', {});
+      const worker = startCli(['--store', url, 'worker', '--jobs', PATIENT, '--no-coordinator'], { REBOUND_LOG_LEVEL: 'info' });
+      await waitFor(async () => (await rebound.getJob(id))?.state === 'running', 30_000);
+      worker.kill('SIGINT');
+      await waitFor(() => worker.output().includes('stopping: running jobs have the shutdown grace'));
+      // Before, Node's default action for the second SIGINT killed the process; the job stayed running until its lease lapsed.
+      worker.kill('SIGINT');
+      expect(await exited(worker)).toBe(0);
+      expect(worker.output()).toMatch(/second signal: the running jobs are aborted and released now/);
+      expect(await rebound.getJob(id)).toMatchObject({ state: 'available', attempt: 0 });
+    } finally {
+      await rebound.close();
+    }
+  });
+});
+
 describe('flags named in errors', () => {
   it('schedule add names the flag a bad value came from, not the library\'s defineSchedule("n") fields', async () => {
     const url = freshStoreUrl('sqlite');

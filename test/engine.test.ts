@@ -333,6 +333,30 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     expect(history.map((h) => h.kind)).toContain('lease_lost');
   });
 
+  it('a second stop with graceMs 0 ends a long grace at once: the running job is released, uncharged', async () => {
+    let started = 0;
+    let aborted: unknown = null;
+    const r = await open([
+      defineJob('long', {
+        handler: async (_p, ctx) => {
+          started++;
+          await new Promise((res) => ctx.signal.addEventListener('abort', res));
+          aborted = ctx.signal.reason;
+        },
+      }),
+    ]);
+    const { id } = await r.enqueue('long', {});
+    // A grace longer than the test's timeout: only the second stop can end it in time.
+    const worker = r.work({ pollIntervalMs: 10, shutdownGraceMs: 600_000 });
+    await waitFor(() => started === 1);
+    const first = worker.stop();
+    await sleep(50);
+    expect(aborted).toBeNull(); // the first stop waits for the job
+    await Promise.all([first, worker.stop({ graceMs: 0 })]);
+    expect((aborted as Error).name).toBe('ShutdownError');
+    expect(await r.getJob(id)).toMatchObject({ state: 'available', attempt: 0 });
+  });
+
   it('graceful shutdown releases unfinished jobs without charging an attempt', async () => {
     let started = 0;
     const r = await open([

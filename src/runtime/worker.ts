@@ -96,6 +96,9 @@ export class Worker {
   private readonly opts: Required<Omit<WorkOptions, 'workerId' | 'queues'>> & { queues: string[] };
   /** Leases held: from claim until the outcome is committed. */
   private readonly inFlight = new Map<string, InFlight>();
+  /** A later stop({ graceMs }) asked the grace to end by then (ms since the epoch); the grace timer, to re-arm for it. */
+  private hurriedEnd = Infinity;
+  private rearmGrace: (() => void) | null = null;
   /** Handlers running now; at most `concurrency`. */
   private busySlots = 0;
   /** Claimed jobs waiting for a slot: one claim round trip fetches the next round while this one runs. */
@@ -766,12 +769,23 @@ export class Worker {
     for (const id of released) this.deps.events.emit('job:released', { jobId: id, workerId: this.id });
   }
 
+  /** Ends a stop's grace by `graceMs` from now at the latest, whether its grace has begun or not. */
+  private hurry(graceMs: number): void {
+    this.hurriedEnd = Math.min(this.hurriedEnd, Date.now() + graceMs);
+    this.rearmGrace?.();
+  }
+
   /**
    * Stops claiming, lets in-flight jobs finish within the grace period, then
    * aborts the rest and releases their leases without charging an attempt.
+   * Called again while stopping, with a `graceMs`, it can only shorten the grace
+   * (`stop({ graceMs: 0 })`: a second Ctrl-C releases the running jobs now).
    */
   stop(opts: { graceMs?: number } = {}): Promise<void> {
-    if (this.stopping) return this.stopping;
+    if (this.stopping) {
+      if (opts.graceMs !== undefined) this.hurry(opts.graceMs);
+      return this.stopping;
+    }
     if (this.state === 'idle') {
       this.state = 'stopped';
       this.resolveDone();
@@ -786,13 +800,21 @@ export class Worker {
       await this.handoff?.close();
       // Claimed but never started: give them back at once, uncharged.
       await this.release(this.buffer.splice(0));
-      const grace = opts.graceMs ?? this.opts.shutdownGraceMs;
+      const graceEnd = Date.now() + (opts.graceMs ?? this.opts.shutdownGraceMs);
       const settled = Promise.all([...this.inFlight.values()].map((f) => f.done));
       let graceTimer: NodeJS.Timeout | undefined;
       const expired = await Promise.race([
         settled.then(() => false),
-        new Promise<boolean>((r) => (graceTimer = setTimeout(() => r(true), grace))),
+        new Promise<boolean>((r) => {
+          const arm = () => {
+            clearTimeout(graceTimer);
+            graceTimer = setTimeout(() => r(true), Math.max(0, Math.min(graceEnd, this.hurriedEnd) - Date.now()));
+          };
+          this.rearmGrace = arm;
+          arm();
+        }),
       ]);
+      this.rearmGrace = null;
       clearTimeout(graceTimer);
       if (expired) {
         // Handlers still running: abort them and give their jobs back. A completion being committed ends its own lease.

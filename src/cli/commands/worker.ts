@@ -55,21 +55,28 @@ export function register(program: Command) {
       let worker: Worker | undefined;
       let logger: Rebound['logger'] | undefined;
       let stopAsked = false;
+      let signals = 0;
+      // A supervised process is stopped by its supervisor, which kills it if it takes too long: a stop signal often
+      // comes to it twice (systemd's default KillMode=control-group sends SIGTERM to every process of the service,
+      // and then the supervisor sends its own), and the second is the same stop. Run by hand, a second signal ends
+      // the grace at once (the running jobs are aborted and released, uncharged) and a third ends the process.
+      // Before, Node's default action for the second killed the process mid-job, its jobs left for their leases.
       const shutdown = (signal: NodeJS.Signals) => {
-        // Said once, at once: the stop may take the whole grace, and a silent process invites a second Ctrl-C.
-        if (!stopAsked && worker) {
-          logger?.info({ worker: worker.id, signal, running: worker.activeJobs }, 'stopping: running jobs have the shutdown grace (10 s) to finish, the rest are released for other workers');
+        signals++;
+        if (signals === 1) {
+          // Said at once: the stop may take the whole grace, and a silent process invites a second Ctrl-C.
+          if (worker) logger?.info({ worker: worker.id, signal, running: worker.activeJobs }, 'stopping: running jobs have the shutdown grace (10 s) to finish, the rest are released for other workers; a second signal releases them now');
+          stopAsked = true;
+          void worker?.stop();
+        } else if (!isSupervised() && signals === 2) {
+          logger?.warn({ signal, running: worker?.activeJobs ?? 0 }, 'second signal: the running jobs are aborted and released now; a third ends the process at once');
+          void worker?.stop({ graceMs: 0 });
+        } else if (!isSupervised()) {
+          process.exit(130);
         }
-        stopAsked = true;
-        void worker?.stop();
       };
-      // A supervised process is stopped by its supervisor, which kills it if it takes too long; a stop signal
-      // often comes twice (systemd's default KillMode=control-group sends SIGTERM to every process of the
-      // service, and then the supervisor sends its own), and a second SIGTERM left to Node's default killed the
-      // process mid-job. Run by hand, a second Ctrl-C still ends it at once.
-      const listen = isSupervised() ? process.on.bind(process) : process.once.bind(process);
-      listen('SIGTERM', shutdown);
-      listen('SIGINT', shutdown);
+      process.on('SIGTERM', shutdown);
+      process.on('SIGINT', shutdown);
       const rebound = await openClient(cmd, { jobsFile: o.jobs });
       logger = rebound.logger;
       let supervised: ReturnType<typeof supervisedChild>;
