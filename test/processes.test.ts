@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, type Rebound } from '../src/index.ts';
 import { exited, FIXTURE_JOBS, startCli } from './helpers/cli.ts';
+import { freezeOutsideWrite } from './helpers/freeze.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor } from './helpers/stores.ts';
 
 function ledgerFile() {
@@ -99,7 +100,7 @@ describe.each(storeKinds)('worker processes on %s', (kind) => {
     const waiting = jobs.map((j) => j.id).filter((id) => !startedBefore.has(id));
     expect(waiting).toHaveLength(4);
     const stalledId = (await rebound.getJob(waiting[0]))!.leaseOwner;
-    stalled.kill('SIGSTOP');
+    await freezeOutsideWrite(stalled, url);
     // Its leases lapse; other workers rescue every job and run it (alone: each is a suspect of the stall, so the
     // 14 jobs of 1.5 s run about one per heir at a time: about 10 s alone, and over 30 s once beside a loaded full run).
     const heirs = [1, 2, 3].map(() => worker(ledger, ['--concurrency', '10'], true));

@@ -5,7 +5,6 @@
  * loses leadership, and after SIGCONT its fenced write is refused and it steps down.
  */
 import { spawn } from 'node:child_process';
-import Database from 'better-sqlite3';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,43 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, parseCron, type Rebound } from '../../src/index.ts';
 import { exited, FIXTURE_JOBS, runCli, startCli } from '../helpers/cli.ts';
+import { freezeOutsideWrite } from '../helpers/freeze.ts';
 import { dropStore, freshStoreUrl, sleep, storeKinds, waitFor } from '../helpers/stores.ts';
 
 const LEADER_FIXTURE = fileURLToPath(new URL('../fixtures/leader-process.ts', import.meta.url));
 const LEASE = 'leader:maintenance';
-
-/**
- * Freezes `p` (SIGSTOP) at a moment it holds no SQLite write lock. SQLite has one writer at a time: a process
- * frozen inside a write transaction locks every other process out until it runs again, so no one could take
- * its lease (the case is the store's, not leader election's). Frozen inside one, it is thawed at once and
- * frozen again a little later.
- * On PostgreSQL the server ends a frozen leader's open fenced transaction after a short idle timeout
- * (store/postgres/coordination.ts), so a freeze at any moment is the case under test.
- */
-async function freezeOutsideWrite(p: { kill(s: NodeJS.Signals): boolean }, url: string): Promise<void> {
-  for (let tries = 0; tries < 100; tries++) {
-    p.kill('SIGSTOP');
-    if (!url.startsWith('sqlite:') || writable(url.slice('sqlite:'.length))) return;
-    p.kill('SIGCONT');
-    await sleep(10 + tries);
-  }
-  throw new Error('the process held the SQLite write lock at each of 100 tries');
-}
-
-/** Whether a write transaction could begin on the SQLite file now (another connection holds no write lock). */
-function writable(file: string): boolean {
-  const db = new Database(file, { timeout: 0 });
-  try {
-    db.exec('BEGIN IMMEDIATE');
-    db.exec('ROLLBACK');
-    return true;
-  } catch (e) {
-    if ((e as { code?: string }).code === 'SQLITE_BUSY') return false;
-    throw e;
-  } finally {
-    db.close();
-  }
-}
 
 function ledgerFile() {
   const file = join(mkdtempSync(join(tmpdir(), 'rebound-ledger-')), 'ledger.txt');
