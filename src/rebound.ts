@@ -62,6 +62,8 @@ export interface JobDetails {
   workflow?: WorkflowDetails;
 }
 
+const ITEM_FIELDS = new Set(['type', 'payload', 'opts']);
+
 export interface EnqueueItem {
   type: string;
   payload: unknown;
@@ -252,11 +254,18 @@ export class Rebound {
   /** Item `i` of an `enqueueMany` call as a new job, or a ValidationError naming `items[i]`'s field. */
   private buildItem(items: EnqueueItem[], i: number, now: number): NewJob {
     const item = items[i];
+    // An item's options are its `opts`: `{ options: { priority: 5 } }` was taken, and its options silently dropped.
+    const unknown = item && typeof item === 'object' ? Object.keys(item).find((k) => !ITEM_FIELDS.has(k)) : undefined;
+    if (unknown) {
+      throw new ValidationError(`items[${i}].${unknown}`, `unknown field: an item is { type, payload, opts }${unknown === 'options' ? '; did you mean opts?' : ''}`);
+    }
     try {
       return buildNewJob(item?.type, item?.payload, item?.opts, this.defs.get(item?.type), now);
     } catch (err) {
-      if (err instanceof ValidationError) throw new ValidationError(`items[${i}].${err.field}`, err.message.slice(err.field.length + 2));
-      throw err;
+      if (!(err instanceof ValidationError)) throw err;
+      // The library names an item's options `options`; in an item they are `opts`.
+      const field = err.field.replace(/^options(?=\.|$)/, 'opts');
+      throw new ValidationError(`items[${i}].${field}`, err.message.slice(err.field.length + 2));
     }
   }
 

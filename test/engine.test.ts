@@ -61,6 +61,21 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     await expect(r.enqueueMany([{ type: 'order', payload: { orderId: 'ok', amount: 1 } }, { type: 'order', payload: { orderId: 2 } }])).rejects.toMatchObject({
       field: 'items[1].payload.orderId',
     });
+    // An unknown option names the nearest known one; in enqueueMany an item's options are its `opts`, and an
+    // item given `options` (dropped before, silently: the job took the defaults) is refused.
+    await expect(r.enqueue('order', { orderId: 'o1', amount: 3 }, { idempotencykey: 'k' } as never)).rejects.toMatchObject({
+      field: 'options.idempotencykey',
+      message: expect.stringMatching(/did you mean idempotencyKey\?/),
+    });
+    const item = { type: 'order', payload: { orderId: 'o1', amount: 3 } };
+    await expect(r.enqueueMany([item, { ...item, opts: { prio: 5 } as never }])).rejects.toMatchObject({
+      field: 'items[1].opts.prio',
+      message: expect.stringMatching(/unknown option; the options are idempotencyKey, .*priority/),
+    });
+    await expect(r.enqueueMany([{ ...item, options: { priority: 5 } } as never])).rejects.toMatchObject({
+      field: 'items[0].options',
+      message: expect.stringMatching(/did you mean opts\?/),
+    });
     expect(await r.countJobs()).toBe(0);
   });
 

@@ -60,6 +60,7 @@ const optionsSchema = z
   .strict();
 
 const NO_OPTIONS = optionsSchema.safeParse({});
+const OPTION_NAMES = Object.keys(optionsSchema.shape);
 
 /** What `enqueueMany(items, opts)` takes as its second argument: the options that apply to the whole batch. */
 export interface EnqueueManyOptions {
@@ -90,9 +91,9 @@ export function buildNewJob(
   // Most enqueues give no options: skip the schema for them.
   const parsedOpts = opts == null ? NO_OPTIONS : optionsSchema.safeParse(opts);
   if (!parsedOpts.success) {
-    const issue = parsedOpts.error.issues[0];
-    const field = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.');
-    throw new ValidationError(`options.${field}`, issue.message);
+    // An unknown option names the nearest known one (`idempotencykey`: did you mean idempotencyKey?), as work() does.
+    const { field, message } = firstProblem(parsedOpts.error, 'options', OPTION_NAMES);
+    throw new ValidationError(field, message);
   }
   const o = parsedOpts.data;
   if (o.runAt !== undefined && o.delayMs !== undefined) {
