@@ -73,10 +73,13 @@ function asString(v: unknown): string {
 }
 
 export function fingerprint(jobType: string, name: string, message: string, stack?: string): string {
+  // The throw site only: the frames below it depend on how the throwing code was reached and resumed (Node's own
+  // timer and microtask frames, an `at async` caller V8 shows or not), so with the top three one failure in one
+  // line of code came out under two fingerprints, and split its dead letter queue group.
   const frames = (stack ?? '')
     .split('\n')
-    .filter((l) => l.trimStart().startsWith('at '))
-    .slice(0, 3)
+    .filter((l) => l.trimStart().startsWith('at ') && !l.includes('node:internal/'))
+    .slice(0, 1)
     .map((l) => l.replace(/:\d+:\d+\)?$/, '').replace(/\(.*[\\/]/, '(').trim());
   const shape = normalizeMessage(message);
   return createHash('sha1').update([jobType, name, shape, ...frames].join('\n')).digest('hex').slice(0, 12);
