@@ -48,7 +48,7 @@ export function register(program: Command) {
   breaker
     .command('events [name]')
     .description('state changes, newest first')
-    .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit', LIMIT_RANGE), 50)
+    .option('--limit <n>', 'at most this many', parseIntOption('--limit', LIMIT_RANGE), 50)
     .action(async (name: string | undefined, o: { limit: number }, cmd: Command) => {
       const events = await withClient(cmd, (r) => r.breakers.events({ name, limit: o.limit }), { readOnly: true });
       if (globals(cmd).json) return printJson(events);

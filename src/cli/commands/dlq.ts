@@ -47,7 +47,7 @@ export function register(program: Command) {
     // Options after `redrive` or `purge` are theirs: without this the list's own --type took `dlq purge --type T`'s.
     .enablePositionalOptions()
     .option('--type <type>', 'only this job type')
-    .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit'), 50)
+    .option('--limit <n>', 'at most this many', parseIntOption('--limit'), 50)
     .action(async (o: { type?: string; limit: number }, cmd: Command) => {
       const dead = await withClient(cmd, (r) => namingFlags(FILTER_FLAGS, () => r.listDead({ type: o.type, limit: o.limit })), { readOnly: true });
       if (globals(cmd).json) return printJson(dead);

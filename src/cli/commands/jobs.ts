@@ -21,7 +21,7 @@ export function register(program: Command) {
     .option('--state <state>', `one of ${JOB_STATES.join(', ')}`, parseState)
     .option('--type <type>', 'job type')
     .option('--queue <queue>', 'queue')
-    .option('--limit <n>', 'at most this many (default 50)', parseIntOption('--limit'), 50)
+    .option('--limit <n>', 'at most this many', parseIntOption('--limit'), 50)
     .action(async (o: { state?: JobState; type?: string; queue?: string; limit: number }, cmd: Command) => {
       const jobs = await withClient(cmd, (r) => namingFlags(FILTER_FLAGS, () => r.listJobs({ state: o.state, type: o.type, queue: o.queue, limit: o.limit })), { readOnly: true });
       if (globals(cmd).json) printJson(jobs);

@@ -11,7 +11,7 @@ export function register(program: Command) {
   program
     .command('queues')
     .description('depth and lag per queue: waiting, oldest wait, arrival and completion rates, projected drain time')
-    .option('--window <ms>', 'rate window, from 1000 ms to 7 days (default 60000)', parseIntOption('--window', WINDOW_RANGE), 60_000)
+    .option('--window <ms>', 'rate window, from 1000 ms to 7 days', parseIntOption('--window', WINDOW_RANGE), 60_000)
     .action(async (o: { window: number }, cmd: Command) => {
       const stats = await withClient(cmd, (r) => r.queueStats({ windowMs: o.window }), { readOnly: true });
       if (globals(cmd).json) return printJson(stats);

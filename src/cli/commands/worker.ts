@@ -30,7 +30,7 @@ export function register(program: Command) {
     .command('worker')
     .description('run a worker for the job types in a jobs file')
     .option('--jobs <file>', 'module whose default export maps type names to job definitions')
-    .option('--concurrency <n>', 'jobs run at once, 1 to 10000 (default 10)', parseIntOption('--concurrency', CONCURRENCY_RANGE), 10)
+    .option('--concurrency <n>', 'jobs run at once, 1 to 10000', parseIntOption('--concurrency', CONCURRENCY_RANGE), 10)
     .option('--queues <a,b>', 'queues to take jobs from (default: those the jobs file names)', (v: string) => {
       const qs = v.split(',').map((q) => q.trim()).filter(Boolean);
       if (qs.length === 0) throw new InvalidArgumentError('--queues needs at least one queue name');
