@@ -4,7 +4,7 @@
  * mistyped key, each is refused with a typed error naming the field and the fix.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -192,6 +192,14 @@ describe('createRebound options', () => {
       const b = await rejected(createRebound({ store: `sqlite:${join(notADir, 'x.db')}` }));
       expect(b).toBeInstanceOf(ConfigError);
       expect(b.message).toMatch(/cannot open the SQLite store at .*plain-file\/x\.db: .*give a writable path/);
+      // A directory no file system lets it make: Node 20's recursive mkdir never returned for it (it spun at 90 % CPU).
+      const c = await rejected(createRebound({ store: 'sqlite:/proc/rebound-nope/deeper/x.db' }));
+      expect(c).toBeInstanceOf(ConfigError);
+      expect(c.message).toMatch(/cannot open the SQLite store at \/proc\/rebound-nope\/deeper\/x\.db: ENOENT.*give a writable path/);
+      // Missing directories are still made, however deep.
+      const deep = await createRebound({ store: `sqlite:${join(dir, 'a', 'b', 'c', 'x.db')}` });
+      await deep.close();
+      expect(existsSync(join(dir, 'a', 'b', 'c', 'x.db'))).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

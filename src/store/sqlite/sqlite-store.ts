@@ -4,7 +4,7 @@
  * so a claim never races another process's claim.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Job, JobEvent, JobFilter, Json, NewJob } from '../../job.ts';
 import type {
@@ -43,11 +43,27 @@ import { CLAIMED_COLUMNS, claimedJob, toEvent, toJob, type EventRow, type JobRow
 const localListeners = new Map<string, Set<WakeListener>>();
 
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+/**
+ * `mkdir -p`, one level at a time: Node 20's `mkdirSync(dir, { recursive: true })` never returns for a directory
+ * that a file system refuses with ENOENT however its parents are made (under /proc, say); this one throws.
+ */
+function makeDirectories(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirectories(parent);
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    // Another process (a worker starting beside this one) made it first.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
 /** Opens (or creates) the store's file in WAL mode; a file that cannot be used is a ConfigError naming it and the likely cause. */
 function openDatabase(path: string): Database.Database {
   let db: Database.Database | null = null;
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') makeDirectories(dirname(path));
     db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
