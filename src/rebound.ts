@@ -8,7 +8,7 @@ import { ConfigError, IdempotencyConflictError, InvalidStateError, JobNotFoundEr
 import { isStoreUnreachable } from './store/unreachable.ts';
 import { Batcher } from './engine/batcher.ts';
 import { streamJobs } from './engine/bulk-enqueue.ts';
-import { buildNewJob, checkBatchKeys, checkManyOptions, checkPayload, retimeNewJob, type EnqueueManyOptions, type EnqueueOptions } from './engine/enqueue-input.ts';
+import { buildNewJob, checkBatchKeys, checkManyOptions, checkPayload, OPTION_NAMES, retimeNewJob, type EnqueueManyOptions, type EnqueueOptions } from './engine/enqueue-input.ts';
 import { checkReboundOptions } from './config/rebound-options.ts';
 import { checkWorkOptions } from './config/work-options.ts';
 import { jobHistory } from './engine/history.ts';
@@ -61,8 +61,6 @@ export interface JobDetails {
   /** For a workflow job: its version, status, named state and step history. */
   workflow?: WorkflowDetails;
 }
-
-const ITEM_FIELDS = new Set(['type', 'payload', 'opts']);
 
 export interface EnqueueItem {
   type: string;
@@ -254,10 +252,14 @@ export class Rebound {
   /** Item `i` of an `enqueueMany` call as a new job, or a ValidationError naming `items[i]`'s field. */
   private buildItem(items: EnqueueItem[], i: number, now: number): NewJob {
     const item = items[i];
-    // An item's options are its `opts`: `{ options: { priority: 5 } }` was taken, and its options silently dropped.
-    const unknown = item && typeof item === 'object' ? Object.keys(item).find((k) => !ITEM_FIELDS.has(k)) : undefined;
-    if (unknown) {
-      throw new ValidationError(`items[${i}].${unknown}`, `unknown field: an item is { type, payload, opts }${unknown === 'options' ? '; did you mean opts?' : ''}`);
+    // An item's options are its `opts`: `{ options: { priority: 5 } }` or `{ priority: 5 }` was taken, and the
+    // options silently dropped. Other fields of the caller's own (an item type that extends EnqueueItem) are left be.
+    const misplaced = item && typeof item === 'object' ? Object.keys(item).find((k) => k === 'options' || OPTION_NAMES.includes(k)) : undefined;
+    if (misplaced) {
+      throw new ValidationError(
+        `items[${i}].${misplaced}`,
+        misplaced === 'options' ? 'an item\'s options are its opts: { type, payload, opts }' : `an option goes in the item's opts: { type, payload, opts: { ${misplaced} } }`,
+      );
     }
     try {
       return buildNewJob(item?.type, item?.payload, item?.opts, this.defs.get(item?.type), now);

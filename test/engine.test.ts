@@ -74,9 +74,16 @@ describe.each(storeKinds)('engine on %s', (kind) => {
     });
     await expect(r.enqueueMany([{ ...item, options: { priority: 5 } } as never])).rejects.toMatchObject({
       field: 'items[0].options',
-      message: expect.stringMatching(/did you mean opts\?/),
+      message: expect.stringMatching(/an item's options are its opts/),
+    });
+    await expect(r.enqueueMany([item, { ...item, priority: 5 } as never])).rejects.toMatchObject({
+      field: 'items[1].priority',
+      message: expect.stringMatching(/an option goes in the item's opts/),
     });
     expect(await r.countJobs()).toBe(0);
+    // Fields of the caller's own beside them (an item type that extends EnqueueItem) are left be.
+    await r.enqueueMany([{ ...item, mine: 'kept out of the job' } as never]);
+    expect(await r.countJobs()).toBe(1);
   });
 
   it('a bad query filter rejects the returned promise instead of throwing', async () => {

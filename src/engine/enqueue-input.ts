@@ -60,7 +60,8 @@ const optionsSchema = z
   .strict();
 
 const NO_OPTIONS = optionsSchema.safeParse({});
-const OPTION_NAMES = Object.keys(optionsSchema.shape);
+/** The names of enqueue's options (an enqueueMany item that puts one beside `opts` is refused). */
+export const OPTION_NAMES = Object.keys(optionsSchema.shape);
 
 /** What `enqueueMany(items, opts)` takes as its second argument: the options that apply to the whole batch. */
 export interface EnqueueManyOptions {
