@@ -73,7 +73,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * finds every worker idle (short jobs on a fast machine) tests nothing, and one aimed at the same long
  * job again and again makes that job poison, as designed, rather than testing the rescue.
  */
-async function target(t: FaultTargets, waitMs = 20_000, busyWaitMs = 8000): Promise<number | null> {
+async function target(t: FaultTargets, waitMs = 20_000, busyWaitMs = 3000): Promise<number | null> {
   const busyUntil = Date.now() + busyWaitMs;
   while (t.busy && t.struck && Date.now() < busyUntil) {
     const busy = await t.busy().catch(() => new Map<number, string[]>());
