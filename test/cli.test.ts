@@ -16,18 +16,21 @@ import { databaseUrl, dropStore, freshStoreUrl, storeKinds, waitFor } from './he
 const BAD_SCHEDULES = join(mkdtempSync(join(tmpdir(), 'rebound-cli-')), 'bad-schedules.mjs');
 writeFileSync(BAD_SCHEDULES, 'export default { ok: { handler: async () => 1 } };\nexport const schedules = 42;\n');
 
+/** How many jobs the store at `url` holds, read by a client of its own. */
+async function countJobsAt(url: string): Promise<number> {
+  const r = await createRebound({ store: url });
+  try {
+    return await r.countJobs();
+  } finally {
+    await r.close();
+  }
+}
+
 describe.each(storeKinds)('rebound CLI on %s', (kind) => {
   let url: string;
   afterEach(async () => dropStore(url));
   const cli = (...args: string[]) => runCli(['--store', url, ...args]);
-  const count = async () => {
-    const r = await createRebound({ store: url });
-    try {
-      return await r.countJobs();
-    } finally {
-      await r.close();
-    }
-  };
+  const count = () => countJobsAt(url);
 
   it('enqueues, deduplicates by key, runs with --drain, and shows a job with its history', async () => {
     url = freshStoreUrl(kind);
@@ -146,14 +149,7 @@ describe.each(storeKinds)('rebound CLI on %s', (kind) => {
 describe('bad arguments (sqlite)', () => {
   let url: string;
   const cli = (...args: string[]) => runCli(['--store', url, ...args]);
-  const count = async () => {
-    const r = await createRebound({ store: url });
-    try {
-      return await r.countJobs();
-    } finally {
-      await r.close();
-    }
-  };
+  const count = () => countJobsAt(url);
 
   it('bad arguments exit 2 with a one-line error and change nothing', async () => {
     url = freshStoreUrl('sqlite');
