@@ -273,6 +273,38 @@ describe('a second Ctrl-C', () => {
       await rebound.close();
     }
   });
+
+  it('does the same for `rebound start` and for a supervisor, whose processes get every Ctrl-C of the terminal', async () => {
+    const url = freshStoreUrl('sqlite');
+    const rebound = await createRebound({ store: url });
+    try {
+      // rebound start, its workers in this process. Before, the second SIGINT killed the server with the job.
+      const first = await rebound.enqueue('patient', {});
+      const server = startCli(['--store', url, 'start', '--jobs', PATIENT, '--port', '0']);
+      await waitFor(async () => (await rebound.getJob(first.id))?.state === 'running', 30_000);
+      server.kill('SIGINT');
+      await waitFor(() => server.output().includes('stopping…'));
+      server.kill('SIGINT');
+      expect(await exited(server)).toBe(0);
+      expect(server.output()).toMatch(/second signal: the running jobs are aborted and released now/);
+      expect(await rebound.getJob(first.id)).toMatchObject({ state: 'available', attempt: 0 });
+
+      // A supervisor and its process, signalled as a group, as a terminal's Ctrl-C does: the process takes its own
+      // repeats as one stop, and the supervisor's second signal hurries it. Before, the second signal killed the
+      // supervisor, and its orphaned process drained for the whole grace.
+      const sup = startCli(['--store', url, 'worker', '--jobs', PATIENT, '--processes', '1', '--no-coordinator'], { REBOUND_LOG_LEVEL: 'info' }, { group: true });
+      await waitFor(async () => (await rebound.getJob(first.id))?.state === 'running', 30_000);
+      process.kill(-sup.pid!, 'SIGINT');
+      await waitFor(() => sup.output().includes('stopping: running jobs have the shutdown grace'));
+      process.kill(-sup.pid!, 'SIGINT');
+      expect(await exited(sup)).toBe(0);
+      expect(sup.output()).toMatch(/supervisor hurried the stop/);
+      expect(sup.output()).toMatch(/"code":0,"signal":null,"reason":"stopped","msg":"worker process exited"/);
+      expect(await rebound.getJob(first.id)).toMatchObject({ state: 'available', attempt: 0 });
+    } finally {
+      await rebound.close();
+    }
+  });
 });
 
 describe('flags named in errors', () => {

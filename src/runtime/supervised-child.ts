@@ -8,7 +8,8 @@
  *   a TimeoutError, and the process now recycles itself (tells the supervisor,
  *   stops gracefully, exits), since only a new process gets rid of the handler;
  * - if the supervisor dies (the IPC channel closes), it drains and exits; the
- *   leases of anything it could not finish bring those jobs back.
+ *   leases of anything it could not finish bring those jobs back;
+ * - a `hurry` message (the supervisor's second Ctrl-C) ends its stop's grace now.
  */
 import type { Rebound } from '../rebound.ts';
 import type { Worker } from './worker.ts';
@@ -18,6 +19,9 @@ export type ChildMessage =
   | { type: 'heartbeat'; at: number; inFlight: number }
   | { type: 'ready'; workerId: string }
   | { type: 'recycle'; jobId: string; jobType: string; reason: string };
+
+/** Messages the supervisor sends to a worker process: `hurry` ends its stop's grace now (a second Ctrl-C). */
+export type SupervisorMessage = { type: 'hurry' };
 
 export const SUPERVISED_ENV = 'REBOUND_SUPERVISED';
 
@@ -76,6 +80,14 @@ export function supervisedChild(rebound: Rebound): SupervisedChild | null {
     void worker?.stop();
   });
 
+  let hurried = false;
+  process.on('message', (m: SupervisorMessage) => {
+    if (m?.type !== 'hurry') return;
+    hurried = true;
+    rebound.logger.warn({ running: worker?.activeJobs ?? 0 }, 'supervisor hurried the stop: the running jobs are aborted and released now');
+    void worker?.stop({ graceMs: 0 });
+  });
+
   return {
     attach(w) {
       worker = w;
@@ -84,6 +96,7 @@ export function supervisedChild(rebound: Rebound): SupervisedChild | null {
         void w.stop();
         return;
       }
+      if (hurried) void w.stop({ graceMs: 0 });
       send({ type: 'ready', workerId: w.id });
       send({ type: 'heartbeat', at: Date.now(), inFlight: 0 });
     },

@@ -9,7 +9,9 @@
  * - a process that reports a handler ignoring its abort past its timeout is
  *   recycled (it stops itself; the supervisor starts a fresh one at once);
  * - `stop()` (SIGTERM for the CLI) sends SIGTERM to every process, which drain
- *   gracefully, and SIGKILLs any still running after `stopTimeoutMs`;
+ *   gracefully, and SIGKILLs any still running after `stopTimeoutMs`; `hurry()`
+ *   (a second Ctrl-C) tells them to release their running jobs now, uncharged,
+ *   and `kill()` (a third) SIGKILLs them;
  * - a process that exits with code 2 (the CLI's configuration error: a jobs file
  *   that does not load, a bad option) before any process has come up is not
  *   restarted, since every restart would fail the same way: the supervisor stops
@@ -29,7 +31,7 @@ import type { Logger } from '../define.ts';
 import { checkSupervisorOptions } from '../config/supervisor-options.ts';
 import { ValidationError } from '../errors.ts';
 import { ReboundEmitter } from '../events.ts';
-import { SUPERVISED_ENV, type ChildMessage } from './supervised-child.ts';
+import { SUPERVISED_ENV, type ChildMessage, type SupervisorMessage } from './supervised-child.ts';
 
 export const REBOUND_BIN = fileURLToPath(new URL('../../bin/rebound.mjs', import.meta.url));
 
@@ -358,6 +360,26 @@ export class Supervisor {
       for (const k of killers) clearTimeout(k);
     })();
     return this.stopping;
+  }
+
+  /**
+   * Stops (if not yet stopping) and ends the processes' grace now: each aborts its running jobs and releases
+   * them, uncharged, for another worker, then exits. A process that does not answer is still SIGKILLed after
+   * `stopTimeoutMs`.
+   */
+  hurry(): Promise<void> {
+    const stopped = this.stop();
+    const m: SupervisorMessage = { type: 'hurry' };
+    for (const slot of this.slots) {
+      if (slot.child?.connected) slot.child.send(m, undefined, undefined, () => {});
+    }
+    return stopped;
+  }
+
+  /** Kills every process at once (SIGKILL): their running jobs come back when their leases lapse. */
+  kill(): void {
+    void this.stop();
+    for (const slot of this.slots) slot.child?.kill('SIGKILL');
   }
 }
 

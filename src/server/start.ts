@@ -37,6 +37,10 @@ export interface Running {
   server: OperatorServer;
   supervisor: Supervisor | null;
   close(): Promise<void>;
+  /** Ends the workers' shutdown grace now (a second Ctrl-C): running jobs are aborted and released, uncharged. */
+  hurry(): void;
+  /** Kills the supervised worker processes at once (a third Ctrl-C). */
+  kill(): void;
 }
 
 export async function startOperator(o: StartOptions): Promise<Running> {
@@ -88,7 +92,11 @@ export async function startOperator(o: StartOptions): Promise<Running> {
     const types = [...rebound.definitions.keys()].join(', ') || '(none: pass --jobs FILE)';
     o.say(supervisor ? `workers: ${o.processes} supervised process(es) for ${types}` : `workers: in this process, for ${types}`);
     o.say(`Rebound dashboard: ${url}`);
-    return { url, rebound, server, supervisor, close: closeAll };
+    const hurry = () => {
+      void supervisor?.hurry();
+      for (const w of workers) void w.stop({ graceMs: 0 });
+    };
+    return { url, rebound, server, supervisor, close: closeAll, hurry, kill: () => supervisor?.kill() };
   } catch (err) {
     await closeAll();
     throw err;

@@ -5,6 +5,8 @@ import { resolveStoreUrl, sqlitePathOf } from '../../store/open.ts';
 import { CONCURRENCY_RANGE, exitWhenDone, globals, parseIntOption, PROCESSES_RANGE, UsageError } from '../context.ts';
 import { ConfigError } from '../../errors.ts';
 import { loadJobs } from '../load-jobs.ts';
+import { onStopSignals } from '../stop-signals.ts';
+import type { Running } from '../../server/start.ts';
 
 interface Options {
   jobs?: string;
@@ -30,9 +32,18 @@ export function register(program: Command) {
       if (o.port < 0 || o.port > 65535) throw new UsageError('--port must be from 0 to 65535');
       if (o.demo && o.jobs) throw new UsageError('--demo brings its own jobs; leave out --jobs');
       // Listen before the first await: a SIGTERM while Rebound starts stops it cleanly once it is up.
+      let running: Running | undefined;
+      let hurried = false;
       const stopAsked = new Promise<void>((resolve) => {
-        process.once('SIGTERM', resolve);
-        process.once('SIGINT', resolve);
+        onStopSignals({
+          stop: () => resolve(),
+          hurry: () => {
+            process.stdout.write('second signal: the running jobs are aborted and released now; a third ends every process at once\n');
+            hurried = true;
+            running?.hurry();
+          },
+          end: () => running?.kill(),
+        });
       });
       let store = resolveStoreUrl(globals(cmd).store);
       let jobsFile = o.jobs;
@@ -56,7 +67,7 @@ export function register(program: Command) {
       const jobs: JobDefinition[] = jobsFile ? await loadJobs(jobsFile) : [];
       // Loaded here: the server and its framework are the heaviest part of the CLI, and only `start` needs them.
       const { startOperator } = await import('../../server/start.ts');
-      const running = await startOperator({
+      running = await startOperator({
         store,
         jobs,
         schedules: jobsFile ? await loadSchedules(jobsFile) : [],
@@ -77,7 +88,8 @@ export function register(program: Command) {
       for (const line of guide) process.stdout.write(`${line}\n`);
       // Supervised workers that refused their configuration (exit 2) are not restarted: the server stops with them.
       await Promise.race([stopAsked, running.supervisor?.done ?? new Promise<void>(() => {})]);
-      process.stdout.write('stopping…\n');
+      process.stdout.write('stopping… (a second Ctrl-C releases the running jobs now)\n');
+      if (hurried) running.hurry();
       await running.close();
       const failed = running.supervisor?.failure;
       if (failed) {

@@ -6,6 +6,7 @@ import { ConfigError } from '../../errors.ts';
 import { defaultLogger } from '../../rebound.ts';
 import { superviseWorkers } from '../../runtime/supervisor.ts';
 import { globals, namingFlags } from '../context.ts';
+import { onStopSignals } from '../stop-signals.ts';
 import { loadJobs } from '../load-jobs.ts';
 import { coordinatorOptions, COORDINATOR_FLAGS } from '../coordinator-flags.ts';
 
@@ -61,9 +62,14 @@ export async function superviseFromCli(o: SupervisorCliOptions, cmd: Command): P
     timeoutGraceMs: o.timeoutGrace,
     logger,
   }));
-  const shutdown = () => void supervisor.stop();
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  onStopSignals({
+    stop: () => void supervisor.stop(),
+    hurry: () => {
+      logger.warn({}, 'second signal: the worker processes abort and release their running jobs now; a third kills them');
+      void supervisor.hurry();
+    },
+    end: () => supervisor.kill(),
+  });
   logger.info({ processes: o.processes }, 'supervisor started');
   await supervisor.done;
   logger.info({}, 'supervisor stopped');

@@ -3,6 +3,7 @@ import { MAX_DEFAULT_LEASE_MS } from '../../config/coordinator-options.ts';
 import { CONCURRENCY_RANGE, exitWhenDone, inFlagTerms, openClient, parseDuration, parseIntOption, PROCESSES_RANGE, UsageError } from '../context.ts';
 import { isSupervised, supervisedChild } from '../../runtime/supervised-child.ts';
 import { superviseFromCli } from './worker-supervisor.ts';
+import { onStopSignals } from '../stop-signals.ts';
 import { coordinatorOptions, COORDINATOR_FLAGS } from '../coordinator-flags.ts';
 import { loadSchedules } from '../../coordination/load-schedules.ts';
 import type { Worker } from '../../runtime/worker.ts';
@@ -55,28 +56,20 @@ export function register(program: Command) {
       let worker: Worker | undefined;
       let logger: Rebound['logger'] | undefined;
       let stopAsked = false;
-      let signals = 0;
-      // A supervised process is stopped by its supervisor, which kills it if it takes too long: a stop signal often
-      // comes to it twice (systemd's default KillMode=control-group sends SIGTERM to every process of the service,
-      // and then the supervisor sends its own), and the second is the same stop. Run by hand, a second signal ends
-      // the grace at once (the running jobs are aborted and released, uncharged) and a third ends the process.
-      // Before, Node's default action for the second killed the process mid-job, its jobs left for their leases.
-      const shutdown = (signal: NodeJS.Signals) => {
-        signals++;
-        if (signals === 1) {
+      let hurried = false;
+      onStopSignals({
+        stop: (signal) => {
           // Said at once: the stop may take the whole grace, and a silent process invites a second Ctrl-C.
           if (worker) logger?.info({ worker: worker.id, signal, running: worker.activeJobs }, 'stopping: running jobs have the shutdown grace (10 s) to finish, the rest are released for other workers; a second signal releases them now');
           stopAsked = true;
           void worker?.stop();
-        } else if (!isSupervised() && signals === 2) {
+        },
+        hurry: (signal) => {
           logger?.warn({ signal, running: worker?.activeJobs ?? 0 }, 'second signal: the running jobs are aborted and released now; a third ends the process at once');
+          hurried = true;
           void worker?.stop({ graceMs: 0 });
-        } else if (!isSupervised()) {
-          process.exit(130);
-        }
-      };
-      process.on('SIGTERM', shutdown);
-      process.on('SIGINT', shutdown);
+        },
+      }, { repeatsAreOneStop: isSupervised() });
       const rebound = await openClient(cmd, { jobsFile: o.jobs });
       logger = rebound.logger;
       let supervised: ReturnType<typeof supervisedChild>;
@@ -89,7 +82,7 @@ export function register(program: Command) {
         }
         supervised = supervisedChild(rebound);
         worker = rebound.work({ concurrency: o.concurrency, queues: o.queues, drain: o.drain });
-        if (stopAsked) void worker.stop();
+        if (stopAsked) void worker.stop(hurried ? { graceMs: 0 } : {});
         if (o.coordinator && !o.drain && !stopAsked) rebound.coordination.start(coordinatorOptions(o));
       } catch (err) {
         await worker?.stop();
