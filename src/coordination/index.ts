@@ -51,7 +51,8 @@ export class Coordination {
       }
       return this.coordinatorInstance;
     }
-    this.coordinatorOptions = opts;
+    this.coordinatorOptions = checkCoordinatorOptions(opts);
+    if (opts.statsRetentionMs !== undefined) this.rebound.visibility.stats?.keepAtLeast(opts.statsRetentionMs);
     this.coordinatorInstance = new Coordinator(
       {
         store: this.rebound.store,

@@ -47,7 +47,7 @@ export class StatsRecorder {
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   private nextPruneAt = 0;
-  private readonly retentionMs: number;
+  private retentionMs: number;
 
   constructor(
     private readonly deps: { events: ReboundEmitter; store: Store; now: () => number },
@@ -107,6 +107,15 @@ export class StatsRecorder {
     const hit = b.errors.find((x) => x.fingerprint === error.fingerprint);
     if (hit) hit.count++;
     else b.errors.push({ fingerprint: error.fingerprint, kind: error.kind, name: error.name, message: normalizeMessage(error.message).slice(0, 200), count: 1 });
+  }
+
+  /**
+   * Keeps rollups at least this long: the coordinator of this client calls it with its `statsRetentionMs`, so the
+   * hourly delete here never removes what the leader was told to keep (`rebound worker --stats-retention 90d`
+   * kept 31 days before, as every process's recorder deleted at its own default).
+   */
+  keepAtLeast(ms: number): void {
+    this.retentionMs = Math.max(this.retentionMs, ms);
   }
 
   /** Adds what was recorded since the last flush to the stored rollups. */

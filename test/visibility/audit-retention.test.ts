@@ -274,6 +274,29 @@ describe.each(storeKinds)('audit and stats retention on %s', (kind) => {
     expect((await all(r)).find((e) => e.action === 'audit.prune')?.actor).toBe('retention');
   });
 
+  it("every process's stats recorder keeps rollups as long as its coordinator's statsRetentionMs", async () => {
+    url = freshStoreUrl(kind);
+    clock = T0 + 100 * DAY;
+    const old = (days: number) => ({ minute: clock - days * DAY, type: 'pay', outcomes: { completed: days }, latency: [], errors: [] });
+    const kept = async () => (await clients[0].store.visibility.readStats({ fromMinute: 0, toMinute: clock })).outcomes.map((o) => o.count).sort((a, b) => a - b);
+    const recorder = async (statsRetentionMs?: number) => {
+      const r = await createRebound({ store: url, jobs, now: () => clock, stats: { flushIntervalMs: 3_600_000 } });
+      clients.push(r);
+      if (statsRetentionMs) r.coordination.coordinator({ statsRetentionMs });
+      return r;
+    };
+    // A leader told to keep 90 days: its process's recorder (its hourly delete at 31 days by default) keeps 60-day-old rollups too.
+    // Before, every recorder deleted at its own 31 days, so `rebound worker --stats-retention 90d` kept 31.
+    const r = await recorder(90 * DAY);
+    await r.store.visibility.addStats([old(40), old(95)]);
+    await r.visibility.stats!.flush();
+    expect(await kept()).toEqual([40]);
+    // Without the option, the recorder's own 31 days.
+    const plain = await recorder();
+    await plain.visibility.stats!.flush();
+    expect(await kept()).toEqual([]);
+  });
+
   it("the demo's prune keeps an hour of trail and a day of stats", async () => {
     const r = await trail(2);
     await r.store.visibility.addStats([{ minute: T0, type: 'pay', outcomes: { completed: 1 }, latency: [], errors: [] }]);
