@@ -34,7 +34,10 @@ export interface ExperimentConfig {
   /** Faults strike between 1 s and this long after the start. */
   faultWindowMs: number;
   faults: FaultPlan;
-  /** Give up waiting for quiescence after this long (the unfinished jobs then count as lost). */
+  /**
+   * A stall: no job reached a final state for this long while some were still open. The wait for quiescence
+   * lasts as long as jobs keep finishing (a slow machine drains slowly), up to ten of these windows.
+   */
   quiesceTimeoutMs: number;
   log?: (line: string) => void;
 }
@@ -180,15 +183,23 @@ async function produce(client: Rebound, planned: PlannedJob[], overMs: number, l
   return retries;
 }
 
-/** Waits until no job is scheduled, available or running; store errors (a fault's aftermath) are retried. false: timed out. */
-async function quiesce(client: Rebound, timeoutMs: number, log: (l: string) => void): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
+/**
+ * Waits until no job is scheduled, available or running; store errors (a fault's aftermath) are retried.
+ * false: stalled (no job finished for `stallMs`), or still draining after ten times that. Before, the wait
+ * ended `stallMs` after it began, so a slow machine still draining steadily was reported as a stall.
+ */
+export async function quiesce(client: Rebound, stallMs: number, log: (l: string) => void): Promise<boolean> {
+  const began = Date.now();
+  let progressAt = began;
+  let finished = -1;
   let lastLog = 0;
-  while (Date.now() < end) {
+  while (Date.now() - progressAt < stallMs && Date.now() - began < 10 * stallMs) {
     try {
       const c = await client.countByState();
       const open = (c.scheduled ?? 0) + (c.available ?? 0) + (c.running ?? 0);
       if (open === 0) return true;
+      const done = (c.completed ?? 0) + (c.compensated ?? 0) + (c.dead ?? 0) + (c.cancelled ?? 0);
+      if (done !== finished) [finished, progressAt] = [done, Date.now()];
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now();
         log(`  open: scheduled ${c.scheduled ?? 0}, available ${c.available ?? 0}, running ${c.running ?? 0}; completed ${c.completed ?? 0}, dead ${c.dead ?? 0}`);
@@ -198,6 +209,7 @@ async function quiesce(client: Rebound, timeoutMs: number, log: (l: string) => v
     }
     await sleep(250);
   }
-  log(`  quiescence timeout after ${timeoutMs} ms`);
+  const why = Date.now() - progressAt >= stallMs ? `no job finished for ${stallMs} ms` : `still draining after ${10 * stallMs} ms`;
+  log(`  quiescence timeout: ${why}`);
   return false;
 }

@@ -50,7 +50,7 @@ export interface Verdict {
   supervised: boolean;
   /** Supervised: worker processes still running a grace period after the run (orphans that did not exit). */
   lingered: number;
-  /** Times the run stalled (no quiescence within the timeout) and every worker had to be replaced. Should be 0. */
+  /** Times the run stalled (no job finished within the timeout, jobs still open) and every worker had to be replaced. Should be 0. */
   stallRestarts: number;
   workerExits: Record<string, number>;
   unexpectedExits: WorkerExit[];
@@ -211,7 +211,7 @@ export function toMarkdown(v: Verdict): string {
     `| ${v.supervised ? 'Supervisor processes started' : 'Worker processes started'} | ${v.workerStarts} |`,
     `| ${v.supervised ? 'Supervisor exits' : 'Worker exits'} by cause | ${Object.entries(v.workerExits).map(([c, n]) => `${c} ${n}`).join(', ') || '-'} |`,
     ...(v.supervised ? [`| Worker processes still running a grace period after the run | ${v.lingered} |`] : []),
-    `| Stalls (no quiescence within the timeout: every worker replaced once) | ${v.stallRestarts}${v.stallRestarts ? ' **FINDING**' : ''} |`,
+    `| Stalls (no job finished within the timeout: every worker replaced once) | ${v.stallRestarts}${v.stallRestarts ? ' **FINDING**' : ''} |`,
     '',
     'Final state by job kind:',
     '',
