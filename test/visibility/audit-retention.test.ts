@@ -4,6 +4,9 @@
  * caught; a checkpoint whose head was pruned is reported not checked; reconcile answers as before; two pruners
  * at once prune each segment once; the leader's pass and `rebound audit prune` prune; stats go in bounded batches.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRebound, defineJob, PermanentError, ValidationError, type Rebound } from '../../src/index.ts';
 import { chainLinks, exportCheckpoint, reconcileAudit, verifyAudit } from '../../src/observability/audit.ts';
@@ -208,6 +211,20 @@ describe.each(storeKinds)('audit and stats retention on %s', (kind) => {
     const pruned = await verifyAudit(r.store, { checkpoint: early });
     expect(pruned.ok).toBe(true);
     expect(pruned.checkpoint).toMatchObject({ checked: false, reason: expect.stringMatching(/head \(seq 6\) was pruned/) });
+    if (kind === 'sqlite') {
+      // The CLI warns (exit 0); --strict, for an auditor to whom an unchecked checkpoint proves nothing, fails.
+      const file = join(mkdtempSync(join(tmpdir(), 'rebound-cp-')), 'early.json');
+      writeFileSync(file, JSON.stringify(early));
+      const [warned, strict, alone] = await Promise.all([
+        runCli(['audit', 'verify', '--store', url, '--checkpoint', file]),
+        runCli(['audit', 'verify', '--store', url, '--checkpoint', file, '--strict']),
+        runCli(['audit', 'verify', '--store', url, '--strict']),
+      ]);
+      expect([warned.code, strict.code, alone.code]).toEqual([0, 1, 2]);
+      expect(warned.stderr).toMatch(/warning: the checkpoint was NOT checked: the checkpoint's head \(seq 6\) was pruned/);
+      expect(strict.stderr).toMatch(/^error: checkpoint_unchecked: the checkpoint was NOT checked \(--strict\): the checkpoint's head \(seq 6\) was pruned/);
+      expect(alone.stderr).toMatch(/--strict applies to --checkpoint FILE/);
+    }
 
     const late = await exportCheckpoint(r.store, clock);
     expect(await verifyAudit(r.store, { checkpoint: late })).toMatchObject({ ok: true, checkpoint: { checked: true } });

@@ -36,7 +36,9 @@ export function register(program: Command) {
     .description('check that no audit entry was altered, removed or reordered (exit 1 names the first bad entry)')
     .option('--checkpoint <file>', 'also check against a checkpoint written by "rebound audit export"')
     .option('--jobs', 'also check each bulk submission entry against the jobs it names (reads every one of them)')
-    .action(async (o: { checkpoint?: string; jobs?: boolean }, cmd: Command) => {
+    .option('--strict', 'with --checkpoint: exit 1 when the checkpoint could not be checked (its head was pruned), not only warn')
+    .action(async (o: { checkpoint?: string; jobs?: boolean; strict?: boolean }, cmd: Command) => {
+      if (o.strict && !o.checkpoint) throw new UsageError('--strict applies to --checkpoint FILE; give one, or leave --strict out');
       const checkpoint = o.checkpoint ? readCheckpoint(o.checkpoint) : undefined;
       const result = await withClient(cmd, async (r) => {
         await r.visibility.audit?.seal();
@@ -52,8 +54,10 @@ export function register(program: Command) {
             `${result.unsealed ? ` (${result.unsealed} not yet sealed)` : ''}${cp?.checked ? ', matches the checkpoint' : ''}` +
             `${result.batches ? `; ${matched(result.submissions!, 'single submissions')}, ${matched(result.batches, 'bulk entries')}` : ''}\n`,
         );
-        if (cp && !cp.checked) process.stderr.write(`warning: the checkpoint was NOT checked: ${cp.reason}\n`);
+        if (cp && !cp.checked && !o.strict) process.stderr.write(`warning: the checkpoint was NOT checked: ${cp.reason}\n`);
       }
+      // For an auditor, a checkpoint that could not be compared is no proof: --strict makes it a failure (exit 1).
+      if (o.strict && result.checkpoint && !result.checkpoint.checked) throw new CheckpointUncheckedError(result.checkpoint.reason);
     });
 
   audit
@@ -124,4 +128,11 @@ export function register(program: Command) {
         );
       }
     });
+}
+
+/** `audit verify --strict --checkpoint`: the chain verifies, but the checkpoint could not be compared with it. */
+class CheckpointUncheckedError extends ReboundError {
+  constructor(reason: string) {
+    super('checkpoint_unchecked', `the checkpoint was NOT checked (--strict): ${reason}`);
+  }
 }
