@@ -151,6 +151,37 @@ describe.each(storeKinds)('DLQ watcher on %s', (kind) => {
     expect(await rebound.countJobs({ type: 'fail', state: 'dead' })).toBe(2);
   });
 
+  it('a holder that loses its lease mid-redrive stops after its current job, and the next holder redrives the rest, each job once', async () => {
+    url = freshStoreUrl(kind);
+    let now = Date.now();
+    rebound = await createRebound({ store: url, jobs: [fail], now: () => now });
+    await deadJobs(['iota 1', 'iota 2', 'iota 3']);
+    const other = await createRebound({ store: url, jobs: [fail], now: () => now });
+    try {
+      const byHolder = new Map<Rebound, string[]>([[rebound, []], [other, []]]);
+      for (const [r, ids] of byHolder) r.events.on('job:redriven', (e) => ids.push(...e.jobIds));
+      // One job every 2 s; checked only when the test asks (the interval is a minute).
+      const opts = { intervalMs: 60_000, policies: [{ name: 'slow', everyMs: 60_000, perSecond: 0.5 }] };
+      const first = rebound.watchDlq(opts);
+      const second = other.watchDlq(opts);
+      const pass = first.runOnce();
+      await waitFor(() => byHolder.get(rebound)!.length === 1);
+      // The holder's process pauses past its lease (a GC pause, a stopped VM), another takes the lease over, and the
+      // holder's next election round finds it lost.
+      now += 3_600_000;
+      expect(await second['elector'].runOnce()).not.toBeNull();
+      expect(await first['elector'].runOnce()).toBeNull();
+      expect((await pass).redriven.slow).toHaveLength(1);
+      expect((await second.runOnce()).redriven.slow).toHaveLength(2);
+      expect(byHolder.get(other)).toHaveLength(2);
+      const all = [...byHolder.get(rebound)!, ...byHolder.get(other)!];
+      expect(new Set(all).size).toBe(3);
+      expect(await rebound.countJobs({ state: 'dead' })).toBe(0);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('a redrive rate below one a second is kept (0.5: one job every 2 s); a bad policy is refused naming its field', async () => {
     url = freshStoreUrl(kind);
     rebound = await createRebound({ store: url, jobs: [fail] });
