@@ -14,6 +14,7 @@ import { batchDigest, batchLine, verifyAudit, exportCheckpoint, reconcileAudit, 
 import { payloadHash } from '../../src/engine/enqueue-input.ts';
 import type { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { setWriteWaitMs, WRITE_WAIT_MS } from '../../src/store/sqlite/write-lock.ts';
 import { runCli } from '../helpers/cli.ts';
 import { dropStore, freshStoreUrl, storeKinds, waitFor } from '../helpers/stores.ts';
 
@@ -58,11 +59,12 @@ describe.each(storeKinds)('audit trail on %s', (kind) => {
       const own = (r.store as SqliteStore).database;
       const holder = new Database(url.replace(/^sqlite:/, ''));
       holder.exec('BEGIN IMMEDIATE');
-      own.pragma('busy_timeout = 50');
+      // A refused flush then fails after 50 ms, not after the 10 s a write waits for the lock by default.
+      setWriteWaitMs(own, 50);
       return async () => {
         holder.exec('COMMIT');
         holder.close();
-        own.pragma('busy_timeout = 10000');
+        setWriteWaitMs(own, WRITE_WAIT_MS);
       };
     }
     const pool = (r.store as PostgresStore).pool;

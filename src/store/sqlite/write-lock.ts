@@ -41,12 +41,18 @@ interface Line {
   tail: Promise<void>;
 }
 const lines = new WeakMap<Database.Database, Line>();
+const waits = new WeakMap<Database.Database, number>();
+
+/** How long this connection's writes wait for the lock in all (default WRITE_WAIT_MS); tests that hold the lock shorten it. */
+export function setWriteWaitMs(db: Database.Database, ms: number): void {
+  waits.set(db, ms);
+}
 
 /**
  * Runs `fn` in a write transaction that holds the write lock from its start (BEGIN IMMEDIATE). While another
  * connection holds the lock, the wait is spent in timers, so this process's event loop keeps running.
  */
-export async function writeTransaction<T>(db: Database.Database, fn: () => T, waitMs = WRITE_WAIT_MS): Promise<T> {
+export async function writeTransaction<T>(db: Database.Database, fn: () => T, waitMs = waits.get(db) ?? WRITE_WAIT_MS): Promise<T> {
   const deadline = Date.now() + waitMs;
   let started = false;
   const body = () => {
