@@ -87,6 +87,10 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
       }
       try {
         const result = await run(wctx, input);
+        // A step waiting for its retry (or a wait) whose rejection the run's code did not let through
+        // (Promise.allSettled, a catch-all): the run has not finished, it sleeps until that position is due.
+        await settled(env);
+        if (env.earliestSnooze) throw env.earliestSnooze;
         await history.updateRun({ status: 'completed', waiting: null }, now());
         return result;
       } catch (err) {
