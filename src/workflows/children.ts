@@ -9,6 +9,7 @@ import { Snooze, ValidationError } from '../errors.ts';
 import type { EnqueueOptions } from '../engine/enqueue-input.ts';
 import { FINAL_STATES, type Json, type JobState } from '../job.ts';
 import { ReplayEnd } from './history.ts';
+import { checkSpawnOptions } from './options.ts';
 import { recheckDelay } from './recheck.ts';
 import type { RunEnv } from './run-env.ts';
 
@@ -26,8 +27,9 @@ export interface ChildOutcome extends ChildRef {
 
 export type SpawnOptions = Pick<EnqueueOptions, 'queue' | 'priority' | 'maxAttempts' | 'delayMs' | 'orderingKey'>;
 
-export async function spawn(env: RunEnv, type: string, payload: unknown, opts: SpawnOptions = {}): Promise<ChildRef> {
+export async function spawn(env: RunEnv, type: string, payload: unknown, opts?: SpawnOptions): Promise<ChildRef> {
   if (typeof type !== 'string' || type.length === 0) throw new ValidationError('spawn.type', 'must be a job type');
+  checkSpawnOptions(type, opts);
   const h = env.history;
   const { seq, record } = h.next('spawn', type);
   if (record?.status === 'completed') return { id: (record.result as { id: string }).id, type };
