@@ -19,6 +19,7 @@ import { settled, sleepUntilEarliest, type RunEnv } from './run-env.ts';
 import type { StepRecord, WorkflowRun, WorkflowStore } from '../store/workflows.ts';
 import type { ErrorInfo } from '../job.ts';
 import { compensate } from './saga.ts';
+import { failedPosition } from './step.ts';
 import { checkStates, initialState, StateMachine, type StateSpec } from './states.ts';
 
 export interface WorkflowOptions<I = any, O = unknown> extends Omit<JobOptions<I>, 'handler'> {
@@ -106,8 +107,12 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
         const cls = classifyError(err, def.classify);
         const forGood = cls.kind === 'permanent' || ctx.attempt >= ctx.maxAttempts;
         if (!forGood) throw err;
-        const error = errorInfo(err, cls.kind, type, env.secrets);
+        // What a redrive retries: the step whose failure ended the run, and siblings that failed beside it. A step
+        // failure the code had caught (and taken another path for) is a finished position, not retried.
+        const caught = new Set(history.failedSteps());
         await settled(env);
+        const failedSteps = history.failedSteps().filter((seq) => !caught.has(seq) || seq === failedPosition(err));
+        const error: RunFailure = { ...errorInfo(err, cls.kind, type, env.secrets), failedSteps };
         if (env.compensations.length === 0 || (err as { code?: unknown }).code === 'determinism') {
           await history.updateRun({ status: 'failed', waiting: null, error }, now());
           throw err;
@@ -129,6 +134,9 @@ const WORKFLOW = Symbol.for('rebound.workflow');
 export function isWorkflowDefinition(def: JobDefinition): boolean {
   return (def.handler as unknown as Record<symbol, unknown>)[WORKFLOW] === true;
 }
+
+/** Why a run failed, with the positions of the steps a redrive retries (absent on runs failed before it was kept: all). */
+type RunFailure = ErrorInfo & { failedSteps?: number[] };
 
 function failedAgain(run: WorkflowRun, steps: StepRecord[]): Error {
   const compensation = steps.find((s) => s.compensation === 'failed');
@@ -158,10 +166,12 @@ function compensationStopped(err: DeterminismError, steps: StepRecord[], cause: 
  */
 async function retryFailedRun(store: WorkflowStore, run: WorkflowRun, steps: StepRecord[], now: number, token: number) {
   const compensating = steps.some((s) => s.compensation === 'failed');
+  const failing = (run.error as RunFailure | null)?.failedSteps;
+  const retried = (s: StepRecord) => s.status === 'failed' && (!failing || failing.includes(s.seq));
   const fresh = await Promise.all(
     steps.map((s) => {
       if (compensating && s.compensation === 'failed') return store.saveStep(run.jobId, { ...s, compensation: 'pending', compensationAttempts: 0 }, token);
-      if (!compensating && s.status === 'failed') return store.saveStep(run.jobId, { ...s, status: 'retrying', attempts: 0, wakeAt: null, finishedAt: null }, token);
+      if (!compensating && retried(s)) return store.saveStep(run.jobId, { ...s, status: 'retrying', attempts: 0, wakeAt: null, finishedAt: null }, token);
       return s;
     }),
   );

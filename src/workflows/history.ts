@@ -73,6 +73,11 @@ export class History {
     };
   }
 
+  /** The positions of steps that have failed for good. */
+  failedSteps(): number[] {
+    return [...this.records.values()].filter((r) => r.kind === 'step' && r.status === 'failed').map((r) => r.seq);
+  }
+
   get(seq: number): StepRecord | undefined {
     return this.records.get(seq);
   }

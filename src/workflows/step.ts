@@ -28,6 +28,11 @@ export interface StepOptions<T> {
   compensate?: (result: T, info: StepInfo) => unknown;
 }
 
+/** The history position of each StepFailedError a step threw: a redrive retries only the one that failed the run. */
+const failedAt = new WeakMap<object, number>();
+export const failedPosition = (err: unknown): number | undefined => (typeof err === 'object' && err ? failedAt.get(err) : undefined);
+const stepFailed = (seq: number, err: StepFailedError) => (failedAt.set(err, seq), err);
+
 export function checkStepName(name: unknown, what = 'step name'): asserts name is string {
   if (typeof name !== 'string' || name.trim().length === 0 || name.length > 200) {
     throw new ValidationError(what, 'must be a non-empty string of at most 200 characters (it identifies the step in the history)');
@@ -48,7 +53,7 @@ export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo)
     register(record.result);
     return record.result as T;
   }
-  if (record?.status === 'failed') throw new StepFailedError(name, record.attempts, record.error ?? 'failed');
+  if (record?.status === 'failed') throw stepFailed(seq, new StepFailedError(name, record.attempts, record.error ?? 'failed'));
   if (h.replayOnly) throw new ReplayEnd();
   // The run may wake before this step's retry time (a signal, a child, a sibling's timer, an operator): the
   // step sleeps on until then. Its retry time is recorded, so a replay after a crash keeps it too.
@@ -81,7 +86,7 @@ export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo)
     const error = errorInfo(err, cls.kind, env.type, env.secrets);
     if (cls.kind === 'permanent' || attempts >= policy.maxAttempts) {
       await h.save({ ...base, status: 'failed', attempts, error, finishedAt: now });
-      throw new StepFailedError(name, attempts, err);
+      throw stepFailed(seq, new StepFailedError(name, attempts, err));
     }
     // Whole milliseconds: the stores keep integers.
     const retryAt = Math.ceil(now + (cls.retryAfterMs ?? backoffDelay(policy, attempts)));
