@@ -53,3 +53,37 @@ describe.each(storeKinds)('ctx.spawn options on %s', (kind) => {
     expect(await finished(ok.id)).toMatchObject({ state: 'completed', result: 'completed' });
   });
 });
+
+describe.each(storeKinds)('names and payloads a store cannot keep on %s', (kind) => {
+  let url: string;
+  let rebound: Rebound;
+  afterEach(async () => {
+    await rebound?.close();
+    await dropStore(url);
+  });
+
+  it('a signal whose name or payload holds U+0000 or a lone surrogate is refused with a ValidationError naming it, on every store alike', async () => {
+    url = freshStoreUrl(kind);
+    const wf = defineWorkflow('approval', { run: (ctx) => ctx.waitFor('approve') });
+    rebound = await createRebound({ store: url, jobs: [wf] });
+    const { id } = await rebound.enqueue('approval', {});
+    await expect(rebound.signal(id, 'approve', { note: 'a\u0000b' })).rejects.toMatchObject({ name: 'ValidationError', field: 'payload' });
+    await expect(rebound.signal(id, 'approve', ['\uD800'])).rejects.toMatchObject({ name: 'ValidationError', field: 'payload' });
+    await expect(rebound.signal(id, 'ap\u0000prove', null)).rejects.toMatchObject({ name: 'ValidationError', field: 'signal name' });
+    expect(await rebound.store.workflows.listSignals(id)).toEqual([]);
+  });
+
+  it('a step name holding U+0000 fails the run for good with a ValidationError, on every store alike', async () => {
+    url = freshStoreUrl(kind);
+    const wf = defineWorkflow('odd-name', { run: (ctx) => ctx.step('a\u0000b', () => 1) });
+    rebound = await createRebound({ store: url, jobs: [wf] });
+    rebound.work({ pollIntervalMs: 20 });
+    const { id } = await rebound.enqueue('odd-name', {});
+    const job = (await waitFor(async () => {
+      const j = await rebound.getJob(id);
+      return j && ['completed', 'dead'].includes(j.state) ? j : null;
+    })) as Job;
+    expect(job).toMatchObject({ state: 'dead', deadReason: 'permanent', attempt: 1, lastError: { name: 'ValidationError' } });
+    expect(job.lastError?.message).toContain('step name');
+  });
+});

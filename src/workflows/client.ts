@@ -2,6 +2,7 @@
 import { JobNotFoundError, NotAWorkflowError, ValidationError } from '../errors.ts';
 import type { JobDefinition } from '../define.ts';
 import { jobIdOf, shownId } from '../engine/job-query.ts';
+import { UNSTORABLE_ESCAPE } from '../engine/stored-json.ts';
 import type { Json } from '../job.ts';
 import type { Store } from '../store/store.ts';
 import type { StepRecord, WorkflowRun, WorkflowSignal } from '../store/workflows.ts';
@@ -51,6 +52,10 @@ export async function sendSignal(
     json = JSON.parse(text) as Json;
   } catch (err) {
     throw new ValidationError('payload', `must be JSON-serializable (${(err as Error).message})`);
+  }
+  // As for a step's result: what PostgreSQL cannot keep is refused on every store alike.
+  if (UNSTORABLE_ESCAPE.test(JSON.stringify(json))) {
+    throw new ValidationError('payload', 'must not contain U+0000 or unpaired UTF-16 surrogates; encode binary data (base64) first');
   }
   const id = jobIdOf(jobId);
   const job = id ? await store.getJob(id) : null;

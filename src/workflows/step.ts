@@ -8,6 +8,7 @@
  */
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { BreakerGuard } from '../define.ts';
+import { storable, UNSTORABLE_MESSAGE } from '../config/options.ts';
 import { errorInfo } from '../engine/error-info.ts';
 import { storedJson } from '../engine/stored-json.ts';
 import type { Json } from '../job.ts';
@@ -37,6 +38,8 @@ export function checkStepName(name: unknown, what = 'step name'): asserts name i
   if (typeof name !== 'string' || name.trim().length === 0 || name.length > 200) {
     throw new ValidationError(what, 'must be a non-empty string of at most 200 characters (it identifies the step in the history)');
   }
+  // PostgreSQL refuses them in text where SQLite keeps them: refused on every store alike, before anything is written.
+  if (!storable(name)) throw new ValidationError(what, UNSTORABLE_MESSAGE);
 }
 
 export async function runStep<T>(env: RunEnv, name: string, fn: (info: StepInfo) => Promise<T> | T, opts: StepOptions<T> = {}): Promise<T> {
