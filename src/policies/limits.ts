@@ -36,10 +36,14 @@ export const DEFAULT_RETRY_BUDGET: RetryBudget = { ratio: 0.2, minRetries: 10, w
 
 const key = z.union([z.string().min(1).max(200), z.custom<(p: unknown) => string>((v) => typeof v === 'function', 'must be a string or a function')]);
 
+/** The largest concurrency max both stores can hold. */
+export const MAX_SLOTS = 2_147_483_647;
+
 /** Spread into defineJob's options schema. */
 export const limitsSchema = {
   rateLimit: z.object({ max: z.number().int().positive(), perMs: z.number().int().positive(), key: key.optional() }).strict().optional(),
-  concurrency: z.object({ max: z.number().int().positive(), key: key.optional() }).strict().optional(),
+  // PostgreSQL counts slots in a 32-bit int (acquire_concurrency_slots): a larger max failed every attempt there.
+  concurrency: z.object({ max: z.number().int().positive().max(MAX_SLOTS, `must be at most ${MAX_SLOTS}`), key: key.optional() }).strict().optional(),
   retryBudget: z
     .object({
       ratio: z.number().min(0).max(1).optional(),
