@@ -52,7 +52,9 @@ export function defineWorkflow<I = any, O = unknown>(type: string, options: Work
         if (ctx.attempt > 1) throw failedAgain(stored, steps);
         ({ stored, steps } = await retryFailedRun(store, stored, steps, now(), token));
       }
-      const replayOnly = stored.status === 'compensating';
+      // A run that finished undoing comes back when its job's final write was lost (a crash, a store error): it only
+      // ends compensated again. Run forward, it could go past the failure it compensated, if that has gone away.
+      const replayOnly = stored.status === 'compensating' || stored.status === 'compensated';
       const history = new History(ctx, type, store, new Map(steps.map((s) => [s.seq, s])), now, replayOnly);
       const env: RunEnv = {
         history,
